@@ -1,0 +1,44 @@
+# Weir — the README's two commands are `make demo` and `make test`.
+GO        ?= go
+STATICCHECK_VERSION ?= v0.8.2
+FUZZTIME  ?= 20s
+# Packages whose tests use the Kafka harness: they run again on real Kafka.
+KAFKA_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'internal/kafkatest' | cut -d' ' -f1 | sort -u)
+
+.PHONY: build test test-fast test-fuzz test-kafka demo bench kafka-up kafka-down lint
+
+build:
+	$(GO) build ./...
+
+## test: all three tiers. Tier 3 uses KAFKA_BROKERS if set, else starts a
+## real broker with scripts/kafka.sh (needs Java 17+ and Maven).
+test: test-fast test-fuzz test-kafka
+
+test-fast: build
+	@echo "== tiers 1-2: unit tests, topology driver, embedded Kafka (kfake)"
+	$(GO) test -count=1 ./...
+
+test-fuzz:
+	@echo "== fuzz targets, $(FUZZTIME) each"
+	@scripts/fuzz.sh $(FUZZTIME)
+
+test-kafka:
+	@echo "== tier 3: real Apache Kafka"
+	@scripts/test-real-kafka.sh $(KAFKA_PKGS)
+
+demo:
+	$(GO) run ./cmd/weir demo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+kafka-up:
+	@scripts/kafka.sh start
+
+kafka-down:
+	@scripts/kafka.sh stop
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
