@@ -1,0 +1,456 @@
+#!/usr/bin/env bash
+# Runs a real Apache Kafka (KRaft) cluster on 127.0.0.1 for Weir's tests.
+# The broker jars come from Maven Central (scripts/kafka/pom.xml); each node is
+# a combined broker+controller in its own JVM, so any one can be kill -9'd.
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+usage: scripts/kafka.sh COMMAND [ARGS]
+
+commands:
+  fetch                  resolve the broker jars into the cache (idempotent)
+  start [--brokers N]    start N combined broker+controller nodes (N=1 default;
+                         1 or 3 recommended), wait until they answer metadata
+                         requests, print the bootstrap address as the last line
+  stop                   stop every node (TERM, then KILL), remove data dirs
+  status                 print bootstrap address and PIDs; exit 0 if all nodes
+                         are up, 2 if only some are, 1 if none / not started
+  pids                   PIDs of the live nodes, one per line
+  kill I                 kill -9 node I (1-based)
+  restart I              start node I again with its config and data, and wait
+                         until all nodes are live again
+  logs [I]               print the paths of the broker logs (or of node I's)
+
+environment:
+  WEIR_KAFKA_CACHE       jar cache (default <repo>/.cache/kafka)
+  WEIR_KAFKA_RUN         run state: configs, data, logs (default <repo>/.cache/kafka-run)
+  WEIR_KAFKA_VERSION     Kafka version (default: the one pinned in scripts/kafka/pom.xml)
+  WEIR_KAFKA_HEAP        max heap per node (default 512m)
+  WEIR_KAFKA_TIMEOUT     seconds to wait for the cluster (default 90)
+  JAVA_HOME              Java 17+ to use (default: java on PATH)
+EOF
+}
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+KDIR="$SCRIPT_DIR/kafka"
+POM="$KDIR/pom.xml"
+
+pinned_version() {
+	sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1
+}
+
+KAFKA_VERSION=${WEIR_KAFKA_VERSION:-$(pinned_version)}
+CACHE=${WEIR_KAFKA_CACHE:-$ROOT/.cache/kafka}
+LIBS="$CACHE/$KAFKA_VERSION/libs"
+RUN=${WEIR_KAFKA_RUN:-$ROOT/.cache/kafka-run}
+HEAP=${WEIR_KAFKA_HEAP:-512m}
+TIMEOUT=${WEIR_KAFKA_TIMEOUT:-90}
+
+die() {
+	echo "kafka.sh: $*" >&2
+	exit 1
+}
+say() { echo "kafka.sh: $*" >&2; }
+
+java_bin() {
+	if [[ -n "${JAVA_HOME:-}" ]]; then
+		echo "$JAVA_HOME/bin/java"
+	else
+		command -v java || die "no java on PATH and JAVA_HOME unset (Kafka 4.x needs Java 17+)"
+	fi
+}
+
+check_java() {
+	local j major
+	j=$(java_bin)
+	[[ -x "$j" ]] || die "$j is not executable"
+	# "openjdk version "17.0.15"" / "version "25""
+	major=$("$j" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+	[[ -n "$major" && "$major" -ge 17 ]] ||
+		die "Kafka $KAFKA_VERSION needs Java 17+, $j is version '${major:-unknown}' (set JAVA_HOME)"
+}
+
+# --- fetch -------------------------------------------------------------------
+
+cmd_fetch() {
+	if [[ -f "$LIBS/.complete" ]]; then
+		return 0
+	fi
+	command -v mvn >/dev/null || die "mvn not found (apt-get install -y maven)"
+	say "resolving Kafka $KAFKA_VERSION into $LIBS"
+	mkdir -p "$CACHE/$KAFKA_VERSION"
+	local tmp
+	tmp=$(mktemp -d "$CACHE/$KAFKA_VERSION/libs.tmp.XXXXXX")
+	# Resolve into a temp dir and rename, so an interrupted fetch is retried
+	# rather than leaving a half-filled classpath behind.
+	if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+		-Dkafka.version="$KAFKA_VERSION" \
+		-DincludeScope=runtime \
+		-DoutputDirectory="$tmp" >&2; then
+		rm -rf "$tmp"
+		die "mvn could not resolve Kafka $KAFKA_VERSION"
+	fi
+	[[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ]] || {
+		rm -rf "$tmp"
+		die "kafka_2.13-$KAFKA_VERSION.jar missing after resolution"
+	}
+	touch "$tmp/.complete"
+	rm -rf "$LIBS"
+	mv "$tmp" "$LIBS"
+	say "$(find "$LIBS" -name '*.jar' | wc -l) jars in $LIBS"
+}
+
+# --- run state ---------------------------------------------------------------
+# $RUN/cluster.env   N, cluster id, ports (sourced by every command)
+# $RUN/broker-I.properties, broker-I.pid, broker-I.log
+# $RUN/data.XXXXXX/broker-I   log dirs (removed by stop)
+# $RUN/bootstrap     the bootstrap address
+
+load_state() {
+	[[ -f "$RUN/cluster.env" ]] || return 1
+	# shellcheck source=/dev/null
+	source "$RUN/cluster.env"
+}
+
+# alive I: node I's recorded PID is a live Kafka JVM of this run (guards
+# against PID reuse by matching the command line).
+alive() {
+	local pidf="$RUN/broker-$1.pid" pid
+	[[ -f "$pidf" ]] || return 1
+	pid=$(<"$pidf")
+	[[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$RUN/broker-$1.properties"
+}
+
+free_ports() {
+	# Bind all at once so the kernel hands out distinct ports; small race
+	# with other processes between close and the broker's bind.
+	python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+EOF
+}
+
+new_cluster_id() {
+	# Kafka's Uuid text form: URL-safe base64 of 16 random bytes, unpadded.
+	python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())'
+}
+
+write_config() {
+	local i=$1 bport=$2 cport=$3
+	local rf=$N min_isr=1
+	if ((N >= 3)); then
+		rf=3
+		min_isr=2
+	fi
+	sed -e "s|@NODE_ID@|$i|g" \
+		-e "s|@VOTERS@|$VOTERS|g" \
+		-e "s|@BROKER_PORT@|$bport|g" \
+		-e "s|@CONTROLLER_PORT@|$cport|g" \
+		-e "s|@DATA_DIR@|$DATA/broker-$i|g" \
+		-e "s|@RF@|$rf|g" \
+		-e "s|@MIN_ISR@|$min_isr|g" \
+		"$KDIR/server.properties.tmpl" >"$RUN/broker-$i.properties"
+	! grep -q '@[A-Z_]*@' "$RUN/broker-$i.properties" || die "unfilled placeholder in broker-$i.properties"
+}
+
+# jvm_cmd fills JVM with the java command line shared by every node and tool.
+jvm_cmd() {
+	JVM=("$(java_bin)" -Xms64m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+		-Dlog4j2.configurationFile="$KDIR/log4j2.xml"
+		-cp "$LIBS/*")
+}
+
+format_node() {
+	local i=$1
+	jvm_cmd
+	"${JVM[@]}" kafka.tools.StorageTool format --ignore-formatted \
+		-t "$CLUSTER_ID" -c "$RUN/broker-$i.properties" >>"$RUN/broker-$i.log" 2>&1
+}
+
+launch_node() {
+	local i=$1
+	# setsid: the node outlives this script and the caller's process group
+	# (make, a test harness), and is only stopped through this script.
+	jvm_cmd
+	setsid "${JVM[@]}" kafka.Kafka "$RUN/broker-$i.properties" </dev/null >>"$RUN/broker-$i.log" 2>&1 &
+	echo $! >"$RUN/broker-$i.pid"
+}
+
+probe_bin() {
+	local bin="$RUN/probe"
+	command -v go >/dev/null || die "go not found (needed to build scripts/kafka/probe)"
+	(cd "$ROOT" && go build -o "$bin" ./scripts/kafka/probe) >&2 || die "building scripts/kafka/probe failed"
+	echo "$bin"
+}
+
+show_logs_tail() {
+	local i
+	for ((i = 1; i <= N; i++)); do
+		echo "----- tail of $RUN/broker-$i.log -----" >&2
+		tail -n 40 "$RUN/broker-$i.log" >&2 2>/dev/null || true
+	done
+}
+
+# wait_ready PROBE I...: wait until all N nodes are live brokers, or fail
+# loudly; fails fast if one of the nodes I... (just launched) exits.
+wait_ready() {
+	local probe=$1 start=$SECONDS i pp
+	shift
+	"$probe" -bootstrap "$BOOTSTRAP" -brokers "$N" -timeout "${TIMEOUT}s" &
+	pp=$!
+	while kill -0 "$pp" 2>/dev/null; do
+		for i in "$@"; do
+			if ! alive "$i"; then
+				kill "$pp" 2>/dev/null || true
+				wait "$pp" 2>/dev/null || true
+				show_logs_tail
+				die "node $i exited during startup (log $RUN/broker-$i.log)"
+			fi
+		done
+		sleep 0.2
+	done
+	if ! wait "$pp"; then
+		show_logs_tail
+		die "cluster did not become ready within ${TIMEOUT}s"
+	fi
+	say "ready after $((SECONDS - start))s of waiting"
+}
+
+cmd_start() {
+	local n=1
+	while (($#)); do
+		case $1 in
+		--brokers)
+			[[ $# -ge 2 ]] || die "--brokers needs a number"
+			n=$2
+			shift 2
+			;;
+		--brokers=*)
+			n=${1#*=}
+			shift
+			;;
+		*) die "start: unknown argument $1" ;;
+		esac
+	done
+	[[ "$n" =~ ^[1-9][0-9]*$ ]] || die "--brokers must be a positive number, got '$n'"
+	((n == 1 || n >= 3)) || say "warning: $n nodes cannot survive losing one voter; use 1 or 3"
+
+	if load_state; then
+		local i
+		for ((i = 1; i <= N; i++)); do
+			if alive "$i"; then
+				die "a cluster is already running in $RUN (scripts/kafka.sh stop first)"
+			fi
+		done
+		say "removing stale state of a previous run"
+		cleanup_state
+	fi
+
+	check_java
+	cmd_fetch
+	local probe
+	probe=$(probe_bin)
+	local t0=$SECONDS
+
+	mkdir -p "$RUN"
+	rm -f "$RUN"/broker-*.log "$RUN"/broker-*.properties
+	N=$n
+	CLUSTER_ID=$(new_cluster_id)
+	DATA=$(mktemp -d "$RUN/data.XXXXXX")
+	local ports
+	read -r -a ports <<<"$(free_ports $((2 * N)))"
+	BROKER_PORTS=() CONTROLLER_PORTS=()
+	VOTERS="" BOOTSTRAP=""
+	for ((i = 1; i <= N; i++)); do
+		BROKER_PORTS+=("${ports[2 * (i - 1)]}")
+		CONTROLLER_PORTS+=("${ports[2 * (i - 1) + 1]}")
+		VOTERS+="${VOTERS:+,}$i@127.0.0.1:${CONTROLLER_PORTS[i - 1]}"
+		BOOTSTRAP+="${BOOTSTRAP:+,}127.0.0.1:${BROKER_PORTS[i - 1]}"
+	done
+	{
+		echo "N=$N"
+		echo "CLUSTER_ID=$CLUSTER_ID"
+		echo "DATA=$DATA"
+		echo "VOTERS=$VOTERS"
+		echo "BOOTSTRAP=$BOOTSTRAP"
+		echo "KAFKA_VERSION=$KAFKA_VERSION"
+	} >"$RUN/cluster.env"
+
+	# A failed start leaves nothing running and no data behind, only logs.
+	trap 'say "start failed, cleaning up"; cmd_stop' EXIT
+	local pids=()
+	for ((i = 1; i <= N; i++)); do
+		: >"$RUN/broker-$i.log"
+		write_config "$i" "${BROKER_PORTS[i - 1]}" "${CONTROLLER_PORTS[i - 1]}"
+		format_node "$i" &
+		pids+=($!)
+	done
+	for ((i = 1; i <= N; i++)); do
+		wait "${pids[i - 1]}" || {
+			show_logs_tail
+			die "formatting node $i failed"
+		}
+	done
+	for ((i = 1; i <= N; i++)); do
+		launch_node "$i"
+		say "node $i: pid $(<"$RUN/broker-$i.pid"), log $RUN/broker-$i.log"
+	done
+	wait_ready "$probe" $(seq 1 "$N")
+	echo "$BOOTSTRAP" >"$RUN/bootstrap"
+	trap - EXIT
+	say "Kafka $KAFKA_VERSION, $N node(s), cluster $CLUSTER_ID, up in $((SECONDS - t0))s"
+	echo "$BOOTSTRAP"
+}
+
+# running PID: the process exists and is not a zombie (an unreaped zombie
+# would otherwise look alive to kill -0 forever).
+running() {
+	local state
+	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n "$state" && "$state" != Z ]]
+}
+
+# stop_pids: TERM, wait up to 20 s, then KILL whatever is left.
+stop_pids() {
+	(($#)) || return 0
+	kill -TERM "$@" 2>/dev/null || true
+	local deadline=$((SECONDS + 20)) p left
+	while ((SECONDS < deadline)); do
+		left=0
+		for p in "$@"; do
+			if running "$p"; then left=1; fi
+		done
+		((left)) || return 0
+		sleep 0.2
+	done
+	say "nodes still up after 20s, sending SIGKILL"
+	kill -KILL "$@" 2>/dev/null || true
+	for p in "$@"; do
+		while running "$p"; do sleep 0.1; done
+	done
+}
+
+cleanup_state() {
+	if [[ -n "${DATA:-}" && "$DATA" == "$RUN"/data.* ]]; then
+		rm -rf "$DATA"
+	fi
+	rm -f "$RUN"/broker-*.pid "$RUN/bootstrap" "$RUN/cluster.env"
+}
+
+cmd_stop() {
+	load_state || {
+		say "not running"
+		return 0
+	}
+	local i pids=()
+	for ((i = 1; i <= N; i++)); do
+		if alive "$i"; then pids+=("$(<"$RUN/broker-$i.pid")"); fi
+	done
+	stop_pids "${pids[@]}"
+	cleanup_state
+	say "stopped ${#pids[@]} node(s); logs kept in $RUN"
+}
+
+cmd_status() {
+	load_state || {
+		echo "not running"
+		return 1
+	}
+	local i up=0
+	echo "bootstrap: $BOOTSTRAP"
+	for ((i = 1; i <= N; i++)); do
+		if alive "$i"; then
+			echo "broker $i: pid $(<"$RUN/broker-$i.pid")"
+			up=$((up + 1))
+		else
+			echo "broker $i: down"
+		fi
+	done
+	((up == N)) && return 0
+	((up == 0)) && return 1
+	return 2
+}
+
+cmd_pids() {
+	load_state || return 1
+	local i
+	for ((i = 1; i <= N; i++)); do
+		if alive "$i"; then cat "$RUN/broker-$i.pid"; fi
+	done
+}
+
+node_arg() {
+	load_state || die "no cluster started in $RUN"
+	if ! [[ "${1:-}" =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > N)); then
+		die "node must be 1..$N, got '${1:-}'"
+	fi
+}
+
+cmd_kill() {
+	node_arg "${1:-}"
+	local i=$1 pid
+	alive "$i" || die "node $i is not running"
+	pid=$(<"$RUN/broker-$i.pid")
+	kill -KILL "$pid"
+	while running "$pid"; do sleep 0.05; done
+	say "node $i (pid $pid) killed"
+}
+
+cmd_restart() {
+	node_arg "${1:-}"
+	local i=$1
+	! alive "$i" || die "node $i is still running (pid $(<"$RUN/broker-$i.pid"))"
+	check_java
+	local probe t0=$SECONDS
+	probe=$(probe_bin)
+	echo "----- restart $(date -u +%FT%TZ) -----" >>"$RUN/broker-$i.log"
+	launch_node "$i"
+	say "node $i: pid $(<"$RUN/broker-$i.pid"), log $RUN/broker-$i.log"
+	wait_ready "$probe" "$i"
+	say "node $i back in $((SECONDS - t0))s"
+	echo "$BOOTSTRAP"
+}
+
+cmd_logs() {
+	load_state || die "no cluster started in $RUN"
+	local i
+	if [[ -n "${1:-}" ]]; then
+		node_arg "$1"
+		echo "$RUN/broker-$1.log"
+		return
+	fi
+	for ((i = 1; i <= N; i++)); do echo "$RUN/broker-$i.log"; done
+}
+
+main() {
+	local cmd=${1:-}
+	(($#)) && shift
+	case $cmd in
+	fetch) cmd_fetch "$@" ;;
+	start) cmd_start "$@" ;;
+	stop) cmd_stop "$@" ;;
+	status) cmd_status "$@" ;;
+	pids) cmd_pids "$@" ;;
+	kill) cmd_kill "$@" ;;
+	restart) cmd_restart "$@" ;;
+	logs) cmd_logs "$@" ;;
+	-h | --help | help) usage ;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
