@@ -1,0 +1,92 @@
+package codec_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/weirstream/weir/codec"
+)
+
+func TestRegistryOutage(t *testing.T) {
+	fake := newFake(t)
+	preg, _ := newRegistry(t, fake)
+	p1 := mustAvro[UserV1](t, preg, userV1, codec.AutoRegister())
+	p2 := mustAvro[UserV2](t, preg, userV2, codec.AutoRegister())
+	known, err := p1.Encode("users", UserV1{ID: "known", Age: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unseen, err := p2.Encode("users", UserV2{ID: "unseen", Age: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	creg, cc := newRegistry(t, fake)
+	c := mustAvro[UserV2](t, creg, userV2)
+	if _, err := c.Decode("users", known); err != nil { // warms the cache
+		t.Fatal(err)
+	}
+	warm := cc.byID.Load()
+	if warm != 1 {
+		t.Fatalf("warming fetched %d schemas, want 1", warm)
+	}
+
+	fake.Close() // the registry goes away
+
+	for range 3 {
+		got, err := c.Decode("users", known)
+		if err != nil || got.ID != "known" {
+			t.Fatalf("cached id during outage: %+v, %v", got, err)
+		}
+	}
+	if n := cc.byID.Load(); n != warm {
+		t.Fatalf("cached id reached the registry: %d fetches, want %d", n, warm)
+	}
+
+	_, err = c.Decode("users", unseen)
+	if !errors.Is(err, codec.ErrRegistryUnavailable) {
+		t.Fatalf("unknown id during outage: %v, want ErrRegistryUnavailable", err)
+	}
+	if errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("outage error wraps ErrMalformed, which would dead-letter a good record: %v", err)
+	}
+	if n := cc.byID.Load() - warm; n != fastAttempts {
+		t.Fatalf("unknown id was tried %d times, want RetryAttempts = %d", n, fastAttempts)
+	}
+
+	// An outage is not remembered: the next record tries again.
+	_, _ = c.Decode("users", unseen)
+	if n := cc.byID.Load() - warm; n != 2*fastAttempts {
+		t.Fatalf("after a second decode %d tries, want %d", n, 2*fastAttempts)
+	}
+
+	// Producers with a known subject id keep working too.
+	if _, err := p1.Encode("users", UserV1{ID: "still"}); err != nil {
+		t.Fatalf("Encode with a cached id during outage: %v", err)
+	}
+	fresh := mustAvro[UserV1](t, preg, userV1, codec.AutoRegister())
+	if _, err := fresh.Encode("other-topic", UserV1{ID: "x"}); !errors.Is(err, codec.ErrRegistryUnavailable) {
+		t.Fatalf("Encode needing the registry during outage: %v, want ErrRegistryUnavailable", err)
+	}
+}
+
+func TestUnknownIDRetriedThenRemembered(t *testing.T) {
+	fake := newFake(t)
+	reg, cc := newRegistry(t, fake)
+	c := mustAvro[UserV1](t, reg, userV1)
+	rec := append(codec.AppendWireHeader(nil, 4242), 2, 'a', 2, 0)
+	_, err := c.Decode("users", rec)
+	if !errors.Is(err, codec.ErrUnknownSchema) || !errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("Decode(unknown id) = %v, want ErrUnknownSchema and ErrMalformed", err)
+	}
+	if n := cc.byID.Load(); n != fastAttempts {
+		t.Fatalf("unknown id tried %d times, want %d", n, fastAttempts)
+	}
+	_, err = c.Decode("users", rec)
+	if !errors.Is(err, codec.ErrUnknownSchema) {
+		t.Fatalf("second Decode(unknown id) = %v", err)
+	}
+	if n := cc.byID.Load(); n != fastAttempts {
+		t.Fatalf("remembered unknown id reached the registry again: %d tries", n)
+	}
+}

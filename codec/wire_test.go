@@ -1,0 +1,47 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestParseWire(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      []byte
+		id      uint32
+		payload []byte
+		bad     bool
+	}{
+		{name: "empty", in: nil, bad: true},
+		{name: "header cut", in: []byte{0, 0, 0, 1}, bad: true},
+		{name: "wrong magic", in: []byte{1, 0, 0, 0, 1, 2}, bad: true},
+		{name: "json text", in: []byte(`{"a":1}`), bad: true},
+		{name: "header only", in: []byte{0, 0, 0, 0, 7}, id: 7, payload: []byte{}},
+		{name: "big-endian id", in: []byte{0, 0x01, 0x02, 0x03, 0x04, 9, 8}, id: 0x01020304, payload: []byte{9, 8}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, payload, err := ParseWire(tc.in)
+			if tc.bad {
+				if !errors.Is(err, ErrMalformed) {
+					t.Fatalf("ParseWire(%x) error = %v, want ErrMalformed", tc.in, err)
+				}
+				return
+			}
+			if err != nil || id != tc.id || !bytes.Equal(payload, tc.payload) {
+				t.Fatalf("ParseWire(%x) = %d, %x, %v; want %d, %x, nil", tc.in, id, payload, err, tc.id, tc.payload)
+			}
+		})
+	}
+}
+
+func TestAppendWireHeaderRoundTrip(t *testing.T) {
+	for _, id := range []uint32{0, 1, 255, 256, 1<<31 - 1, 1<<32 - 1} {
+		b := append(AppendWireHeader([]byte("prefix"), id)[len("prefix"):], 0xAB)
+		got, payload, err := ParseWire(b)
+		if err != nil || got != id || !bytes.Equal(payload, []byte{0xAB}) {
+			t.Fatalf("id %d: ParseWire(AppendWireHeader) = %d, %x, %v", id, got, payload, err)
+		}
+	}
+}

@@ -1,0 +1,285 @@
+// Package events holds the Avro event types of the personalization domain:
+// the schemas (embedded from schemas/*.avsc, copied to testdata/schemas),
+// Go structs with avro tags, topic names and serde constructors.
+//
+// Times are time.Time in UTC with millisecond precision (timestamp-millis);
+// money is int64 minor units ("cents") to avoid float rounding.
+package events
+
+import (
+	_ "embed"
+	"time"
+
+	"github.com/weirstream/weir/codec"
+)
+
+// Topics the events travel on.
+const (
+	TopicWebBrowsing    = "web_browsing"
+	TopicPurchaseEvents = "purchase_events"
+	TopicSupportTickets = "support_tickets"
+	TopicCustomers      = "customers"
+	TopicProducts       = "products"
+	TopicProfileUpdates = "profile_updates"
+	TopicTriggers       = "triggers"
+)
+
+// Schemas, as registered in the schema registry.
+var (
+	//go:embed schemas/page_view.avsc
+	PageViewSchema string
+	//go:embed schemas/purchase_event.avsc
+	PurchaseEventSchema string
+	//go:embed schemas/support_ticket.avsc
+	SupportTicketSchema string
+	//go:embed schemas/customer.avsc
+	CustomerSchema string
+	//go:embed schemas/product.avsc
+	ProductSchema string
+	//go:embed schemas/profile_update.avsc
+	ProfileUpdateSchema string
+	//go:embed schemas/trigger.avsc
+	TriggerSchema string
+)
+
+// Context is the metadata every input event carries.
+type Context struct {
+	EventID   string    `avro:"event_id"`
+	EventTime time.Time `avro:"event_time"`
+	SessionID *string   `avro:"session_id"`
+	Device    Device    `avro:"device"`
+	Location  Location  `avro:"location"`
+}
+
+// DeviceType is the kind of device an event came from.
+type DeviceType string
+
+// Device types.
+const (
+	DeviceDesktop DeviceType = "DESKTOP"
+	DeviceMobile  DeviceType = "MOBILE"
+	DeviceTablet  DeviceType = "TABLET"
+	DeviceApp     DeviceType = "APP"
+	DeviceOther   DeviceType = "OTHER"
+)
+
+// Device describes the client.
+type Device struct {
+	Type      DeviceType `avro:"type"`
+	OS        *string    `avro:"os"`
+	UserAgent *string    `avro:"user_agent"`
+}
+
+// Location is where the client was, as far as the collector knows.
+type Location struct {
+	Country *string `avro:"country"` // ISO 3166-1 alpha-2
+	Region  *string `avro:"region"`
+	City    *string `avro:"city"`
+}
+
+// PageType classifies a viewed page.
+type PageType string
+
+// Page types.
+const (
+	PageHome     PageType = "HOME"
+	PageCategory PageType = "CATEGORY"
+	PageProduct  PageType = "PRODUCT"
+	PageSearch   PageType = "SEARCH"
+	PageCart     PageType = "CART"
+	PageCheckout PageType = "CHECKOUT"
+	PageOther    PageType = "OTHER"
+)
+
+// PageView is a page seen in a browser or app (topic web_browsing).
+type PageView struct {
+	Context     Context  `avro:"context"`
+	CustomerID  string   `avro:"customer_id"`
+	URL         string   `avro:"url"`
+	PageType    PageType `avro:"page_type"`
+	ProductID   *string  `avro:"product_id"`
+	Category    *string  `avro:"category"`
+	Referrer    *string  `avro:"referrer"`
+	SearchQuery *string  `avro:"search_query"`
+	DwellMillis int64    `avro:"dwell_ms"`
+	Bot         bool     `avro:"bot"`
+}
+
+// PurchaseEventType says what happened to a cart.
+type PurchaseEventType string
+
+// Purchase event types.
+const (
+	AddToCart      PurchaseEventType = "ADD_TO_CART"
+	RemoveFromCart PurchaseEventType = "REMOVE_FROM_CART"
+	Purchase       PurchaseEventType = "PURCHASE"
+)
+
+// LineItem is one product line of a cart change or order.
+type LineItem struct {
+	ProductID      string `avro:"product_id"`
+	Quantity       int32  `avro:"quantity"`
+	UnitPriceCents int64  `avro:"unit_price_cents"`
+}
+
+// PurchaseEvent is a cart change or a purchase (topic purchase_events).
+type PurchaseEvent struct {
+	Context    Context           `avro:"context"`
+	CustomerID string            `avro:"customer_id"`
+	Type       PurchaseEventType `avro:"type"`
+	CartID     string            `avro:"cart_id"`
+	OrderID    *string           `avro:"order_id"`
+	Items      []LineItem        `avro:"items"`
+	Currency   string            `avro:"currency"`
+	TotalCents int64             `avro:"total_cents"`
+}
+
+// TicketStatus is the state change of a ticket.
+type TicketStatus string
+
+// Ticket statuses.
+const (
+	TicketOpened  TicketStatus = "OPENED"
+	TicketUpdated TicketStatus = "UPDATED"
+	TicketClosed  TicketStatus = "CLOSED"
+)
+
+// TicketPriority is a ticket's urgency.
+type TicketPriority string
+
+// Ticket priorities.
+const (
+	PriorityLow    TicketPriority = "LOW"
+	PriorityMedium TicketPriority = "MEDIUM"
+	PriorityHigh   TicketPriority = "HIGH"
+	PriorityUrgent TicketPriority = "URGENT"
+)
+
+// TicketChannel is how the customer reached support.
+type TicketChannel string
+
+// Ticket channels.
+const (
+	ChannelEmail  TicketChannel = "EMAIL"
+	ChannelChat   TicketChannel = "CHAT"
+	ChannelPhone  TicketChannel = "PHONE"
+	ChannelSocial TicketChannel = "SOCIAL"
+	ChannelOther  TicketChannel = "OTHER"
+)
+
+// SupportTicket is a support ticket change (topic support_tickets).
+type SupportTicket struct {
+	Context    Context        `avro:"context"`
+	CustomerID string         `avro:"customer_id"`
+	TicketID   string         `avro:"ticket_id"`
+	Status     TicketStatus   `avro:"status"`
+	Priority   TicketPriority `avro:"priority"`
+	Channel    TicketChannel  `avro:"channel"`
+	Subject    *string        `avro:"subject"`
+	Sentiment  *float64       `avro:"sentiment"` // -1 angry .. 1 happy
+}
+
+// Customer is a row of the customers table.
+type Customer struct {
+	CustomerID  string    `avro:"customer_id"`
+	Email       *string   `avro:"email"`
+	Segment     string    `avro:"segment"`
+	Country     string    `avro:"country"`
+	SignupTime  time.Time `avro:"signup_time"`
+	LoyaltyTier *string   `avro:"loyalty_tier"`
+	UpdatedAt   time.Time `avro:"updated_at"`
+}
+
+// Product is a catalog entry (topic products).
+type Product struct {
+	ProductID  string    `avro:"product_id"`
+	Name       string    `avro:"name"`
+	Category   string    `avro:"category"`
+	Brand      string    `avro:"brand"`
+	PriceCents int64     `avro:"price_cents"`
+	Currency   string    `avro:"currency"`
+	InStock    bool      `avro:"in_stock"`
+	UpdatedAt  time.Time `avro:"updated_at"`
+}
+
+// ProfileUpdate is a customer profile after a change (topic
+// profile_updates).
+type ProfileUpdate struct {
+	CustomerID         string     `avro:"customer_id"`
+	Version            int64      `avro:"version"`
+	UpdatedAt          time.Time  `avro:"updated_at"`
+	LastEventTime      time.Time  `avro:"last_event_time"`
+	Segment            *string    `avro:"segment"`
+	Country            *string    `avro:"country"`
+	Views5m            int64      `avro:"views_5m"`
+	Views1h            int64      `avro:"views_1h"`
+	TopCategories      []string   `avro:"top_categories"`
+	CartItems          int32      `avro:"cart_items"`
+	CartValueCents     int64      `avro:"cart_value_cents"`
+	LastCartActivity   *time.Time `avro:"last_cart_activity"`
+	Purchases30d       int32      `avro:"purchases_30d"`
+	LifetimeValueCents int64      `avro:"lifetime_value_cents"`
+	OpenTickets        int32      `avro:"open_tickets"`
+	AvgSentiment       *float64   `avro:"avg_sentiment"`
+	ChurnRisk          float64    `avro:"churn_risk"`
+	IntentScore        float64    `avro:"intent_score"`
+}
+
+// TriggerType names a personalization signal.
+type TriggerType string
+
+// Trigger types.
+const (
+	CartAbandoned TriggerType = "CART_ABANDONED"
+	AtRisk        TriggerType = "AT_RISK"
+	HighIntent    TriggerType = "HIGH_INTENT"
+)
+
+// Trigger is a signal for personalization engines (topic triggers).
+type Trigger struct {
+	TriggerID    string            `avro:"trigger_id"`
+	CustomerID   string            `avro:"customer_id"`
+	Type         TriggerType       `avro:"type"`
+	FiredAt      time.Time         `avro:"fired_at"`
+	Score        float64           `avro:"score"`
+	Reason       string            `avro:"reason"`
+	CauseEventID *string           `avro:"cause_event_id"`
+	Attributes   map[string]string `avro:"attributes"`
+}
+
+// Serde constructors: Avro in the Confluent wire format over reg.
+
+// PageViewSerde returns the PageView value serde.
+func PageViewSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[PageView], error) {
+	return codec.Avro[PageView](reg, PageViewSchema, opts...)
+}
+
+// PurchaseEventSerde returns the PurchaseEvent value serde.
+func PurchaseEventSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[PurchaseEvent], error) {
+	return codec.Avro[PurchaseEvent](reg, PurchaseEventSchema, opts...)
+}
+
+// SupportTicketSerde returns the SupportTicket value serde.
+func SupportTicketSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[SupportTicket], error) {
+	return codec.Avro[SupportTicket](reg, SupportTicketSchema, opts...)
+}
+
+// CustomerSerde returns the Customer value serde.
+func CustomerSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[Customer], error) {
+	return codec.Avro[Customer](reg, CustomerSchema, opts...)
+}
+
+// ProductSerde returns the Product value serde.
+func ProductSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[Product], error) {
+	return codec.Avro[Product](reg, ProductSchema, opts...)
+}
+
+// ProfileUpdateSerde returns the ProfileUpdate value serde.
+func ProfileUpdateSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[ProfileUpdate], error) {
+	return codec.Avro[ProfileUpdate](reg, ProfileUpdateSchema, opts...)
+}
+
+// TriggerSerde returns the Trigger value serde.
+func TriggerSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[Trigger], error) {
+	return codec.Avro[Trigger](reg, TriggerSchema, opts...)
+}
