@@ -1,0 +1,30 @@
+package processor
+
+import (
+	"time"
+
+	"github.com/weirstream/weir/topology"
+)
+
+// Metrics receives what a worker measures. Implementations must be safe
+// for concurrent use and cheap: the hooks run on the processing path.
+// A Prometheus implementation lives in the binary; the processor package
+// does not depend on any metrics library.
+type Metrics interface {
+	// Processed reports a task's counters since the last call.
+	Processed(task topology.TaskID, delta topology.TaskStats)
+	// Committed reports one commit: how long it took and whether the
+	// transaction committed (false: aborted, state rewound).
+	Committed(d time.Duration, committed bool)
+	// Restored reports restoration progress of one changelog partition.
+	Restored(topic string, partition int32, restored, remaining int64)
+	// EndToEnd reports output time minus input event time.
+	EndToEnd(d time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Processed(topology.TaskID, topology.TaskStats) {}
+func (noMetrics) Committed(time.Duration, bool)                 {}
+func (noMetrics) Restored(string, int32, int64, int64)          {}
+func (noMetrics) EndToEnd(time.Duration)                        {}

@@ -1,0 +1,150 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/weirstream/weir/topology"
+)
+
+// ErrConfig wraps every configuration mistake found at start-up.
+var ErrConfig = errors.New("processor: invalid configuration")
+
+// Guarantee is the processing guarantee.
+type Guarantee int
+
+const (
+	// ExactlyOnce puts outputs, changelog records and input offsets of a
+	// commit in one Kafka transaction. The default.
+	ExactlyOnce Guarantee = iota
+	// AtLeastOnce flushes outputs and changelogs, then commits offsets:
+	// a crash between the two replays records.
+	AtLeastOnce
+)
+
+func (g Guarantee) String() string {
+	switch g {
+	case ExactlyOnce:
+		return "exactly_once"
+	case AtLeastOnce:
+		return "at_least_once"
+	}
+	return fmt.Sprintf("Guarantee(%d)", int(g))
+}
+
+// Opt configures an App.
+type Opt interface{ apply(*config) }
+
+type optFunc func(*config)
+
+func (f optFunc) apply(c *config) { f(c) }
+
+type config struct {
+	brokers        []string
+	stateDir       string
+	commitInterval time.Duration
+	guarantee      Guarantee
+	log            *zap.Logger
+	badInput       topology.BadInputPolicy
+	instanceID     string
+	txnTimeout     time.Duration
+	restoreBatch   int
+	metrics        Metrics
+}
+
+// SeedBrokers sets the brokers to bootstrap from (host:port). Required.
+func SeedBrokers(brokers ...string) Opt {
+	return optFunc(func(c *config) { c.brokers = append(c.brokers, brokers...) })
+}
+
+// StateDir sets the directory that holds local state; the application's
+// Pebble database lives in StateDir/<application id>.
+// Default: $TMPDIR/weir.
+func StateDir(dir string) Opt { return optFunc(func(c *config) { c.stateDir = dir }) }
+
+// CommitInterval sets how often a worker commits. Default: 100ms.
+func CommitInterval(d time.Duration) Opt {
+	return optFunc(func(c *config) { c.commitInterval = d })
+}
+
+// ProcessingGuarantee sets the guarantee. Default: ExactlyOnce.
+func ProcessingGuarantee(g Guarantee) Opt { return optFunc(func(c *config) { c.guarantee = g }) }
+
+// Logger sets the logger. Default: zap.NewNop().
+func Logger(l *zap.Logger) Opt { return optFunc(func(c *config) { c.log = l }) }
+
+// BadInput sets what happens to records that cannot be decoded or that
+// make a user function fail, for sources that set no policy of their own.
+// Default: topology.DeadLetter (to <application id>-dlq), so nothing is
+// lost and the worker keeps going.
+func BadInput(p topology.BadInputPolicy) Opt { return optFunc(func(c *config) { c.badInput = p }) }
+
+// InstanceID names this worker in transactional ids and logs. It must be
+// unique among the running workers of an application. Default: host name,
+// process id and a random suffix.
+func InstanceID(id string) Opt { return optFunc(func(c *config) { c.instanceID = id }) }
+
+// TransactionTimeout bounds how long a dead worker's open transaction
+// holds back readers before the broker aborts it. Default: 10s, as in
+// Kafka Streams under exactly-once.
+func TransactionTimeout(d time.Duration) Opt {
+	return optFunc(func(c *config) { c.txnTimeout = d })
+}
+
+// RestoreBatch sets how many changelog records are applied to local state
+// per atomic write during restoration. Default: 10000.
+func RestoreBatch(n int) Opt { return optFunc(func(c *config) { c.restoreBatch = n }) }
+
+// WithMetrics sets the metrics sink. Default: none.
+func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }
+
+func newConfig(opts []Opt) (config, error) {
+	c := config{
+		stateDir:       filepath.Join(os.TempDir(), "weir"),
+		commitInterval: 100 * time.Millisecond,
+		guarantee:      ExactlyOnce,
+		badInput:       topology.DeadLetter,
+		txnTimeout:     10 * time.Second,
+		restoreBatch:   10000,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	if c.metrics == nil {
+		c.metrics = noMetrics{}
+	}
+	if c.instanceID == "" {
+		host, _ := os.Hostname()
+		c.instanceID = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), time.Now().UnixNano()&0xffffff)
+	}
+	var errs []error
+	if len(c.brokers) == 0 {
+		errs = append(errs, fmt.Errorf("%w: no seed brokers: pass processor.SeedBrokers(\"host:9092\")", ErrConfig))
+	}
+	if c.stateDir == "" {
+		errs = append(errs, fmt.Errorf("%w: empty state directory: pass processor.StateDir(dir) or leave it unset", ErrConfig))
+	}
+	if c.commitInterval <= 0 {
+		errs = append(errs, fmt.Errorf("%w: commit interval %v: must be positive (default 100ms)", ErrConfig, c.commitInterval))
+	}
+	if c.guarantee != ExactlyOnce && c.guarantee != AtLeastOnce {
+		errs = append(errs, fmt.Errorf("%w: unknown processing guarantee %v", ErrConfig, c.guarantee))
+	}
+	if c.txnTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("%w: transaction timeout %v: use at least 1s (default 10s)", ErrConfig, c.txnTimeout))
+	}
+	if c.restoreBatch <= 0 {
+		errs = append(errs, fmt.Errorf("%w: restore batch %d: must be positive (default 10000)", ErrConfig, c.restoreBatch))
+	}
+	return c, errors.Join(errs...)
+}

@@ -1,0 +1,148 @@
+package processor_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/internal/kafkatest"
+	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/topology"
+)
+
+// countTopology copies in to copy and keeps a running count per key,
+// written to counts on every update.
+func countTopology(t *testing.T, app, in, copyTo, counts string) *topology.Topology {
+	t.Helper()
+	b := topology.New(app)
+	s := topology.StreamOf(b, in, codec.String(), codec.String())
+	s.To(copyTo, codec.String(), codec.String())
+	topology.GroupByKey(s, codec.String(), codec.String()).Count("counts").
+		ToStream("counts-out").To(counts, codec.String(), codec.Int64())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, topo *topology.Topology, brokers []string, dir string, opts ...processor.Opt) *running {
+	t.Helper()
+	app, err := processor.New(topo, append([]processor.Opt{
+		processor.SeedBrokers(brokers...),
+		processor.StateDir(dir),
+		processor.Logger(zaptest.NewLogger(t)),
+	}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- app.Run(ctx) }()
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatalf("worker stopped with: %v", err)
+	}
+}
+
+// produce writes events keyed by customer, seeded, and returns the final
+// count per key that a correct run must reach.
+func produce(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, seed uint64, n int, want map[string]int64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed))
+	cl := c.Client(kgo.DefaultProduceTopic(topic))
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		k := "c" + strconv.Itoa(rng.IntN(50))
+		want[k]++
+		recs = append(recs, &kgo.Record{Key: []byte(k), Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// latestCounts reads counts (read_committed) until every key in want
+// shows its wanted count, and fails on a count above it.
+func latestCounts(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, want map[string]int64) {
+	t.Helper()
+	got := map[string]int64{}
+	reached := 0
+	for k := range want {
+		_ = k
+	}
+	_, err := c.ReadCommittedUntil(ctx, topic, func(r *kgo.Record) bool {
+		n, err := codec.Int64().Decode(topic, r.Value)
+		if err != nil {
+			t.Errorf("bad count record: %v", err)
+			return true
+		}
+		k := string(r.Key)
+		if n > want[k] {
+			t.Errorf("key %s counted %d, more than the %d events sent: a record was processed twice", k, n, want[k])
+			return true
+		}
+		if got[k] < want[k] && n == want[k] {
+			reached++
+		}
+		got[k] = max(got[k], n)
+		return reached == len(want)
+	})
+	if err != nil {
+		t.Fatalf("counts: %v; got %v want %v", err, got, want)
+	}
+}
+
+func TestExactlyOnceCountSurvivesRestart(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := kafkatest.New(t)
+	in, cp, counts := c.Name("in"), c.Name("copy"), c.Name("counts")
+	for _, tp := range []string{in, cp, counts} {
+		c.CreateTopic(ctx, tp, 3, nil)
+	}
+	topo := countTopology(t, c.Name("app"), in, cp, counts)
+	dir := t.TempDir()
+
+	want := map[string]int64{}
+	produce(t, ctx, c, in, seed, 2000, want)
+	w := start(t, topo, c.Brokers, dir)
+	latestCounts(t, ctx, c, counts, want)
+	w.stop(t)
+
+	// A second run on the same state directory resumes from its
+	// checkpoint: counts continue, nothing is counted twice.
+	produce(t, ctx, c, in, seed+1, 1000, want)
+	w = start(t, topo, c.Brokers, dir)
+	latestCounts(t, ctx, c, counts, want)
+	w.stop(t)
+
+	// A fresh state directory restores from the changelog.
+	produce(t, ctx, c, in, seed+2, 500, want)
+	w = start(t, topo, c.Brokers, t.TempDir())
+	latestCounts(t, ctx, c, counts, want)
+	w.stop(t)
+}
+
+var _ = fmt.Sprint
+var _ sync.Mutex

@@ -1,0 +1,240 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/topology"
+)
+
+// ErrTopics wraps start-up errors about topics: missing, or with the
+// wrong partition count.
+var ErrTopics = errors.New("processor: topic check failed")
+
+// deadLetter marks the dead-letter topic among the internal topics.
+const deadLetter topology.InternalTopicKind = "dead-letter"
+
+// plan is what a worker derives from the topology and the cluster at
+// start-up.
+type plan struct {
+	subs       []topology.Subtopology
+	partitions map[int]int32    // sub-topology -> partition count (its tasks)
+	counts     map[string]int32 // every topic the app reads or writes
+	consume    []string         // every source topic, internal ones included
+	identity   state.Identity
+	globals    []topology.GlobalTableInfo
+}
+
+// prepare checks the source topics, creates the internal ones and works
+// out the partition count of every sub-topology.
+func (a *App) prepare(ctx context.Context) (*plan, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.cfg.brokers...))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	p := &plan{
+		subs:       a.topo.Subtopologies(),
+		partitions: map[int]int32{},
+		counts:     map[string]int32{},
+		globals:    a.topo.GlobalTables(),
+	}
+	internal := a.topo.InternalTopics()
+	isInternal := map[string]bool{}
+	for _, it := range internal {
+		isInternal[it.Name] = true
+	}
+
+	// External topics: sources, sinks, global tables.
+	var external []string
+	seen := map[string]bool{}
+	addExt := func(t string) {
+		if !seen[t] && !isInternal[t] {
+			seen[t] = true
+			external = append(external, t)
+		}
+	}
+	for _, s := range p.subs {
+		for _, src := range s.Sources {
+			addExt(src.Topic)
+		}
+	}
+	for _, g := range p.globals {
+		addExt(g.Topic)
+	}
+	sinkOnly := map[string]bool{}
+	for _, s := range p.subs {
+		for _, sk := range s.Sinks {
+			if !seen[sk.Topic] && !isInternal[sk.Topic] {
+				sinkOnly[sk.Topic] = true
+			}
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, 60*sec)
+	defer cancel()
+	var md kadm.Metadata
+	err = retry(ctx, a.log, "read cluster metadata", func() error {
+		var err error
+		md, err = adm.Metadata(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("processor: cannot reach Kafka at %v: %w", a.cfg.brokers, err)
+	}
+	p.identity = state.Identity{ClusterID: md.Cluster, ApplicationID: a.topo.AppID(), TopicIDs: map[string][16]byte{}}
+
+	var errs []error
+	for _, t := range external {
+		td, ok := md.Topics[t]
+		if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("%w: source topic %q does not exist: create it, or fix the topic name in the topology", ErrTopics, t))
+			continue
+		}
+		if td.Err != nil {
+			errs = append(errs, fmt.Errorf("%w: topic %q: %v", ErrTopics, t, td.Err))
+			continue
+		}
+		p.counts[t] = int32(len(td.Partitions))
+	}
+	for t := range sinkOnly {
+		if td, ok := md.Topics[t]; ok && td.Err == nil {
+			p.counts[t] = int32(len(td.Partitions))
+		} else {
+			errs = append(errs, fmt.Errorf("%w: output topic %q does not exist: create it before starting the application", ErrTopics, t))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	// Co-partitioning: every external source of a sub-topology must have
+	// the same partition count, since task N reads partition N of each.
+	for _, s := range p.subs {
+		var first string
+		for _, src := range s.Sources {
+			if src.Internal {
+				continue
+			}
+			if first == "" {
+				first = src.Topic
+				continue
+			}
+			if p.counts[src.Topic] != p.counts[first] {
+				errs = append(errs, fmt.Errorf("%w: topics %q (%d partitions) and %q (%d partitions) are read by one sub-topology and must have the same partition count: repartition one of them",
+					ErrTopics, first, p.counts[first], src.Topic, p.counts[src.Topic]))
+			}
+		}
+	}
+
+	// Internal topics follow the largest of their external topics.
+	want := map[string]int32{}
+	for _, it := range internal {
+		var n int32
+		for _, t := range it.PartitionsFrom {
+			n = max(n, p.counts[t])
+		}
+		if n == 0 {
+			errs = append(errs, fmt.Errorf("%w: internal topic %q: cannot tell its partition count", ErrTopics, it.Name))
+			continue
+		}
+		want[it.Name] = n
+		p.counts[it.Name] = n
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// The dead-letter topic is internal too, sized like the widest source.
+	dlq := topology.InternalTopic{Name: a.topo.DeadLetterTopic(), Kind: deadLetter}
+	if _, ok := want[dlq.Name]; !ok {
+		var n int32
+		for _, t := range external {
+			n = max(n, p.counts[t])
+		}
+		internal = append(internal, dlq)
+		want[dlq.Name] = max(n, 1)
+		p.counts[dlq.Name] = max(n, 1)
+	}
+	if err := a.ensureInternal(ctx, adm, md, internal, want); err != nil {
+		return nil, err
+	}
+
+	// Topic ids of changelogs, to recognise state from another topic
+	// incarnation.
+	var changelogs []string
+	for _, it := range internal {
+		if it.Kind == topology.Changelog {
+			changelogs = append(changelogs, it.Name)
+		}
+	}
+	if len(changelogs) > 0 {
+		md2, err := adm.Metadata(ctx, changelogs...)
+		if err != nil {
+			return nil, fmt.Errorf("processor: read changelog metadata: %w", err)
+		}
+		for _, t := range changelogs {
+			p.identity.TopicIDs[t] = md2.Topics[t].ID
+		}
+	}
+
+	for _, s := range p.subs {
+		var n int32
+		for _, src := range s.Sources {
+			n = max(n, p.counts[src.Topic])
+			p.consume = append(p.consume, src.Topic)
+		}
+		p.partitions[s.ID] = n
+	}
+	sort.Strings(p.consume)
+	return p, nil
+}
+
+func (a *App) ensureInternal(ctx context.Context, adm *kadm.Client, md kadm.Metadata, internal []topology.InternalTopic, want map[string]int32) error {
+	rf := int16(min(3, len(md.Brokers)))
+	var errs []error
+	for _, it := range internal {
+		n := want[it.Name]
+		if td, ok := md.Topics[it.Name]; ok && td.Err == nil {
+			if it.Kind == deadLetter {
+				p := int32(len(td.Partitions))
+				want[it.Name] = p // any count will do
+				continue
+			}
+			if got := int32(len(td.Partitions)); got != n {
+				errs = append(errs, fmt.Errorf("%w: internal topic %q has %d partitions, the application needs %d: delete it (and the application's state) or restore the source topics' partition counts",
+					ErrTopics, it.Name, got, n))
+			}
+			continue
+		}
+		configs := map[string]*string{}
+		switch it.Kind {
+		case topology.Changelog:
+			configs["cleanup.policy"] = kadm.StringPtr("compact")
+		case deadLetter:
+			configs["cleanup.policy"] = kadm.StringPtr("delete")
+		case topology.Repartition:
+			configs["cleanup.policy"] = kadm.StringPtr("delete")
+			configs["retention.ms"] = kadm.StringPtr("-1")
+		}
+		resp, err := adm.CreateTopic(ctx, n, rf, configs, it.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("%w: create internal topic %q: %v", ErrTopics, it.Name, err))
+			continue
+		}
+		a.log.Info("created internal topic", zap.String("topic", it.Name), zap.String("kind", string(it.Kind)), zap.Int32("partitions", n))
+	}
+	return errors.Join(errs...)
+}

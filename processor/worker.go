@@ -1,0 +1,518 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/state/pebble"
+	"github.com/weirstream/weir/topology"
+)
+
+// worker is one running member of the application's group. Its loop is
+// single-threaded: group callbacks only record assignment changes, which
+// the loop applies between polls.
+type worker struct {
+	a   *App
+	p   *plan
+	db  *pebble.DB
+	log *zap.Logger
+
+	sess *kgo.GroupTransactSession // exactly-once only
+	cl   *kgo.Client
+
+	mu      sync.Mutex
+	owned   map[topology.TopicPartition]bool // what the group gave us
+	changed bool
+
+	tasks   map[topology.TaskID]*task
+	keyPart map[string]kgo.TopicPartitioner
+	rr      map[string]int // round robin for records without a key
+
+	globalCl    *kgo.Client
+	globalApply func(kgo.Fetches) error
+
+	// One commit period's produce results.
+	prodMu  sync.Mutex
+	prodErr error
+	logEnds map[state.TopicPartition]int64 // changelog partition -> last offset + 1
+}
+
+// task is a task core with the stores it writes through.
+type task struct {
+	id     topology.TaskID
+	name   string
+	core   *topology.Task
+	stores map[string]*state.Pending
+	logs   map[string]string // store -> changelog topic
+	cp     state.Checkpoint
+}
+
+func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
+	w := &worker{
+		a: a, p: p, db: db, log: a.log,
+		owned:   map[topology.TopicPartition]bool{},
+		tasks:   map[topology.TaskID]*task{},
+		keyPart: map[string]kgo.TopicPartitioner{},
+		rr:      map[string]int{},
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(a.cfg.brokers...),
+		kgo.ConsumerGroup(a.topo.AppID()),
+		kgo.ConsumeTopics(p.consume...),
+		// Range assigns partition N of every topic to the same member,
+		// which keeps co-partitioned sources of a task together.
+		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.WithLogger(kgoLogger{a.log.Named("kgo")}),
+		kgo.OnPartitionsAssigned(w.onAssigned),
+		kgo.OnPartitionsRevoked(w.onRevoked),
+		kgo.OnPartitionsLost(w.onRevoked),
+	}
+	var err error
+	switch a.cfg.guarantee {
+	case ExactlyOnce:
+		opts = append(opts,
+			kgo.TransactionalID(a.topo.AppID()+"-"+a.cfg.instanceID),
+			kgo.TransactionTimeout(a.cfg.txnTimeout),
+			kgo.RequireStableFetchOffsets(),
+		)
+		w.sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			w.cl = w.sess.Client()
+		}
+	default:
+		w.cl, err = kgo.NewClient(opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: kafka client: %v", ErrConfig, err)
+	}
+	return w, nil
+}
+
+func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for t, parts := range ps {
+		for _, p := range parts {
+			w.owned[topology.TopicPartition{Topic: t, Partition: p}] = true
+		}
+	}
+	w.changed = true
+}
+
+func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for t, parts := range ps {
+		for _, p := range parts {
+			delete(w.owned, topology.TopicPartition{Topic: t, Partition: p})
+		}
+	}
+	w.changed = true
+}
+
+func (w *worker) close() {
+	for _, t := range w.tasks {
+		t.core.Close()
+	}
+	if w.globalCl != nil {
+		w.globalCl.Close()
+	}
+	if w.sess != nil {
+		// A transaction still open here (a failed run) is aborted now
+		// rather than left to the broker's timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := w.sess.End(ctx, kgo.TryAbort); err != nil {
+			w.log.Debug("abort on close", zap.Error(err))
+		}
+		cancel()
+		w.sess.Close()
+	} else {
+		w.cl.Close()
+	}
+}
+
+func (w *worker) run(ctx context.Context) error {
+	if err := w.bootstrapGlobals(ctx); err != nil {
+		return err
+	}
+	nextCommit := time.Now().Add(w.a.cfg.commitInterval)
+	if err := w.begin(); err != nil {
+		return err
+	}
+	for {
+		if err := w.syncAssignment(ctx); err != nil {
+			return err
+		}
+		pollCtx, cancel := context.WithDeadline(ctx, nextCommit)
+		fs := w.cl.PollFetches(pollCtx)
+		cancel()
+		if fs.IsClientClosed() {
+			return errors.New("processor: kafka client closed")
+		}
+		var fetchErr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				fetchErr = errors.Join(fetchErr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+			}
+		})
+		if fetchErr != nil {
+			w.log.Warn("fetch errors (the client retries)", zap.Error(fetchErr))
+		}
+		if err := w.syncAssignment(ctx); err != nil {
+			return err
+		}
+		var addErr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if addErr != nil {
+				return
+			}
+			addErr = w.add(ctx, r)
+		})
+		if addErr != nil {
+			return addErr
+		}
+		if err := w.process(time.Now()); err != nil {
+			return err
+		}
+		if err := w.followGlobals(ctx); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			// Finish the work in hand: the last commit must not see the
+			// cancelled context, or its transaction would dangle until
+			// the broker times it out.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.txnTimeout)
+			err := w.commit(cctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			return ctx.Err()
+		}
+		if now := time.Now(); !now.Before(nextCommit) {
+			if err := w.commit(ctx); err != nil {
+				return err
+			}
+			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
+			if err := w.begin(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (w *worker) begin() error {
+	if w.sess == nil {
+		return nil
+	}
+	if err := w.sess.Begin(); err != nil {
+		return fmt.Errorf("processor: begin transaction: %w", err)
+	}
+	return nil
+}
+
+// syncAssignment opens (and restores) tasks for newly owned partitions
+// and closes tasks whose partitions went away.
+func (w *worker) syncAssignment(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.changed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.changed = false
+	want := map[topology.TaskID]bool{}
+	for tp := range w.owned {
+		if sub, ok := w.a.topo.SubtopologyOf(tp.Topic); ok {
+			want[topology.TaskID{Subtopology: sub, Partition: tp.Partition}] = true
+		}
+	}
+	w.mu.Unlock()
+
+	for id, t := range w.tasks {
+		if !want[id] {
+			// Local state stays: it matches its checkpoint, and a later
+			// assignment restores only what others wrote since.
+			t.core.Close()
+			delete(w.tasks, id)
+			w.log.Info("task closed", zap.Stringer("task", id))
+		}
+	}
+	ids := make([]topology.TaskID, 0, len(want))
+	for id := range want {
+		if w.tasks[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if ids[i].Subtopology != ids[j].Subtopology {
+			return ids[i].Subtopology < ids[j].Subtopology
+		}
+		return ids[i].Partition < ids[j].Partition
+	})
+	for _, id := range ids {
+		if _, err := w.openTask(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *worker) add(ctx context.Context, r *kgo.Record) error {
+	sub, ok := w.a.topo.SubtopologyOf(r.Topic)
+	if !ok {
+		return fmt.Errorf("processor: record from unexpected topic %s", r.Topic)
+	}
+	id := topology.TaskID{Subtopology: sub, Partition: r.Partition}
+	t := w.tasks[id]
+	if t == nil {
+		var err error
+		if t, err = w.openTask(ctx, id); err != nil {
+			return err
+		}
+	}
+	hs := make([]topology.Header, len(r.Headers))
+	for i, h := range r.Headers {
+		hs[i] = topology.Header{Key: h.Key, Value: h.Value}
+	}
+	return t.core.Add(topology.Record{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Headers: hs,
+	})
+}
+
+// process runs every task until its buffer is empty, then fires
+// wall-clock punctuations.
+func (w *worker) process(now time.Time) error {
+	for _, t := range w.tasks {
+		for {
+			ok, err := t.core.Process()
+			if err != nil {
+				return fmt.Errorf("processor: task %s stopped: %w", t.id, err)
+			}
+			if !ok {
+				break
+			}
+		}
+		if err := t.core.Punctuate(now); err != nil {
+			return fmt.Errorf("processor: task %s punctuation: %w", t.id, err)
+		}
+	}
+	return nil
+}
+
+// commit produces every task's outputs and changelog records, then ends
+// the transaction (or, at least once, flushes and commits offsets). Only
+// when Kafka has the commit does local state move forward.
+func (w *worker) commit(ctx context.Context) error {
+	start := time.Now()
+	w.prodMu.Lock()
+	w.prodErr = nil
+	w.logEnds = map[state.TopicPartition]int64{}
+	w.prodMu.Unlock()
+
+	for _, t := range w.sortedTasks() {
+		for _, o := range t.core.TakeOutputs() {
+			w.produce(ctx, w.outRecord(o))
+		}
+		for _, name := range sortedKeys(t.stores) {
+			topic := t.logs[name]
+			if topic == "" {
+				continue
+			}
+			err := t.stores[name].Changes(func(k, v []byte, tombstone bool) error {
+				r := &kgo.Record{Topic: topic, Partition: t.id.Partition, Key: append([]byte(nil), k...)}
+				if !tombstone {
+					r.Value = append([]byte{}, v...)
+				}
+				w.produce(ctx, r)
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("processor: task %s store %s: changelog: %w", t.id, name, err)
+			}
+		}
+	}
+
+	committed, err := w.end(ctx)
+	w.a.cfg.metrics.Committed(time.Since(start), committed)
+	if err != nil {
+		return err
+	}
+	if !committed {
+		w.log.Info("transaction aborted; rewinding tasks to their last commit")
+		return w.rewind()
+	}
+	for _, t := range w.sortedTasks() {
+		cp := state.Checkpoint{Identity: w.p.identity, Offsets: map[state.TopicPartition]int64{}}
+		for tp, off := range t.cp.Offsets {
+			cp.Offsets[tp] = off
+		}
+		writes := map[string]state.Batch{}
+		for name, pd := range t.stores {
+			if pd.Empty() {
+				continue
+			}
+			writes[name] = pd
+			tp := state.TopicPartition{Topic: t.logs[name], Partition: t.id.Partition}
+			if end, ok := w.logEnds[tp]; ok {
+				cp.Offsets[tp] = end
+			}
+		}
+		if len(writes) == 0 {
+			continue
+		}
+		if err := w.db.Commit(t.name, writes, cp); err != nil {
+			return fmt.Errorf("processor: task %s: apply committed state: %w", t.id, err)
+		}
+		for _, pd := range t.stores {
+			pd.Reset()
+		}
+		t.cp = cp
+		w.a.cfg.metrics.Processed(t.id, t.core.Stats())
+	}
+	return nil
+}
+
+func (w *worker) end(ctx context.Context) (bool, error) {
+	w.prodMu.Lock()
+	perr := w.prodErr
+	w.prodMu.Unlock()
+	if w.sess == nil {
+		if err := w.cl.Flush(ctx); err != nil {
+			return false, err
+		}
+		w.prodMu.Lock()
+		perr = w.prodErr
+		w.prodMu.Unlock()
+		if perr != nil {
+			return false, fmt.Errorf("processor: produce: %w", perr)
+		}
+		if err := w.cl.CommitUncommittedOffsets(ctx); err != nil {
+			return false, fmt.Errorf("processor: commit offsets: %w", err)
+		}
+		return true, nil
+	}
+	try := kgo.TryCommit
+	if perr != nil {
+		w.log.Warn("a produce failed; aborting the transaction", zap.Error(perr))
+		try = kgo.TryAbort
+	}
+	committed, err := w.sess.End(ctx, try)
+	if err != nil {
+		return false, fmt.Errorf("processor: end transaction: %w", err)
+	}
+	// Produce errors that surfaced during End's flush.
+	w.prodMu.Lock()
+	perr = w.prodErr
+	w.prodMu.Unlock()
+	if committed && perr != nil {
+		return false, fmt.Errorf("processor: transaction committed despite a produce error: %w", perr)
+	}
+	return committed, nil
+}
+
+// rewind drops every task's uncommitted state and rebuilds its core, as
+// the session rewound the consumer to the last committed offsets.
+func (w *worker) rewind() error {
+	for id, t := range w.tasks {
+		for _, pd := range t.stores {
+			pd.Reset()
+		}
+		t.core.Close()
+		core, err := w.newCore(t)
+		if err != nil {
+			return err
+		}
+		t.core = core
+		w.tasks[id] = t
+	}
+	return nil
+}
+
+func (w *worker) produce(ctx context.Context, r *kgo.Record) {
+	w.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		w.prodMu.Lock()
+		defer w.prodMu.Unlock()
+		if err != nil {
+			w.prodErr = errors.Join(w.prodErr, fmt.Errorf("%s/%d: %w", r.Topic, r.Partition, err))
+			return
+		}
+		tp := state.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if w.logEnds != nil && r.Offset+1 > w.logEnds[tp] {
+			w.logEnds[tp] = r.Offset + 1
+		}
+	})
+}
+
+func (w *worker) outRecord(o topology.Output) *kgo.Record {
+	r := &kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Timestamp: o.Timestamp, Partition: o.Partition}
+	for _, h := range o.Headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	if r.Partition < 0 {
+		n := int(w.p.counts[o.Topic])
+		if n <= 0 {
+			n = 1
+		}
+		if o.Key != nil {
+			tp := w.keyPart[o.Topic]
+			if tp == nil {
+				tp = kgo.StickyKeyPartitioner(nil).ForTopic(o.Topic)
+				w.keyPart[o.Topic] = tp
+			}
+			r.Partition = int32(tp.Partition(r, n))
+		} else {
+			r.Partition = int32(w.rr[o.Topic] % n)
+			w.rr[o.Topic]++
+		}
+	}
+	return r
+}
+
+func (w *worker) sortedTasks() []*task {
+	out := make([]*task, 0, len(w.tasks))
+	for _, t := range w.tasks {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// kgoLogger sends franz-go's logs to zap, one level quieter: the client
+// is chatty at info.
+type kgoLogger struct{ l *zap.Logger }
+
+func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
+	fields := make([]zap.Field, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		fields = append(fields, zap.Any(fmt.Sprint(kv[i]), kv[i+1]))
+	}
+	switch level {
+	case kgo.LogLevelError:
+		k.l.Error(msg, fields...)
+	default:
+		k.l.Warn(msg, fields...)
+	}
+}
+

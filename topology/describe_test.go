@@ -1,0 +1,130 @@
+package topology_test
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/weirstream/weir/topology"
+)
+
+// Golden files: go test ./topology -run TestDescribe -rewrite
+var describeTopologies = map[string]func() *topology.Builder{
+	"wordcount": func() *topology.Builder {
+		b := topology.New("wc")
+		lines := topology.StreamOf(b, "lines", str, str)
+		words := topology.FlatMapValues(lines, "split", func(_, l string) []string { return strings.Fields(l) })
+		topology.GroupBy(words, "by-word", func(_, w string) string { return w }, str, str).
+			Count("word-counts").ToStream("count-stream").To("counts", str, i64)
+		return b
+	},
+	"tables": func() *topology.Builder {
+		b := topology.New("shop")
+		topology.GlobalTableOf(b, "products", str, str)
+		users := topology.TableOf(b, "users", str, str, topology.WithStoreName("users-by-id"))
+		g := topology.GroupTableBy(users, "by-region", func(u, r string) (string, string) { return r, u }, str, str)
+		g.Count("region-counts").To("region-counts", str, i64)
+		return b
+	},
+	"processor": func() *topology.Builder {
+		b := topology.New("p")
+		in := topology.StreamOf(b, "events", str, str)
+		br := in.Branch("split", func(k, v string) bool { return v == "" }, func(string, string) bool { return true })
+		out := topology.Process(br[1], "remember", func() topology.Processor[string, string, string, string] {
+			return topology.ProcessorFunc[string, string, string, string](nil)
+		}, topology.KeyValueStore("memory"))
+		out.Merge("all", br[0]).To("out", str, str)
+		topology.Process(topology.StreamOf(b, "queries", str, str), "answer", func() topology.Processor[string, string, string, string] {
+			return topology.ProcessorFunc[string, string, string, string](nil)
+		}, topology.ExistingStore("memory")).To("answers", str, str)
+		topology.GroupByKey(out, str, str).Count("after-process")
+		return b
+	},
+	"broken": func() *topology.Builder {
+		b := topology.New("")
+		s := topology.StreamOf(b, "in", str, str)
+		topology.StreamOf(b, "in", str, str)
+		s.Filter("", nil)
+		topology.Process(s, "p", func() topology.Processor[string, string, string, string] { return nil },
+			topology.ExistingStore("ghost"), topology.KeyValueStore("dup"), topology.KeyValueStore("dup"))
+		return b
+	},
+}
+
+func TestDescribe(t *testing.T) {
+	datadriven.RunTest(t, "../testdata/topology/describe", func(t *testing.T, d *datadriven.TestData) string {
+		var name string
+		d.ScanArgs(t, "name", &name)
+		mk, ok := describeTopologies[name]
+		if !ok {
+			d.Fatalf(t, "no topology %q", name)
+		}
+		topo, err := mk().Build()
+		switch d.Cmd {
+		case "describe":
+			if err != nil {
+				d.Fatalf(t, "build: %v", err)
+			}
+			return topo.Describe()
+		case "metadata":
+			if err != nil {
+				d.Fatalf(t, "build: %v", err)
+			}
+			return metadata(topo)
+		case "build-errors":
+			if err == nil {
+				d.Fatalf(t, "built")
+			}
+			var lines []string
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				lines = append(lines, e.Error())
+			}
+			return strings.Join(lines, "\n") + "\n"
+		}
+		d.Fatalf(t, "unknown command %q", d.Cmd)
+		return ""
+	})
+}
+
+func metadata(topo *topology.Topology) string {
+	var sb strings.Builder
+	for _, s := range topo.Subtopologies() {
+		fmt.Fprintf(&sb, "sub-topology %d: sources %v sinks %v stores %v\n", s.ID, s.Sources, s.Sinks, s.Stores)
+	}
+	for _, it := range topo.InternalTopics() {
+		fmt.Fprintf(&sb, "internal %+v\n", it)
+	}
+	for _, g := range topo.GlobalTables() {
+		fmt.Fprintf(&sb, "global %+v\n", g)
+	}
+	return sb.String()
+}
+
+// Describe must not depend on map iteration or anything else that varies.
+func TestDescribeIsStable(t *testing.T) {
+	names := make([]string, 0, len(describeTopologies))
+	for n := range describeTopologies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		first, err := describeTopologies[n]().Build()
+		if err != nil {
+			if !errors.Is(err, topology.ErrNoName) && n != "broken" {
+				t.Fatal(err)
+			}
+			continue
+		}
+		for i := 0; i < 20; i++ {
+			again, err := describeTopologies[n]().Build()
+			must(t, err)
+			if again.Describe() != first.Describe() {
+				t.Fatalf("%s: Describe changed between builds", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,389 @@
+// Package topologytest runs a topology without Kafka, deterministically,
+// on the same task core the runtime drives: pipe records in, advance the
+// wall clock, read outputs and stores.
+//
+// Each sub-topology gets one task per partition (one partition by
+// default). Outputs to a topic the topology reads (repartition topics, or
+// any topic fed back) are routed to the reading task at once, so a Pipe
+// returns only when everything it caused has been processed.
+package topologytest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/topology"
+)
+
+// ErrUnknownStore is returned for a store the topology does not have.
+var ErrUnknownStore = errors.New("topologytest: unknown store")
+
+// Opt configures New.
+type Opt func(*config)
+
+type config struct {
+	partitions int32
+	wallStart  time.Time
+	taskOpts   []topology.TaskOpt
+}
+
+// Partitions sets how many partitions every topic has. Default: 1.
+func Partitions(n int32) Opt { return func(c *config) { c.partitions = n } }
+
+// WallClockStart sets the initial wall-clock time. Default: Unix 0.
+func WallClockStart(t time.Time) Opt { return func(c *config) { c.wallStart = t } }
+
+// TaskOpts passes options to every task (e.g. topology.DefaultBadInput).
+func TaskOpts(opts ...topology.TaskOpt) Opt {
+	return func(c *config) { c.taskOpts = append(c.taskOpts, opts...) }
+}
+
+// Driver runs a topology in memory. It is not safe for concurrent use.
+type Driver struct {
+	topo       *topology.Topology
+	partitions int32
+	tasks      map[topology.TaskID]*topology.Task
+	order      []topology.TaskID
+	stores     map[string][]state.KeyValueStore // name -> per partition
+	globals    map[string]state.KeyValueStore   // topic -> store
+	outputs    map[string][]topology.Output
+	offsets    map[topology.TopicPartition]int64
+	wall       time.Time
+}
+
+type taskStores struct {
+	d    *Driver
+	part int32
+}
+
+func (s taskStores) KeyValue(name string) (state.KeyValueStore, error) {
+	for _, g := range s.d.topo.GlobalTables() {
+		if g.Store == name {
+			return s.d.globals[g.Topic], nil
+		}
+	}
+	ps, ok := s.d.stores[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownStore, name)
+	}
+	return ps[s.part], nil
+}
+
+// New starts a driver with every task created and the wall clock at its
+// start.
+func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
+	cfg := config{partitions: 1, wallStart: time.Unix(0, 0).UTC()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.partitions < 1 {
+		return nil, fmt.Errorf("topologytest: partitions must be positive, got %d", cfg.partitions)
+	}
+	d := &Driver{
+		topo:       topo,
+		partitions: cfg.partitions,
+		tasks:      map[topology.TaskID]*topology.Task{},
+		stores:     map[string][]state.KeyValueStore{},
+		globals:    map[string]state.KeyValueStore{},
+		outputs:    map[string][]topology.Output{},
+		offsets:    map[topology.TopicPartition]int64{},
+		wall:       cfg.wallStart,
+	}
+	for _, g := range topo.GlobalTables() {
+		d.globals[g.Topic] = state.NewMemory()
+	}
+	counts := map[string]int32{}
+	for _, st := range topo.Subtopologies() {
+		for _, s := range st.Stores {
+			ps := make([]state.KeyValueStore, cfg.partitions)
+			for i := range ps {
+				ps[i] = state.NewMemory()
+			}
+			d.stores[s.Name] = ps
+		}
+		for _, s := range st.Sinks {
+			counts[s.Topic] = cfg.partitions
+		}
+	}
+	taskOpts := append([]topology.TaskOpt{topology.WithPartitionCounts(counts)}, cfg.taskOpts...)
+	for _, st := range topo.Subtopologies() {
+		for p := int32(0); p < cfg.partitions; p++ {
+			id := topology.TaskID{Subtopology: st.ID, Partition: p}
+			t, err := topo.NewTask(id, taskStores{d: d, part: p}, taskOpts...)
+			if err != nil {
+				return nil, err
+			}
+			if err := t.Punctuate(d.wall); err != nil {
+				return nil, err
+			}
+			d.tasks[id] = t
+			d.order = append(d.order, id)
+		}
+	}
+	return d, nil
+}
+
+// PipeRaw feeds one record of bytes to topic at timestamp ts. The
+// partition is picked like Kafka's default producer (murmur2 of the key).
+func (d *Driver) PipeRaw(topic string, key, value []byte, ts time.Time, headers ...codec.Header) error {
+	return d.pipe(topology.Output{Topic: topic, Partition: -1, Key: key, Value: value, Timestamp: ts, Headers: headers}, false)
+}
+
+func (d *Driver) partitionOf(key []byte) int32 {
+	if key == nil {
+		return 0
+	}
+	return int32(murmur2(key)&0x7fffffff) % d.partitions
+}
+
+// pipe delivers r to whatever reads its topic and processes until idle.
+// Internal records are outputs of the topology fed back.
+func (d *Driver) pipe(r topology.Output, internal bool) error {
+	part := r.Partition
+	if part < 0 {
+		part = d.partitionOf(r.Key)
+	}
+	if g, ok := d.globals[r.Topic]; ok {
+		if r.Value == nil {
+			return g.Delete(r.Key)
+		}
+		return g.Put(r.Key, r.Value)
+	}
+	sub, ok := d.topo.SubtopologyOf(r.Topic)
+	if !ok {
+		if internal {
+			return nil
+		}
+		return fmt.Errorf("%w: %q", topology.ErrUnknownTopic, r.Topic)
+	}
+	tp := topology.TopicPartition{Topic: r.Topic, Partition: part}
+	off := d.offsets[tp]
+	d.offsets[tp] = off + 1
+	t := d.tasks[topology.TaskID{Subtopology: sub, Partition: part}]
+	if err := t.Add(topology.Record{Topic: r.Topic, Partition: part, Offset: off, Key: r.Key,
+		Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
+		return err
+	}
+	return d.run()
+}
+
+// run processes every task until none has buffered input, routing outputs.
+func (d *Driver) run() error {
+	for {
+		progress := false
+		for _, id := range d.order {
+			t := d.tasks[id]
+			for {
+				ok, err := t.Process()
+				if err := d.route(t); err != nil {
+					return err
+				}
+				if err != nil {
+					return err
+				}
+				if !ok {
+					break
+				}
+				progress = true
+			}
+		}
+		if !progress {
+			return nil
+		}
+	}
+}
+
+// route takes t's outputs: each is kept for reading and, if the topology
+// reads its topic, delivered (processed on the next round of run).
+func (d *Driver) route(t *topology.Task) error {
+	for _, o := range t.TakeOutputs() {
+		d.outputs[o.Topic] = append(d.outputs[o.Topic], o)
+		part := o.Partition
+		if part < 0 {
+			part = d.partitionOf(o.Key)
+		}
+		if g, ok := d.globals[o.Topic]; ok {
+			var err error
+			if o.Value == nil {
+				err = g.Delete(o.Key)
+			} else {
+				err = g.Put(o.Key, o.Value)
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		sub, ok := d.topo.SubtopologyOf(o.Topic)
+		if !ok {
+			continue
+		}
+		tp := topology.TopicPartition{Topic: o.Topic, Partition: part}
+		off := d.offsets[tp]
+		d.offsets[tp] = off + 1
+		if err := d.tasks[topology.TaskID{Subtopology: sub, Partition: part}].Add(topology.Record{
+			Topic: o.Topic, Partition: part, Offset: off, Key: o.Key, Value: o.Value,
+			Timestamp: o.Timestamp, Headers: o.Headers}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AdvanceWallClock moves the wall clock by dur and fires the wall-clock
+// punctuations due, in task order.
+func (d *Driver) AdvanceWallClock(dur time.Duration) error {
+	d.wall = d.wall.Add(dur)
+	for _, id := range d.order {
+		t := d.tasks[id]
+		err := t.Punctuate(d.wall)
+		if rerr := d.route(t); rerr != nil {
+			return rerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return d.run()
+}
+
+// WallClock is the driver's current wall-clock time.
+func (d *Driver) WallClock() time.Time { return d.wall }
+
+// Outputs returns every record written to topic so far (internal topics
+// and the dead-letter topic included).
+func (d *Driver) Outputs(topic string) []topology.Output {
+	return append([]topology.Output(nil), d.outputs[topic]...)
+}
+
+// DeadLetters returns the records sent to the dead-letter topic.
+func (d *Driver) DeadLetters() []topology.Output { return d.Outputs(d.topo.DeadLetterTopic()) }
+
+// Stats sums the counters of every task.
+func (d *Driver) Stats() topology.TaskStats {
+	var s topology.TaskStats
+	for _, id := range d.order {
+		x := d.tasks[id].Stats()
+		s.RecordsIn += x.RecordsIn
+		s.RecordsOut += x.RecordsOut
+		s.Skipped += x.Skipped
+		s.DeadLettered += x.DeadLettered
+		s.Late += x.Late
+	}
+	return s
+}
+
+// Task returns the task id, for inspecting stream time or offsets.
+func (d *Driver) Task(id topology.TaskID) (*topology.Task, bool) {
+	t, ok := d.tasks[id]
+	return t, ok
+}
+
+// Store returns partition 0 of the store name (or the global store).
+func (d *Driver) Store(name string) (state.KeyValueStore, error) { return d.StoreAt(name, 0) }
+
+// StoreAt returns one partition of the store name.
+func (d *Driver) StoreAt(name string, partition int32) (state.KeyValueStore, error) {
+	if partition < 0 || partition >= d.partitions {
+		return nil, fmt.Errorf("topologytest: partition %d out of [0, %d)", partition, d.partitions)
+	}
+	return taskStores{d: d, part: partition}.KeyValue(name)
+}
+
+// Close closes every task.
+func (d *Driver) Close() error {
+	var errs []error
+	for _, id := range d.order {
+		errs = append(errs, d.tasks[id].Close())
+	}
+	return errors.Join(errs...)
+}
+
+// KeyValue is one entry of a store.
+type KeyValue[K, V any] struct {
+	Key   K
+	Value V
+}
+
+// StoreView reads a store across all partitions, typed.
+type StoreView[K, V any] struct {
+	views []*topology.KVStore[K, V]
+	raw   []state.KeyValueStore
+	ks    codec.Serde[K]
+	topic string
+}
+
+// KV returns a typed view of the store name over every partition.
+func KV[K, V any](d *Driver, name string, ks codec.Serde[K], vs codec.Serde[V]) (*StoreView[K, V], error) {
+	info, ok := d.topo.Store(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownStore, name)
+	}
+	topic := info.Changelog
+	if topic == "" {
+		for _, g := range d.topo.GlobalTables() {
+			if g.Store == name {
+				topic = g.Topic
+			}
+		}
+	}
+	sv := &StoreView[K, V]{ks: ks, topic: topic}
+	n := d.partitions
+	if info.Changelog == "" {
+		n = 1 // global: one copy
+	}
+	for p := int32(0); p < n; p++ {
+		kv, err := d.StoreAt(name, p)
+		if err != nil {
+			return nil, err
+		}
+		sv.raw = append(sv.raw, kv)
+		sv.views = append(sv.views, topology.WrapKV(kv, topic, ks, vs))
+	}
+	return sv, nil
+}
+
+// Get looks k up in every partition.
+func (s *StoreView[K, V]) Get(k K) (V, bool, error) {
+	for _, v := range s.views {
+		x, ok, err := v.Get(k)
+		if err != nil || ok {
+			return x, ok, err
+		}
+	}
+	var zero V
+	return zero, false, nil
+}
+
+// All returns every entry of every partition, in encoded-key order.
+func (s *StoreView[K, V]) All() ([]KeyValue[K, V], error) {
+	type entry struct {
+		kb []byte
+		kv KeyValue[K, V]
+	}
+	var es []entry
+	for _, v := range s.views {
+		err := v.All(func(k K, val V) (bool, error) {
+			kb, err := s.ks.Encode(s.topic, k)
+			if err != nil {
+				return false, err
+			}
+			es = append(es, entry{kb: kb, kv: KeyValue[K, V]{Key: k, Value: val}})
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool { return bytes.Compare(es[i].kb, es[j].kb) < 0 })
+	out := make([]KeyValue[K, V], len(es))
+	for i, e := range es {
+		out[i] = e.kv
+	}
+	return out, nil
+}
