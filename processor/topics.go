@@ -165,7 +165,7 @@ func (a *App) prepare(ctx context.Context) (*plan, error) {
 		want[dlq.Name] = max(n, 1)
 		p.counts[dlq.Name] = max(n, 1)
 	}
-	if err := a.ensureInternal(ctx, adm, md, internal, want); err != nil {
+	if err := a.ensureInternal(ctx, adm, md, internal, want, p.counts); err != nil {
 		return nil, err
 	}
 
@@ -199,15 +199,16 @@ func (a *App) prepare(ctx context.Context) (*plan, error) {
 	return p, nil
 }
 
-func (a *App) ensureInternal(ctx context.Context, adm *kadm.Client, md kadm.Metadata, internal []topology.InternalTopic, want map[string]int32) error {
+// ensureInternal creates the internal topics that are missing and checks
+// the partition counts of the others, recording actual counts in counts.
+func (a *App) ensureInternal(ctx context.Context, adm *kadm.Client, md kadm.Metadata, internal []topology.InternalTopic, want, counts map[string]int32) error {
 	rf := int16(min(3, len(md.Brokers)))
 	var errs []error
 	for _, it := range internal {
 		n := want[it.Name]
 		if td, ok := md.Topics[it.Name]; ok && td.Err == nil {
 			if it.Kind == deadLetter {
-				p := int32(len(td.Partitions))
-				want[it.Name] = p // any count will do
+				counts[it.Name] = int32(len(td.Partitions)) // any count will do
 				continue
 			}
 			if got := int32(len(td.Partitions)); got != n {

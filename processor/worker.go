@@ -403,6 +403,14 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 		}
 		return true, nil
 	}
+	// Flush first so every produce result is in before deciding: End's
+	// own flush would come too late to turn a commit into an abort.
+	if err := w.cl.Flush(ctx); err != nil {
+		return false, fmt.Errorf("processor: flush: %w", err)
+	}
+	w.prodMu.Lock()
+	perr = w.prodErr
+	w.prodMu.Unlock()
 	try := kgo.TryCommit
 	if perr != nil {
 		w.log.Warn("a produce failed; aborting the transaction", zap.Error(perr))

@@ -1,0 +1,120 @@
+// Command weir runs Weir: the embedded demo, and tools around it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/internal/demo"
+)
+
+const usage = `weir: a stateful stream processor for Kafka
+
+Usage:
+  weir demo [flags]       run the demo pipeline on an embedded Kafka cluster
+  weir describe           print the demo topology
+Run 'weir demo -h' for the demo's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "demo":
+		err = runDemo(ctx, os.Args[2:])
+	case "describe":
+		err = describe()
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "weir: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "weir:", err)
+		os.Exit(1)
+	}
+}
+
+func runDemo(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (default: embedded cluster)")
+	registry := fs.String("registry", "", "schema registry URL (default: embedded registry)")
+	workers := fs.Int("workers", 2, "workers to run in this process")
+	n := fs.Int("events", 20000, "page view events to generate")
+	customers := fs.Int("customers", 1000, "distinct customers")
+	seed := fs.Uint64("seed", 1, "generator seed")
+	bad := fs.Float64("bad", 0.01, "share of malformed records (they must end in the dead-letter topic)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up if outputs are not complete by then")
+	verbose := fs.Bool("v", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *bad < 0 || *bad > 1 {
+		return fmt.Errorf("-bad %v: must be between 0 and 1", *bad)
+	}
+	level := zapcore.WarnLevel
+	if *verbose {
+		level = zapcore.DebugLevel
+	}
+	lc := zap.NewDevelopmentConfig()
+	lc.Level = zap.NewAtomicLevelAt(level)
+	lc.DisableStacktrace = true
+	log, err := lc.Build()
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	cfg := demo.Config{
+		Registry: *registry, Workers: *workers, Events: *n, Customers: *customers,
+		Seed: *seed, BadShare: *bad, Timeout: *timeout, Log: log,
+	}
+	if *brokers != "" {
+		cfg.Brokers = strings.Split(*brokers, ",")
+	}
+	res, err := demo.Run(ctx, cfg, os.Stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Println(res)
+	return nil
+}
+
+func describe() error {
+	// Describe needs serdes, not a registry connection: any registry
+	// client will do, since nothing is encoded.
+	rc, err := codec.NewHTTPRegistryClient("http://127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	reg, err := codec.NewRegistry(rc)
+	if err != nil {
+		return err
+	}
+	views, err := events.PageViewSerde(reg)
+	if err != nil {
+		return err
+	}
+	topo, err := demo.Topology("weir-demo", "", views)
+	if err != nil {
+		return err
+	}
+	fmt.Print(topo.Describe())
+	return nil
+}
