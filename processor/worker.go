@@ -523,4 +523,3 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
 		k.l.Warn(msg, fields...)
 	}
 }
-
