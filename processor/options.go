@@ -55,6 +55,7 @@ type config struct {
 	txnTimeout     time.Duration
 	restoreBatch   int
 	metrics        Metrics
+	advertise      string
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -99,6 +100,13 @@ func TransactionTimeout(d time.Duration) Opt {
 // RestoreBatch sets how many changelog records are applied to local state
 // per atomic write during restoration. Default: 10000.
 func RestoreBatch(n int) Opt { return optFunc(func(c *config) { c.restoreBatch = n }) }
+
+// AdvertisedAddress is the host:port where this worker serves
+// interactive queries; every worker learns every other's through the
+// group protocol. Default: none.
+func AdvertisedAddress(hostPort string) Opt {
+	return optFunc(func(c *config) { c.advertise = hostPort })
+}
 
 // WithMetrics sets the metrics sink. Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }

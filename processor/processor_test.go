@@ -2,10 +2,8 @@ package processor_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,15 +61,24 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-// produce writes events keyed by customer, seeded, and returns the final
-// count per key that a correct run must reach.
+// produce writes n events to seeded random keys among 50 and records the
+// count per key a correct run must reach.
 func produce(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, seed uint64, n int, want map[string]int64) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed))
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "c" + strconv.Itoa(rng.IntN(50))
+	}
+	produceList(t, ctx, c, topic, keys, want)
+}
+
+// produceList writes one event per key, in order, and counts them in want.
+func produceList(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, keys []string, want map[string]int64) {
+	t.Helper()
 	cl := c.Client(kgo.DefaultProduceTopic(topic))
-	recs := make([]*kgo.Record, 0, n)
-	for i := range n {
-		k := "c" + strconv.Itoa(rng.IntN(50))
+	recs := make([]*kgo.Record, 0, len(keys))
+	for i, k := range keys {
 		want[k]++
 		recs = append(recs, &kgo.Record{Key: []byte(k), Value: []byte(strconv.Itoa(i))})
 	}
@@ -86,9 +93,6 @@ func latestCounts(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic
 	t.Helper()
 	got := map[string]int64{}
 	reached := 0
-	for k := range want {
-		_ = k
-	}
 	_, err := c.ReadCommittedUntil(ctx, topic, func(r *kgo.Record) bool {
 		n, err := codec.Int64().Decode(topic, r.Value)
 		if err != nil {
@@ -143,6 +147,3 @@ func TestExactlyOnceCountSurvivesRestart(t *testing.T) {
 	latestCounts(t, ctx, c, counts, want)
 	w.stop(t)
 }
-
-var _ = fmt.Sprint
-var _ sync.Mutex

@@ -27,6 +27,7 @@ type worker struct {
 
 	sess *kgo.GroupTransactSession // exactly-once only
 	cl   *kgo.Client
+	bal  *taskBalancer // who owns which task, for interactive queries
 
 	mu      sync.Mutex
 	owned   map[topology.TopicPartition]bool // what the group gave us
@@ -63,13 +64,13 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		keyPart: map[string]kgo.TopicPartitioner{},
 		rr:      map[string]int{},
 	}
+	w.bal = newTaskBalancer(a.topo.SubtopologyOf, a.cfg.advertise, a.log.Named("balancer"))
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(a.cfg.brokers...),
 		kgo.ConsumerGroup(a.topo.AppID()),
 		kgo.ConsumeTopics(p.consume...),
-		// Range assigns partition N of every topic to the same member,
-		// which keeps co-partitioned sources of a task together.
-		kgo.Balancers(kgo.RangeBalancer()),
+		// Whole tasks per member, sticky and cooperative (balancer.go).
+		kgo.Balancers(w.bal),
 		kgo.DisableAutoCommit(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -84,7 +85,6 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		opts = append(opts,
 			kgo.TransactionalID(a.topo.AppID()+"-"+a.cfg.instanceID),
 			kgo.TransactionTimeout(a.cfg.txnTimeout),
-			kgo.RequireStableFetchOffsets(),
 		)
 		w.sess, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {
@@ -344,7 +344,11 @@ func (w *worker) commit(ctx context.Context) error {
 		}
 	}
 
-	committed, err := w.end(ctx)
+	// Ending must not be cut short by a cancelled ctx: a transaction the
+	// broker committed must reach local state too.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.txnTimeout)
+	committed, err := w.end(ectx)
+	cancel()
 	w.a.cfg.metrics.Committed(time.Since(start), committed)
 	if err != nil {
 		return err
@@ -385,16 +389,15 @@ func (w *worker) commit(ctx context.Context) error {
 }
 
 func (w *worker) end(ctx context.Context) (bool, error) {
+	// Flush first so every produce result is in before deciding: End's
+	// own flush would come too late to turn a commit into an abort.
+	if err := w.cl.Flush(ctx); err != nil {
+		return false, fmt.Errorf("processor: flush: %w", err)
+	}
 	w.prodMu.Lock()
 	perr := w.prodErr
 	w.prodMu.Unlock()
 	if w.sess == nil {
-		if err := w.cl.Flush(ctx); err != nil {
-			return false, err
-		}
-		w.prodMu.Lock()
-		perr = w.prodErr
-		w.prodMu.Unlock()
 		if perr != nil {
 			return false, fmt.Errorf("processor: produce: %w", perr)
 		}
@@ -403,14 +406,6 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 		}
 		return true, nil
 	}
-	// Flush first so every produce result is in before deciding: End's
-	// own flush would come too late to turn a commit into an abort.
-	if err := w.cl.Flush(ctx); err != nil {
-		return false, fmt.Errorf("processor: flush: %w", err)
-	}
-	w.prodMu.Lock()
-	perr = w.prodErr
-	w.prodMu.Unlock()
 	try := kgo.TryCommit
 	if perr != nil {
 		w.log.Warn("a produce failed; aborting the transaction", zap.Error(perr))

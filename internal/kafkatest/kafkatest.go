@@ -109,6 +109,15 @@ func New(t testing.TB, opts ...kfake.Opt) *Cluster {
 	return c
 }
 
+// Attach wraps an already running cluster (for tests that need a second
+// one), with no registry.
+func Attach(t testing.TB, brokers []string) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, suffix: randSuffix(t), Brokers: brokers}
+	c.admin = kadm.NewClient(c.Client())
+	return c
+}
+
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 
 // Name returns a name unique to this test and run, for topics, groups and

@@ -53,7 +53,6 @@ type Options struct {
 // It is safe for concurrent use; the views Store returns are not.
 type DB struct {
 	db     *pb.DB
-	cache  interface{ Unref() }
 	log    *zap.Logger
 	wo     *pb.WriteOptions
 	closed atomic.Bool
