@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 
@@ -42,6 +43,34 @@ var describeTopologies = map[string]func() *topology.Builder{
 			return topology.ProcessorFunc[string, string, string, string](nil)
 		}, topology.ExistingStore("memory")).To("answers", str, str)
 		topology.GroupByKey(out, str, str).Count("after-process")
+		return b
+	},
+	"windows": func() *topology.Builder {
+		b := topology.New("win")
+		views := topology.StreamOf(b, "views", str, str)
+		g := topology.GroupByKey(views, str, str)
+		g.WindowedBy(topology.Tumbling(5*time.Minute).Grace(time.Minute).LateTo("late-views")).
+			Count("views-5m").To("views-5m", topology.WindowedSerde(str), i64)
+		g.WindowedBy(topology.Hopping(time.Hour, 10*time.Minute).Grace(0).EmitFinal()).Count("views-1h")
+		g.WindowedBy(topology.Sliding(time.Minute).Grace(0)).Reduce("latest", func(_, v string) (string, error) { return v, nil })
+		topology.AggregateWindowed(g.WindowedBy(topology.Session(30*time.Minute).Grace(0)), "visits",
+			func() int64 { return 0 }, func(_, _ string, n int64) (int64, error) { return n + 1, nil },
+			func(_ string, a, b int64) (int64, error) { return a + b, nil }, i64)
+		return b
+	},
+	"joins": func() *topology.Builder {
+		b := topology.New("j")
+		clicks := topology.StreamOf(b, "clicks", str, str)
+		users := topology.TableOf(b, "users", str, str)
+		products := topology.GlobalTableOf(b, "products", str, str)
+		enriched := topology.JoinTable(clicks, users, "with-user", func(_, c, u string) string { return u + c })
+		topology.LeftJoinGlobal(enriched, products, "with-product", func(_, v string) string { return v },
+			func(_, v, p string, _ bool) string { return v + p }).To("enriched", str, str)
+		orders := topology.SelectKey(topology.StreamOf(b, "orders", str, str), "by-user", func(_, u string) string { return u })
+		topology.OuterJoinStreams(clicks, orders, "click-then-order", topology.JoinBetween(0, time.Hour).Grace(time.Minute),
+			func(_ string, c, o *string) string { return "" }, str, str, str).To("conversions", str, str)
+		carts := topology.TableOf(b, "carts", str, str)
+		topology.LeftJoinTables(users, carts, "user-carts", func(_, u, c string, _ bool) string { return u + c }, str)
 		return b
 	},
 	"broken": func() *topology.Builder {

@@ -33,6 +33,11 @@
 //     operation inserts a repartition topic, which starts a new
 //     sub-topology.
 //
+// Windowed aggregations (WindowedBy with Tumbling, Hopping, Sliding or
+// Session, always with an explicit Grace) and joins (JoinTable,
+// JoinGlobal, JoinStreams, JoinTables and their Left/Outer forms) are
+// described on Windows and JoinWindows.
+//
 // The runtime runs a Task per (sub-topology, partition): Add records,
 // Process them one at a time, Punctuate with the wall clock, TakeOutputs
 // and Offsets, and commit. The Task does no I/O and reads no clock, so

@@ -15,6 +15,9 @@ type Table[K, V any] struct {
 	store string
 	ks    codec.Serde[K]
 	vs    codec.Serde[V]
+	// windowed tables live in a window or session store, not a key-value
+	// one, so table joins cannot look them up.
+	windowed bool
 }
 
 // Store is the name of the store holding the table, for processors that
@@ -48,7 +51,7 @@ func TableOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs codec.Ser
 		store = topic
 	}
 	src := source(b, "source-"+topic, topic, "table-source", ks, vs, true, opts)
-	return materialize(b, src, store, "table", ks, vs, false)
+	return materialize(b, []*node{src}, store, "table", ks, vs, false)
 }
 
 // GlobalTableOf declares a global table read from topic.
@@ -78,11 +81,10 @@ func GlobalTableOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs cod
 // materialize adds a node keeping the latest value per key in store and
 // forwarding Change[V]. Its input is either V or tombstone values
 // (changes=false), or Change[V] values (changes=true).
-func materialize[K, V any](b *Builder, parent *node, store, op string, ks codec.Serde[K], vs codec.Serde[V], changes bool) Table[K, V] {
+func materialize[K, V any](b *Builder, parents []*node, store, op string, ks codec.Serde[K], vs codec.Serde[V], changes bool) Table[K, V] {
 	b.checkSerde(ks != nil, "key serde", store)
 	b.checkSerde(vs != nil, "value serde", store)
-	var n *node
-	n = b.add(store, op, kindProcessor, []*node{parent}, func(nc *nodeCtx) (proc, error) {
+	n := b.add(store, op, kindProcessor, parents, func(nc *nodeCtx) (proc, error) {
 		kv, topic, err := nc.store(store)
 		if err != nil {
 			return nil, err
@@ -134,7 +136,7 @@ func (s Stream[K, V]) ToTable(name string, ks codec.Serde[K], vs codec.Serde[V])
 	if s.rekeyed {
 		parent = repartition(s.b, s.n, name, ks, vs)
 	}
-	return materialize(s.b, parent, name, "to-table", ks, vs, false)
+	return materialize(s.b, []*node{parent}, name, "to-table", ks, vs, false)
 }
 
 // ToStream emits the new value of every update. Deletes are dropped: use

@@ -78,7 +78,7 @@ type TaskStats struct {
 	RecordsOut   int64 // outputs to sinks (not dead letters)
 	Skipped      int64 // bad records dropped under Skip
 	DeadLettered int64 // bad records sent to the dead-letter topic
-	Late         int64 // records dropped as too late by windowed operations
+	Late         int64 // records dropped as too late by windows and stream-stream joins
 }
 
 // TaskOpt configures NewTask.
