@@ -14,8 +14,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/weirstream/weir/codec"
-	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/demo"
 )
 
@@ -97,21 +95,13 @@ func runDemo(ctx context.Context, args []string) error {
 }
 
 func describe() error {
-	// Describe needs serdes, not a registry connection: any registry
-	// client will do, since nothing is encoded.
-	rc, err := codec.NewHTTPRegistryClient("http://127.0.0.1:0")
+	// Describe needs serdes, not a registry connection: nothing is
+	// encoded, so an address nothing listens on will do.
+	serdes, err := demo.NewSerdes("http://127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	reg, err := codec.NewRegistry(rc)
-	if err != nil {
-		return err
-	}
-	views, err := events.PageViewSerde(reg)
-	if err != nil {
-		return err
-	}
-	topo, err := demo.Topology("weir-demo", "", views)
+	topo, err := demo.Topology("weir-demo", demo.TopicsWithPrefix(""), serdes)
 	if err != nil {
 		return err
 	}

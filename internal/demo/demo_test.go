@@ -12,10 +12,10 @@ import (
 	"github.com/weirstream/weir/internal/kafkatest"
 )
 
-// TestDemoEndToEnd runs the demo pipeline with two workers and checks
-// what Run itself verifies against the generator's tally: every human
-// view copied once, every customer's count exact, every malformed record
-// dead-lettered.
+// TestDemoEndToEnd runs the demo pipeline with two workers; Run checks
+// every output against the workload's model: each human view enriched
+// once with the right brand and segment, each window's count updated
+// exactly 1..N, each malformed record dead-lettered.
 func TestDemoEndToEnd(t *testing.T) {
 	c := kafkatest.New(t)
 	seed := uint64(time.Now().UnixNano())
@@ -35,7 +35,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	if res.Copied != res.Humans || res.Humans == 0 || res.DeadLetters == 0 {
+	if res.Enriched == 0 || res.Windows == 0 || res.DeadLetters == 0 {
 		t.Fatalf("seed %d: result %v", seed, res)
 	}
 	t.Log(res)
