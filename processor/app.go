@@ -30,7 +30,13 @@ type App struct {
 	topo *topology.Topology
 	cfg  config
 	log  *zap.Logger
+	// abandon, when closed, makes Run stop mid-transaction as a crashed
+	// process would: no commit, no abort, no goodbye (tests only).
+	abandon chan struct{}
 }
+
+// errAbandoned is what Run returns after abandon.
+var errAbandoned = errors.New("processor: worker abandoned mid-transaction")
 
 // New validates the configuration and returns a worker for topo. It does
 // no I/O: cluster and state directory problems surface from Run.
@@ -42,7 +48,8 @@ func New(topo *topology.Topology, opts ...Opt) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{topo: topo, cfg: cfg, log: cfg.log.With(zap.String("app", topo.AppID()), zap.String("instance", cfg.instanceID))}, nil
+	return &App{topo: topo, cfg: cfg, abandon: make(chan struct{}),
+		log: cfg.log.With(zap.String("app", topo.AppID()), zap.String("instance", cfg.instanceID))}, nil
 }
 
 // Run joins the group and processes until ctx is cancelled or a task
@@ -63,17 +70,34 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer db.Close()
 
-	w, err := newWorker(a, plan, db)
-	if err != nil {
-		return err
+	backoff := 100 * time.Millisecond
+	for {
+		w, err := newWorker(a, plan, db)
+		if err != nil {
+			return err
+		}
+		err = w.run(ctx)
+		w.close(errors.Is(err, errAbandoned))
+		switch {
+		case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)):
+			return nil
+		case !errors.Is(err, errRestart):
+			return err
+		}
+		// The Kafka client cannot go on after a failed transaction: start
+		// a fresh one (a new producer id). Tasks reopen from their local
+		// checkpoints; uncommitted work is redone.
+		a.log.Warn("restarting the worker's Kafka session", zap.Error(err), zap.Duration("backoff", backoff))
+		if sleepCtx(ctx, backoff) != nil {
+			return nil
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	err = w.run(ctx)
-	w.close()
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return nil
-	}
-	return err
 }
+
+// errRestart marks errors after which the worker rebuilds its Kafka
+// session and carries on, rather than stopping.
+var errRestart = errors.New("processor: kafka session must restart")
 
 func checkWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

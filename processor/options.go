@@ -56,6 +56,7 @@ type config struct {
 	restoreBatch   int
 	metrics        Metrics
 	advertise      string
+	sessionTimeout time.Duration
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -108,6 +109,11 @@ func AdvertisedAddress(hostPort string) Opt {
 	return optFunc(func(c *config) { c.advertise = hostPort })
 }
 
+// SessionTimeout is how long the group waits for a silent worker (a
+// crashed process) before giving its tasks to others. Default: 45s, as
+// Kafka's consumers.
+func SessionTimeout(d time.Duration) Opt { return optFunc(func(c *config) { c.sessionTimeout = d }) }
+
 // WithMetrics sets the metrics sink. Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }
 
@@ -119,6 +125,7 @@ func newConfig(opts []Opt) (config, error) {
 		badInput:       topology.DeadLetter,
 		txnTimeout:     10 * time.Second,
 		restoreBatch:   10000,
+		sessionTimeout: 45 * time.Second,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -150,6 +157,9 @@ func newConfig(opts []Opt) (config, error) {
 	}
 	if c.txnTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("%w: transaction timeout %v: use at least 1s (default 10s)", ErrConfig, c.txnTimeout))
+	}
+	if c.sessionTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("%w: session timeout %v: use at least 1s (default 45s)", ErrConfig, c.sessionTimeout))
 	}
 	if c.restoreBatch <= 0 {
 		errs = append(errs, fmt.Errorf("%w: restore batch %d: must be positive (default 10000)", ErrConfig, c.restoreBatch))

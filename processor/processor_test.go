@@ -33,6 +33,7 @@ func countTopology(t *testing.T, app, in, copyTo, counts string) *topology.Topol
 }
 
 type running struct {
+	app    *processor.App
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -48,7 +49,7 @@ func start(t *testing.T, topo *topology.Topology, brokers []string, dir string, 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
+	r := &running{app: app, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- app.Run(ctx) }()
 	return r
 }

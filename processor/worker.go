@@ -72,6 +72,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		// Whole tasks per member, sticky and cooperative (balancer.go).
 		kgo.Balancers(w.bal),
 		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(a.cfg.sessionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.WithLogger(kgoLogger{a.log.Named("kgo")}),
@@ -121,14 +122,14 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, ps map[string][]int
 	w.changed = true
 }
 
-func (w *worker) close() {
+func (w *worker) close(abandoned bool) {
 	for _, t := range w.tasks {
 		t.core.Close()
 	}
 	if w.globalCl != nil {
 		w.globalCl.Close()
 	}
-	if w.sess != nil {
+	if w.sess != nil && !abandoned {
 		// A transaction still open here (a failed run) is aborted now
 		// rather than left to the broker's timeout.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -136,10 +137,10 @@ func (w *worker) close() {
 			w.log.Debug("abort on close", zap.Error(err))
 		}
 		cancel()
-		w.sess.Close()
-	} else {
-		w.cl.Close()
 	}
+	// Closing leaves the group; an abandoned transaction stays open until
+	// the broker times it out, as after a crash.
+	w.cl.Close()
 }
 
 func (w *worker) run(ctx context.Context) error {
@@ -195,6 +196,12 @@ func (w *worker) run(ctx context.Context) error {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.txnTimeout)
 			err := w.commit(cctx)
 			cancel()
+			if err != nil && !errors.Is(err, errAbandoned) {
+				// Nothing is lost: the input offsets were not committed
+				// either, so whoever owns these tasks next redoes the work.
+				w.log.Warn("final commit did not complete; the next owner reprocesses from the last commit", zap.Error(err))
+				return ctx.Err()
+			}
 			if err != nil {
 				return err
 			}
@@ -217,7 +224,7 @@ func (w *worker) begin() error {
 		return nil
 	}
 	if err := w.sess.Begin(); err != nil {
-		return fmt.Errorf("processor: begin transaction: %w", err)
+		return fmt.Errorf("%w: begin transaction: %w", errRestart, err)
 	}
 	return nil
 }
@@ -344,9 +351,16 @@ func (w *worker) commit(ctx context.Context) error {
 		}
 	}
 
+	select {
+	case <-w.a.abandon:
+		_ = w.cl.Flush(ctx) // the open transaction holds data when "crashing"
+		return errAbandoned
+	default:
+	}
 	// Ending must not be cut short by a cancelled ctx: a transaction the
 	// broker committed must reach local state too.
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.txnTimeout)
+	// It may wait out a rebalance that waits for a dead member's session.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.sessionTimeout+w.a.cfg.txnTimeout)
 	committed, err := w.end(ectx)
 	cancel()
 	w.a.cfg.metrics.Committed(time.Since(start), committed)
@@ -392,7 +406,7 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 	// Flush first so every produce result is in before deciding: End's
 	// own flush would come too late to turn a commit into an abort.
 	if err := w.cl.Flush(ctx); err != nil {
-		return false, fmt.Errorf("processor: flush: %w", err)
+		return false, fmt.Errorf("%w: flush: %w", errRestart, err)
 	}
 	w.prodMu.Lock()
 	perr := w.prodErr
@@ -413,7 +427,7 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 	}
 	committed, err := w.sess.End(ctx, try)
 	if err != nil {
-		return false, fmt.Errorf("processor: end transaction: %w", err)
+		return false, fmt.Errorf("%w: end transaction: %w", errRestart, err)
 	}
 	// Produce errors that surfaced during End's flush.
 	w.prodMu.Lock()

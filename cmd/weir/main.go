@@ -15,12 +15,14 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/weirstream/weir/internal/demo"
+	"github.com/weirstream/weir/processor"
 )
 
 const usage = `weir: a stateful stream processor for Kafka
 
 Usage:
   weir demo [flags]       run the demo pipeline on an embedded Kafka cluster
+  weir run [flags]        run one worker of the demo pipeline against a cluster
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -36,6 +38,8 @@ func main() {
 	switch os.Args[1] {
 	case "demo":
 		err = runDemo(ctx, os.Args[2:])
+	case "run":
+		err = runWorker(ctx, os.Args[2:])
 	case "describe":
 		err = describe()
 	case "-h", "--help", "help":
@@ -67,16 +71,12 @@ func runDemo(ctx context.Context, args []string) error {
 	if *bad < 0 || *bad > 1 {
 		return fmt.Errorf("-bad %v: must be between 0 and 1", *bad)
 	}
-	level := zapcore.WarnLevel
-	if *verbose {
-		level = zapcore.DebugLevel
-	}
-	lc := zap.NewDevelopmentConfig()
-	lc.Level = zap.NewAtomicLevelAt(level)
-	lc.DisableStacktrace = true
-	log, err := lc.Build()
+	log, err := newLogger(*verbose)
 	if err != nil {
 		return err
+	}
+	if !*verbose {
+		log = log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
 	}
 	defer log.Sync()
 	cfg := demo.Config{
@@ -92,6 +92,74 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	fmt.Println(res)
 	return nil
+}
+
+// runWorker runs one worker until SIGINT or SIGTERM, then commits,
+// closes its state and leaves the group.
+func runWorker(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (required)")
+	registry := fs.String("registry", "", "schema registry URL (required)")
+	app := fs.String("app", "weir-demo", "application id (the consumer group)")
+	prefix := fs.String("topic-prefix", "", "prefix of the demo's topic names")
+	stateDir := fs.String("state-dir", "", "local state directory (default $TMPDIR/weir)")
+	instance := fs.String("instance", "", "worker name, unique per running worker (default: host, pid, random)")
+	commit := fs.Duration("commit-interval", 100*time.Millisecond, "how often to commit")
+	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
+	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
+	verbose := fs.Bool("v", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *brokers == "" || *registry == "" {
+		return fmt.Errorf("run: -brokers and -registry are required")
+	}
+	log, err := newLogger(*verbose)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	serdes, err := demo.NewSerdes(*registry)
+	if err != nil {
+		return err
+	}
+	topo, err := demo.Topology(*app, demo.TopicsWithPrefix(*prefix), serdes)
+	if err != nil {
+		return err
+	}
+	opts := []processor.Opt{
+		processor.SeedBrokers(strings.Split(*brokers, ",")...),
+		processor.CommitInterval(*commit),
+		processor.SessionTimeout(*session),
+		processor.Logger(log),
+	}
+	if *stateDir != "" {
+		opts = append(opts, processor.StateDir(*stateDir))
+	}
+	if *instance != "" {
+		opts = append(opts, processor.InstanceID(*instance))
+	}
+	if *atLeastOnce {
+		opts = append(opts, processor.ProcessingGuarantee(processor.AtLeastOnce))
+	}
+	w, err := processor.New(topo, opts...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "weir: worker of %s running\n", *app)
+	return w.Run(ctx)
+}
+
+func newLogger(verbose bool) (*zap.Logger, error) {
+	level := zapcore.InfoLevel
+	if verbose {
+		level = zapcore.DebugLevel
+	}
+	lc := zap.NewProductionConfig()
+	lc.Encoding = "console"
+	lc.Level = zap.NewAtomicLevelAt(level)
+	lc.DisableStacktrace = true
+	return lc.Build()
 }
 
 func describe() error {
