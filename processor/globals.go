@@ -114,20 +114,31 @@ func (w *worker) bootstrapGlobals(ctx context.Context) error {
 	w.log.Info("global tables loaded", zap.Strings("topics", topics))
 	w.globalCl = cl
 	w.globalApply = apply
+	fctx, cancel := context.WithCancel(ctx)
+	w.stopGlobals = cancel
+	w.globalDone = make(chan struct{})
+	w.globalErr = make(chan error, 1)
+	go w.followGlobals(fctx)
 	return nil
 }
 
-// followGlobals applies global-table records that arrived since the last
-// call, without waiting for more.
-func (w *worker) followGlobals(ctx context.Context) error {
-	if w.globalCl == nil {
-		return nil
+// followGlobals applies global-table records as they arrive, in its own
+// goroutine, until ctx ends. Tasks read the stores through their own
+// views; Pebble makes the concurrent writes safe. Like Kafka Streams,
+// updates reach tasks with no ordering against their inputs.
+func (w *worker) followGlobals(ctx context.Context) {
+	defer close(w.globalDone)
+	for {
+		fs := w.globalCl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err := w.globalApply(fs); err != nil {
+			select {
+			case w.globalErr <- fmt.Errorf("processor: global tables: %w", err):
+			default:
+			}
+			return
+		}
 	}
-	done, cancel := context.WithCancel(ctx)
-	cancel() // poll only what is buffered
-	fs := w.globalCl.PollFetches(done)
-	if err := w.globalApply(fs); err != nil {
-		return fmt.Errorf("processor: global tables: %w", err)
-	}
-	return nil
 }

@@ -18,8 +18,12 @@ type Metrics interface {
 	Committed(d time.Duration, committed bool)
 	// Restored reports restoration progress of one changelog partition.
 	Restored(topic string, partition int32, restored, remaining int64)
-	// EndToEnd reports output time minus input event time.
+	// EndToEnd reports, for each output of a committed transaction, the
+	// commit time minus the event time it carries.
 	EndToEnd(d time.Duration)
+	// Lag reports how many records of an input partition are not yet
+	// fetched, after each fetch.
+	Lag(topic string, partition int32, lag int64)
 }
 
 type noMetrics struct{}
@@ -28,3 +32,4 @@ func (noMetrics) Processed(topology.TaskID, topology.TaskStats) {}
 func (noMetrics) Committed(time.Duration, bool)                 {}
 func (noMetrics) Restored(string, int32, int64, int64)          {}
 func (noMetrics) EndToEnd(time.Duration)                        {}
+func (noMetrics) Lag(string, int32, int64)                      {}

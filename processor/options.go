@@ -57,6 +57,7 @@ type config struct {
 	metrics        Metrics
 	advertise      string
 	sessionTimeout time.Duration
+	serverSide     bool
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -113,6 +114,14 @@ func AdvertisedAddress(hostPort string) Opt {
 // crashed process) before giving its tasks to others. Default: 45s, as
 // Kafka's consumers.
 func SessionTimeout(d time.Duration) Opt { return optFunc(func(c *config) { c.sessionTimeout = d }) }
+
+// ServerSideAssignment uses KIP-848 consumer groups (Kafka 4.0+, 4.3+
+// recommended): the broker's range assignor places partition N of every
+// topic on one member, which keeps a task's co-partitioned inputs
+// together. Member metadata has no user data there, so workers do not
+// learn each other's AdvertisedAddress. Default: off (Weir's own
+// cooperative, sticky, task-aware balancer).
+func ServerSideAssignment() Opt { return optFunc(func(c *config) { c.serverSide = true }) }
 
 // WithMetrics sets the metrics sink. Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }

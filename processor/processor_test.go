@@ -116,7 +116,14 @@ func latestCounts(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic
 	}
 }
 
-func TestExactlyOnceCountSurvivesRestart(t *testing.T) {
+func TestExactlyOnceCountSurvivesRestart(t *testing.T) { testCountSurvivesRestart(t) }
+
+// TestServerSideAssignment runs the same scenario with KIP-848 groups.
+func TestServerSideAssignment(t *testing.T) {
+	testCountSurvivesRestart(t, processor.ServerSideAssignment())
+}
+
+func testCountSurvivesRestart(t *testing.T, opts ...processor.Opt) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -131,20 +138,20 @@ func TestExactlyOnceCountSurvivesRestart(t *testing.T) {
 
 	want := map[string]int64{}
 	produce(t, ctx, c, in, seed, 2000, want)
-	w := start(t, topo, c.Brokers, dir)
+	w := start(t, topo, c.Brokers, dir, opts...)
 	latestCounts(t, ctx, c, counts, want)
 	w.stop(t)
 
 	// A second run on the same state directory resumes from its
 	// checkpoint: counts continue, nothing is counted twice.
 	produce(t, ctx, c, in, seed+1, 1000, want)
-	w = start(t, topo, c.Brokers, dir)
+	w = start(t, topo, c.Brokers, dir, opts...)
 	latestCounts(t, ctx, c, counts, want)
 	w.stop(t)
 
 	// A fresh state directory restores from the changelog.
 	produce(t, ctx, c, in, seed+2, 500, want)
-	w = start(t, topo, c.Brokers, t.TempDir())
+	w = start(t, topo, c.Brokers, t.TempDir(), opts...)
 	latestCounts(t, ctx, c, counts, want)
 	w.stop(t)
 }

@@ -26,6 +26,7 @@ type restoreCount struct {
 func (r *restoreCount) Processed(topology.TaskID, topology.TaskStats) {}
 func (r *restoreCount) Committed(time.Duration, bool)                 {}
 func (r *restoreCount) EndToEnd(time.Duration)                        {}
+func (r *restoreCount) Lag(string, int32, int64)                      {}
 func (r *restoreCount) Restored(topic string, p int32, restored, _ int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

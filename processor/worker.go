@@ -37,8 +37,13 @@ type worker struct {
 	keyPart map[string]kgo.TopicPartitioner
 	rr      map[string]int // round robin for records without a key
 
+	outTimes []time.Time // event times of this commit's outputs
+
 	globalCl    *kgo.Client
 	globalApply func(kgo.Fetches) error
+	stopGlobals context.CancelFunc
+	globalDone  chan struct{}
+	globalErr   chan error
 
 	// One commit period's produce results.
 	prodMu  sync.Mutex
@@ -54,6 +59,9 @@ type task struct {
 	stores map[string]*state.Pending
 	logs   map[string]string // store -> changelog topic
 	cp     state.Checkpoint
+	// reported is what Metrics.Processed has been told, since the core
+	// counts from its creation.
+	reported topology.TaskStats
 }
 
 func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
@@ -79,6 +87,10 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		kgo.OnPartitionsAssigned(w.onAssigned),
 		kgo.OnPartitionsRevoked(w.onRevoked),
 		kgo.OnPartitionsLost(w.onRevoked),
+	}
+	if a.cfg.serverSide {
+		// The broker's range assignor (KIP-848) co-partitions like ours.
+		opts = append(opts, kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()))
 	}
 	var err error
 	switch a.cfg.guarantee {
@@ -127,6 +139,8 @@ func (w *worker) close(abandoned bool) {
 		t.core.Close()
 	}
 	if w.globalCl != nil {
+		w.stopGlobals()
+		<-w.globalDone
 		w.globalCl.Close()
 	}
 	if w.sess != nil && !abandoned {
@@ -174,6 +188,11 @@ func (w *worker) run(ctx context.Context) error {
 			return err
 		}
 		var addErr error
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				w.a.cfg.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+			}
+		})
 		fs.EachRecord(func(r *kgo.Record) {
 			if addErr != nil {
 				return
@@ -186,8 +205,10 @@ func (w *worker) run(ctx context.Context) error {
 		if err := w.process(time.Now()); err != nil {
 			return err
 		}
-		if err := w.followGlobals(ctx); err != nil {
+		select {
+		case err := <-w.globalErr:
 			return err
+		default:
 		}
 		if ctx.Err() != nil {
 			// Finish the work in hand: the last commit must not see the
@@ -331,6 +352,7 @@ func (w *worker) commit(ctx context.Context) error {
 	for _, t := range w.sortedTasks() {
 		for _, o := range t.core.TakeOutputs() {
 			w.produce(ctx, w.outRecord(o))
+			w.outTimes = append(w.outTimes, o.Timestamp)
 		}
 		for _, name := range sortedKeys(t.stores) {
 			topic := t.logs[name]
@@ -367,11 +389,25 @@ func (w *worker) commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	now := time.Now()
+	if committed {
+		for _, ts := range w.outTimes {
+			w.a.cfg.metrics.EndToEnd(now.Sub(ts))
+		}
+	}
+	w.outTimes = w.outTimes[:0]
 	if !committed {
 		w.log.Info("transaction aborted; rewinding tasks to their last commit")
 		return w.rewind()
 	}
 	for _, t := range w.sortedTasks() {
+		st := t.core.Stats()
+		w.a.cfg.metrics.Processed(t.id, topology.TaskStats{
+			RecordsIn: st.RecordsIn - t.reported.RecordsIn, RecordsOut: st.RecordsOut - t.reported.RecordsOut,
+			Skipped: st.Skipped - t.reported.Skipped, DeadLettered: st.DeadLettered - t.reported.DeadLettered,
+			Late: st.Late - t.reported.Late,
+		})
+		t.reported = st
 		cp := state.Checkpoint{Identity: w.p.identity, Offsets: map[state.TopicPartition]int64{}}
 		for tp, off := range t.cp.Offsets {
 			cp.Offsets[tp] = off
@@ -397,7 +433,6 @@ func (w *worker) commit(ctx context.Context) error {
 			pd.Reset()
 		}
 		t.cp = cp
-		w.a.cfg.metrics.Processed(t.id, t.core.Stats())
 	}
 	return nil
 }
@@ -452,6 +487,7 @@ func (w *worker) rewind() error {
 			return err
 		}
 		t.core = core
+		t.reported = topology.TaskStats{}
 		w.tasks[id] = t
 	}
 	return nil
