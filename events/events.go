@@ -21,7 +21,7 @@ const (
 	TopicCustomers      = "customers"
 	TopicProducts       = "products"
 	TopicProfileUpdates = "profile_updates"
-	TopicTriggers       = "triggers"
+	TopicTriggers       = "profile_triggers"
 )
 
 // Schemas, as registered in the schema registry.
@@ -203,26 +203,59 @@ type Product struct {
 }
 
 // ProfileUpdate is a customer profile after a change (topic
-// profile_updates).
+// profile_updates, key customer_id). Every field is a function of the
+// events applied so far (no wall clock), so a version always names the
+// same state: apply an update only if its version is greater than the one
+// you hold.
 type ProfileUpdate struct {
-	CustomerID         string     `avro:"customer_id"`
-	Version            int64      `avro:"version"`
-	UpdatedAt          time.Time  `avro:"updated_at"`
-	LastEventTime      time.Time  `avro:"last_event_time"`
-	Segment            *string    `avro:"segment"`
-	Country            *string    `avro:"country"`
-	Views5m            int64      `avro:"views_5m"`
-	Views1h            int64      `avro:"views_1h"`
-	TopCategories      []string   `avro:"top_categories"`
-	CartItems          int32      `avro:"cart_items"`
-	CartValueCents     int64      `avro:"cart_value_cents"`
-	LastCartActivity   *time.Time `avro:"last_cart_activity"`
-	Purchases30d       int32      `avro:"purchases_30d"`
+	CustomerID string `avro:"customer_id"`
+	// Known is false only in the default profile served for a customer
+	// with no events.
+	Known bool `avro:"known"`
+	// Version is the number of events applied; it only grows.
+	Version int64 `avro:"version"`
+	// UpdatedAt is the task's stream time when the update was made.
+	UpdatedAt time.Time `avro:"updated_at"`
+	// LastEventTime is the event time of the last event applied.
+	LastEventTime time.Time `avro:"last_event_time"`
+	// Segment and Country come from the customers table when the event was
+	// applied ("unknown" and "ZZ" when the customer has no row yet).
+	Segment string `avro:"segment"`
+	Country string `avro:"country"`
+
+	// ViewsWindowStart is the start of the 5-minute tumbling window of the
+	// latest page view in time; Views5m the views counted in it (views
+	// later than the 1-minute grace are not).
+	ViewsWindowStart *time.Time `avro:"views_window_start"`
+	Views5m          int64      `avro:"views_5m"`
+	ViewsTotal       int64      `avro:"views_total"`
+	// RecentProducts: the last 10 distinct products viewed, most recent
+	// (by event time) first.
+	RecentProducts []string `avro:"recent_products"`
+	// TopCategories: the 3 most viewed categories, ties by name.
+	TopCategories []string `avro:"top_categories"`
+
+	CartItems      []CartItem `avro:"cart_items"` // by product id
+	CartValueCents int64      `avro:"cart_value_cents"`
+
+	Purchases          int64      `avro:"purchases"`
 	LifetimeValueCents int64      `avro:"lifetime_value_cents"`
-	OpenTickets        int32      `avro:"open_tickets"`
-	AvgSentiment       *float64   `avro:"avg_sentiment"`
-	ChurnRisk          float64    `avro:"churn_risk"`
-	IntentScore        float64    `avro:"intent_score"`
+	LastPurchaseTime   *time.Time `avro:"last_purchase_time"`
+	// LastPurchaseAfterView: some product of the last purchase was viewed
+	// within the 30 minutes before it.
+	LastPurchaseAfterView bool `avro:"last_purchase_after_view"`
+
+	OpenTickets int32 `avro:"open_tickets"`
+	// AtRisk: some open ticket has a negative sentiment.
+	AtRisk bool `avro:"at_risk"`
+}
+
+// CartItem is one product in a cart.
+type CartItem struct {
+	ProductID      string `avro:"product_id"`
+	Quantity       int32  `avro:"quantity"`
+	UnitPriceCents int64  `avro:"unit_price_cents"`
+	Category       string `avro:"category"` // from the catalog; "" if unknown
 }
 
 // TriggerType names a personalization signal.
@@ -235,7 +268,8 @@ const (
 	HighIntent    TriggerType = "HIGH_INTENT"
 )
 
-// Trigger is a signal for personalization engines (topic triggers).
+// Trigger is a signal for personalization engines (topic
+// profile_triggers, key customer_id).
 type Trigger struct {
 	TriggerID    string            `avro:"trigger_id"`
 	CustomerID   string            `avro:"customer_id"`

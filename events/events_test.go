@@ -52,7 +52,6 @@ func TestRoundTripEverySchema(t *testing.T) {
 	reg := newRegistry(t)
 	at := time.Date(2026, 11, 3, 10, 4, 5, 6_000_000, time.UTC)
 	s := "x"
-	f := 0.25
 	opt := []codec.AvroOpt{codec.AutoRegister()}
 
 	t.Run("PageView", func(t *testing.T) {
@@ -82,11 +81,15 @@ func TestRoundTripEverySchema(t *testing.T) {
 	t.Run("ProfileUpdate", func(t *testing.T) {
 		sd, err := ProfileUpdateSerde(reg, opt...)
 		roundTrip(t, sd, err, TopicProfileUpdates, ProfileUpdate{
-			CustomerID: "c-1", Version: 9, UpdatedAt: at, LastEventTime: at, Segment: &s, Country: &s,
-			Views5m: 3, Views1h: 40, TopCategories: []string{"shoes", "bags"}, CartItems: 2, CartValueCents: 5000,
-			LastCartActivity: &at, Purchases30d: 1, LifetimeValueCents: 99000, OpenTickets: 1, AvgSentiment: &f,
-			ChurnRisk: 0.1, IntentScore: 0.8,
+			CustomerID: "c-1", Known: true, Version: 9, UpdatedAt: at, LastEventTime: at, Segment: s, Country: "DE",
+			ViewsWindowStart: &at, Views5m: 3, ViewsTotal: 40, RecentProducts: []string{"p-2", "p-1"},
+			TopCategories:  []string{"shoes", "bags"},
+			CartItems:      []CartItem{{ProductID: "p-1", Quantity: 2, UnitPriceCents: 2500, Category: "shoes"}},
+			CartValueCents: 5000, Purchases: 1, LifetimeValueCents: 99000, LastPurchaseTime: &at,
+			LastPurchaseAfterView: true, OpenTickets: 1, AtRisk: true,
 		})
+		roundTrip(t, sd, err, TopicProfileUpdates, ProfileUpdate{CustomerID: "c-2", UpdatedAt: at, LastEventTime: at,
+			Segment: "unknown", Country: "ZZ", RecentProducts: []string{}, TopCategories: []string{}, CartItems: []CartItem{}})
 	})
 	t.Run("Trigger", func(t *testing.T) {
 		sd, err := TriggerSerde(reg, opt...)

@@ -192,8 +192,8 @@ func (w *worker) replay(ctx context.Context, task, store string, tp state.TopicP
 			}
 		}
 	}
-	if secs := time.Since(began).Seconds(); secs > 0 {
-		w.log.Debug("restore rate", zap.Float64("records_per_sec", float64(n)/secs))
+	if secs := time.Since(began).Seconds(); secs > 0 && n > 0 {
+		w.log.Info("restore rate", zap.String("changelog", tp.Topic), zap.Int32("partition", tp.Partition), zap.Float64("records_per_sec", float64(n)/secs))
 	}
 	return n, nil
 }

@@ -269,11 +269,14 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 
 	for id, t := range w.tasks {
 		if !want[id] {
-			// Local state stays: it matches its checkpoint, and a later
-			// assignment restores only what others wrote since.
+			// The task moved away: its local state would only go stale, so
+			// one range delete drops it (its changelog has it all).
 			t.core.Close()
 			delete(w.tasks, id)
-			w.log.Info("task closed", zap.Stringer("task", id))
+			if err := w.db.DropTask(t.name); err != nil {
+				return fmt.Errorf("processor: drop state of task %s: %w", id, err)
+			}
+			w.log.Info("task moved away; local state dropped", zap.Stringer("task", id))
 		}
 	}
 	ids := make([]topology.TaskID, 0, len(want))
@@ -350,6 +353,11 @@ func (w *worker) commit(ctx context.Context) error {
 	w.prodMu.Unlock()
 
 	for _, t := range w.sortedTasks() {
+		// Commit hooks forward what processors held back for the commit
+		// (e.g. the latest profile of each changed customer).
+		if err := t.core.Commit(); err != nil {
+			return fmt.Errorf("processor: task %s commit hooks: %w", t.id, err)
+		}
 		for _, o := range t.core.TakeOutputs() {
 			w.produce(ctx, w.outRecord(o))
 			w.outTimes = append(w.outTimes, o.Timestamp)

@@ -39,7 +39,8 @@
 // described on Windows and JoinWindows.
 //
 // The runtime runs a Task per (sub-topology, partition): Add records,
-// Process them one at a time, Punctuate with the wall clock, TakeOutputs
+// Process them one at a time, Punctuate with the wall clock, Commit (run
+// the processors' commit hooks), TakeOutputs
 // and Offsets, and commit. The Task does no I/O and reads no clock, so
 // package topologytest drives the very same code without Kafka.
 //

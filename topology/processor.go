@@ -159,6 +159,18 @@ func (c *Context[K, V]) Schedule(interval time.Duration, typ PunctuationType, fn
 	return c.nc.t.schedule(c.nc, interval, typ, fn), nil
 }
 
+// OnCommit registers fn to run each time the task commits (Task.Commit),
+// before the runtime takes the task's outputs: forward results buffered
+// since the last commit here. Hooks run in registration order; an error
+// stops the task. Call it from Init.
+func (c *Context[K, V]) OnCommit(fn func() error) error {
+	if fn == nil {
+		return fmt.Errorf("%w: commit hook of %q is nil", ErrNilFunc, c.nc.n.name)
+	}
+	c.nc.t.commitHooks = append(c.nc.t.commitHooks, commitHook{nc: c.nc, fn: fn})
+	return nil
+}
+
 // StreamTime is the largest event time the task has seen; zero before the
 // first record.
 func (c *Context[K, V]) StreamTime() time.Time { return c.nc.t.StreamTime() }

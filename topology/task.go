@@ -26,6 +26,8 @@ var (
 	ErrPartitionCount = errors.New("topology: unknown partition count")
 	// ErrTaskFailed is returned by every call after a task failed.
 	ErrTaskFailed = errors.New("topology: task already failed")
+	// ErrCommitHook wraps an error returned by a commit hook.
+	ErrCommitHook = errors.New("topology: commit hook failed")
 )
 
 // TaskID names a task: one partition of one sub-topology.
@@ -150,12 +152,13 @@ type Task struct {
 	byTopic map[string]*queue
 	offsets map[TopicPartition]int64
 
-	streamTime time.Time
-	seenTime   bool
-	wallTime   time.Time
-	seenWall   bool
-	schedules  []*schedule
-	timeHooks  []func(streamTime time.Time) error
+	streamTime  time.Time
+	seenTime    bool
+	wallTime    time.Time
+	seenWall    bool
+	schedules   []*schedule
+	timeHooks   []func(streamTime time.Time) error
+	commitHooks []commitHook
 
 	outputs []Output
 	stats   TaskStats
@@ -420,6 +423,31 @@ func (t *Task) punctuate(typ PunctuationType, now time.Time) error {
 		if err := s.fn(now); err != nil {
 			return fmt.Errorf("%w: %s punctuation of %q at %s: %w", ErrPunctuation, typ, s.nc.n.name,
 				now.UTC().Format(time.RFC3339Nano), err)
+		}
+	}
+	return nil
+}
+
+type commitHook struct {
+	nc *nodeCtx
+	fn func() error
+}
+
+// Commit runs the hooks processors registered with Context.OnCommit, in
+// registration order, so that results buffered until a commit (the latest
+// value per changed key, say) are forwarded now. The runtime calls it just
+// before TakeOutputs when it commits, so those outputs join that commit.
+// Outputs forwarded by a hook carry the stream time unless the hook gives
+// another. An error stops the task.
+func (t *Task) Commit() error {
+	if t.failed != nil {
+		return fmt.Errorf("%w: %w", ErrTaskFailed, t.failed)
+	}
+	t.curTime, t.curHeaders = t.streamTime, nil
+	for _, h := range t.commitHooks {
+		if err := h.fn(); err != nil {
+			t.failed = fmt.Errorf("%w: %q: %w", ErrCommitHook, h.nc.n.name, err)
+			return t.failed
 		}
 	}
 	return nil

@@ -27,13 +27,20 @@ var ErrUnknownStore = errors.New("topologytest: unknown store")
 type Opt func(*config)
 
 type config struct {
-	partitions int32
-	wallStart  time.Time
-	taskOpts   []topology.TaskOpt
+	manualCommit bool
+	partitions   int32
+	wallStart    time.Time
+	taskOpts     []topology.TaskOpt
 }
 
 // Partitions sets how many partitions every topic has. Default: 1.
 func Partitions(n int32) Opt { return func(c *config) { c.partitions = n } }
+
+// ManualCommit stops the driver from committing after every PipeRaw,
+// Pipe and AdvanceWallClock; call Driver.Commit instead. Use it to test
+// what a topology buffers until commit (Context.OnCommit). Default: a
+// commit after every call, as a runtime committing after each record.
+func ManualCommit() Opt { return func(c *config) { c.manualCommit = true } }
 
 // WallClockStart sets the initial wall-clock time. Default: Unix 0.
 func WallClockStart(t time.Time) Opt { return func(c *config) { c.wallStart = t } }
@@ -54,6 +61,7 @@ type Driver struct {
 	outputs    map[string][]topology.Output
 	offsets    map[topology.TopicPartition]int64
 	wall       time.Time
+	autoCommit bool
 }
 
 type taskStores struct {
@@ -93,6 +101,7 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 		outputs:    map[string][]topology.Output{},
 		offsets:    map[topology.TopicPartition]int64{},
 		wall:       cfg.wallStart,
+		autoCommit: !cfg.manualCommit,
 	}
 	for _, g := range topo.GlobalTables() {
 		d.globals[g.Topic] = state.NewMemory()
@@ -131,7 +140,34 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 // PipeRaw feeds one record of bytes to topic at timestamp ts. The
 // partition is picked like Kafka's default producer (murmur2 of the key).
 func (d *Driver) PipeRaw(topic string, key, value []byte, ts time.Time, headers ...codec.Header) error {
-	return d.pipe(topology.Output{Topic: topic, Partition: -1, Key: key, Value: value, Timestamp: ts, Headers: headers}, false)
+	if err := d.pipe(topology.Output{Topic: topic, Partition: -1, Key: key, Value: value, Timestamp: ts, Headers: headers}, false); err != nil {
+		return err
+	}
+	return d.autoCommitNow()
+}
+
+func (d *Driver) autoCommitNow() error {
+	if !d.autoCommit {
+		return nil
+	}
+	return d.Commit()
+}
+
+// Commit commits every task, in task order, as the runtime does: it runs
+// the tasks' commit hooks (Task.Commit) and processes whatever their
+// outputs cause.
+func (d *Driver) Commit() error {
+	for _, id := range d.order {
+		t := d.tasks[id]
+		err := t.Commit()
+		if rerr := d.route(t); rerr != nil {
+			return rerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return d.run()
 }
 
 func (d *Driver) partitionOf(key []byte) int32 {
@@ -249,7 +285,10 @@ func (d *Driver) AdvanceWallClock(dur time.Duration) error {
 			return err
 		}
 	}
-	return d.run()
+	if err := d.run(); err != nil {
+		return err
+	}
+	return d.autoCommitNow()
 }
 
 // WallClock is the driver's current wall-clock time.

@@ -1,0 +1,182 @@
+package profile
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/topology"
+)
+
+// Store names, stable: they name the changelog topics.
+const (
+	// StoreProfiles holds the profile of every customer seen: key the
+	// customer id as the key serde encodes it, value as DecodeStored reads.
+	StoreProfiles = "profiles"
+	// StoreCartTimers holds one entry per non-empty cart: when it will
+	// count as abandoned.
+	StoreCartTimers = "profile-cart-timers"
+	// joinPurchaseView is the stream-stream join of purchases with views;
+	// it names the stores profile-purchase-view-left and -right.
+	joinPurchaseView = "profile-purchase-view"
+)
+
+// Fallbacks when the customers table has no row for a customer (unknown
+// customer, or its row not read yet).
+const (
+	UnknownSegment = "unknown"
+	UnknownCountry = "ZZ"
+)
+
+// Time rules of the profile.
+const (
+	// ViewWindow is the tumbling window of Views5m and high intent.
+	ViewWindow = 5 * time.Minute
+	// Grace is how late (behind stream time) a view may be and still
+	// count in its window; also the grace of the purchase/view join.
+	Grace = time.Minute
+	// ViewBeforePurchase is how long before a purchase a view of the same
+	// product sets LastPurchaseAfterView.
+	ViewBeforePurchase = 30 * time.Minute
+	// CartIdle is how long (in event time) a non-empty cart may go without
+	// cart activity or purchase before cart_abandoned fires.
+	CartIdle = 30 * time.Minute
+	// HighIntentViews is how many views of one category inside one
+	// ViewWindow window fire high_intent (once per window and category).
+	HighIntentViews = 5
+	// RecentProducts and TopCategories are the lengths of those lists.
+	RecentProducts = 10
+	TopCategories  = 3
+)
+
+// EmitMode says when profile updates are written.
+type EmitMode int
+
+const (
+	// PerCommit writes the latest profile of each changed customer once
+	// per commit (the task's commit hook).
+	PerCommit EmitMode = iota
+	// PerEvent writes one profile per event applied.
+	PerEvent
+)
+
+// Topics names the topics. Empty fields take the events package's names.
+type Topics struct {
+	Views, Purchases, Tickets string // inputs keyed by customer id
+	Customers                 string // table keyed by customer id
+	Products                  string // global table keyed by product id
+	Updates, Triggers         string // outputs keyed by customer id
+}
+
+// Serdes are the serdes of every topic. Every value serde is required:
+// AvroSerdes gives the production ones, JSONSerdes registry-free ones.
+type Serdes struct {
+	Key      codec.Serde[string] // customer and product ids. Default: codec.String()
+	PageView codec.Serde[events.PageView]
+	Purchase codec.Serde[events.PurchaseEvent]
+	Ticket   codec.Serde[events.SupportTicket]
+	Customer codec.Serde[events.Customer]
+	Product  codec.Serde[events.Product]
+	Update   codec.Serde[events.ProfileUpdate]
+	Trigger  codec.Serde[events.Trigger]
+}
+
+// JSONSerdes are registry-free serdes, for tests and demos.
+func JSONSerdes() Serdes {
+	return Serdes{
+		Key:      codec.String(),
+		PageView: codec.JSON[events.PageView](),
+		Purchase: codec.JSON[events.PurchaseEvent](),
+		Ticket:   codec.JSON[events.SupportTicket](),
+		Customer: codec.JSON[events.Customer](),
+		Product:  codec.JSON[events.Product](),
+		Update:   codec.JSON[events.ProfileUpdate](),
+		Trigger:  codec.JSON[events.Trigger](),
+	}
+}
+
+// AvroSerdes are the Avro serdes (Confluent wire format) over reg.
+func AvroSerdes(reg *codec.Registry, opts ...codec.AvroOpt) (Serdes, error) {
+	s := Serdes{Key: codec.String()}
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	var err error
+	s.PageView, err = events.PageViewSerde(reg, opts...)
+	add(err)
+	s.Purchase, err = events.PurchaseEventSerde(reg, opts...)
+	add(err)
+	s.Ticket, err = events.SupportTicketSerde(reg, opts...)
+	add(err)
+	s.Customer, err = events.CustomerSerde(reg, opts...)
+	add(err)
+	s.Product, err = events.ProductSerde(reg, opts...)
+	add(err)
+	s.Update, err = events.ProfileUpdateSerde(reg, opts...)
+	add(err)
+	s.Trigger, err = events.TriggerSerde(reg, opts...)
+	add(err)
+	if err := errors.Join(errs...); err != nil {
+		return Serdes{}, fmt.Errorf("profile: avro serdes: %w", err)
+	}
+	return s, nil
+}
+
+// Config configures Topology.
+type Config struct {
+	// AppID prefixes internal topics and is the consumer group id.
+	// Default: "weir-profiles".
+	AppID  string
+	Topics Topics
+	Serdes Serdes
+	// Emit says when profile updates are written. Default: PerCommit.
+	Emit EmitMode
+	// BadInput is the policy of the three event sources and the customers
+	// table for records that do not decode. Default: PolicyUnset (the
+	// runtime's default).
+	BadInput topology.BadInputPolicy
+}
+
+// ErrConfig is returned for an unusable Config.
+var ErrConfig = errors.New("profile: bad config")
+
+func (c Config) withDefaults() (Config, error) {
+	if c.AppID == "" {
+		c.AppID = "weir-profiles"
+	}
+	t := &c.Topics
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&t.Views, events.TopicWebBrowsing)
+	def(&t.Purchases, events.TopicPurchaseEvents)
+	def(&t.Tickets, events.TopicSupportTickets)
+	def(&t.Customers, events.TopicCustomers)
+	def(&t.Products, events.TopicProducts)
+	def(&t.Updates, events.TopicProfileUpdates)
+	def(&t.Triggers, events.TopicTriggers)
+	s := &c.Serdes
+	if s.Key == nil {
+		s.Key = codec.String()
+	}
+	var missing []string
+	for name, ok := range map[string]bool{
+		"PageView": s.PageView != nil, "Purchase": s.Purchase != nil, "Ticket": s.Ticket != nil,
+		"Customer": s.Customer != nil, "Product": s.Product != nil, "Update": s.Update != nil,
+		"Trigger": s.Trigger != nil,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("%w: missing serdes %v", ErrConfig, sortedStrings(missing))
+	}
+	if c.Emit != PerCommit && c.Emit != PerEvent {
+		return c, fmt.Errorf("%w: emit mode %d", ErrConfig, c.Emit)
+	}
+	return c, nil
+}

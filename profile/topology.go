@@ -1,0 +1,161 @@
+package profile
+
+import (
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/topology"
+)
+
+// input is what reaches the profile processor: one of an event (a view,
+// a purchase line item, a ticket) or a join signal, plus the customer row
+// of the key as of that moment.
+type input struct {
+	view    *events.PageView
+	viewCat string
+	// A purchase event arrives as one input per line item (item of
+	// items), each enriched from the catalog; items 0 and item -1 for an
+	// event without items.
+	purchase  *events.PurchaseEvent
+	item      int
+	items     int
+	itemCat   string
+	ticket    *events.SupportTicket
+	afterView string // event id of a purchase preceded by a view
+	customer  *events.Customer
+}
+
+// purchaseRef and viewRef are what the purchase/view join buffers.
+type purchaseRef struct {
+	EventID  string   `json:"event_id"`
+	Products []string `json:"products"`
+}
+
+type viewRef struct {
+	ProductID string `json:"product_id"`
+}
+
+// output is what the profile processor emits.
+type output struct {
+	update  *events.ProfileUpdate
+	trigger *events.Trigger
+}
+
+// Topology builds the personalization topology: page views, purchase
+// events and support tickets (co-partitioned, keyed by customer id) are
+// merged in event-time order into one profile per customer, enriched with
+// the customers table and the products catalog (a global table).
+//
+// The stream-stream join of purchases with views (views up to
+// ViewBeforePurchase before a purchase, grace Grace) is wired before the
+// events' own path, so its results reach the profile processor ahead of
+// the event whose arrival produced them and are applied with that event
+// (they are not events: they never bump the version).
+func Topology(cfg Config) (*topology.Topology, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	tp, sd := cfg.Topics, cfg.Serdes
+	var src []topology.SourceOpt
+	if cfg.BadInput != topology.PolicyUnset {
+		src = append(src, topology.OnBadInput(cfg.BadInput))
+	}
+	b := topology.New(cfg.AppID)
+	views := topology.StreamOf(b, tp.Views, sd.Key, sd.PageView, src...)
+	purchases := topology.StreamOf(b, tp.Purchases, sd.Key, sd.Purchase, src...)
+	tickets := topology.StreamOf(b, tp.Tickets, sd.Key, sd.Ticket, src...)
+	customers := topology.TableOf(b, tp.Customers, sd.Key, sd.Customer, src...)
+	products := topology.GlobalTableOf(b, tp.Products, sd.Key, sd.Product)
+
+	// The join first: see the doc comment.
+	bought := topology.MapValues(
+		purchases.Filter("profile-purchases-only", func(_ string, e events.PurchaseEvent) bool { return e.Type == events.Purchase }),
+		"profile-purchase-ref", func(_ string, e events.PurchaseEvent) purchaseRef {
+			ref := purchaseRef{EventID: e.Context.EventID}
+			for _, it := range e.Items {
+				ref.Products = append(ref.Products, it.ProductID)
+			}
+			return ref
+		})
+	viewed := topology.MapValues(
+		views.Filter("profile-product-views", func(_ string, v events.PageView) bool { return v.ProductID != nil && *v.ProductID != "" }),
+		"profile-view-ref", func(_ string, v events.PageView) viewRef { return viewRef{ProductID: *v.ProductID} })
+	pairs := topology.JoinStreams(bought, viewed, joinPurchaseView,
+		topology.JoinBetween(ViewBeforePurchase, 0).Grace(Grace),
+		func(_ string, p purchaseRef, v viewRef) string {
+			for _, id := range p.Products {
+				if id == v.ProductID {
+					return p.EventID
+				}
+			}
+			return ""
+		}, sd.Key, codec.JSON[purchaseRef](), codec.JSON[viewRef]())
+	signals := topology.MapValues(
+		pairs.Filter("profile-same-product", func(_ string, id string) bool { return id != "" }),
+		"profile-after-view", func(_ string, id string) input { return input{afterView: id} })
+
+	// The events themselves, enriched from the catalog.
+	viewIn := topology.LeftJoinGlobal(views, products, "profile-view-category",
+		func(_ string, v events.PageView) string {
+			if v.ProductID == nil {
+				return ""
+			}
+			return *v.ProductID
+		},
+		func(_ string, v events.PageView, p events.Product, found bool) input {
+			in := input{view: &v}
+			switch {
+			case v.Category != nil && *v.Category != "":
+				in.viewCat = *v.Category
+			case found:
+				in.viewCat = p.Category
+			}
+			return in
+		})
+	items := topology.FlatMapValues(purchases, "profile-line-items", func(_ string, e events.PurchaseEvent) []input {
+		if len(e.Items) == 0 {
+			return []input{{purchase: &e, item: -1}}
+		}
+		out := make([]input, len(e.Items))
+		for i := range e.Items {
+			out[i] = input{purchase: &e, item: i, items: len(e.Items)}
+		}
+		return out
+	})
+	itemIn := topology.LeftJoinGlobal(items, products, "profile-item-category",
+		func(_ string, in input) string {
+			if in.item < 0 {
+				return ""
+			}
+			return in.purchase.Items[in.item].ProductID
+		},
+		func(_ string, in input, p events.Product, found bool) input {
+			if found {
+				in.itemCat = p.Category
+			}
+			return in
+		})
+	ticketIn := topology.MapValues(tickets, "profile-ticket", func(_ string, t events.SupportTicket) input {
+		return input{ticket: &t}
+	})
+
+	merged := signals.Merge("profile-inputs", viewIn, itemIn, ticketIn)
+	withCustomer := topology.LeftJoinTable(merged, customers, "profile-customer",
+		func(_ string, in input, c events.Customer, found bool) input {
+			if found {
+				in.customer = &c
+			}
+			return in
+		})
+	out := topology.Process(withCustomer, "profile", func() topology.Processor[string, input, string, output] {
+		return &profiler{keys: sd.Key, emit: cfg.Emit}
+	}, topology.KeyValueStore(StoreProfiles), topology.KeyValueStore(StoreCartTimers))
+	branches := out.Branch("profile-outputs",
+		func(_ string, o output) bool { return o.update != nil },
+		func(_ string, o output) bool { return o.trigger != nil })
+	topology.MapValues(branches[0], "profile-update", func(_ string, o output) events.ProfileUpdate { return *o.update }).
+		To(tp.Updates, sd.Key, sd.Update)
+	topology.MapValues(branches[1], "profile-trigger", func(_ string, o output) events.Trigger { return *o.trigger }).
+		To(tp.Triggers, sd.Key, sd.Trigger)
+	return b.Build()
+}
