@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,6 +34,8 @@ type App struct {
 	// abandon, when closed, makes Run stop mid-transaction as a crashed
 	// process would: no commit, no abort, no goodbye (tests only).
 	abandon chan struct{}
+	// serving is the running worker's view for queries; nil when stopped.
+	serving atomic.Pointer[serving]
 }
 
 // errAbandoned is what Run returns after abandon.
@@ -77,6 +80,7 @@ func (a *App) Run(ctx context.Context) error {
 			return err
 		}
 		err = w.run(ctx)
+		a.serving.Store(nil)
 		w.close(errors.Is(err, errAbandoned))
 		switch {
 		case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)):

@@ -94,20 +94,10 @@ func (w *worker) restore(ctx context.Context, t *task) error {
 			continue
 		}
 		tp := state.TopicPartition{Topic: topic, Partition: t.id.Partition}
-		var ends kadm.ListedOffsets
-		err := retry(ctx, w.log, "list changelog end offsets", func() error {
-			var err error
-			ends, err = adm.ListCommittedOffsets(ctx, topic)
-			if err == nil {
-				err = ends.Error()
-			}
-			return err
-		})
+		end, err := w.settledEnd(ctx, adm, topic, t.id.Partition)
 		if err != nil {
 			return fmt.Errorf("processor: task %s: changelog %s end offset: %w", t.id, topic, err)
 		}
-		lo, _ := ends.Lookup(topic, t.id.Partition)
-		end := lo.Offset
 		start := t.cp.Offsets[tp]
 		if start > end {
 			w.log.Warn("local state is ahead of its changelog; rebuilding it", zap.String("changelog", topic), zap.Int64("checkpoint", start), zap.Int64("end", end))
@@ -128,6 +118,41 @@ func (w *worker) restore(ctx context.Context, t *task) error {
 		w.log.Info("restored", zap.Stringer("task", t.id), zap.String("store", name), zap.Int64("records", n), zap.Int64("from", start), zap.Int64("to", end))
 	}
 	return nil
+}
+
+// settledEnd returns the end of a changelog partition once no
+// transaction is open on it: the last stable offset equals the high
+// watermark. Otherwise the previous owner's last commit could still be
+// landing there (its markers are written after its offsets commit), and a
+// restore that stopped at the older stable offset would miss it.
+func (w *worker) settledEnd(ctx context.Context, adm *kadm.Client, topic string, p int32) (int64, error) {
+	backoff := 10 * time.Millisecond
+	for {
+		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = lso.Error()
+		}
+		var hw kadm.ListedOffsets
+		if err == nil {
+			hw, err = adm.ListEndOffsets(ctx, topic)
+			if err == nil {
+				err = hw.Error()
+			}
+		}
+		if err == nil {
+			l, _ := lso.Lookup(topic, p)
+			h, _ := hw.Lookup(topic, p)
+			if l.Offset >= h.Offset {
+				return l.Offset, nil
+			}
+			err = fmt.Errorf("a transaction is still open on %s/%d (stable %d, end %d)", topic, p, l.Offset, h.Offset)
+		}
+		w.log.Debug("waiting for the changelog to settle", zap.Error(err))
+		if sleepCtx(ctx, backoff) != nil {
+			return 0, err
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 // replay reads topic/partition [start, end) with read_committed and

@@ -267,17 +267,24 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 
+	var gone []*task
 	for id, t := range w.tasks {
 		if !want[id] {
-			// The task moved away: its local state would only go stale, so
-			// one range delete drops it (its changelog has it all).
 			t.core.Close()
 			delete(w.tasks, id)
-			if err := w.db.DropTask(t.name); err != nil {
-				return fmt.Errorf("processor: drop state of task %s: %w", id, err)
-			}
-			w.log.Info("task moved away; local state dropped", zap.Stringer("task", id))
+			gone = append(gone, t)
 		}
+	}
+	if len(gone) > 0 {
+		w.publish() // queries stop reading them before their state goes
+	}
+	for _, t := range gone {
+		// The task moved away: its local state would only go stale, so
+		// one range delete drops it (its changelog has it all).
+		if err := w.db.DropTask(t.name); err != nil {
+			return fmt.Errorf("processor: drop state of task %s: %w", t.id, err)
+		}
+		w.log.Info("task moved away; local state dropped", zap.Stringer("task", t.id))
 	}
 	ids := make([]topology.TaskID, 0, len(want))
 	for id := range want {
@@ -296,6 +303,7 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 			return err
 		}
 	}
+	w.publish()
 	return nil
 }
 
@@ -311,6 +319,7 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 		if t, err = w.openTask(ctx, id); err != nil {
 			return err
 		}
+		w.publish()
 	}
 	hs := make([]topology.Header, len(r.Headers))
 	for i, h := range r.Headers {
