@@ -38,6 +38,8 @@ type worker struct {
 	rr      map[string]int // round robin for records without a key
 
 	outTimes []time.Time // event times of this commit's outputs
+	// Records consumed and produced in the open transaction.
+	consumed, produced int
 
 	globalCl    *kgo.Client
 	globalApply func(kgo.Fetches) error
@@ -308,6 +310,7 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 }
 
 func (w *worker) add(ctx context.Context, r *kgo.Record) error {
+	w.consumed++
 	sub, ok := w.a.topo.SubtopologyOf(r.Topic)
 	if !ok {
 		return fmt.Errorf("processor: record from unexpected topic %s", r.Topic)
@@ -477,6 +480,17 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 		w.log.Warn("a produce failed; aborting the transaction", zap.Error(perr))
 		try = kgo.TryAbort
 	}
+	idle := w.consumed == 0 && w.produced == 0
+	w.consumed, w.produced = 0, 0
+	if idle && perr == nil {
+		// Nothing to commit. Ending empty transactions with an abort is
+		// free, while an empty commit makes franz-go hold the session
+		// for 500ms (it cannot tell the broker supports KIP-447).
+		if _, err := w.sess.End(ctx, kgo.TryAbort); err != nil {
+			return false, fmt.Errorf("%w: end empty transaction: %w", errRestart, err)
+		}
+		return true, nil
+	}
 	committed, err := w.sess.End(ctx, try)
 	if err != nil {
 		return false, fmt.Errorf("%w: end transaction: %w", errRestart, err)
@@ -511,6 +525,7 @@ func (w *worker) rewind() error {
 }
 
 func (w *worker) produce(ctx context.Context, r *kgo.Record) {
+	w.produced++
 	w.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 		w.prodMu.Lock()
 		defer w.prodMu.Unlock()
