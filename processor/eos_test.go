@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/processor"
@@ -152,6 +154,7 @@ func TestExactlyOnceUnderFailure(t *testing.T) {
 	var last string
 	err = demo.Check(ctx, c.Brokers, app, topics, w, func(p string) { last = p; t.Log(p) })
 	if err != nil {
+		describeGroup(t, c, app)
 		t.Fatalf("seed %d: %v (last progress: %s)", seed, err, last)
 	}
 	t.Logf("checked %d enriched views, %d windows, %d dead letters", len(w.Enriched), len(w.Counts), w.Malformed)
@@ -167,4 +170,42 @@ func (r *running) abandon(t *testing.T) {
 		t.Fatalf("abandoned worker returned %v", err)
 	}
 	r.cancel()
+}
+
+// describeGroup logs who owns what and how far each partition is
+// committed, to tell a stuck assignment from a stuck worker.
+func describeGroup(t *testing.T, c *kafkatest.Cluster, group string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm := c.Admin()
+	if dg, err := adm.DescribeGroups(ctx, group); err == nil {
+		for _, g := range dg.Sorted() {
+			t.Logf("group %s state %s protocol %s", g.Group, g.State, g.Protocol)
+			for _, m := range g.Members {
+				ca, _ := m.Assigned.AsConsumer()
+				if ca != nil {
+					for _, tp := range ca.Topics {
+						t.Logf("  member %s (%s): %s %v", m.MemberID, m.ClientID, tp.Topic, tp.Partitions)
+					}
+				}
+			}
+		}
+	} else {
+		t.Logf("describe group: %v", err)
+	}
+	if lag, err := adm.Lag(ctx, group); err == nil {
+		lag.Each(func(l kadm.DescribedGroupLag) {
+			for _, tl := range l.Lag.Sorted() {
+				if tl.Lag > 0 {
+					owner := "none"
+					if tl.Member != nil {
+						owner = tl.Member.MemberID
+					}
+					t.Logf("  lag %s/%d: committed %d end %d member %s", tl.Topic, tl.Partition, tl.Commit.At, tl.End.Offset, owner)
+				}
+			}
+		})
+	} else {
+		t.Logf("lag: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,7 +21,7 @@ func retry(ctx context.Context, log *zap.Logger, what string, fn func() error) e
 		}
 		log.Warn("retrying", zap.String("what", what), zap.Error(err), zap.Duration("backoff", backoff))
 		if sleepCtx(ctx, backoff) != nil {
-			return err
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}

@@ -149,7 +149,7 @@ func (w *worker) settledEnd(ctx context.Context, adm *kadm.Client, topic string,
 		}
 		w.log.Debug("waiting for the changelog to settle", zap.Error(err))
 		if sleepCtx(ctx, backoff) != nil {
-			return 0, err
+			return 0, fmt.Errorf("%w (while waiting: %v)", ctx.Err(), err)
 		}
 		backoff = min(2*backoff, time.Second)
 	}
