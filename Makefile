@@ -29,7 +29,7 @@ test-kafka:
 	@scripts/test-real-kafka.sh $(KAFKA_PKGS)
 
 demo:
-	$(GO) run ./cmd/weir demo
+	$(GO) run ./cmd/weir demo -duration 20s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

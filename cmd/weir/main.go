@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/weirstream/weir/internal/demo"
+	"github.com/weirstream/weir/internal/profiledemo"
 	"github.com/weirstream/weir/processor"
 )
 
@@ -56,12 +57,15 @@ func main() {
 
 func runDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	pipeline := fs.String("pipeline", "profiles", "which pipeline: profiles (the personalization app) or views (enrichment and windowed counts)")
 	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (default: embedded cluster)")
 	registry := fs.String("registry", "", "schema registry URL (default: embedded registry)")
 	workers := fs.Int("workers", 2, "workers to run in this process")
-	n := fs.Int("events", 20000, "page view events to generate")
-	customers := fs.Int("customers", 1000, "distinct customers")
 	seed := fs.Uint64("seed", 1, "generator seed")
+	rate := fs.Int("rate", 2000, "profiles: events per second")
+	duration := fs.Duration("duration", 30*time.Second, "profiles: how long to generate events")
+	n := fs.Int("events", 20000, "views: page view events to generate")
+	customers := fs.Int("customers", 1000, "distinct customers")
 	bad := fs.Float64("bad", 0.01, "share of malformed records (they must end in the dead-letter topic)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up if outputs are not complete by then")
 	verbose := fs.Bool("v", false, "log at debug level")
@@ -75,22 +79,36 @@ func runDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer log.Sync()
 	if !*verbose {
 		log = log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
 	}
-	defer log.Sync()
-	cfg := demo.Config{
-		Registry: *registry, Workers: *workers, Events: *n, Customers: *customers,
-		Seed: *seed, BadShare: *bad, Timeout: *timeout, Log: log,
-	}
+	var bs []string
 	if *brokers != "" {
-		cfg.Brokers = strings.Split(*brokers, ",")
+		bs = strings.Split(*brokers, ",")
 	}
-	res, err := demo.Run(ctx, cfg, os.Stderr)
-	if err != nil {
-		return err
+	switch *pipeline {
+	case "profiles":
+		res, err := profiledemo.Run(ctx, profiledemo.Config{
+			Brokers: bs, Registry: *registry, Workers: *workers, Seed: *seed, Rate: *rate,
+			Duration: *duration, Customers: *customers, BadShare: *bad, Timeout: *timeout, Log: log,
+		}, os.Stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Println(res)
+	case "views":
+		res, err := demo.Run(ctx, demo.Config{
+			Brokers: bs, Registry: *registry, Workers: *workers, Events: *n, Customers: *customers,
+			Seed: *seed, BadShare: *bad, Timeout: *timeout, Log: log,
+		}, os.Stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Println(res)
+	default:
+		return fmt.Errorf("-pipeline %q: use profiles or views", *pipeline)
 	}
-	fmt.Println(res)
 	return nil
 }
 

@@ -1,0 +1,52 @@
+package profiledemo
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/weirstream/weir/topology"
+)
+
+// latency keeps the end-to-end latencies the workers report (commit time
+// minus event time) in a bounded ring, for the p99 the status line shows.
+// It is a processor.Metrics that ignores the other hooks.
+type latency struct {
+	mu   sync.Mutex
+	ring []time.Duration
+	next int
+	full bool
+}
+
+const ringSize = 1 << 14
+
+func newLatency() *latency { return &latency{ring: make([]time.Duration, ringSize)} }
+
+func (l *latency) EndToEnd(d time.Duration) {
+	l.mu.Lock()
+	l.ring[l.next] = d
+	l.next = (l.next + 1) % ringSize
+	l.full = l.full || l.next == 0
+	l.mu.Unlock()
+}
+
+// p99 of the latest ringSize reports.
+func (l *latency) p99() time.Duration {
+	l.mu.Lock()
+	n := l.next
+	if l.full {
+		n = ringSize
+	}
+	s := slices.Clone(l.ring[:n])
+	l.mu.Unlock()
+	if len(s) == 0 {
+		return 0
+	}
+	slices.Sort(s)
+	return s[(len(s)*99)/100]
+}
+
+func (l *latency) Processed(topology.TaskID, topology.TaskStats) {}
+func (l *latency) Committed(time.Duration, bool)                 {}
+func (l *latency) Restored(string, int32, int64, int64)          {}
+func (l *latency) Lag(string, int32, int64)                      {}

@@ -1,0 +1,441 @@
+// Package profiledemo runs the personalization application on one
+// machine: an embedded Kafka cluster and schema registry unless real ones
+// are given, a seeded event generator paced at a rate, and workers running
+// the profile topology. It prints a status line every few seconds and,
+// at the end, checks the read_committed profile updates: per customer the
+// versions strictly increase and the last one equals the number of valid
+// events sent for that customer; each malformed record is dead-lettered.
+package profiledemo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+	"go.uber.org/zap"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/topology"
+)
+
+// Config configures Run. Zero values take the defaults written beside.
+type Config struct {
+	Brokers     []string      // default: an embedded 3-broker kfake cluster
+	Registry    string        // default: an embedded srfake registry
+	AppID       string        // default: "weir-profiles"
+	TopicPrefix string        // put before every topic name; default none
+	Workers     int           // default: 2
+	Seed        uint64        // default: 1
+	Rate        int           // events per second; default 2000
+	Duration    time.Duration // how long to generate; default 30s
+	Customers   int           // default: 1000
+	BadShare    float64       // share of malformed records; zero: none
+	Partitions  int32         // default: 6
+	Status      time.Duration // status line interval; default 2s
+	Timeout     time.Duration // to catch up after generating; default 2m
+	Log         *zap.Logger   // default: none
+}
+
+// Result is what the demo counted.
+type Result struct {
+	Events, Profiles, Updates, Triggers, DeadLetters int
+	P99                                              time.Duration
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("demo: events=%d profiles=%d updates=%d triggers=%d dlq=%d p99_ms=%d",
+		r.Events, r.Profiles, r.Updates, r.Triggers, r.DeadLetters, r.P99.Milliseconds())
+}
+
+func topics(prefix string) profile.Topics {
+	return profile.Topics{
+		Views: prefix + events.TopicWebBrowsing, Purchases: prefix + events.TopicPurchaseEvents,
+		Tickets: prefix + events.TopicSupportTickets, Customers: prefix + events.TopicCustomers,
+		Products: prefix + events.TopicProducts, Updates: prefix + events.TopicProfileUpdates,
+		Triggers: prefix + events.TopicTriggers,
+	}
+}
+
+// Run runs the demo until cfg.Duration of generation, then waits for the
+// outputs to catch up, checks them, stops the workers and returns.
+func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
+	cfg = withDefaults(cfg)
+	if len(cfg.Brokers) == 0 {
+		c, err := kfake.NewCluster(kfake.NumBrokers(3))
+		if err != nil {
+			return Result{}, fmt.Errorf("demo: embedded kafka: %w", err)
+		}
+		defer c.Close()
+		cfg.Brokers = c.ListenAddrs()
+		fmt.Fprintf(status, "demo: embedded Kafka at %s\n", strings.Join(cfg.Brokers, ","))
+	}
+	if cfg.Registry == "" {
+		reg := srfake.New()
+		defer reg.Close()
+		cfg.Registry = reg.URL()
+		fmt.Fprintf(status, "demo: embedded schema registry at %s\n", cfg.Registry)
+	}
+	rc, err := codec.NewHTTPRegistryClient(cfg.Registry)
+	if err != nil {
+		return Result{}, err
+	}
+	reg, err := codec.NewRegistry(rc)
+	if err != nil {
+		return Result{}, err
+	}
+	serdes, err := profile.AvroSerdes(reg, codec.AutoRegister())
+	if err != nil {
+		return Result{}, err
+	}
+	tp := topics(cfg.TopicPrefix)
+	topo, err := profile.Topology(profile.Config{AppID: cfg.AppID, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter})
+	if err != nil {
+		return Result{}, err
+	}
+	if err := createTopics(ctx, cfg.Brokers, tp, cfg.Partitions); err != nil {
+		return Result{}, err
+	}
+
+	// The workload: event times follow the wall clock at the given rate,
+	// so end-to-end latency is real.
+	n := int(float64(cfg.Rate) * cfg.Duration.Seconds())
+	start := time.Now()
+	gen := func(gap time.Duration) []profile.Record {
+		return profile.Generate(cfg.Seed, n, profile.GenOptions{Customers: cfg.Customers, Start: start, MeanGap: gap})
+	}
+	gap := time.Second / time.Duration(cfg.Rate)
+	recs := gen(gap)
+	// The generator's mean gap is not exactly MeanGap (funnels, late
+	// events): correct it a few times so the events span Duration and
+	// event time keeps pace with the wall clock.
+	for range 4 {
+		last := start
+		for _, r := range recs {
+			if r.IsEvent() && r.Time.After(last) {
+				last = r.Time
+			}
+		}
+		span := last.Sub(start)
+		if span <= 0 {
+			break
+		}
+		gap = time.Duration(float64(gap) * float64(cfg.Duration) / float64(span))
+		recs = gen(max(gap, time.Microsecond))
+	}
+
+	dir, err := os.MkdirTemp("", "weir-profiles-*")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	lat := newLatency()
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make([]error, cfg.Workers)
+	for i := range cfg.Workers {
+		app, err := processor.New(topo,
+			processor.SeedBrokers(cfg.Brokers...),
+			processor.StateDir(filepath.Join(dir, fmt.Sprintf("worker-%d", i))),
+			processor.InstanceID(fmt.Sprintf("demo-%d", i)),
+			processor.Logger(cfg.Log.With(zap.Int("worker", i))),
+			processor.WithMetrics(lat),
+		)
+		if err != nil {
+			return Result{}, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = app.Run(wctx)
+		}()
+	}
+	fmt.Fprintf(status, "demo: %d workers started; generating %d events at %d/s for %v\n", cfg.Workers, n, cfg.Rate, cfg.Duration)
+
+	watch := newWatcher(cfg, tp)
+	wdone := make(chan error, 1)
+	wctx2, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go func() { wdone <- watch.run(wctx2) }()
+
+	sent, genErr := generate(ctx, cfg, serdes, recs, watch, lat, status)
+	var checkErr error
+	if genErr == nil {
+		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		checkErr = watch.waitComplete(cctx, sent)
+		cancel()
+	}
+	wstop()
+	<-wdone
+	stop()
+	wg.Wait()
+	res := watch.result(sent, lat)
+	return res, errors.Join(append(errs, genErr, checkErr)...)
+}
+
+// sent is what the generator produced, for the final check.
+type sent struct {
+	events    int
+	perCust   map[string]int64 // valid events per customer
+	malformed int
+}
+
+func generate(ctx context.Context, cfg Config, s profile.Serdes, recs []profile.Record, watch *watcher, lat *latency, status io.Writer) (sent, error) {
+	out := sent{perCust: map[string]int64{}}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return out, err
+	}
+	defer cl.Close()
+	var perr error
+	var mu sync.Mutex
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			perr = errors.Join(perr, err)
+			mu.Unlock()
+		}
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	nextStatus := time.Now().Add(cfg.Status)
+	began := time.Now()
+	lastEvents := 0
+	bad := 0
+	for i, r := range recs {
+		// Pace on event time, so end-to-end latency (commit time minus
+		// event time) measures Weir, not the generator.
+		for r.IsEvent() && time.Until(r.Time) > 0 {
+			select {
+			case <-ctx.Done():
+				return out, ctx.Err()
+			case <-tick.C:
+			}
+		}
+		r.Topic = cfg.TopicPrefix + r.Topic
+		k, v, err := r.Encode(s)
+		if err != nil {
+			return out, err
+		}
+		if r.IsEvent() {
+			out.events++
+			// A deterministic share of events goes out malformed.
+			if cfg.BadShare > 0 && float64(bad) < cfg.BadShare*float64(out.events) {
+				bad++
+				out.malformed++
+				v = profile.Malformed(cfg.Seed, i)
+			} else {
+				out.perCust[r.Key]++
+			}
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: r.Topic, Key: k, Value: v, Timestamp: r.Time}, promise)
+		if now := time.Now(); now.After(nextStatus) {
+			rate := float64(out.events-lastEvents) / cfg.Status.Seconds()
+			lastEvents = out.events
+			nextStatus = now.Add(cfg.Status)
+			fmt.Fprintf(status, "demo: %s events/s=%.0f %s p99_ms=%d\n", now.Sub(began).Truncate(time.Second), rate, watch.status(), lat.p99().Milliseconds())
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return out, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return out, perr
+}
+
+func createTopics(ctx context.Context, brokers []string, t profile.Topics, partitions int32) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, tp := range []struct {
+		name string
+		n    int32
+	}{{t.Views, partitions}, {t.Purchases, partitions}, {t.Tickets, partitions}, {t.Customers, partitions},
+		{t.Products, 1}, {t.Updates, partitions}, {t.Triggers, partitions}} {
+		resp, err := adm.CreateTopic(ctx, tp.n, -1, nil, tp.name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS") {
+			return fmt.Errorf("demo: create topic %s: %w", tp.name, err)
+		}
+	}
+	return nil
+}
+
+// watcher reads the outputs with read_committed and checks versions.
+type watcher struct {
+	cfg Config
+	tp  profile.Topics
+	dlq string
+
+	mu       sync.Mutex
+	last     map[string]int64 // customer -> last version seen
+	updates  int
+	triggers int
+	dead     int
+	bad      error
+	changed  chan struct{}
+}
+
+func newWatcher(cfg Config, tp profile.Topics) *watcher {
+	return &watcher{cfg: cfg, tp: tp, dlq: cfg.AppID + "-dlq", last: map[string]int64{}, changed: make(chan struct{}, 1)}
+}
+
+func (w *watcher) run(ctx context.Context) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(w.cfg.Brokers...),
+		kgo.ConsumeTopics(w.tp.Updates, w.tp.Triggers, w.dlq),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rc, err := codec.NewHTTPRegistryClient(w.cfg.Registry)
+	if err != nil {
+		return err
+	}
+	reg, err := codec.NewRegistry(rc)
+	if err != nil {
+		return err
+	}
+	updates, err := events.ProfileUpdateSerde(reg)
+	if err != nil {
+		return err
+	}
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.mu.Lock()
+		for _, r := range fs.Records() {
+			switch r.Topic {
+			case w.dlq:
+				w.dead++
+			case w.tp.Triggers:
+				w.triggers++
+			case w.tp.Updates:
+				w.updates++
+				p, err := updates.Decode(r.Topic, r.Value)
+				if err != nil {
+					w.bad = errors.Join(w.bad, fmt.Errorf("profile update: %w", err))
+					continue
+				}
+				if p.Version <= w.last[p.CustomerID] {
+					w.bad = errors.Join(w.bad, fmt.Errorf("customer %s: version %d after %d: versions must strictly increase", p.CustomerID, p.Version, w.last[p.CustomerID]))
+				}
+				w.last[p.CustomerID] = p.Version
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *watcher) status() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return fmt.Sprintf("profiles=%d updates=%d triggers=%d dlq=%d", len(w.last), w.updates, w.triggers, w.dead)
+}
+
+// waitComplete waits until every customer's last version equals its
+// number of valid events and every malformed record is dead-lettered.
+func (w *watcher) waitComplete(ctx context.Context, s sent) error {
+	for {
+		w.mu.Lock()
+		bad := w.bad
+		done := w.dead >= s.malformed && len(w.last) == len(s.perCust)
+		var behind []string
+		for c, n := range s.perCust {
+			switch v := w.last[c]; {
+			case v > n:
+				bad = errors.Join(bad, fmt.Errorf("customer %s: version %d, only %d valid events were sent", c, v, n))
+			case v < n:
+				done = false
+				if len(behind) < 3 {
+					behind = append(behind, fmt.Sprintf("%s at %d/%d", c, v, n))
+				}
+			}
+		}
+		if w.dead > s.malformed {
+			bad = errors.Join(bad, fmt.Errorf("%d dead letters, only %d malformed records were sent", w.dead, s.malformed))
+		}
+		w.mu.Unlock()
+		if bad != nil {
+			return bad
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			sort.Strings(behind)
+			return fmt.Errorf("demo: profiles did not catch up: %s (e.g. %s): %w", w.status(), strings.Join(behind, ", "), ctx.Err())
+		case <-w.changed:
+		}
+	}
+}
+
+func (w *watcher) result(s sent, lat *latency) Result {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Result{Events: s.events, Profiles: len(w.last), Updates: w.updates, Triggers: w.triggers, DeadLetters: w.dead, P99: lat.p99()}
+}
+
+func withDefaults(c Config) Config {
+	if c.AppID == "" {
+		c.AppID = "weir-profiles"
+	}
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Rate <= 0 {
+		c.Rate = 2000
+	}
+	if c.Duration <= 0 {
+		c.Duration = 30 * time.Second
+	}
+	if c.Customers <= 0 {
+		c.Customers = 1000
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 6
+	}
+	if c.Status <= 0 {
+		c.Status = 2 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	return c
+}
