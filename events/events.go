@@ -208,54 +208,54 @@ type Product struct {
 // same state: apply an update only if its version is greater than the one
 // you hold.
 type ProfileUpdate struct {
-	CustomerID string `avro:"customer_id"`
+	CustomerID string `avro:"customer_id" json:"customer_id"`
 	// Known is false only in the default profile served for a customer
 	// with no events.
-	Known bool `avro:"known"`
+	Known bool `avro:"known" json:"known"`
 	// Version is the number of events applied; it only grows.
-	Version int64 `avro:"version"`
+	Version int64 `avro:"version" json:"version"`
 	// UpdatedAt is the task's stream time when the update was made.
-	UpdatedAt time.Time `avro:"updated_at"`
+	UpdatedAt time.Time `avro:"updated_at" json:"updated_at"`
 	// LastEventTime is the event time of the last event applied.
-	LastEventTime time.Time `avro:"last_event_time"`
+	LastEventTime time.Time `avro:"last_event_time" json:"last_event_time"`
 	// Segment and Country come from the customers table when the event was
 	// applied ("unknown" and "ZZ" when the customer has no row yet).
-	Segment string `avro:"segment"`
-	Country string `avro:"country"`
+	Segment string `avro:"segment" json:"segment"`
+	Country string `avro:"country" json:"country"`
 
 	// ViewsWindowStart is the start of the 5-minute tumbling window of the
 	// latest page view in time; Views5m the views counted in it (views
 	// later than the 1-minute grace are not).
-	ViewsWindowStart *time.Time `avro:"views_window_start"`
-	Views5m          int64      `avro:"views_5m"`
-	ViewsTotal       int64      `avro:"views_total"`
+	ViewsWindowStart *time.Time `avro:"views_window_start" json:"views_window_start"`
+	Views5m          int64      `avro:"views_5m" json:"views_5m"`
+	ViewsTotal       int64      `avro:"views_total" json:"views_total"`
 	// RecentProducts: the last 10 distinct products viewed, most recent
 	// (by event time) first.
-	RecentProducts []string `avro:"recent_products"`
+	RecentProducts []string `avro:"recent_products" json:"recent_products"`
 	// TopCategories: the 3 most viewed categories, ties by name.
-	TopCategories []string `avro:"top_categories"`
+	TopCategories []string `avro:"top_categories" json:"top_categories"`
 
-	CartItems      []CartItem `avro:"cart_items"` // by product id
-	CartValueCents int64      `avro:"cart_value_cents"`
+	CartItems      []CartItem `avro:"cart_items" json:"cart_items"` // by product id
+	CartValueCents int64      `avro:"cart_value_cents" json:"cart_value_cents"`
 
-	Purchases          int64      `avro:"purchases"`
-	LifetimeValueCents int64      `avro:"lifetime_value_cents"`
-	LastPurchaseTime   *time.Time `avro:"last_purchase_time"`
+	Purchases          int64      `avro:"purchases" json:"purchases"`
+	LifetimeValueCents int64      `avro:"lifetime_value_cents" json:"lifetime_value_cents"`
+	LastPurchaseTime   *time.Time `avro:"last_purchase_time" json:"last_purchase_time"`
 	// LastPurchaseAfterView: some product of the last purchase was viewed
 	// within the 30 minutes before it.
-	LastPurchaseAfterView bool `avro:"last_purchase_after_view"`
+	LastPurchaseAfterView bool `avro:"last_purchase_after_view" json:"last_purchase_after_view"`
 
-	OpenTickets int32 `avro:"open_tickets"`
+	OpenTickets int32 `avro:"open_tickets" json:"open_tickets"`
 	// AtRisk: some open ticket has a negative sentiment.
-	AtRisk bool `avro:"at_risk"`
+	AtRisk bool `avro:"at_risk" json:"at_risk"`
 }
 
 // CartItem is one product in a cart.
 type CartItem struct {
-	ProductID      string `avro:"product_id"`
-	Quantity       int32  `avro:"quantity"`
-	UnitPriceCents int64  `avro:"unit_price_cents"`
-	Category       string `avro:"category"` // from the catalog; "" if unknown
+	ProductID      string `avro:"product_id" json:"product_id"`
+	Quantity       int32  `avro:"quantity" json:"quantity"`
+	UnitPriceCents int64  `avro:"unit_price_cents" json:"unit_price_cents"`
+	Category       string `avro:"category" json:"category"` // from the catalog; "" if unknown
 }
 
 // TriggerType names a personalization signal.
@@ -271,14 +271,14 @@ const (
 // Trigger is a signal for personalization engines (topic
 // profile_triggers, key customer_id).
 type Trigger struct {
-	TriggerID    string            `avro:"trigger_id"`
-	CustomerID   string            `avro:"customer_id"`
-	Type         TriggerType       `avro:"type"`
-	FiredAt      time.Time         `avro:"fired_at"`
-	Score        float64           `avro:"score"`
-	Reason       string            `avro:"reason"`
-	CauseEventID *string           `avro:"cause_event_id"`
-	Attributes   map[string]string `avro:"attributes"`
+	TriggerID    string            `avro:"trigger_id" json:"trigger_id"`
+	CustomerID   string            `avro:"customer_id" json:"customer_id"`
+	Type         TriggerType       `avro:"type" json:"type"`
+	FiredAt      time.Time         `avro:"fired_at" json:"fired_at"`
+	Score        float64           `avro:"score" json:"score"`
+	Reason       string            `avro:"reason" json:"reason"`
+	CauseEventID *string           `avro:"cause_event_id" json:"cause_event_id"`
+	Attributes   map[string]string `avro:"attributes" json:"attributes"`
 }
 
 // Serde constructors: Avro in the Confluent wire format over reg.

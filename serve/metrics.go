@@ -1,0 +1,86 @@
+package serve
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weirstream/weir/topology"
+)
+
+// Metrics is a processor.Metrics that feeds Prometheus.
+type Metrics struct {
+	in, out, skipped, dead, late *prometheus.CounterVec
+	commit                       *prometheus.HistogramVec
+	restored                     *prometheus.CounterVec
+	remaining, lag               *prometheus.GaugeVec
+	e2e                          prometheus.Histogram
+
+	mu           sync.Mutex
+	lastRestored map[string]int64
+}
+
+// NewMetrics registers Weir's metrics in reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	task := []string{"subtopology", "partition"}
+	tp := []string{"topic", "partition"}
+	counter := func(name, help string, labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	m := &Metrics{
+		lastRestored: map[string]int64{},
+		in:           counter("weir_records_in_total", "Records processed.", task),
+		out:          counter("weir_records_out_total", "Records produced to sinks.", task),
+		skipped:      counter("weir_records_skipped_total", "Bad records skipped.", task),
+		dead:         counter("weir_records_dead_lettered_total", "Bad records sent to the dead-letter topic.", task),
+		late:         counter("weir_records_late_total", "Records dropped as later than grace.", task),
+		commit:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "weir_commit_seconds", Help: "Commit duration.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"outcome"}),
+		restored:     counter("weir_restored_records_total", "Changelog records restored.", tp),
+		remaining:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_restore_remaining_records", Help: "Changelog records left to restore."}, tp),
+		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_consumer_lag", Help: "Records not yet fetched."}, tp),
+		e2e:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_end_to_end_seconds", Help: "Commit time minus event time of outputs.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
+	}
+	reg.MustRegister(m.in, m.out, m.skipped, m.dead, m.late, m.commit, m.restored, m.remaining, m.lag, m.e2e)
+	return m
+}
+
+func (m *Metrics) Processed(id topology.TaskID, d topology.TaskStats) {
+	l := []string{strconv.Itoa(id.Subtopology), strconv.Itoa(int(id.Partition))}
+	m.in.WithLabelValues(l...).Add(float64(d.RecordsIn))
+	m.out.WithLabelValues(l...).Add(float64(d.RecordsOut))
+	m.skipped.WithLabelValues(l...).Add(float64(d.Skipped))
+	m.dead.WithLabelValues(l...).Add(float64(d.DeadLettered))
+	m.late.WithLabelValues(l...).Add(float64(d.Late))
+}
+
+func (m *Metrics) Committed(d time.Duration, committed bool) {
+	outcome := "aborted"
+	if committed {
+		outcome = "committed"
+	}
+	m.commit.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// Restored gets a cumulative count per replay; the counter adds the
+// increase since the previous report (a smaller count is a new replay).
+func (m *Metrics) Restored(topic string, p int32, restored, remaining int64) {
+	l := []string{topic, strconv.Itoa(int(p))}
+	m.remaining.WithLabelValues(l...).Set(float64(remaining))
+	key := topic + "/" + l[1]
+	m.mu.Lock()
+	delta := restored - m.lastRestored[key]
+	if delta < 0 {
+		delta = restored
+	}
+	m.lastRestored[key] = restored
+	m.mu.Unlock()
+	m.restored.WithLabelValues(l...).Add(float64(delta))
+}
+
+func (m *Metrics) EndToEnd(d time.Duration) { m.e2e.Observe(d.Seconds()) }
+
+func (m *Metrics) Lag(topic string, p int32, lag int64) {
+	m.lag.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(lag))
+}
