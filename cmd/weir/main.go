@@ -63,6 +63,7 @@ func runDemo(ctx context.Context, args []string) error {
 	workers := fs.Int("workers", 2, "workers to run in this process")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	rate := fs.Int("rate", 2000, "profiles: events per second")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "profiles: worker 0's HTTP address (the others take free ports)")
 	duration := fs.Duration("duration", 30*time.Second, "profiles: how long to generate events")
 	n := fs.Int("events", 20000, "views: page view events to generate")
 	customers := fs.Int("customers", 1000, "distinct customers")
@@ -92,6 +93,7 @@ func runDemo(ctx context.Context, args []string) error {
 		res, err := profiledemo.Run(ctx, profiledemo.Config{
 			Brokers: bs, Registry: *registry, Workers: *workers, Seed: *seed, Rate: *rate,
 			Duration: *duration, Customers: *customers, BadShare: *bad, Timeout: *timeout, Log: log,
+			HTTP: *httpAddr,
 		}, os.Stderr)
 		if err != nil {
 			return err

@@ -9,9 +9,12 @@ package profiledemo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +33,7 @@ import (
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/processor"
 	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/serve"
 	"github.com/weirstream/weir/topology"
 )
 
@@ -46,6 +51,7 @@ type Config struct {
 	BadShare    float64       // share of malformed records; zero: none
 	Partitions  int32         // default: 6
 	Status      time.Duration // status line interval; default 2s
+	HTTP        string        // worker 0's HTTP address; others pick free ports. Default: a free port
 	Timeout     time.Duration // to catch up after generating; default 2m
 	Log         *zap.Logger   // default: none
 }
@@ -143,30 +149,60 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	}
 	defer os.RemoveAll(dir)
 	lat := newLatency()
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var wg sync.WaitGroup
-	errs := make([]error, cfg.Workers)
+	type worker struct {
+		app  *processor.App
+		srv  *serve.Server
+		http *http.Server
+		addr string
+		stop context.CancelFunc
+		done chan error
+	}
+	var workers []*worker
+	defer func() {
+		for _, w := range workers {
+			w.stop()
+			<-w.done
+			w.http.Close()
+		}
+	}()
 	for i := range cfg.Workers {
+		listen := "127.0.0.1:0"
+		if i == 0 && cfg.HTTP != "" {
+			listen = cfg.HTTP
+		}
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return Result{}, fmt.Errorf("demo: http listen %s: %w", listen, err)
+		}
+		addr := ln.Addr().String()
+		reg := prometheus.NewRegistry()
 		app, err := processor.New(topo,
 			processor.SeedBrokers(cfg.Brokers...),
 			processor.StateDir(filepath.Join(dir, fmt.Sprintf("worker-%d", i))),
 			processor.InstanceID(fmt.Sprintf("demo-%d", i)),
+			processor.AdvertisedAddress(addr),
 			processor.Logger(cfg.Log.With(zap.Int("worker", i))),
-			processor.WithMetrics(lat),
+			processor.WithMetrics(fanout{lat, serve.NewMetrics(reg)}),
 		)
 		if err != nil {
+			ln.Close()
 			return Result{}, err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = app.Run(wctx)
-		}()
+		srv := serve.New(app, serve.Options{Self: addr, Gatherer: reg})
+		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(ln)
+		wctx, stop := context.WithCancel(ctx)
+		w := &worker{app: app, srv: srv, http: hs, addr: addr, stop: stop, done: make(chan error, 1)}
+		go func() { w.done <- app.Run(wctx) }()
+		workers = append(workers, w)
+		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/triggers, /metrics)\n", i, addr)
 	}
 	fmt.Fprintf(status, "demo: %d workers started; generating %d events at %d/s for %v\n", cfg.Workers, n, cfg.Rate, cfg.Duration)
 
 	watch := newWatcher(cfg, tp)
+	for _, w := range workers {
+		watch.servers = append(watch.servers, w.srv)
+	}
 	wdone := make(chan error, 1)
 	wctx2, wstop := context.WithCancel(ctx)
 	defer wstop()
@@ -177,12 +213,36 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	if genErr == nil {
 		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		checkErr = watch.waitComplete(cctx, sent)
+		if checkErr == nil {
+			var addrs []string
+			for _, w := range workers {
+				addrs = append(addrs, w.addr)
+			}
+			checkErr = watch.checkServing(cctx, addrs)
+		}
+		if checkErr == nil && len(workers) > 1 {
+			// One worker stops; the other serves every profile once it
+			// has restored the tasks it takes over.
+			last := workers[len(workers)-1]
+			last.stop()
+			err := <-last.done
+			last.done <- err
+			checkErr = errors.Join(err, watch.checkServing(cctx, []string{workers[0].addr}))
+			if checkErr == nil {
+				fmt.Fprintf(status, "demo: worker %d stopped; worker 0 serves every profile\n", len(workers)-1)
+			}
+		}
 		cancel()
 	}
 	wstop()
 	<-wdone
-	stop()
-	wg.Wait()
+	var errs []error
+	for _, w := range workers {
+		w.stop()
+		err := <-w.done
+		w.done <- nil
+		errs = append(errs, err)
+	}
 	res := watch.result(sent, lat)
 	return res, errors.Join(append(errs, genErr, checkErr)...)
 }
@@ -294,6 +354,7 @@ type watcher struct {
 	dead     int
 	bad      error
 	changed  chan struct{}
+	servers  []*serve.Server // get every trigger
 }
 
 func newWatcher(cfg Config, tp profile.Topics) *watcher {
@@ -323,6 +384,10 @@ func (w *watcher) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	triggers, err := events.TriggerSerde(reg)
+	if err != nil {
+		return err
+	}
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -335,6 +400,11 @@ func (w *watcher) run(ctx context.Context) error {
 				w.dead++
 			case w.tp.Triggers:
 				w.triggers++
+				if t, err := triggers.Decode(r.Topic, r.Value); err == nil {
+					for _, srv := range w.servers {
+						srv.Publish(t)
+					}
+				}
 			case w.tp.Updates:
 				w.updates++
 				p, err := updates.Decode(r.Topic, r.Value)
@@ -398,6 +468,60 @@ func (w *watcher) waitComplete(ctx context.Context, s sent) error {
 		case <-w.changed:
 		}
 	}
+}
+
+// checkServing asks every address for up to 50 customers' profiles and
+// waits until each answers 200 with the last version seen in Kafka: the
+// owner from its state, the others by forwarding.
+func (w *watcher) checkServing(ctx context.Context, addrs []string) error {
+	w.mu.Lock()
+	var sample []string
+	for c := range w.last {
+		sample = append(sample, c)
+	}
+	w.mu.Unlock()
+	sort.Strings(sample)
+	if len(sample) > 50 {
+		sample = sample[:50]
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, addr := range addrs {
+		for _, c := range sample {
+			w.mu.Lock()
+			want := w.last[c]
+			w.mu.Unlock()
+			for {
+				got, status, err := fetchProfile(ctx, client, addr, c)
+				if err == nil && status == http.StatusOK && got.Version == want && got.CustomerID == c {
+					break
+				}
+				if err == nil && status == http.StatusOK && got.Version > want {
+					return fmt.Errorf("demo: %s serves %s at version %d, beyond the %d committed", addr, c, got.Version, want)
+				}
+				if ctx.Err() != nil {
+					return fmt.Errorf("demo: %s never served %s at version %d (last: status %d version %d err %v)", addr, c, want, status, got.Version, err)
+				}
+				// Served state follows the commit it belongs to by a moment.
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	return nil
+}
+
+func fetchProfile(ctx context.Context, cl *http.Client, addr, id string) (events.ProfileUpdate, int, error) {
+	var p events.ProfileUpdate
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/profiles/"+id, nil)
+	if err != nil {
+		return p, 0, err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return p, 0, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&p)
+	return p, resp.StatusCode, err
 }
 
 func (w *watcher) result(s sent, lat *latency) Result {
