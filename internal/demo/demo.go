@@ -17,12 +17,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/processor"
@@ -63,21 +60,12 @@ func (r Result) String() string {
 // output against the workload's model.
 func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	cfg = withDefaults(cfg)
-	if len(cfg.Brokers) == 0 {
-		c, err := kfake.NewCluster(kfake.NumBrokers(3))
-		if err != nil {
-			return Result{}, fmt.Errorf("demo: embedded kafka: %w", err)
-		}
-		defer c.Close()
-		cfg.Brokers = c.ListenAddrs()
-		fmt.Fprintf(status, "demo: embedded Kafka at %s\n", strings.Join(cfg.Brokers, ","))
+	brokers, registry, stopEmbedded, err := Embedded(cfg.Brokers, cfg.Registry, status)
+	defer stopEmbedded()
+	if err != nil {
+		return Result{}, err
 	}
-	if cfg.Registry == "" {
-		reg := srfake.New()
-		defer reg.Close()
-		cfg.Registry = reg.URL()
-		fmt.Fprintf(status, "demo: embedded schema registry at %s\n", cfg.Registry)
-	}
+	cfg.Brokers, cfg.Registry = brokers, registry
 	serdes, err := NewSerdes(cfg.Registry)
 	if err != nil {
 		return Result{}, err

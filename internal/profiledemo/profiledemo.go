@@ -24,13 +24,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/processor"
 	"github.com/weirstream/weir/profile"
 	"github.com/weirstream/weir/serve"
@@ -80,21 +79,12 @@ func topics(prefix string) profile.Topics {
 // outputs to catch up, checks them, stops the workers and returns.
 func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	cfg = withDefaults(cfg)
-	if len(cfg.Brokers) == 0 {
-		c, err := kfake.NewCluster(kfake.NumBrokers(3))
-		if err != nil {
-			return Result{}, fmt.Errorf("demo: embedded kafka: %w", err)
-		}
-		defer c.Close()
-		cfg.Brokers = c.ListenAddrs()
-		fmt.Fprintf(status, "demo: embedded Kafka at %s\n", strings.Join(cfg.Brokers, ","))
+	brokers, registry, stopEmbedded, err := demo.Embedded(cfg.Brokers, cfg.Registry, status)
+	defer stopEmbedded()
+	if err != nil {
+		return Result{}, err
 	}
-	if cfg.Registry == "" {
-		reg := srfake.New()
-		defer reg.Close()
-		cfg.Registry = reg.URL()
-		fmt.Fprintf(status, "demo: embedded schema registry at %s\n", cfg.Registry)
-	}
+	cfg.Brokers, cfg.Registry = brokers, registry
 	rc, err := codec.NewHTTPRegistryClient(cfg.Registry)
 	if err != nil {
 		return Result{}, err
