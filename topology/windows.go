@@ -421,21 +421,30 @@ func (a *winAgg[K, V, VA]) closeWindows(e *winEmitter, ws *state.WindowStore, to
 		if err != nil {
 			return err
 		}
-		for _, w := range closed {
-			k, err := a.ks.Decode(topic, w.key)
-			if err != nil {
-				return fmt.Errorf("%w: %s: decode key: %w", ErrStore, topic, err)
-			}
-			v, err := a.decodeAgg(topic, w.value)
-			if err != nil {
-				return err
-			}
-			if err := a.result(e, msg{ts: msTime(end(w.start) - 1)}, k, w.start, end(w.start), nil, &v); err != nil {
-				return err
-			}
+		if err := a.emitClosed(e, topic, closed, func(w storedWindow) int64 { return end(w.start) }); err != nil {
+			return err
 		}
 	}
 	return storeErr(topic, ws.ExpireBefore(bound+1))
+}
+
+// emitClosed emits the final aggregate of each closed window, stamped
+// with its last millisecond; end gives a window's exclusive end.
+func (a *winAgg[K, V, VA]) emitClosed(e *winEmitter, topic string, closed []storedWindow, end func(storedWindow) int64) error {
+	for _, w := range closed {
+		k, err := a.ks.Decode(topic, w.key)
+		if err != nil {
+			return fmt.Errorf("%w: %s: decode key: %w", ErrStore, topic, err)
+		}
+		v, err := a.decodeAgg(topic, w.value)
+		if err != nil {
+			return err
+		}
+		if err := a.result(e, msg{ts: msTime(end(w) - 1)}, k, w.start, end(w), nil, &v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // timeProc runs tumbling and hopping windows.
@@ -679,18 +688,9 @@ func (a *winAgg[K, V, VA]) sessionProc(nc *nodeCtx, e *winEmitter, ss *state.Ses
 			if err != nil {
 				return err
 			}
-			for _, w := range closed {
-				k, err := a.ks.Decode(topic, w.key)
-				if err != nil {
-					return fmt.Errorf("%w: %s: decode key: %w", ErrStore, topic, err)
-				}
-				v, err := a.decodeAgg(topic, w.value)
-				if err != nil {
-					return err
-				}
-				if err := a.result(e, msg{ts: msTime(w.end)}, k, w.start, w.end+1, nil, &v); err != nil {
-					return err
-				}
+			// A session's stored end is its last record; its window ends 1ms later.
+			if err := a.emitClosed(e, topic, closed, func(w storedWindow) int64 { return w.end + 1 }); err != nil {
+				return err
 			}
 		}
 		return storeErr(topic, ss.ExpireBefore(bound+1))
