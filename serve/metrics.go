@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -20,7 +21,18 @@ type Metrics struct {
 
 	mu           sync.Mutex
 	lastRestored map[string]int64
+
+	// recent holds the last len(recent) end-to-end latencies, a ring
+	// written at next; P99 sorts a copy. Exact over a sliding window, and
+	// independent of the histogram's bucket bounds.
+	latMu  sync.Mutex
+	recent []time.Duration
+	next   int
+	full   bool
 }
+
+// latencyWindow is how many recent end-to-end latencies P99 covers.
+const latencyWindow = 4096
 
 // NewMetrics registers Weir's metrics in reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -31,6 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m := &Metrics{
 		lastRestored: map[string]int64{},
+		recent:       make([]time.Duration, latencyWindow),
 		in:           counter("weir_records_in_total", "Records processed.", task),
 		out:          counter("weir_records_out_total", "Records produced to sinks.", task),
 		skipped:      counter("weir_records_skipped_total", "Bad records skipped.", task),
@@ -46,6 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Processed adds a task's counters (processor.Metrics).
 func (m *Metrics) Processed(id topology.TaskID, d topology.TaskStats) {
 	l := []string{strconv.Itoa(id.Subtopology), strconv.Itoa(int(id.Partition))}
 	m.in.WithLabelValues(l...).Add(float64(d.RecordsIn))
@@ -55,6 +69,7 @@ func (m *Metrics) Processed(id topology.TaskID, d topology.TaskStats) {
 	m.late.WithLabelValues(l...).Add(float64(d.Late))
 }
 
+// Committed observes one commit's duration under its outcome.
 func (m *Metrics) Committed(d time.Duration, committed bool) {
 	outcome := "aborted"
 	if committed {
@@ -79,8 +94,36 @@ func (m *Metrics) Restored(topic string, p int32, restored, remaining int64) {
 	m.restored.WithLabelValues(l...).Add(float64(delta))
 }
 
-func (m *Metrics) EndToEnd(d time.Duration) { m.e2e.Observe(d.Seconds()) }
+// EndToEnd observes one output's latency.
+func (m *Metrics) EndToEnd(d time.Duration) {
+	m.e2e.Observe(d.Seconds())
+	m.latMu.Lock()
+	m.recent[m.next] = d
+	m.next++
+	if m.next == len(m.recent) {
+		m.next, m.full = 0, true
+	}
+	m.latMu.Unlock()
+}
 
+// P99 is the 99th percentile (nearest rank) of the last 4096 end-to-end
+// latencies; 0 before any.
+func (m *Metrics) P99() time.Duration {
+	m.latMu.Lock()
+	n := m.next
+	if m.full {
+		n = len(m.recent)
+	}
+	s := slices.Clone(m.recent[:n])
+	m.latMu.Unlock()
+	if n == 0 {
+		return 0
+	}
+	slices.Sort(s)
+	return s[(n*99+99)/100-1]
+}
+
+// Lag sets an input partition's lag.
 func (m *Metrics) Lag(topic string, p int32, lag int64) {
 	m.lag.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(lag))
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/processor"
@@ -35,23 +36,29 @@ type Options struct {
 	// Client forwards requests to owners. Default: a client with a 5s
 	// timeout.
 	Client *http.Client
-	// Gatherer serves /metrics. Default: a new registry with no metrics.
+	// Gatherer serves /metrics. Default: a new registry holding the
+	// Server's own Metrics (see Server.Metrics).
 	Gatherer prometheus.Gatherer
 	// TriggerBuffer is how many triggers a slow SSE client may fall
 	// behind before it is disconnected. Default: 256.
 	TriggerBuffer int
+	// Logger logs failed forwards and writes. Default: no logging.
+	Logger *zap.Logger
 }
 
 const forwardedHeader = "X-Weir-Forwarded"
 
 // Server is the HTTP API of one worker.
 type Server struct {
-	b    Backend
-	opts Options
-	mux  *http.ServeMux
+	b       Backend
+	opts    Options
+	mux     *http.ServeMux
+	metrics *Metrics
 
 	mu   sync.Mutex
 	subs map[chan events.Trigger]struct{}
+	// changed is closed and replaced whenever subs changes.
+	changed chan struct{}
 }
 
 // New returns a Server over b.
@@ -59,13 +66,22 @@ func New(b Backend, opts Options) *Server {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 5 * time.Second}
 	}
+	var metrics *Metrics
 	if opts.Gatherer == nil {
-		opts.Gatherer = prometheus.NewRegistry()
+		reg := prometheus.NewRegistry()
+		metrics = NewMetrics(reg)
+		opts.Gatherer = reg
 	}
 	if opts.TriggerBuffer <= 0 {
 		opts.TriggerBuffer = 256
 	}
-	s := &Server{b: b, opts: opts, mux: http.NewServeMux(), subs: map[chan events.Trigger]struct{}{}}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	s := &Server{
+		b: b, opts: opts, mux: http.NewServeMux(), metrics: metrics,
+		subs: map[chan events.Trigger]struct{}{}, changed: make(chan struct{}),
+	}
 	s.mux.HandleFunc("GET /v1/profiles/{id}", s.profile)
 	s.mux.HandleFunc("GET /v1/triggers", s.triggers)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -80,12 +96,20 @@ func New(b Backend, opts Options) *Server {
 	return s
 }
 
+// ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// Metrics returns the processor.Metrics that /metrics exposes when
+// Options.Gatherer was nil; with a Gatherer of the caller's, nil (the
+// caller registers its own NewMetrics there).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.opts.Logger.Debug("serve: write response", zap.Error(err))
+	}
 }
 
 type errorBody struct {
@@ -106,33 +130,34 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 	case err == nil && ok:
 		p, err := profile.DecodeStored(v)
 		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
+			s.writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusOK, p)
+		s.writeJSON(w, http.StatusOK, p)
 	case err == nil:
-		writeJSON(w, http.StatusNotFound, profile.Default(id))
+		s.writeJSON(w, http.StatusNotFound, profile.Default(id))
 	case errors.As(err, &no) && no.Owner != "" && r.Header.Get(forwardedHeader) == "":
 		s.forward(w, r, no.Owner, id)
 	case errors.As(err, &no), errors.Is(err, processor.ErrNotReady):
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{err.Error()})
+		s.writeJSON(w, http.StatusServiceUnavailable, errorBody{err.Error()})
 	default:
-		writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
+		s.writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
 	}
 }
 
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner, id string) {
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://"+owner+"/v1/profiles/"+url.PathEscape(id), nil)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
+		s.writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
 		return
 	}
 	req.Header.Set(forwardedHeader, "1")
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
+		s.opts.Logger.Warn("serve: forward to owner", zap.String("owner", owner), zap.Error(err))
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{fmt.Sprintf("owner %s: %v", owner, err)})
+		s.writeJSON(w, http.StatusServiceUnavailable, errorBody{fmt.Sprintf("owner %s: %v", owner, err)})
 		return
 	}
 	defer resp.Body.Close()
@@ -142,11 +167,15 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner, id strin
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		s.opts.Logger.Debug("serve: copy forwarded response", zap.String("owner", owner), zap.Error(err))
+	}
 }
 
 // Publish sends t to every connected /v1/triggers client. It never
-// blocks: a client whose buffer is full is disconnected.
+// blocks: a client that has fallen TriggerBuffer triggers behind is
+// disconnected (it reconnects and knows it missed some, rather than
+// silently receiving a stream with holes).
 func (s *Server) Publish(t events.Trigger) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -154,10 +183,19 @@ func (s *Server) Publish(t events.Trigger) {
 		select {
 		case ch <- t:
 		default:
-			delete(s.subs, ch)
-			close(ch)
+			s.unsubscribeLocked(ch)
 		}
 	}
+}
+
+func (s *Server) unsubscribeLocked(ch chan events.Trigger) {
+	if _, ok := s.subs[ch]; !ok {
+		return
+	}
+	delete(s.subs, ch)
+	close(ch)
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // triggers streams triggers as server-sent events until the client
@@ -165,24 +203,25 @@ func (s *Server) Publish(t events.Trigger) {
 func (s *Server) triggers(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
-		writeJSON(w, http.StatusInternalServerError, errorBody{"streaming unsupported"})
+		s.writeJSON(w, http.StatusInternalServerError, errorBody{"streaming unsupported"})
 		return
 	}
 	ch := make(chan events.Trigger, s.opts.TriggerBuffer)
 	s.mu.Lock()
 	s.subs[ch] = struct{}{}
+	close(s.changed)
+	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if _, ok := s.subs[ch]; ok {
-			delete(s.subs, ch)
-			close(ch)
-		}
+		s.unsubscribeLocked(ch)
 		s.mu.Unlock()
 	}()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	// A comment line: the client knows it is subscribed once it reads it.
+	io.WriteString(w, ": subscribed\n\n")
 	fl.Flush()
 	for {
 		select {
@@ -192,8 +231,14 @@ func (s *Server) triggers(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			b, _ := json.Marshal(t)
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", t.Type, b)
+			b, err := json.Marshal(t)
+			if err != nil {
+				s.opts.Logger.Error("serve: encode trigger", zap.String("trigger_id", t.TriggerID), zap.Error(err))
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", t.Type, b); err != nil {
+				return // client gone
+			}
 			fl.Flush()
 		}
 	}
