@@ -132,6 +132,18 @@ func (b *taskBalancer) Owners() map[topology.TaskID]string {
 	return out
 }
 
+// Owner returns the advertised address of task's owner as of the last
+// sync, without copying the whole map as Owners does.
+func (b *taskBalancer) Owner(task topology.TaskID) (string, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	id, ok := b.view.owners[task]
+	if !ok {
+		return "", false
+	}
+	return b.view.members[id], true
+}
+
 // Members returns every group member's advertised address by member id,
 // as of the last sync. The map is a copy.
 func (b *taskBalancer) Members() map[string]string {

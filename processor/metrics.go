@@ -13,7 +13,8 @@ import (
 type Metrics interface {
 	// Processed reports a task's counters since the last call.
 	Processed(task topology.TaskID, delta topology.TaskStats)
-	// Committed reports one commit: how long it took and whether the
+	// Committed reports one commit, once local state (what queries read)
+	// reflects it: how long it took and whether the
 	// transaction committed (false: aborted, state rewound).
 	Committed(d time.Duration, committed bool)
 	// Restored reports restoration progress of one changelog partition.

@@ -16,20 +16,36 @@ import (
 	"github.com/weirstream/weir/topology"
 )
 
-// countTopology copies in to copy and keeps a running count per key,
-// written to counts on every update.
-func countTopology(t *testing.T, app, in, copyTo, counts string) *topology.Topology {
+// countApp copies in to a copy topic and keeps a running count per key,
+// written to counts on every update. Names are unique to the test.
+type countApp struct {
+	in, counts string
+	topics     []string // in, copy, counts
+	topo       *topology.Topology
+}
+
+func newCountApp(t *testing.T, c *kafkatest.Cluster) countApp {
 	t.Helper()
-	b := topology.New(app)
-	s := topology.StreamOf(b, in, codec.String(), codec.String())
+	a := countApp{in: c.Name("in"), counts: c.Name("counts")}
+	copyTo := c.Name("copy")
+	a.topics = []string{a.in, copyTo, a.counts}
+	b := topology.New(c.Name("app"))
+	s := topology.StreamOf(b, a.in, codec.String(), codec.String())
 	s.To(copyTo, codec.String(), codec.String())
 	topology.GroupByKey(s, codec.String(), codec.String()).Count("counts").
-		ToStream("counts-out").To(counts, codec.String(), codec.Int64())
-	topo, err := b.Build()
-	if err != nil {
+		ToStream("counts-out").To(a.counts, codec.String(), codec.Int64())
+	var err error
+	if a.topo, err = b.Build(); err != nil {
 		t.Fatal(err)
 	}
-	return topo
+	return a
+}
+
+// create makes the app's topics on c.
+func (a countApp) create(ctx context.Context, c *kafkatest.Cluster, partitions int32) {
+	for _, tp := range a.topics {
+		c.CreateTopic(ctx, tp, partitions, nil)
+	}
 }
 
 type running struct {
@@ -129,11 +145,9 @@ func testCountSurvivesRestart(t *testing.T, opts ...processor.Opt) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	c := kafkatest.New(t)
-	in, cp, counts := c.Name("in"), c.Name("copy"), c.Name("counts")
-	for _, tp := range []string{in, cp, counts} {
-		c.CreateTopic(ctx, tp, 3, nil)
-	}
-	topo := countTopology(t, c.Name("app"), in, cp, counts)
+	app := newCountApp(t, c)
+	app.create(ctx, c, 3)
+	in, counts, topo := app.in, app.counts, app.topo
 	dir := t.TempDir()
 
 	want := map[string]int64{}

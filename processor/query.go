@@ -60,7 +60,7 @@ func (a *App) Get(store string, key []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	if !s.ready[id] {
-		owner, known := s.w.bal.Owners()[id]
+		owner, known := s.w.bal.Owner(id)
 		if known && owner == a.cfg.advertise && owner != "" {
 			return nil, false, ErrNotReady // ours, still restoring
 		}

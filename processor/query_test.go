@@ -20,23 +20,22 @@ func TestQueryRoutesToOwner(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	c := kafkatest.New(t)
-	in, cp, counts := c.Name("in"), c.Name("copy"), c.Name("counts")
-	for _, tp := range []string{in, cp, counts} {
-		c.CreateTopic(ctx, tp, 4, nil)
-	}
-	topo := countTopology(t, c.Name("app"), in, cp, counts)
+	app := newCountApp(t, c)
+	app.create(ctx, c, 4)
+	in, counts, topo := app.in, app.counts, app.topo
 	want := map[string]int64{}
 	produce(t, ctx, c, in, seed, 1000, want)
 	addrs := []string{"10.0.0.1:8080", "10.0.0.2:8080"}
-	w1 := start(t, topo, c.Brokers, t.TempDir(), processor.AdvertisedAddress(addrs[0]))
-	w2 := start(t, topo, c.Brokers, t.TempDir(), processor.AdvertisedAddress(addrs[1]))
+	commits := &commitSignal{ch: make(chan struct{}, 1)}
+	w1 := start(t, topo, c.Brokers, t.TempDir(), processor.AdvertisedAddress(addrs[0]), processor.WithMetrics(commits))
+	w2 := start(t, topo, c.Brokers, t.TempDir(), processor.AdvertisedAddress(addrs[1]), processor.WithMetrics(commits))
 	defer w1.stop(t)
 	defer w2.stop(t)
 	latestCounts(t, ctx, c, counts, want)
 
 	// Queries read local state, which a commit updates just after Kafka
-	// has it: poll until each key settles, and fail on what can never be
-	// right (two owners, a count above what was sent).
+	// has it: ask again after each commit until each key settles, and fail
+	// on what can never be right (two owners, a count above what was sent).
 	workers := []*running{w1, w2}
 	for k, n := range want {
 		key, _ := codec.String().Encode("", k)
@@ -63,13 +62,28 @@ func TestQueryRoutesToOwner(t *testing.T) {
 			if answered == 1 && answer == n && len(redirects) == 1 && redirects[0] != "" {
 				break
 			}
-			if ctx.Err() != nil {
+			select {
+			case <-commits.ch:
+			case <-ctx.Done():
 				t.Fatalf("key %s: answered by %d workers (value %d, want %d), redirects %q", k, answered, answer, n, redirects)
 			}
-			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	if _, _, err := w1.app.Get("nope", []byte("x")); !errors.Is(err, processor.ErrUnknownStore) {
 		t.Fatalf("unknown store: %v", err)
+	}
+}
+
+// commitSignal wakes a waiting test after any worker's commit has reached
+// its local state (workers commit every 100ms, busy or not).
+type commitSignal struct {
+	hooks
+	ch chan struct{}
+}
+
+func (c *commitSignal) Committed(time.Duration, bool) {
+	select {
+	case c.ch <- struct{}{}:
+	default:
 	}
 }

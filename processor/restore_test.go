@@ -53,11 +53,9 @@ func TestCrashRestoresOnlyTheTail(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	c := kafkatest.New(t)
-	in, cp, counts := c.Name("in"), c.Name("copy"), c.Name("counts")
-	for _, tp := range []string{in, cp, counts} {
-		c.CreateTopic(ctx, tp, 3, nil)
-	}
-	topo := countTopology(t, c.Name("app"), in, cp, counts)
+	app := newCountApp(t, c)
+	app.create(ctx, c, 3)
+	in, counts, topo := app.in, app.counts, app.topo
 	dir := t.TempDir()
 	want := map[string]int64{}
 
@@ -118,16 +116,13 @@ func TestForeignStateDiscarded(t *testing.T) {
 	}
 	defer other.Close()
 	c := kafkatest.New(t)
-	in, cp, counts := c.Name("in"), c.Name("copy"), c.Name("counts")
-	app := c.Name("app")
-	topo := countTopology(t, app, in, cp, counts)
+	app := newCountApp(t, c)
+	in, counts, topo := app.in, app.counts, app.topo
 	dir := t.TempDir()
 
 	// First life, on the other cluster.
 	oc := kafkatest.Attach(t, other.ListenAddrs())
-	for _, tp := range []string{in, cp, counts} {
-		oc.CreateTopic(ctx, tp, 3, nil)
-	}
+	app.create(ctx, oc, 3)
 	wantOther := map[string]int64{}
 	produceList(t, ctx, oc, in, []string{"x", "y", "x"}, wantOther)
 	w := start(t, topo, oc.Brokers, dir)
@@ -135,9 +130,7 @@ func TestForeignStateDiscarded(t *testing.T) {
 	w.stop(t)
 
 	// Second life, on the test's cluster, same state directory.
-	for _, tp := range []string{in, cp, counts} {
-		c.CreateTopic(ctx, tp, 3, nil)
-	}
+	app.create(ctx, c, 3)
 	want := map[string]int64{}
 	produceList(t, ctx, c, in, []string{"x", "z"}, want)
 	core, logs := observer.New(zap.WarnLevel)

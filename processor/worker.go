@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -405,10 +406,13 @@ func (w *worker) commit(ctx context.Context) error {
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.sessionTimeout+w.a.cfg.txnTimeout)
 	committed, err := w.end(ectx)
 	cancel()
-	w.a.cfg.metrics.Committed(time.Since(start), committed)
 	if err != nil {
+		w.a.cfg.metrics.Committed(time.Since(start), false)
 		return err
 	}
+	// Reported once local state reflects the outcome, so a hook can tell
+	// when queries see a commit.
+	defer func() { w.a.cfg.metrics.Committed(time.Since(start), committed) }()
 	now := time.Now()
 	if committed {
 		for _, ts := range w.outTimes {
@@ -428,23 +432,24 @@ func (w *worker) commit(ctx context.Context) error {
 			Late: st.Late - t.reported.Late,
 		})
 		t.reported = st
-		cp := state.Checkpoint{Identity: w.p.identity, Offsets: map[state.TopicPartition]int64{}}
-		for tp, off := range t.cp.Offsets {
-			cp.Offsets[tp] = off
-		}
 		writes := map[string]state.Batch{}
 		for name, pd := range t.stores {
-			if pd.Empty() {
-				continue
-			}
-			writes[name] = pd
-			tp := state.TopicPartition{Topic: t.logs[name], Partition: t.id.Partition}
-			if end, ok := w.logEnds[tp]; ok {
-				cp.Offsets[tp] = end
+			if !pd.Empty() {
+				writes[name] = pd
 			}
 		}
 		if len(writes) == 0 {
 			continue
+		}
+		cp := state.Checkpoint{Identity: w.p.identity, Offsets: maps.Clone(t.cp.Offsets)}
+		if cp.Offsets == nil {
+			cp.Offsets = map[state.TopicPartition]int64{}
+		}
+		for name := range writes {
+			tp := state.TopicPartition{Topic: t.logs[name], Partition: t.id.Partition}
+			if end, ok := w.logEnds[tp]; ok {
+				cp.Offsets[tp] = end
+			}
 		}
 		if err := w.db.Commit(t.name, writes, cp); err != nil {
 			return fmt.Errorf("processor: task %s: apply committed state: %w", t.id, err)
@@ -466,6 +471,8 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 	w.prodMu.Lock()
 	perr := w.prodErr
 	w.prodMu.Unlock()
+	idle := w.consumed == 0 && w.produced == 0
+	w.consumed, w.produced = 0, 0
 	if w.sess == nil {
 		if perr != nil {
 			return false, fmt.Errorf("processor: produce: %w", perr)
@@ -480,8 +487,6 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 		w.log.Warn("a produce failed; aborting the transaction", zap.Error(perr))
 		try = kgo.TryAbort
 	}
-	idle := w.consumed == 0 && w.produced == 0
-	w.consumed, w.produced = 0, 0
 	if idle && perr == nil {
 		// Nothing to commit. Ending empty transactions with an abort is
 		// free, while an empty commit makes franz-go hold the session
