@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,11 +156,22 @@ func TestExactlyOnceUnderFailure(t *testing.T) {
 	err = demo.Check(ctx, c.Brokers, app, topics, w, func(p string) { last = p; t.Log(p) })
 	if err != nil {
 		describeGroup(t, c, app)
+		c.LogTransactions(t, topics.Enriched, topics.Counts, app+"-dlq",
+			app+"-"+topics.Customers+"-changelog", app+"-views-5m-changelog")
+		logStacks(t)
 		t.Fatalf("seed %d: %v (last progress: %s)", seed, err, last)
 	}
 	t.Logf("checked %d enriched views, %d windows, %d dead letters", len(w.Enriched), len(w.Counts), w.Malformed)
 	a.stop(t)
 	b.stop(t)
+}
+
+// logStacks logs this process's goroutines, to show where in-process
+// workers wait.
+func logStacks(t *testing.T) {
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+	t.Logf("goroutines:\n%s", b.String())
 }
 
 // abandon crashes an in-process worker mid-transaction.

@@ -17,7 +17,55 @@ import (
 // sub-topology fed by a repartition topic written in the same
 // transactions; two workers share the tasks.
 func TestRepartitionedCount(t *testing.T) {
-	testRepartitionedCount(t)
+	c, topo := testRepartitionedCount(t)
+	internalTopicConfigs(t, c, topo)
+}
+
+// internalTopicConfigs checks the configs Weir gives the topics it
+// creates: changelogs compact, repartition topics keep records until the
+// downstream task has read them, and dead letters expire by the time
+// they arrived, not by their (possibly old) event time.
+func internalTopicConfigs(t *testing.T, c *kafkatest.Cluster, topo *topology.Topology) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := map[string]map[string]string{
+		topo.DeadLetterTopic(): {"cleanup.policy": "delete", "message.timestamp.type": "LogAppendTime"},
+	}
+	kinds := map[topology.InternalTopicKind]bool{}
+	for _, it := range topo.InternalTopics() {
+		kinds[it.Kind] = true
+		switch it.Kind {
+		case topology.Changelog:
+			want[it.Name] = map[string]string{"cleanup.policy": "compact"}
+		case topology.Repartition:
+			want[it.Name] = map[string]string{"cleanup.policy": "delete", "retention.ms": "-1"}
+		}
+	}
+	if !kinds[topology.Changelog] || !kinds[topology.Repartition] {
+		t.Fatalf("topology has internal topics %v, want a changelog and a repartition topic", topo.InternalTopics())
+	}
+	for topic, cfgs := range want {
+		rcs, err := c.Admin().DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := rcs.On(topic, nil)
+		if err != nil {
+			t.Fatalf("describe %s: %v", topic, err)
+		}
+		got := map[string]string{}
+		for _, cfg := range rc.Configs {
+			if cfg.Value != nil {
+				got[cfg.Key] = *cfg.Value
+			}
+		}
+		for k, v := range cfgs {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q", topic, k, got[k], v)
+			}
+		}
+	}
 }
 
 // TestAtLeastOnce runs the repartitioned count without transactions;
@@ -26,7 +74,7 @@ func TestAtLeastOnce(t *testing.T) {
 	testRepartitionedCount(t, processor.ProcessingGuarantee(processor.AtLeastOnce))
 }
 
-func testRepartitionedCount(t *testing.T, opts ...processor.Opt) {
+func testRepartitionedCount(t *testing.T, opts ...processor.Opt) (*kafkatest.Cluster, *topology.Topology) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -65,4 +113,5 @@ func testRepartitionedCount(t *testing.T, opts ...processor.Opt) {
 	latestCounts(t, ctx, c, counts, want)
 	w1.stop(t)
 	w2.stop(t)
+	return c, topo
 }

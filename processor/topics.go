@@ -223,6 +223,10 @@ func (a *App) ensureInternal(ctx context.Context, adm *kadm.Client, md kadm.Meta
 			configs["cleanup.policy"] = kadm.StringPtr("compact")
 		case deadLetter:
 			configs["cleanup.policy"] = kadm.StringPtr("delete")
+			// Retention counts from when a record was dead-lettered, not
+			// from its event time (kept in the weir.timestamp header):
+			// a backfill's bad records must not vanish on arrival.
+			configs["message.timestamp.type"] = kadm.StringPtr("LogAppendTime")
 		case topology.Repartition:
 			configs["cleanup.policy"] = kadm.StringPtr("delete")
 			configs["retention.ms"] = kadm.StringPtr("-1")

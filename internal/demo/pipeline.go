@@ -219,7 +219,9 @@ func CreateTopics(ctx context.Context, brokers []string, t Topics, partitions in
 		name string
 		n    int32
 	}{{t.Views, partitions}, {t.Customers, partitions}, {t.Products, 1}, {t.Enriched, partitions}, {t.Counts, partitions}} {
-		resp, err := adm.CreateTopic(ctx, tp.n, -1, nil, tp.name)
+		// The seeded workload's event times may lie weeks in the past;
+		// time retention would delete those records on arrival.
+		resp, err := adm.CreateTopic(ctx, tp.n, -1, map[string]*string{"retention.ms": kadm.StringPtr("-1")}, tp.name)
 		if err == nil {
 			err = resp.Err
 		}

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"strings"
@@ -131,9 +132,18 @@ func (c *Cluster) Name(base string) string {
 }
 
 // CreateTopic creates a topic (replication 1 unless the cluster has three
-// brokers, then 3) and fails the test on error.
+// brokers, then 3) and fails the test on error. Unless configs say
+// otherwise the topic keeps records forever: test records carry event
+// times far in the past, which time retention would delete.
 func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int32, configs map[string]*string) {
 	c.t.Helper()
+	configs = maps.Clone(configs)
+	if configs == nil {
+		configs = map[string]*string{}
+	}
+	if _, ok := configs["retention.ms"]; !ok {
+		configs["retention.ms"] = kadm.StringPtr("-1")
+	}
 	rf := int16(1)
 	if md, err := c.admin.BrokerMetadata(ctx); err == nil && len(md.Brokers) >= 3 {
 		rf = 3
