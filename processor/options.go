@@ -58,6 +58,7 @@ type config struct {
 	advertise      string
 	sessionTimeout time.Duration
 	serverSide     bool
+	maxTaskIdle    time.Duration
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -122,6 +123,16 @@ func SessionTimeout(d time.Duration) Opt { return optFunc(func(c *config) { c.se
 // learn each other's AdvertisedAddress. Default: off (Weir's own
 // cooperative, sticky, task-aware balancer).
 func ServerSideAssignment() Opt { return optFunc(func(c *config) { c.serverSide = true }) }
+
+// MaxTaskIdle says how long a task with records to process waits on an
+// input partition that has none buffered. A task first waits until the
+// partition is caught up (the worker has read it to its last stable
+// offset), so records already in Kafka merge in event-time order and a
+// replay of the same input gives the same results; it then waits d more
+// for records still being produced. Negative: never wait, for the lowest
+// latency, giving up that determinism. Checked at least once per commit
+// interval. Default: 0, as Kafka Streams' max.task.idle.ms.
+func MaxTaskIdle(d time.Duration) Opt { return optFunc(func(c *config) { c.maxTaskIdle = d }) }
 
 // WithMetrics sets the metrics sink. Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }

@@ -79,6 +79,9 @@ func (w *worker) openTask(ctx context.Context, id topology.TaskID) (*task, error
 	if t.core, err = w.newCore(t); err != nil {
 		return nil, err
 	}
+	if err := w.locate(ctx, t.core.Inputs()); err != nil {
+		return nil, fmt.Errorf("processor: task %s: %w", id, err)
+	}
 	w.tasks[id] = t
 	w.log.Info("task opened", zap.Stringer("task", id))
 	return t, nil

@@ -35,6 +35,7 @@ type worker struct {
 	changed bool
 
 	tasks   map[topology.TaskID]*task
+	inputs  map[topology.TopicPartition]*input
 	keyPart map[string]kgo.TopicPartitioner
 	rr      map[string]int // round robin for records without a key
 
@@ -72,6 +73,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		a: a, p: p, db: db, log: a.log,
 		owned:   map[topology.TopicPartition]bool{},
 		tasks:   map[topology.TaskID]*task{},
+		inputs:  map[topology.TopicPartition]*input{},
 		keyPart: map[string]kgo.TopicPartitioner{},
 		rr:      map[string]int{},
 	}
@@ -85,6 +87,9 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(a.cfg.sessionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Commit markers move a partition's position to its last
+		// stable offset, which tells a task the partition is caught up.
+		kgo.KeepControlRecords(),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.WithLogger(kgoLogger{a.log.Named("kgo")}),
 		kgo.OnPartitionsAssigned(w.onAssigned),
@@ -192,12 +197,19 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		var addErr error
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			w.seen(p.Topic, p.Partition, p.LastStableOffset)
 			if n := len(p.Records); n > 0 {
 				w.a.cfg.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
 			}
 		})
 		fs.EachRecord(func(r *kgo.Record) {
 			if addErr != nil {
+				return
+			}
+			if r.Attrs.IsControl() {
+				if w.read(r) {
+					w.consumed++ // the commit must move past it
+				}
 				return
 			}
 			addErr = w.add(ctx, r)
@@ -273,6 +285,9 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 	var gone []*task
 	for id, t := range w.tasks {
 		if !want[id] {
+			for _, tp := range t.core.Inputs() {
+				delete(w.inputs, tp)
+			}
 			t.core.Close()
 			delete(w.tasks, id)
 			gone = append(gone, t)
@@ -311,7 +326,6 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 }
 
 func (w *worker) add(ctx context.Context, r *kgo.Record) error {
-	w.consumed++
 	sub, ok := w.a.topo.SubtopologyOf(r.Topic)
 	if !ok {
 		return fmt.Errorf("processor: record from unexpected topic %s", r.Topic)
@@ -325,6 +339,10 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 		}
 		w.publish()
 	}
+	if !w.read(r) {
+		return nil
+	}
+	w.consumed++
 	hs := make([]topology.Header, len(r.Headers))
 	for i, h := range r.Headers {
 		hs[i] = topology.Header{Key: h.Key, Value: h.Value}
@@ -335,17 +353,14 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 	})
 }
 
-// process runs every task until its buffer is empty, then fires
-// wall-clock punctuations.
+// process runs every task while it is ready (topology.Task.Ready), then
+// fires wall-clock punctuations.
 func (w *worker) process(now time.Time) error {
+	ready := w.caughtUp(now)
 	for _, t := range w.tasks {
-		for {
-			ok, err := t.core.Process()
-			if err != nil {
+		for t.core.Ready(ready) {
+			if _, err := t.core.Process(); err != nil {
 				return fmt.Errorf("processor: task %s stopped: %w", t.id, err)
-			}
-			if !ok {
-				break
 			}
 		}
 		if err := t.core.Punctuate(now); err != nil {
@@ -360,6 +375,7 @@ func (w *worker) process(now time.Time) error {
 // when Kafka has the commit does local state move forward.
 func (w *worker) commit(ctx context.Context) error {
 	start := time.Now()
+	w.giveBack()
 	w.prodMu.Lock()
 	w.prodErr = nil
 	w.logEnds = map[state.TopicPartition]int64{}
@@ -422,7 +438,7 @@ func (w *worker) commit(ctx context.Context) error {
 	w.outTimes = w.outTimes[:0]
 	if !committed {
 		w.log.Info("transaction aborted; rewinding tasks to their last commit")
-		return w.rewind()
+		return w.rewind(ctx)
 	}
 	for _, t := range w.sortedTasks() {
 		st := t.core.Stats()
@@ -512,8 +528,10 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 
 // rewind drops every task's uncommitted state and rebuilds its core, as
 // the session rewound the consumer to the last committed offsets.
-func (w *worker) rewind() error {
+func (w *worker) rewind(ctx context.Context) error {
+	var tps []topology.TopicPartition
 	for id, t := range w.tasks {
+		tps = append(tps, t.core.Inputs()...)
 		for _, pd := range t.stores {
 			pd.Reset()
 		}
@@ -526,7 +544,7 @@ func (w *worker) rewind() error {
 		t.reported = topology.TaskStats{}
 		w.tasks[id] = t
 	}
-	return nil
+	return w.locate(ctx, tps)
 }
 
 func (w *worker) produce(ctx context.Context, r *kgo.Record) {

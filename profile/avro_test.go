@@ -8,6 +8,7 @@ import (
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/internal/profilemodel"
 	"github.com/weirstream/weir/profile"
 	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/topology/topologytest"
@@ -33,22 +34,22 @@ func TestAvroSerdesEndToEnd(t *testing.T) {
 	}
 	d, err := topologytest.New(topo, topologytest.TaskOpts(topology.DefaultBadInput(topology.DeadLetter)))
 	mustT(t, err)
-	m := newModel()
+	m := profilemodel.New()
 	for _, r := range profile.Generate(3, 300, profile.GenOptions{Customers: 20}) {
 		k, v, err := r.Encode(sd)
 		mustT(t, err)
 		mustT(t, d.PipeRaw(r.Topic, k, v, r.Time))
-		m.add(toModel(r))
+		m.Add(r)
 	}
 	if dl := d.DeadLetters(); len(dl) != 0 {
 		t.Fatalf("%d dead letters", len(dl))
 	}
 	ups := readUpdates(t, topologytest.Output(d, events.TopicProfileUpdates, sd.Key, sd.Update))
-	if len(ups) != len(m.snapshots) {
-		t.Fatalf("%d updates, model %d", len(ups), len(m.snapshots))
+	if len(ups) != len(m.Snapshots) {
+		t.Fatalf("%d updates, model %d", len(ups), len(m.Snapshots))
 	}
 	for i := range ups {
-		if g, w := jsonOf(t, ups[i]), jsonOf(t, m.snapshots[i]); g != w {
+		if g, w := jsonOf(t, ups[i]), jsonOf(t, m.Snapshots[i]); g != w {
 			t.Fatalf("update %d after an Avro round trip:\n got %s\nwant %s", i, g, w)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/internal/profilemodel"
 	"github.com/weirstream/weir/profile"
 	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/topology/topologytest"
@@ -31,11 +32,6 @@ func newDriver(t testing.TB, emit profile.EmitMode, opts ...topologytest.Opt) *t
 	mustT(t, err)
 	t.Cleanup(func() { _ = d.Close() })
 	return d
-}
-
-func toModel(r profile.Record) recordIn {
-	return recordIn{topic: r.Topic, key: r.Key, at: r.Time.UnixMilli(), view: r.View, purchase: r.Purchase,
-		ticket: r.Ticket, customer: r.Customer, product: r.Product}
 }
 
 func pipe(t testing.TB, d *topologytest.Driver, r profile.Record) {
@@ -72,16 +68,16 @@ func readTriggers(t testing.TB, d *topologytest.Driver) []string {
 	mustT(t, err)
 	var out []string
 	for _, r := range rs {
-		out = append(out, triggerString(r.Value))
+		out = append(out, profilemodel.TriggerString(r.Value))
 	}
 	sort.Strings(out)
 	return out
 }
 
-func modelTriggers(m *model) []string {
+func modelTriggers(m *profilemodel.Model) []string {
 	var out []string
-	for _, tr := range m.triggers {
-		out = append(out, triggerString(tr))
+	for _, tr := range m.Triggers {
+		out = append(out, profilemodel.TriggerString(tr))
 	}
 	sort.Strings(out)
 	return out
@@ -112,12 +108,12 @@ func compareTriggers(t *testing.T, seed uint64, got, want []string) {
 }
 
 // checkStore compares every profile in the store with the model's.
-func checkStore(t *testing.T, seed uint64, d *topologytest.Driver, m *model) {
+func checkStore(t *testing.T, seed uint64, d *topologytest.Driver, m *profilemodel.Model) {
 	t.Helper()
 	kv, err := d.Store(profile.StoreProfiles)
 	mustT(t, err)
 	n := 0
-	for id, want := range m.latest {
+	for id, want := range m.Latest {
 		b, ok, err := kv.Get([]byte(id))
 		mustT(t, err)
 		if !ok {
@@ -170,28 +166,28 @@ func TestPerEventUpdatesMatchModel(t *testing.T) {
 			recs := profile.Generate(seed, 3000, profile.GenOptions{Customers: 60})
 			d := newDriver(t, profile.PerEvent)
 			out := topologytest.Output(d, events.TopicProfileUpdates, serdes.Key, serdes.Update)
-			m := newModel()
+			m := profilemodel.New()
 			counts := map[string]int64{}
 			for _, r := range recs {
 				pipe(t, d, r)
-				m.add(toModel(r))
+				m.Add(r)
 				if r.IsEvent() {
 					counts[r.Key]++
 				}
 			}
 			ups := readUpdates(t, out)
-			if len(ups) != len(m.snapshots) {
-				t.Fatalf("seed %d: %d updates, model %d", seed, len(ups), len(m.snapshots))
+			if len(ups) != len(m.Snapshots) {
+				t.Fatalf("seed %d: %d updates, model %d", seed, len(ups), len(m.Snapshots))
 			}
 			for i := range ups {
-				if g, w := jsonOf(t, ups[i]), jsonOf(t, m.snapshots[i]); g != w {
+				if g, w := jsonOf(t, ups[i]), jsonOf(t, m.Snapshots[i]); g != w {
 					t.Fatalf("seed %d: update %d:\n got %s\nwant %s", seed, i, g, w)
 				}
 			}
 			checkVersions(t, seed, ups, counts)
 			checkStore(t, seed, d, m)
 			compareTriggers(t, seed, readTriggers(t, d), modelTriggers(m))
-			if len(m.triggers) == 0 {
+			if len(m.Triggers) == 0 {
 				t.Errorf("seed %d: no triggers at all: the data set exercises nothing", seed)
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/internal/profilemodel"
 	"github.com/weirstream/weir/profile"
 	"github.com/weirstream/weir/topology/topologytest"
 )
@@ -20,7 +21,7 @@ func TestPerCommitEmitsLatestProfileOncePerCommit(t *testing.T) {
 	recs := profile.Generate(seed, 2000, profile.GenOptions{Customers: 40})
 	d := newDriver(t, profile.PerCommit, topologytest.ManualCommit())
 	out := topologytest.Output(d, events.TopicProfileUpdates, serdes.Key, serdes.Update)
-	m := newModel()
+	m := profilemodel.New()
 	counts := map[string]int64{}
 	every := 1 + int(seed%50)
 	var all []events.ProfileUpdate
@@ -33,7 +34,7 @@ func TestPerCommitEmitsLatestProfileOncePerCommit(t *testing.T) {
 				t.Fatalf("seed %d: %s written twice in one commit", seed, u.CustomerID)
 			}
 			seen[u.CustomerID] = true
-			if g, w := jsonOf(t, u), jsonOf(t, m.latest[u.CustomerID]); g != w {
+			if g, w := jsonOf(t, u), jsonOf(t, m.Latest[u.CustomerID]); g != w {
 				t.Fatalf("seed %d: committed profile of %s:\n got %s\nwant %s", seed, u.CustomerID, g, w)
 			}
 		}
@@ -41,7 +42,7 @@ func TestPerCommitEmitsLatestProfileOncePerCommit(t *testing.T) {
 	}
 	for i, r := range recs {
 		pipe(t, d, r)
-		m.add(toModel(r))
+		m.Add(r)
 		if r.IsEvent() {
 			counts[r.Key]++
 		}
@@ -64,7 +65,7 @@ func TestMalformedRecordsNeverCount(t *testing.T) {
 	recs := profile.Generate(seed, 1000, profile.GenOptions{Customers: 30})
 	d := newDriver(t, profile.PerEvent)
 	out := topologytest.Output(d, events.TopicProfileUpdates, serdes.Key, serdes.Update)
-	m := newModel()
+	m := profilemodel.New()
 	counts := map[string]int64{}
 	bad := 0
 	for i, r := range recs {
@@ -75,7 +76,7 @@ func TestMalformedRecordsNeverCount(t *testing.T) {
 			bad++
 		}
 		pipe(t, d, r)
-		m.add(toModel(r))
+		m.Add(r)
 		if r.IsEvent() {
 			counts[r.Key]++
 		}

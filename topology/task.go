@@ -265,6 +265,58 @@ func (t *Task) Buffered() int {
 	return n
 }
 
+// Ready reports whether the task may process its next record: something
+// is buffered, and every input partition with nothing buffered is one
+// caughtUp says will give nothing earlier (it is at its end, or has been
+// waited for long enough). Taking records only then merges co-partitioned
+// inputs the same way on every run over the same input, as Kafka Streams
+// does with max.task.idle.ms.
+func (t *Task) Ready(caughtUp func(TopicPartition) bool) bool {
+	buffered := false
+	for _, q := range t.queues {
+		if len(q.items) > 0 {
+			buffered = true
+		}
+	}
+	if !buffered {
+		return false
+	}
+	for _, q := range t.queues {
+		if len(q.items) == 0 && !caughtUp(q.tp) {
+			return false
+		}
+	}
+	return true
+}
+
+// Unbuffer drops every record added but not processed and returns, per
+// partition, the offset of the first one dropped: where reading must
+// resume so nothing is skipped.
+func (t *Task) Unbuffer() map[TopicPartition]int64 {
+	var first map[TopicPartition]int64
+	for _, q := range t.queues {
+		if len(q.items) == 0 {
+			continue
+		}
+		if first == nil {
+			first = map[TopicPartition]int64{}
+		}
+		first[q.tp] = q.items[0].rec.Offset
+		clear(q.items)
+		q.items = q.items[:0]
+	}
+	return first
+}
+
+// Inputs are the task's input partitions.
+func (t *Task) Inputs() []TopicPartition {
+	out := make([]TopicPartition, len(t.queues))
+	for i, q := range t.queues {
+		out[i] = q.tp
+	}
+	return out
+}
+
 // Process handles one buffered record: among the partitions with buffered
 // records it takes the head with the smallest event time (ties: by topic
 // name), so co-partitioned inputs merge in event-time order, as Kafka

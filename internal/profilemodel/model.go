@@ -1,4 +1,8 @@
-package profile_test
+// Package profilemodel computes customer profiles and triggers by brute
+// force, for tests: every profile is recomputed from the customer's whole
+// history. It shares no code with package profile, so the two check each
+// other.
+package profilemodel
 
 import (
 	"fmt"
@@ -8,13 +12,13 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/profile"
 )
 
-// model computes profiles and triggers by brute force from the records in
-// the order one task processes them (one partition, records piped one at
-// a time): every profile is recomputed from the customer's whole history.
-// It shares no code with the package.
-type model struct {
+// Model computes profiles and triggers from the records in the order one
+// task processes them: for one partition, in event-time order across the
+// co-partitioned inputs (ties by topic name), malformed records left out.
+type Model struct {
 	catalog   map[string]events.Product
 	customers map[string]events.Customer
 	history   map[string][]applied
@@ -23,9 +27,9 @@ type model struct {
 	timers    map[string]int64 // customer -> armed cart deadline
 	deadlines map[string]int64 // customer -> current deadline (0: none)
 
-	snapshots []events.ProfileUpdate // one per event, in order
-	latest    map[string]events.ProfileUpdate
-	triggers  []events.Trigger
+	Snapshots []events.ProfileUpdate // one per event, in order
+	Latest    map[string]events.ProfileUpdate
+	Triggers  []events.Trigger
 }
 
 type applied struct {
@@ -52,16 +56,22 @@ const (
 	mCartIdl = int64(30 * 60_000)
 )
 
-func newModel() *model {
-	return &model{catalog: map[string]events.Product{}, customers: map[string]events.Customer{},
+// New returns a model that has seen nothing.
+func New() *Model {
+	return &Model{catalog: map[string]events.Product{}, customers: map[string]events.Customer{},
 		history: map[string][]applied{}, timers: map[string]int64{}, deadlines: map[string]int64{},
-		latest: map[string]events.ProfileUpdate{}}
+		Latest: map[string]events.ProfileUpdate{}}
 }
 
 func ms(t int64) time.Time { return time.UnixMilli(t).UTC() }
 
-// add processes one record.
-func (m *model) add(r recordIn) {
+// Add processes one record (of any topic, the catalog included).
+func (m *Model) Add(rec profile.Record) {
+	m.add(recordIn{topic: rec.Topic, key: rec.Key, at: rec.Time.UnixMilli(), view: rec.View,
+		purchase: rec.Purchase, ticket: rec.Ticket, customer: rec.Customer, product: rec.Product})
+}
+
+func (m *Model) add(r recordIn) {
 	if r.product != nil { // global table: no stream time
 		m.catalog[r.key] = *r.product
 		return
@@ -81,7 +91,7 @@ func (m *model) add(r recordIn) {
 	}
 }
 
-func (m *model) fireTimers() {
+func (m *Model) fireTimers() {
 	type due struct {
 		id string
 		at int64
@@ -95,8 +105,8 @@ func (m *model) fireTimers() {
 	sort.Slice(ds, func(i, j int) bool { return ds[i].at < ds[j].at || ds[i].at == ds[j].at && ds[i].id < ds[j].id })
 	for _, d := range ds {
 		delete(m.timers, d.id)
-		p := m.latest[d.id]
-		m.triggers = append(m.triggers, events.Trigger{
+		p := m.Latest[d.id]
+		m.Triggers = append(m.Triggers, events.Trigger{
 			TriggerID: fmt.Sprintf("%s:cart_abandoned:%d", d.id, p.Version), CustomerID: d.id,
 			Type: events.CartAbandoned, FiredAt: ms(m.st), Score: 1, Reason: "cart idle for 30m0s",
 			Attributes: map[string]string{"cart_items": strconv.Itoa(len(p.CartItems)),
@@ -105,7 +115,7 @@ func (m *model) fireTimers() {
 	}
 }
 
-func (m *model) category(v *events.PageView) string {
+func (m *Model) category(v *events.PageView) string {
 	if v.Category != nil && *v.Category != "" {
 		return *v.Category
 	}
@@ -123,11 +133,11 @@ type mView struct {
 	pid    string
 }
 
-func (m *model) apply(r recordIn) {
+func (m *Model) apply(r recordIn) {
 	id := r.key
 	h := append(m.history[id], applied{r: r, st: m.st})
 	m.history[id] = h
-	prev := m.latest[id]
+	prev := m.Latest[id]
 	p := events.ProfileUpdate{CustomerID: id, Known: true, Version: int64(len(h)),
 		UpdatedAt: ms(m.st), LastEventTime: ms(r.at), Segment: "unknown", Country: "ZZ",
 		RecentProducts: []string{}, TopCategories: []string{}, CartItems: []events.CartItem{}}
@@ -204,7 +214,7 @@ func (m *model) apply(r recordIn) {
 				}
 			}
 			if n == 5 {
-				m.triggers = append(m.triggers, events.Trigger{
+				m.Triggers = append(m.Triggers, events.Trigger{
 					TriggerID: fmt.Sprintf("%s:high_intent:%d", id, p.Version), CustomerID: id,
 					Type: events.HighIntent, FiredAt: p.UpdatedAt, Score: 1,
 					Reason:       fmt.Sprintf("5 views of %s within 5 minutes", v.cat),
@@ -316,21 +326,21 @@ func (m *model) apply(r recordIn) {
 		}
 	}
 	if p.AtRisk && !prev.AtRisk {
-		m.triggers = append(m.triggers, events.Trigger{
+		m.Triggers = append(m.Triggers, events.Trigger{
 			TriggerID: fmt.Sprintf("%s:at_risk:%d", id, p.Version), CustomerID: id, Type: events.AtRisk,
 			FiredAt: p.UpdatedAt, Score: -worst, Reason: "open support ticket with negative sentiment",
 			CauseEventID: &r.ticket.Context.EventID,
 			Attributes:   map[string]string{"ticket_id": lastTicket, "open_tickets": strconv.Itoa(len(open))},
 		})
 	}
-	m.latest[id] = p
-	m.snapshots = append(m.snapshots, p)
+	m.Latest[id] = p
+	m.Snapshots = append(m.Snapshots, p)
 }
 
 // afterView: a view of one of the purchase's products in [t-30m, t]
 // joined it, which needs stream time, when the later of the two was
 // processed, to be at most t + grace.
-func (m *model) afterView(h []applied, p *applied) bool {
+func (m *Model) afterView(h []applied, p *applied) bool {
 	pIdx := -1
 	for i := range h {
 		if &h[i] == p {
@@ -362,9 +372,9 @@ func (m *model) afterView(h []applied, p *applied) bool {
 
 // categoryAt and catalogAt read the catalog; the tests load it before any
 // event, so "at" the event's time is the final catalog.
-func (m *model) categoryAt(a applied) string { return m.category(a.r.view) }
+func (m *Model) categoryAt(a applied) string { return m.category(a.r.view) }
 
-func (m *model) catalogAt(_ *applied, pid string) string {
+func (m *Model) catalogAt(_ *applied, pid string) string {
 	if p, ok := m.catalog[pid]; ok {
 		return p.Category
 	}
@@ -380,7 +390,8 @@ func sortedKeysOf[V any](mp map[string]V) []string {
 	return ks
 }
 
-func triggerString(t events.Trigger) string {
+// TriggerString renders a trigger with every field, for comparisons.
+func TriggerString(t events.Trigger) string {
 	var attrs []string
 	for _, k := range sortedKeysOf(t.Attributes) {
 		attrs = append(attrs, k+"="+t.Attributes[k])
