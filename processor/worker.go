@@ -140,6 +140,30 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, ps map[string][]int
 		}
 	}
 	w.changed = true
+	// Queries stop reading revoked tasks now: the next owner may open
+	// them before this worker's loop gets to close them.
+	if s := w.a.serving.Load(); s != nil {
+		owned := w.ownedTasksLocked()
+		ready := make(map[topology.TaskID]bool, len(s.ready))
+		for id := range s.ready {
+			if owned[id] {
+				ready[id] = true
+			}
+		}
+		w.a.serving.Store(&serving{w: s.w, ready: ready})
+	}
+}
+
+// ownedTasksLocked returns the tasks with an input partition the group
+// gave this worker. w.mu must be held.
+func (w *worker) ownedTasksLocked() map[topology.TaskID]bool {
+	out := map[topology.TaskID]bool{}
+	for tp := range w.owned {
+		if sub, ok := w.a.topo.SubtopologyOf(tp.Topic); ok {
+			out[topology.TaskID{Subtopology: sub, Partition: tp.Partition}] = true
+		}
+	}
+	return out
 }
 
 func (w *worker) close(abandoned bool) {
