@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/topology"
@@ -99,25 +100,59 @@ func (w *worker) seen(topic string, partition int32, stable int64) {
 	}
 }
 
-// giveBack drops what tasks buffered but did not process and sets the
-// consumer back to the first of it, so the commit covers processed
-// records only and the rest is read again.
-func (w *worker) giveBack() {
-	set := map[string]map[int32]kgo.EpochOffset{}
+// held returns, per input partition, the first record a task has
+// buffered but not processed: the commit stops there, while the consumer
+// reads on. A task holds records while it waits on another partition.
+func (w *worker) held() map[string]map[int32]int64 {
+	var out map[string]map[int32]int64
 	for _, t := range w.tasks {
-		for tp, off := range t.core.Unbuffer() {
-			if set[tp.Topic] == nil {
-				set[tp.Topic] = map[int32]kgo.EpochOffset{}
+		for tp, off := range t.core.Held() {
+			if out == nil {
+				out = map[string]map[int32]int64{}
 			}
-			set[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
-			if in := w.inputs[tp]; in != nil {
-				in.next = off
+			if out[tp.Topic] == nil {
+				out[tp.Topic] = map[int32]int64{}
 			}
+			out[tp.Topic][tp.Partition] = off
 		}
 	}
-	if len(set) > 0 {
-		w.cl.SetOffsets(set)
+	return out
+}
+
+// holdBack makes a transactional offset commit stop at held records.
+func holdBack(ctx context.Context, held map[string]map[int32]int64) context.Context {
+	if len(held) == 0 {
+		return ctx
 	}
+	return kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				if off, ok := held[t.Topic][t.Partitions[j].Partition]; ok {
+					t.Partitions[j].Offset, t.Partitions[j].LeaderEpoch = off, -1
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// holdBackPlain is holdBack for plain (at-least-once) offset commits.
+func holdBackPlain(ctx context.Context, held map[string]map[int32]int64) context.Context {
+	if len(held) == 0 {
+		return ctx
+	}
+	return kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				if off, ok := held[t.Topic][t.Partitions[j].Partition]; ok {
+					t.Partitions[j].Offset, t.Partitions[j].LeaderEpoch = off, -1
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // locate sets where reading each of tps resumes (the group's committed

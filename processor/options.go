@@ -59,6 +59,7 @@ type config struct {
 	sessionTimeout time.Duration
 	serverSide     bool
 	maxTaskIdle    time.Duration
+	fetchPartition int32
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -134,6 +135,12 @@ func ServerSideAssignment() Opt { return optFunc(func(c *config) { c.serverSide 
 // interval. Default: 0, as Kafka Streams' max.task.idle.ms.
 func MaxTaskIdle(d time.Duration) Opt { return optFunc(func(c *config) { c.maxTaskIdle = d }) }
 
+// FetchMaxPartitionBytes bounds what one fetch returns per input
+// partition. Smaller values spread memory across partitions and make
+// tasks wait on each other more often. Default: 1 MiB, as Kafka's
+// consumers.
+func FetchMaxPartitionBytes(n int32) Opt { return optFunc(func(c *config) { c.fetchPartition = n }) }
+
 // WithMetrics sets the metrics sink. Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }
 
@@ -146,6 +153,7 @@ func newConfig(opts []Opt) (config, error) {
 		txnTimeout:     10 * time.Second,
 		restoreBatch:   10000,
 		sessionTimeout: 45 * time.Second,
+		fetchPartition: 1 << 20,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -180,6 +188,9 @@ func newConfig(opts []Opt) (config, error) {
 	}
 	if c.sessionTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("%w: session timeout %v: use at least 1s (default 45s)", ErrConfig, c.sessionTimeout))
+	}
+	if c.fetchPartition <= 0 {
+		errs = append(errs, fmt.Errorf("%w: fetch max partition bytes %d: must be positive (default 1 MiB)", ErrConfig, c.fetchPartition))
 	}
 	if c.restoreBatch <= 0 {
 		errs = append(errs, fmt.Errorf("%w: restore batch %d: must be positive (default 10000)", ErrConfig, c.restoreBatch))

@@ -90,6 +90,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		// Commit markers move a partition's position to its last
 		// stable offset, which tells a task the partition is caught up.
 		kgo.KeepControlRecords(),
+		kgo.FetchMaxPartitionBytes(a.cfg.fetchPartition),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.WithLogger(kgoLogger{a.log.Named("kgo")}),
 		kgo.OnPartitionsAssigned(w.onAssigned),
@@ -399,7 +400,6 @@ func (w *worker) process(now time.Time) error {
 // when Kafka has the commit does local state move forward.
 func (w *worker) commit(ctx context.Context) error {
 	start := time.Now()
-	w.giveBack()
 	w.prodMu.Lock()
 	w.prodErr = nil
 	w.logEnds = map[state.TopicPartition]int64{}
@@ -511,13 +511,17 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 	w.prodMu.Lock()
 	perr := w.prodErr
 	w.prodMu.Unlock()
-	idle := w.consumed == 0 && w.produced == 0
+	held := w.held()
+	// Held records keep the commit from being empty: ending it with an
+	// abort would set the consumer back to the last commit and read
+	// them again.
+	idle := w.consumed == 0 && w.produced == 0 && len(held) == 0
 	w.consumed, w.produced = 0, 0
 	if w.sess == nil {
 		if perr != nil {
 			return false, fmt.Errorf("processor: produce: %w", perr)
 		}
-		if err := w.cl.CommitUncommittedOffsets(ctx); err != nil {
+		if err := w.cl.CommitUncommittedOffsets(holdBackPlain(ctx, held)); err != nil {
 			return false, fmt.Errorf("processor: commit offsets: %w", err)
 		}
 		return true, nil
@@ -536,7 +540,7 @@ func (w *worker) end(ctx context.Context) (bool, error) {
 		}
 		return true, nil
 	}
-	committed, err := w.sess.End(ctx, try)
+	committed, err := w.sess.End(holdBack(ctx, held), try)
 	if err != nil {
 		return false, fmt.Errorf("%w: end transaction: %w", errRestart, err)
 	}

@@ -289,10 +289,10 @@ func (t *Task) Ready(caughtUp func(TopicPartition) bool) bool {
 	return true
 }
 
-// Unbuffer drops every record added but not processed and returns, per
-// partition, the offset of the first one dropped: where reading must
-// resume so nothing is skipped.
-func (t *Task) Unbuffer() map[TopicPartition]int64 {
+// Held returns, for each input partition with records added but not yet
+// processed, the offset of the first of them: a commit of the input
+// offsets must stop there, or a crash would skip them.
+func (t *Task) Held() map[TopicPartition]int64 {
 	var first map[TopicPartition]int64
 	for _, q := range t.queues {
 		if len(q.items) == 0 {
@@ -302,8 +302,6 @@ func (t *Task) Unbuffer() map[TopicPartition]int64 {
 			first = map[TopicPartition]int64{}
 		}
 		first[q.tp] = q.items[0].rec.Offset
-		clear(q.items)
-		q.items = q.items[:0]
 	}
 	return first
 }
