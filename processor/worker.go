@@ -346,6 +346,12 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 			return err
 		}
 	}
+	if len(ids) > 0 {
+		// Restoring kept the loop from reading: waits start afresh.
+		for _, in := range w.inputs {
+			in.behind = time.Time{}
+		}
+	}
 	w.publish()
 	return nil
 }
