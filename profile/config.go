@@ -70,6 +70,17 @@ type Topics struct {
 	Updates, Triggers         string // outputs keyed by customer id
 }
 
+// PrefixedTopics returns the events package's topic names, each behind
+// prefix, so several applications can share a cluster.
+func PrefixedTopics(prefix string) Topics {
+	return Topics{
+		Views: prefix + events.TopicWebBrowsing, Purchases: prefix + events.TopicPurchaseEvents,
+		Tickets: prefix + events.TopicSupportTickets, Customers: prefix + events.TopicCustomers,
+		Products: prefix + events.TopicProducts, Updates: prefix + events.TopicProfileUpdates,
+		Triggers: prefix + events.TopicTriggers,
+	}
+}
+
 // Serdes are the serdes of every topic. Every value serde is required:
 // AvroSerdes gives the production ones, JSONSerdes registry-free ones.
 type Serdes struct {

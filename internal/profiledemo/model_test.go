@@ -53,11 +53,7 @@ func TestProfilesMatchModelAndReplay(t *testing.T) {
 	defer cancel()
 	c := kafkatest.New(t)
 	prefix := c.Name("") + "."
-	tp := profile.Topics{
-		Views: prefix + events.TopicWebBrowsing, Purchases: prefix + events.TopicPurchaseEvents,
-		Tickets: prefix + events.TopicSupportTickets, Customers: prefix + events.TopicCustomers,
-		Products: prefix + events.TopicProducts,
-	}
+	tp := profile.PrefixedTopics(prefix)
 	for _, topic := range []string{tp.Views, tp.Purchases, tp.Tickets, tp.Customers} {
 		c.CreateTopic(ctx, topic, modelPartitions, nil)
 	}

@@ -66,15 +66,6 @@ func (r Result) String() string {
 		r.Events, r.Profiles, r.Updates, r.Triggers, r.DeadLetters, r.P99.Milliseconds())
 }
 
-func topics(prefix string) profile.Topics {
-	return profile.Topics{
-		Views: prefix + events.TopicWebBrowsing, Purchases: prefix + events.TopicPurchaseEvents,
-		Tickets: prefix + events.TopicSupportTickets, Customers: prefix + events.TopicCustomers,
-		Products: prefix + events.TopicProducts, Updates: prefix + events.TopicProfileUpdates,
-		Triggers: prefix + events.TopicTriggers,
-	}
-}
-
 // Run runs the demo until cfg.Duration of generation, then waits for the
 // outputs to catch up, checks them, stops the workers and returns.
 func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
@@ -97,7 +88,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	tp := topics(cfg.TopicPrefix)
+	tp := profile.PrefixedTopics(cfg.TopicPrefix)
 	topo, err := profile.Topology(profile.Config{AppID: cfg.AppID, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter})
 	if err != nil {
 		return Result{}, err
