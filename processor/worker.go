@@ -17,6 +17,9 @@ import (
 	"github.com/weirstream/weir/topology"
 )
 
+// maxPollRecords bounds the records taken from the client per loop.
+const maxPollRecords = 5000
+
 // worker is one running member of the application's group. Its loop is
 // single-threaded: group callbacks only record assignment changes, which
 // the loop applies between polls.
@@ -203,7 +206,9 @@ func (w *worker) run(ctx context.Context) error {
 			return err
 		}
 		pollCtx, cancel := context.WithDeadline(ctx, nextCommit)
-		fs := w.cl.PollFetches(pollCtx)
+		// A bounded poll keeps each commit small on a backlog: kgo may
+		// have tens of megabytes buffered.
+		fs := w.cl.PollRecords(pollCtx, maxPollRecords)
 		cancel()
 		if fs.IsClientClosed() {
 			return errors.New("processor: kafka client closed")
@@ -242,7 +247,7 @@ func (w *worker) run(ctx context.Context) error {
 		if addErr != nil {
 			return addErr
 		}
-		if err := w.process(time.Now()); err != nil {
+		if err := w.process(time.Now(), nextCommit); err != nil {
 			return err
 		}
 		select {
@@ -384,12 +389,17 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 	})
 }
 
-// process runs every task while it is ready (topology.Task.Ready), then
-// fires wall-clock punctuations.
-func (w *worker) process(now time.Time) error {
+// process runs every task while it is ready (topology.Task.Ready) and the
+// commit is not due, then fires wall-clock punctuations.
+func (w *worker) process(now, commitBy time.Time) error {
 	ready := w.caughtUp(now)
-	for _, t := range w.tasks {
-		for t.core.Ready(ready) {
+	for _, t := range w.sortedTasks() {
+		for n := 0; t.core.Ready(ready); n++ {
+			// Past the commit time, what is left waits for the next
+			// transaction (the commit stops at held records).
+			if n%256 == 255 && !time.Now().Before(commitBy) {
+				break
+			}
 			if _, err := t.core.Process(); err != nil {
 				return fmt.Errorf("processor: task %s stopped: %w", t.id, err)
 			}
