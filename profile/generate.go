@@ -167,6 +167,24 @@ func Generate(seed uint64, n int, opts GenOptions) []Record {
 	}
 
 	zipf := rand.NewZipf(r, 1.3, 2, uint64(opts.Customers-1))
+	// A customers row never shares a millisecond with an event of its
+	// customer: which of the two comes first would be a tie-break rule of
+	// the processor (Weir's and Kafka Streams' differ), not data.
+	eventAt := map[string]map[int64]bool{}
+	rowAt := map[string]map[int64]bool{}
+	mark := func(m map[string]map[int64]bool, id string, t time.Time) {
+		if m[id] == nil {
+			m[id] = map[int64]bool{}
+		}
+		m[id][t.UnixMilli()] = true
+	}
+	rowTime := func(id string, t time.Time) time.Time {
+		for eventAt[id][t.UnixMilli()] {
+			t = t.Add(time.Millisecond)
+		}
+		mark(rowAt, id, t)
+		return t
+	}
 	clock := start
 	for i := 0; i < n; i++ {
 		clock = clock.Add(time.Duration(r.ExpFloat64() * float64(opts.MeanGap))).Truncate(time.Millisecond)
@@ -181,6 +199,10 @@ func Generate(seed uint64, n int, opts GenOptions) []Record {
 			at = start
 		}
 		c := customers[zipf.Uint64()]
+		for rowAt[c.id][at.UnixMilli()] {
+			at = at.Add(time.Millisecond)
+		}
+		mark(eventAt, c.id, at)
 		ctx := events.Context{EventID: fmt.Sprintf("e-%07d", i), EventTime: at,
 			Device: events.Device{Type: events.DeviceMobile}}
 		rec := Record{Key: c.id, Time: at}
@@ -261,13 +283,13 @@ func Generate(seed uint64, n int, opts GenOptions) []Record {
 		if c.row != nil && !c.rowSent && c.rowLate {
 			c.rowSent = true
 			row := *c.row
-			row.UpdatedAt = clock
-			out = append(out, Record{Topic: events.TopicCustomers, Key: c.id, Time: clock, Customer: &row})
+			row.UpdatedAt = rowTime(c.id, clock)
+			out = append(out, Record{Topic: events.TopicCustomers, Key: c.id, Time: row.UpdatedAt, Customer: &row})
 		} else if c.row != nil && c.rowSent && r.IntN(200) == 0 {
 			row := *c.row
-			row.Segment, row.UpdatedAt = segments[r.IntN(len(segments))], clock
+			row.Segment, row.UpdatedAt = segments[r.IntN(len(segments))], rowTime(c.id, clock)
 			c.row = &row
-			out = append(out, Record{Topic: events.TopicCustomers, Key: c.id, Time: clock, Customer: &row})
+			out = append(out, Record{Topic: events.TopicCustomers, Key: c.id, Time: row.UpdatedAt, Customer: &row})
 		}
 	}
 	return out

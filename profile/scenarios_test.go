@@ -260,3 +260,29 @@ func TestGenerateIsDeterministic(t *testing.T) {
 		t.Fatalf("%d events, %d out of order, %d late; want 500 with some of each", events, ooo, late)
 	}
 }
+
+// A customers row and an event of the same customer never share a
+// millisecond, even with events packed densely: which comes first would
+// be a tie-break rule, not data.
+func TestGenerateRowsNeverTieWithEvents(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	recs := profile.Generate(seed, 20000, profile.GenOptions{Customers: 20, MeanGap: time.Millisecond})
+	events, rows := map[string]bool{}, map[string]bool{}
+	for _, r := range recs {
+		k := fmt.Sprintf("%s@%d", r.Key, r.Time.UnixMilli())
+		switch {
+		case r.IsEvent():
+			events[k] = true
+		case r.Customer != nil:
+			rows[k] = true
+		}
+	}
+	if len(rows) < 20 {
+		t.Fatalf("seed %d: only %d customers rows", seed, len(rows))
+	}
+	for k := range rows {
+		if events[k] {
+			t.Fatalf("seed %d: a customers row and an event share %s", seed, k)
+		}
+	}
+}
