@@ -5,7 +5,7 @@ FUZZTIME  ?= 20s
 # Packages whose tests use the Kafka harness: they run again on real Kafka.
 KAFKA_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'internal/kafkatest' | cut -d' ' -f1 | sort -u)
 
-.PHONY: build test test-fast test-fuzz test-kafka demo bench kafka-up kafka-down lint
+.PHONY: build test test-fast test-fuzz test-kafka demo bench bench-micro kafka-up kafka-down lint
 
 build:
 	$(GO) build ./...
@@ -31,7 +31,12 @@ test-kafka:
 demo:
 	$(GO) run ./cmd/weir demo -duration 20s
 
+## bench: Weir against Kafka Streams on a real single-node Kafka (bench/README.md);
+## BENCH_EVENTS scales it, KAFKA_BROKERS reuses a running broker.
 bench:
+	$(GO) run ./bench/cmd/bench
+
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 kafka-up:

@@ -14,16 +14,19 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/profiledemo"
 	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/topology"
 )
 
 const usage = `weir: a stateful stream processor for Kafka
 
 Usage:
   weir demo [flags]       run the demo pipeline on an embedded Kafka cluster
-  weir run [flags]        run one worker of the demo pipeline against a cluster
+  weir run [flags]        run one worker of a pipeline (-pipeline views|profiles) against a cluster
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -118,6 +121,7 @@ func runDemo(ctx context.Context, args []string) error {
 // closes its state and leaves the group.
 func runWorker(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	pipeline := fs.String("pipeline", "views", "which pipeline: views (enrichment and windowed counts) or profiles (the personalization app)")
 	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (required)")
 	registry := fs.String("registry", "", "schema registry URL (required)")
 	app := fs.String("app", "weir-demo", "application id (the consumer group)")
@@ -139,15 +143,13 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync()
-	serdes, err := demo.NewSerdes(*registry)
+	topo, err := pipelineTopology(*pipeline, *app, *prefix, *registry)
 	if err != nil {
 		return err
 	}
-	topo, err := demo.Topology(*app, demo.TopicsWithPrefix(*prefix), serdes)
-	if err != nil {
-		return err
-	}
+	progress := newProgress(os.Stdout)
 	opts := []processor.Opt{
+		processor.WithMetrics(progress),
 		processor.SeedBrokers(strings.Split(*brokers, ",")...),
 		processor.CommitInterval(*commit),
 		processor.SessionTimeout(*session),
@@ -166,8 +168,37 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "weir: worker of %s running\n", *app)
-	return w.Run(ctx)
+	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", *app, *pipeline)
+	err = w.Run(ctx)
+	progress.final()
+	return err
+}
+
+// pipelineTopology builds the topology that weir run runs.
+func pipelineTopology(pipeline, app, prefix, registry string) (*topology.Topology, error) {
+	switch pipeline {
+	case "views":
+		serdes, err := demo.NewSerdes(registry)
+		if err != nil {
+			return nil, err
+		}
+		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
+	case "profiles":
+		rc, err := codec.NewHTTPRegistryClient(registry)
+		if err != nil {
+			return nil, err
+		}
+		reg, err := codec.NewRegistry(rc)
+		if err != nil {
+			return nil, err
+		}
+		serdes, err := profile.AvroSerdes(reg, codec.AutoRegister())
+		if err != nil {
+			return nil, err
+		}
+		return profile.Topology(profile.Config{AppID: app, Topics: profile.PrefixedTopics(prefix), Serdes: serdes, BadInput: topology.DeadLetter})
+	}
+	return nil, fmt.Errorf("-pipeline %q: use views or profiles", pipeline)
 }
 
 func newLogger(verbose bool) (*zap.Logger, error) {

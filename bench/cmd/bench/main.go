@@ -1,0 +1,748 @@
+// Command bench runs Weir's benchmark against Kafka Streams (make bench):
+// see package bench and bench/README.md.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/weirstream/weir/bench"
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/profile"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func say(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// config comes from the environment (see bench/README.md).
+type config struct {
+	root         string
+	brokers      []string
+	events       int
+	customers    int
+	seed         uint64
+	badEvery     int
+	partitions   int32
+	pacedSecs    int
+	phases       map[string]bool
+	skipKS       bool
+	outDir       string
+	drainTimeout time.Duration
+}
+
+func envInt(name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			return n
+		}
+		say("ignoring %s=%q: %v", name, v, err)
+	}
+	return def
+}
+
+func loadConfig() (config, error) {
+	c := config{
+		events:     envInt("BENCH_EVENTS", 150_000),
+		seed:       uint64(envInt("BENCH_SEED", 1)),
+		badEvery:   envInt("BENCH_BAD_EVERY", 1000),
+		partitions: int32(envInt("BENCH_PARTITIONS", 12)),
+		pacedSecs:  envInt("BENCH_PACED_SECONDS", 60),
+		skipKS:     os.Getenv("BENCH_SKIP_KSTREAMS") != "",
+		phases:     map[string]bool{},
+	}
+	c.customers = envInt("BENCH_CUSTOMERS", min(max(c.events/100, 1000), 20000))
+	c.drainTimeout = time.Duration(envInt("BENCH_DRAIN_TIMEOUT_SECONDS", 1800)) * time.Second
+	for _, p := range strings.Split(envOr("BENCH_PHASES", "throughput,recovery,paced"), ",") {
+		c.phases[strings.TrimSpace(p)] = true
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return c, err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			c.root = d
+			break
+		}
+		if filepath.Dir(d) == d {
+			return c, fmt.Errorf("no go.mod above %s", wd)
+		}
+	}
+	c.outDir = envOr("BENCH_OUT", filepath.Join(c.root, "bench", "results"))
+	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
+		c.brokers = strings.Split(b, ",")
+	}
+	return c, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// system is one system under test.
+type system struct {
+	res      *bench.SystemResult
+	app      string // application id = consumer group
+	stateDir string
+	out      string // output topic
+	dec      bench.DecodeFunc
+	argv     func(extra ...string) []string
+	log      string
+	proc     *bench.Process
+}
+
+type harness struct {
+	cfg     config
+	work    string
+	brokers []string
+	regURL  string
+	adm     *kadm.Client
+	cl      *kgo.Client
+	serdes  profile.Serdes
+	reg     *codec.Registry
+	topics  bench.Topics
+	wl      *bench.Workload
+	probes  int      // probe rounds produced on topics so far
+	probeCs []string // probe customers
+	res     *bench.Results
+	weirBin string
+	ksJar   string
+}
+
+func run(ctx context.Context) (int, error) {
+	began := time.Now()
+	cfg, err := loadConfig()
+	if err != nil {
+		return 2, err
+	}
+	h := &harness{cfg: cfg, res: &bench.Results{Versions: map[string]string{}, Settings: map[string]string{}}}
+	h.res.Date = began.UTC().Format("2006-01-02T150405Z")
+	h.res.GitSHA = gitSHA(cfg.root)
+	h.res.Machine = bench.ReadMachine()
+	runID := "bench-" + began.UTC().Format("20060102-150405")
+	h.work = filepath.Join(cfg.root, ".cache", "bench", runID)
+	if err := os.MkdirAll(h.work, 0o755); err != nil {
+		return 2, err
+	}
+	say("run %s, work dir %s", runID, h.work)
+
+	// Kafka: the given brokers, or our own single node.
+	if len(cfg.brokers) > 0 {
+		h.brokers = cfg.brokers
+		h.res.Notes = append(h.res.Notes, "Kafka given by KAFKA_BROKERS (not started by the harness; may be shared)")
+	} else {
+		bs, stopKafka, err := startKafka(ctx, cfg.root)
+		if err != nil {
+			return 2, err
+		}
+		defer stopKafka()
+		h.brokers = bs
+	}
+	say("kafka at %s", strings.Join(h.brokers, ","))
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer h.cleanUp(runID)
+	}
+	reg := srfake.New()
+	defer reg.Close()
+	h.regURL = reg.URL()
+
+	if h.cl, err = kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000)); err != nil {
+		return 2, err
+	}
+	defer h.cl.Close()
+	h.adm = kadm.NewClient(h.cl)
+	rc, err := codec.NewHTTPRegistryClient(h.regURL)
+	if err != nil {
+		return 2, err
+	}
+	if h.reg, err = codec.NewRegistry(rc); err != nil {
+		return 2, err
+	}
+	if h.serdes, err = profile.AvroSerdes(h.reg, codec.AutoRegister()); err != nil {
+		return 2, err
+	}
+	h.versions()
+	h.settings()
+
+	if err := h.build(ctx); err != nil {
+		return 2, err
+	}
+	weirDec, err := bench.WeirDecoder(h.reg)
+	if err != nil {
+		return 2, err
+	}
+	h.topics = bench.NewTopics(runID)
+	weir := h.newSystem("weir", runID+"-weir", h.topics.Updates, weirDec, h.weirArgv(h.topics, runID+"-weir"))
+	ks := h.newSystem("kstreams", runID+"-ks", h.topics.KSProfiles, bench.KSDecoder, h.ksArgv(h.topics, runID+"-ks"))
+	ks.res.Available = h.ksJar != ""
+	if !ks.res.Available && ks.res.Note == "" {
+		ks.res.Note = "not run"
+	}
+	if h.ksJar == "" {
+		ks.res.Note = h.res.Settings["kstreams_jar"]
+	}
+	h.res.Systems = []*bench.SystemResult{weir.res, ks.res}
+	systems := []*system{weir}
+	if ks.res.Available {
+		systems = append(systems, ks)
+	}
+
+	fail := func(err error) (int, error) {
+		h.finish(began)
+		return 1, err
+	}
+	if err := h.preload(ctx); err != nil {
+		return fail(err)
+	}
+	var mismatch error
+	if cfg.phases["throughput"] {
+		for _, s := range systems {
+			if err := h.throughput(ctx, s); err != nil {
+				s.res.Errors = append(s.res.Errors, err.Error())
+				say("%s: throughput: %v", s.res.Name, err)
+				if s == weir {
+					return fail(err)
+				}
+				systems = systems[:1]
+			}
+		}
+		mismatch = h.verify(ctx, systems, false)
+	}
+	if cfg.phases["recovery"] && ctx.Err() == nil {
+		for _, s := range systems {
+			if err := h.recovery(ctx, s); err != nil {
+				s.res.Errors = append(s.res.Errors, "recovery: "+err.Error())
+				say("%s: recovery: %v", s.res.Name, err)
+			}
+		}
+		if len(systems) > 1 && ctx.Err() == nil {
+			// Kafka Streams again, with transactional state stores.
+			kt := h.newSystem("kstreams-txn-stores", runID+"-ks", h.topics.KSProfiles, bench.KSDecoder,
+				h.ksArgv(h.topics, runID+"-ks", "--transactional-state-stores"))
+			kt.stateDir = ks.stateDir
+			kt.res.Available = true
+			kt.res.Note = "with --transactional-state-stores"
+			h.res.Systems = append(h.res.Systems, kt.res)
+			if err := h.killRecovery(ctx, kt, true); err != nil {
+				kt.res.Errors = append(kt.res.Errors, "recovery: "+err.Error())
+				say("%s: recovery: %v", kt.res.Name, err)
+			}
+			// Every system takes in every probe, then the results must
+			// agree again.
+			for _, s := range systems {
+				if err := h.catchUp(ctx, s); err != nil {
+					s.res.Errors = append(s.res.Errors, "catch-up: "+err.Error())
+				}
+			}
+			if e := h.verify(ctx, systems, true); e != nil && mismatch == nil {
+				mismatch = e
+			}
+		}
+	}
+	if cfg.phases["paced"] && ctx.Err() == nil {
+		if err := h.paced(ctx, runID, systems); err != nil {
+			h.res.Notes = append(h.res.Notes, "paced run: "+err.Error())
+			say("paced: %v", err)
+		}
+	}
+	name := h.finish(began)
+	say("results in %s and %s", name, filepath.Join(cfg.outDir, "latest.md"))
+	if mismatch != nil {
+		return 1, mismatch
+	}
+	return 0, ctx.Err()
+}
+
+func (h *harness) finish(began time.Time) string {
+	h.res.Took = time.Since(began).Round(time.Second).String()
+	name, err := h.res.Write(h.cfg.outDir)
+	if err != nil {
+		say("writing results: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(h.cfg.outDir, "latest.md")); err == nil {
+		os.Stderr.Write(b)
+	}
+	return name
+}
+
+func (h *harness) newSystem(name, app, out string, dec bench.DecodeFunc, argv func(...string) []string) *system {
+	return &system{
+		res: &bench.SystemResult{Name: name, Available: true}, app: app, out: out, dec: dec, argv: argv,
+		stateDir: filepath.Join(h.work, name+"-state"), log: filepath.Join(h.work, name+".log"),
+	}
+}
+
+func (h *harness) weirArgv(t bench.Topics, app string) func(...string) []string {
+	return func(extra ...string) []string {
+		return append([]string{h.weirBin, "run", "-pipeline", "profiles", "-brokers", strings.Join(h.brokers, ","),
+			"-registry", h.regURL, "-app", app, "-topic-prefix", t.Prefix + ".",
+			"-state-dir", filepath.Join(h.work, "weir-state"), "-instance", app + "-0", "-commit-interval", "100ms"}, extra...)
+	}
+}
+
+func (h *harness) ksArgv(t bench.Topics, app string, flags ...string) func(...string) []string {
+	return func(extra ...string) []string {
+		argv := []string{"java", "-jar", h.ksJar, "--bootstrap", strings.Join(h.brokers, ","), "--registry", h.regURL,
+			"--prefix", t.Prefix, "--app-id", app, "--state-dir", filepath.Join(h.work, "kstreams-state"),
+			"--schemas-dir", filepath.Join(h.cfg.root, "events", "schemas")}
+		return append(append(argv, flags...), extra...)
+	}
+}
+
+// build builds weir and, when missing, the Kafka Streams jar.
+func (h *harness) build(ctx context.Context) error {
+	h.weirBin = filepath.Join(h.work, "weir")
+	say("building weir")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", h.weirBin, "./cmd/weir")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = h.cfg.root, os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/weir: %w", err)
+	}
+	if h.cfg.skipKS {
+		h.res.Settings["kstreams_jar"] = "skipped (BENCH_SKIP_KSTREAMS set)"
+		return nil
+	}
+	jar := filepath.Join(h.cfg.root, "bench", "kstreams", "target", "weir-bench-kstreams.jar")
+	if _, err := os.Stat(jar); err != nil {
+		say("building the Kafka Streams app (mvn package)")
+		cmd := exec.CommandContext(ctx, "mvn", "-q", "-f", filepath.Join(h.cfg.root, "bench", "kstreams", "pom.xml"), "-DskipTests", "package")
+		cmd.Dir = h.cfg.root
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			msg := fmt.Sprintf("Kafka Streams app could not be built (%v): %s", err, lastLines(out.String(), 5))
+			say("%s: continuing with Weir only", msg)
+			h.res.Settings["kstreams_jar"] = "NOT BUILT: " + msg
+			return nil
+		}
+	}
+	if _, err := os.Stat(jar); err != nil {
+		h.res.Settings["kstreams_jar"] = "NOT BUILT: mvn package made no " + jar
+		return nil
+	}
+	// A copy: a rebuild of the jar during the run must not change it.
+	h.ksJar = filepath.Join(h.work, "weir-bench-kstreams.jar")
+	b, err := os.ReadFile(jar)
+	if err == nil {
+		err = os.WriteFile(h.ksJar, b, 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	h.res.Settings["kstreams_jar"] = jar
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+func (h *harness) preload(ctx context.Context) error {
+	cfg := h.cfg
+	say("generating %d events over %d customers (seed %d)", cfg.events, cfg.customers, cfg.seed)
+	recs := profile.Generate(cfg.seed, cfg.events, profile.GenOptions{Customers: cfg.customers})
+	wl, err := bench.Build(recs, h.topics, func(r profile.Record) ([]byte, []byte, error) { return r.Encode(h.serdes) }, cfg.seed, cfg.badEvery)
+	if err != nil {
+		return err
+	}
+	recs = nil
+	h.wl = wl
+	w := &h.res.Workload
+	w.Seed, w.Events, w.Malformed, w.Customers, w.ValueBytes, w.Partitions = cfg.seed, wl.Events, wl.Malformed, cfg.customers, wl.Bytes, cfg.partitions
+	if err := bench.CreateTopics(ctx, h.adm, h.topics, cfg.partitions, false); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := bench.Produce(ctx, h.cl, wl.Records); err != nil {
+		return fmt.Errorf("preload: %w", err)
+	}
+	w.PreloadSeconds = time.Since(start).Seconds()
+	say("preloaded %d records (%d events, %d malformed, %.0f MiB of event values) in %.1fs",
+		len(wl.Records), wl.Events, wl.Malformed, float64(wl.Bytes)/(1<<20), w.PreloadSeconds)
+	wl.Records = nil
+	// Probe customers: the busiest ones, spread over partitions.
+	var cs []string
+	for c := range wl.Expect {
+		cs = append(cs, c)
+	}
+	sort.Strings(cs)
+	h.probeCs = cs[:min(len(cs), 48)]
+	return nil
+}
+
+// throughput drains the preloaded input with a fresh state directory.
+func (h *harness) throughput(ctx context.Context, s *system) error {
+	os.RemoveAll(s.stateDir)
+	say("%s: draining %d events from the earliest offset", s.res.Name, h.wl.Events)
+	p, err := bench.Start(s.res.Name, s.argv(), h.cfg.root, s.log)
+	if err != nil {
+		return err
+	}
+	s.proc = p
+	defer p.Stop(60 * time.Second)
+	dctx, cancel := context.WithTimeout(ctx, h.cfg.drainTimeout)
+	defer cancel()
+	last := time.Now()
+	d, err := bench.WaitDrained(dctx, h.adm, s.app, h.topics.Inputs(), 50*time.Millisecond, p.Exited(), func(pr bench.Progress) {
+		if time.Since(last) > 10*time.Second {
+			last = time.Now()
+			say("%s: %d/%d committed", s.res.Name, pr.Committed, pr.Total)
+		}
+	})
+	sample := p.Sample()
+	if err != nil {
+		return err
+	}
+	r := s.res
+	r.Events = h.wl.Events
+	// The first record: the first commit seen, or earlier the process's
+	// own word that it fetches (weir) or runs (Kafka Streams: RUNNING
+	// comes after assignment and restore, right before the first fetch).
+	for _, l := range p.Lines() {
+		if (l.Text == "weir: fetching" || l.Text == "kstreams: running") && l.At.Before(d.FirstCommit) {
+			d.FirstCommit = l.At
+			break
+		}
+	}
+	r.StartToFirstCommitSecs = d.FirstCommit.Sub(p.Started).Seconds()
+	r.DrainSeconds = d.Done.Sub(d.FirstCommit).Seconds()
+	if r.DrainSeconds > 0 {
+		r.Throughput = float64(r.Events) / r.DrainSeconds
+	}
+	r.ThroughputWithStartup = float64(r.Events) / d.Done.Sub(p.Started).Seconds()
+	r.CPUSeconds = sample.CPUSeconds
+	r.CPUPer1000Events = sample.CPUSeconds / float64(r.Events) * 1000
+	r.PeakRSSBytes = sample.PeakRSS
+	say("%s: drained in %.1fs (%.0f events/s; %.0f with start-up), CPU %.1fs, peak RSS %d MiB",
+		r.Name, r.DrainSeconds, r.Throughput, r.ThroughputWithStartup, r.CPUSeconds, r.PeakRSSBytes>>20)
+	if err := p.Stop(60 * time.Second); err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	}
+	return nil
+}
+
+// verify reads both outputs and compares them (and each with the model
+// unless final).
+func (h *harness) verify(ctx context.Context, systems []*system, final bool) error {
+	outs := make([]bench.Output, len(systems))
+	c := &h.res.Correctness
+	if !final {
+		c.ModelMismatches = make([]int, len(systems))
+	}
+	for i, s := range systems {
+		o, err := bench.ReadOutput(ctx, h.brokers, s.out, s.dec, 3*time.Second)
+		if err != nil {
+			s.res.Errors = append(s.res.Errors, "reading output: "+err.Error())
+			return err
+		}
+		outs[i] = o
+		if final {
+			continue
+		}
+		s.res.OutputRecords, s.res.Customers = o.Records, len(o.Last)
+		mm := bench.CheckModel(o.Last, h.wl.Expect)
+		c.ModelMismatches[i] = len(mm)
+		for _, m := range mm[:min(len(mm), 3)] {
+			c.ModelExamples = append(c.ModelExamples, s.res.Name+": "+m.String())
+		}
+		say("%s: %d output records, %d customers, %d mismatches against the input model", s.res.Name, o.Records, len(o.Last), len(mm))
+	}
+	if len(systems) < 2 {
+		return nil
+	}
+	mm := bench.Compare(outs[0].Last, outs[1].Last)
+	var ex []string
+	for _, m := range mm[:min(len(mm), 5)] {
+		ex = append(ex, m.String())
+	}
+	if final {
+		c.FinalCompared, c.FinalMismatches, c.FinalExamples = true, len(mm), ex
+	} else {
+		c.Compared, c.Customers, c.Mismatches, c.Examples = true, len(outs[0].Last), len(mm), ex
+	}
+	say("compare weir vs kstreams (final=%v): %d mismatches %v", final, len(mm), ex)
+	if len(mm) > 0 {
+		return fmt.Errorf("weir and kstreams disagree on %d fields (e.g. %s)", len(mm), strings.Join(ex, "; "))
+	}
+	return nil
+}
+
+var restoredRE = regexp.MustCompile(`restored (\d+) records`)
+
+// restoredTotal is the largest "restored N records" count printed from
+// line index from on.
+func restoredTotal(lines []bench.Line, from int) (int64, time.Time) {
+	var n int64
+	var at time.Time
+	for _, l := range lines[min(from, len(lines)):] {
+		if m := restoredRE.FindStringSubmatch(l.Text); m != nil {
+			if v, _ := strconv.ParseInt(m[1], 10, 64); v >= n {
+				n, at = v, l.At
+			}
+		}
+	}
+	return n, at
+}
+
+// probe produces one page view per probe customer (event time after
+// every preloaded event) and returns the versions that prove them applied.
+func (h *harness) probe(ctx context.Context) (map[string]int64, error) {
+	h.probes++
+	at := h.wl.LastTime.Add(time.Duration(h.probes) * time.Second)
+	var recs []*kgo.Record
+	want := map[string]int64{}
+	for _, v := range bench.ProbeViews(h.probeCs, at, h.probes) {
+		b, err := h.serdes.PageView.Encode(h.topics.Views, v)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, &kgo.Record{Topic: h.topics.Views, Key: []byte(v.CustomerID), Value: b, Timestamp: at})
+		e := h.wl.Expect[v.CustomerID]
+		want[v.CustomerID] = e.Version + int64(h.probes)
+	}
+	return want, bench.Produce(ctx, h.cl, recs)
+}
+
+// startAndProbe starts s, produces a probe and waits for its outputs.
+// It returns the time from start to the outputs, and the restored count.
+func (h *harness) startAndProbe(ctx context.Context, s *system, extra ...string) (time.Duration, int64, time.Time, error) {
+	watch, err := bench.NewWatcher(ctx, h.brokers, h.adm, s.out, s.dec)
+	if err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	defer watch.Close()
+	p, err := bench.Start(s.res.Name, s.argv(extra...), h.cfg.root, s.log)
+	if err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	s.proc = p
+	want, err := h.probe(ctx)
+	if err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	seen, err := watch.WaitVersions(wctx, want, p.Exited())
+	if err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	running, _, _ := p.WaitLine(wctx, 0, strings.SplitN(s.res.Name, "-", 2)[0]+": running")
+	n, _ := restoredTotal(p.Lines(), 0)
+	return seen.Sub(p.Started), n, running.At, nil
+}
+
+// recovery: restore from the changelog with no state, then kill -9.
+func (h *harness) recovery(ctx context.Context, s *system) error {
+	os.RemoveAll(s.stateDir)
+	say("%s: restore with an empty state directory", s.res.Name)
+	took, n, running, err := h.startAndProbe(ctx, s)
+	if err != nil {
+		if s.proc != nil {
+			s.proc.Kill9()
+		}
+		return err
+	}
+	r := s.res
+	r.RestoredRecords, r.RestoreToOutputSe = n, took.Seconds()
+	if !running.IsZero() {
+		r.RestoreSeconds = running.Sub(s.proc.Started).Seconds()
+		if r.RestoreSeconds > 0 {
+			r.RestoreRate = float64(n) / r.RestoreSeconds
+		}
+	}
+	say("%s: restored %d records, running after %.1fs (%.0f records/s), probe output after %.1fs", r.Name, n, r.RestoreSeconds, r.RestoreRate, took.Seconds())
+	return h.killRecovery(ctx, s, false)
+}
+
+// killRecovery kills s with SIGKILL and measures how long it takes to
+// produce outputs again. With warm, s is started (and probed) first.
+func (h *harness) killRecovery(ctx context.Context, s *system, warm bool) error {
+	if warm {
+		if _, _, _, err := h.startAndProbe(ctx, s); err != nil {
+			if s.proc != nil {
+				s.proc.Kill9()
+			}
+			return err
+		}
+	}
+	s.proc.Kill9()
+	say("%s: killed with SIGKILL; starting again", s.res.Name)
+	took, n, _, err := h.startAndProbe(ctx, s)
+	if s.proc != nil {
+		defer s.proc.Stop(60 * time.Second)
+	}
+	if err != nil {
+		return err
+	}
+	s.res.KillToOutputSecs, s.res.KillRestoredRecords = took.Seconds(), n
+	say("%s: output again %.1fs after the restart (%d records restored)", s.res.Name, took.Seconds(), n)
+	return nil
+}
+
+// cleanUp deletes the run's topics (every name starting with runID) and
+// its state directories and binaries; the logs stay.
+func (h *harness) cleanUp(runID string) {
+	if cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...)); err == nil && len(h.brokers) > 0 {
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if topics, err := adm.ListTopics(ctx); err == nil {
+			var mine []string
+			for _, t := range topics.Names() {
+				if strings.HasPrefix(t, runID) {
+					mine = append(mine, t)
+				}
+			}
+			if len(mine) > 0 {
+				if _, err := adm.DeleteTopics(ctx, mine...); err != nil {
+					say("deleting the run's topics: %v", err)
+				}
+			}
+		}
+	}
+	entries, _ := os.ReadDir(h.work)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".log") {
+			os.RemoveAll(filepath.Join(h.work, e.Name()))
+		}
+	}
+}
+
+// catchUp runs s on its state until it has taken in all its input.
+func (h *harness) catchUp(ctx context.Context, s *system) error {
+	p, err := bench.Start(s.res.Name, s.argv(), h.cfg.root, s.log)
+	if err != nil {
+		return err
+	}
+	defer p.Stop(60 * time.Second)
+	dctx, cancel := context.WithTimeout(ctx, h.cfg.drainTimeout)
+	defer cancel()
+	_, err = bench.WaitDrained(dctx, h.adm, s.app, h.topics.Inputs(), 100*time.Millisecond, p.Exited(), nil)
+	return err
+}
+
+func (h *harness) versions() {
+	v := h.res.Versions
+	v["go"] = runtime.Version()
+	if b, err := os.ReadFile(filepath.Join(h.cfg.root, "scripts", "kafka", "pom.xml")); err == nil {
+		if m := regexp.MustCompile(`<kafka.version>([^<]+)<`).FindSubmatch(b); m != nil {
+			v["kafka_broker"] = string(m[1])
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(h.cfg.root, "bench", "kstreams", "pom.xml")); err == nil {
+		if m := regexp.MustCompile(`<kafka.version>([^<]+)<`).FindSubmatch(b); m != nil {
+			v["kafka_streams"] = string(m[1])
+		}
+	}
+	if out, err := exec.Command("java", "-version").CombinedOutput(); err == nil {
+		v["java"] = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+	}
+}
+
+func (h *harness) settings() {
+	s := h.res.Settings
+	s["guarantee"] = "exactly-once (Weir: transactions per commit; KS: exactly_once_v2)"
+	s["commit_interval"] = "100ms"
+	s["workers"] = "1 process, 1 stream thread (KS)"
+	s["offset_reset"] = "earliest"
+	s["weir_pipeline"] = "weir run -pipeline profiles: the full profile topology (also triggers, carts, purchase/view join)"
+	s["kill9"] = "SIGKILL, then the same command on the same state directory; no static membership, so the group waits for the killed member's session timeout (45 s, both systems' default)"
+	s["kstreams_topology"] = "bench.md subset: profile aggregate with products/customers enrichment + 5-minute windowed view count"
+}
+
+// startKafka runs scripts/kafka.sh start and returns the bootstrap
+// address (its last line) and how to stop it.
+func startKafka(ctx context.Context, root string) ([]string, func(), error) {
+	say("starting a single-node Kafka (scripts/kafka.sh start)")
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "kafka.sh"), "start")
+	cmd.Dir, cmd.Stderr = root, os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, nil, fmt.Errorf("scripts/kafka.sh start: %w", err)
+	}
+	var last string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if t := strings.TrimSpace(sc.Text()); t != "" {
+			last = t
+		}
+	}
+	if last == "" {
+		return nil, nil, errors.New("scripts/kafka.sh start printed no bootstrap address")
+	}
+	stop := func() {
+		say("stopping Kafka (scripts/kafka.sh stop)")
+		c := exec.Command(filepath.Join(root, "scripts", "kafka.sh"), "stop")
+		c.Dir, c.Stdout, c.Stderr = root, os.Stderr, os.Stderr
+		_ = c.Run()
+	}
+	return strings.Split(last, ","), stop, nil
+}
+
+// gitSHA reads HEAD from .git without running git.
+func gitSHA(root string) string {
+	dir := filepath.Join(root, ".git")
+	b, err := os.ReadFile(filepath.Join(dir, "HEAD"))
+	if err != nil {
+		return "nogit"
+	}
+	head := strings.TrimSpace(string(b))
+	ref, ok := strings.CutPrefix(head, "ref: ")
+	if !ok {
+		return head[:min(len(head), 12)]
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, ref)); err == nil {
+		s := strings.TrimSpace(string(b))
+		return s[:min(len(s), 12)]
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "packed-refs")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if sha, name, ok := strings.Cut(line, " "); ok && name == ref {
+				return sha[:min(len(sha), 12)]
+			}
+		}
+	}
+	return "unknown"
+}
