@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,6 +19,10 @@ import (
 // ErrTopics wraps start-up errors about topics: missing, or with the
 // wrong partition count.
 var ErrTopics = errors.New("processor: topic check failed")
+
+// missingTopicWait is how long start-up looks for a topic that is not in
+// the metadata yet before failing.
+const missingTopicWait = 3 * time.Second
 
 // deadLetter marks the dead-letter topic among the internal topics.
 const deadLetter topology.InternalTopicKind = "dead-letter"
@@ -84,13 +89,31 @@ func (a *App) prepare(ctx context.Context) (*plan, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*sec)
 	defer cancel()
 	var md kadm.Metadata
-	err = retry(ctx, a.log, "read cluster metadata", func() error {
-		var err error
-		md, err = adm.Metadata(ctx)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("processor: cannot reach Kafka at %v: %w", a.cfg.brokers, err)
+	// A topic created just before start-up can take a moment to show in
+	// the metadata of the broker asked: look again for a few seconds
+	// before calling it missing.
+	settle := time.Now().Add(missingTopicWait)
+	for {
+		err = retry(ctx, a.log, "read cluster metadata", func() error {
+			var err error
+			md, err = adm.Metadata(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("processor: cannot reach Kafka at %v: %w", a.cfg.brokers, err)
+		}
+		missing := false
+		for _, t := range append(external, sortedKeys(sinkOnly)...) {
+			if td, ok := md.Topics[t]; !ok || td.Err != nil {
+				missing = true
+			}
+		}
+		if !missing || !time.Now().Before(settle) {
+			break
+		}
+		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+			return nil, err
+		}
 	}
 	p.identity = state.Identity{ClusterID: md.Cluster, ApplicationID: a.topo.AppID(), TopicIDs: map[string][16]byte{}}
 
