@@ -22,7 +22,7 @@ var ErrTopics = errors.New("processor: topic check failed")
 
 // missingTopicWait is how long start-up looks for a topic that is not in
 // the metadata yet before failing.
-const missingTopicWait = 3 * time.Second
+const missingTopicWait = 5 * time.Second
 
 // deadLetter marks the dead-letter topic among the internal topics.
 const deadLetter topology.InternalTopicKind = "dead-letter"

@@ -155,6 +155,27 @@ func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int3
 	if err != nil {
 		c.t.Fatalf("kafkatest: create topic %s: %v", topic, err)
 	}
+	// Return once the broker's metadata shows it with a leader for every
+	// partition: a worker started right after checks that it exists.
+	for {
+		md, err := c.admin.Metadata(ctx, topic)
+		if err == nil {
+			if td, ok := md.Topics[topic]; ok && td.Err == nil && len(td.Partitions) == int(partitions) {
+				led := true
+				for _, p := range td.Partitions {
+					led = led && p.Leader >= 0 && p.Err == nil
+				}
+				if led {
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("kafkatest: topic %s not in the metadata: %v", topic, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Admin returns an admin client that is closed with the test.
