@@ -279,6 +279,29 @@ class BenchTopologyTest {
     }
 
     @Test
+    void windowStoreSegmentsLongerThanRetention() {
+        var s = BenchTopology.viewsStore();
+        assertEquals(Duration.ofMinutes(6).toMillis(), s.retentionPeriod()); // window + grace, the DSL default
+        assertEquals(Duration.ofMinutes(5).toMillis(), s.windowSize());
+        assertEquals(Duration.ofHours(1).toMillis(), s.segmentIntervalMs());
+    }
+
+    @Test
+    void windowedViewCountAcrossSegments() throws IOException {
+        start(SchemaSource.fromDir(SCHEMAS));
+        Instant h = Instant.parse("2026-11-03T11:00:00Z"); // a segment boundary
+        view("c1", h.minusSeconds(30), null, "a");   // window 10:55, segment 10:00
+        view("c1", h.plusSeconds(30), null, "a");    // window 11:00, segment 11:00
+        view("c1", h.minusSeconds(10), null, "a");   // late within grace: window 10:55
+        view("c1", h.plusSeconds(3 * 3600), null, "a"); // 14:00: the 10:00 and 11:00 segments expire
+        view("c1", h.minusSeconds(20), null, "a");   // beyond grace: dropped
+        Map<String, Long> got = views5m.readKeyValuesToMap();
+        long w1055 = h.minusSeconds(300).toEpochMilli();
+        assertEquals(Map.of("c1@" + w1055, 2L, "c1@" + h.toEpochMilli(), 1L,
+                "c1@" + h.plusSeconds(3 * 3600).toEpochMilli(), 1L), got);
+    }
+
+    @Test
     void schemasFromRegistry() throws IOException {
         HttpServer http = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         List<String> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
