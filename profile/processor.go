@@ -27,6 +27,42 @@ type profiler struct {
 
 	changed []string
 	isDirty map[string]bool
+
+	// decoded holds profiles already decoded, so an event does not decode
+	// its customer's JSON again. It cannot go stale: this processor is the
+	// only writer of StoreProfiles, and a rewind or a task move replaces
+	// it together with the state it read.
+	decoded map[string]stored
+}
+
+// maxDecoded bounds the decoded profiles kept; past it the cache starts
+// afresh.
+const maxDecoded = 20000
+
+func (p *profiler) get(id string) (stored, bool, error) {
+	if s, ok := p.decoded[id]; ok {
+		return s, true, nil
+	}
+	s, ok, err := p.profiles.Get(id)
+	if err == nil && ok {
+		p.remember(id, s)
+	}
+	return s, ok, err
+}
+
+func (p *profiler) put(id string, s stored) error {
+	if err := p.profiles.Put(id, s); err != nil {
+		return err
+	}
+	p.remember(id, s)
+	return nil
+}
+
+func (p *profiler) remember(id string, s stored) {
+	if len(p.decoded) >= maxDecoded {
+		clear(p.decoded)
+	}
+	p.decoded[id] = s
 }
 
 func (p *profiler) Init(ctx *topology.Context[string, output]) error {
@@ -39,6 +75,7 @@ func (p *profiler) Init(ctx *topology.Context[string, output]) error {
 		return err
 	}
 	p.isDirty = map[string]bool{}
+	p.decoded = map[string]stored{}
 	// An interval of 1ms fires whenever stream time moves.
 	if _, err := ctx.Schedule(time.Millisecond, topology.StreamTime, p.fireTimers); err != nil {
 		return err
@@ -86,7 +123,7 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 		afterView: p.afterView,
 	}
 	p.afterView, p.itemCats = nil, nil
-	s, _, err := p.profiles.Get(id)
+	s, _, err := p.get(id)
 	if err != nil {
 		return err
 	}
@@ -101,7 +138,7 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 			return err
 		}
 	}
-	if err := p.profiles.Put(id, s); err != nil {
+	if err := p.put(id, s); err != nil {
 		return err
 	}
 	if p.emit == PerEvent {
@@ -195,7 +232,7 @@ func (p *profiler) fireTimers(now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("%w: cart timer key: %w", topology.ErrStore, err)
 		}
-		s, ok, err := p.profiles.Get(id)
+		s, ok, err := p.get(id)
 		if err != nil {
 			return err
 		}
@@ -216,7 +253,7 @@ func (p *profiler) fireTimers(now time.Time) error {
 // commit, in the order they first changed.
 func (p *profiler) flush() error {
 	for _, id := range p.changed {
-		s, ok, err := p.profiles.Get(id)
+		s, ok, err := p.get(id)
 		if err != nil {
 			return err
 		}
