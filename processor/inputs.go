@@ -126,11 +126,9 @@ func holdBack(ctx context.Context, held map[string]map[int32]int64) context.Cont
 	}
 	return kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
 		for i := range req.Topics {
-			t := &req.Topics[i]
-			for j := range t.Partitions {
-				if off, ok := held[t.Topic][t.Partitions[j].Partition]; ok {
-					t.Partitions[j].Offset, t.Partitions[j].LeaderEpoch = off, -1
-				}
+			for j := range req.Topics[i].Partitions {
+				p := &req.Topics[i].Partitions[j]
+				stopAt(held, req.Topics[i].Topic, p.Partition, &p.Offset, &p.LeaderEpoch)
 			}
 		}
 		return nil
@@ -144,15 +142,20 @@ func holdBackPlain(ctx context.Context, held map[string]map[int32]int64) context
 	}
 	return kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
 		for i := range req.Topics {
-			t := &req.Topics[i]
-			for j := range t.Partitions {
-				if off, ok := held[t.Topic][t.Partitions[j].Partition]; ok {
-					t.Partitions[j].Offset, t.Partitions[j].LeaderEpoch = off, -1
-				}
+			for j := range req.Topics[i].Partitions {
+				p := &req.Topics[i].Partitions[j]
+				stopAt(held, req.Topics[i].Topic, p.Partition, &p.Offset, &p.LeaderEpoch)
 			}
 		}
 		return nil
 	})
+}
+
+// stopAt moves one partition's commit back to its first held record.
+func stopAt(held map[string]map[int32]int64, topic string, partition int32, offset *int64, epoch *int32) {
+	if off, ok := held[topic][partition]; ok {
+		*offset, *epoch = off, -1
+	}
 }
 
 // locate sets where reading each of tps resumes (the group's committed

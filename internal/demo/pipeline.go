@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirstream/weir/codec"
@@ -209,24 +211,28 @@ func NewWorkload(t Topics, s Serdes, c WorkloadConfig) (*Workload, error) {
 // CreateTopics creates the demo topics (partitions for the co-partitioned
 // inputs and outputs; the catalog gets 1).
 func CreateTopics(ctx context.Context, brokers []string, t Topics, partitions int32) error {
+	return CreateTopicsKeeping(ctx, brokers, map[string]int32{
+		t.Views: partitions, t.Customers: partitions, t.Products: 1, t.Enriched: partitions, t.Counts: partitions,
+	})
+}
+
+// CreateTopicsKeeping creates each topic with its partition count unless it
+// exists, keeping records forever: seeded workloads' event times may lie
+// weeks in the past, and time retention would delete them on arrival.
+func CreateTopicsKeeping(ctx context.Context, brokers []string, topics map[string]int32) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	for _, tp := range []struct {
-		name string
-		n    int32
-	}{{t.Views, partitions}, {t.Customers, partitions}, {t.Products, 1}, {t.Enriched, partitions}, {t.Counts, partitions}} {
-		// The seeded workload's event times may lie weeks in the past;
-		// time retention would delete those records on arrival.
-		resp, err := adm.CreateTopic(ctx, tp.n, -1, map[string]*string{"retention.ms": kadm.StringPtr("-1")}, tp.name)
+	for _, name := range slices.Sorted(maps.Keys(topics)) {
+		resp, err := adm.CreateTopic(ctx, topics[name], -1, map[string]*string{"retention.ms": kadm.StringPtr("-1")}, name)
 		if err == nil {
 			err = resp.Err
 		}
-		if err != nil && !strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS") {
-			return fmt.Errorf("demo: create topic %s: %w", tp.name, err)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("demo: create topic %s: %w", name, err)
 		}
 	}
 	return nil

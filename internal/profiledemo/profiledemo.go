@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -300,28 +299,10 @@ func generate(ctx context.Context, cfg Config, s profile.Serdes, recs []profile.
 }
 
 func createTopics(ctx context.Context, brokers []string, t profile.Topics, partitions int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for _, tp := range []struct {
-		name string
-		n    int32
-	}{{t.Views, partitions}, {t.Purchases, partitions}, {t.Tickets, partitions}, {t.Customers, partitions},
-		{t.Products, 1}, {t.Updates, partitions}, {t.Triggers, partitions}} {
-		// The seeded workload's event times may lie weeks in the past;
-		// time retention would delete those records on arrival.
-		resp, err := adm.CreateTopic(ctx, tp.n, -1, map[string]*string{"retention.ms": kadm.StringPtr("-1")}, tp.name)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS") {
-			return fmt.Errorf("demo: create topic %s: %w", tp.name, err)
-		}
-	}
-	return nil
+	return demo.CreateTopicsKeeping(ctx, brokers, map[string]int32{
+		t.Views: partitions, t.Purchases: partitions, t.Tickets: partitions, t.Customers: partitions,
+		t.Products: 1, t.Updates: partitions, t.Triggers: partitions,
+	})
 }
 
 // watcher reads the outputs with read_committed and checks versions.
