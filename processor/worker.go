@@ -393,7 +393,7 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 // commit is not due, then fires wall-clock punctuations.
 func (w *worker) process(now, commitBy time.Time) error {
 	ready := w.caughtUp(now)
-	for _, t := range w.sortedTasks() {
+	for _, t := range w.tasks {
 		for n := 0; t.core.Ready(ready); n++ {
 			// Past the commit time, what is left waits for the next
 			// transaction (the commit stops at held records).
