@@ -1,0 +1,71 @@
+package processor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/weirstream/weir/topology"
+)
+
+// The rule a task waits by, per input partition with nothing buffered:
+// caught up once read to the last stable offset seen, then MaxTaskIdle
+// more; never waiting when MaxTaskIdle is negative; and going on, with a
+// warning, after stuckAfter behind. Records before the position are
+// stale and dropped.
+func TestInputCaughtUp(t *testing.T) {
+	tp := topology.TopicPartition{Topic: "in", Partition: 0}
+	t0 := time.Unix(1000, 0)
+	newWorker := func(idle time.Duration) *worker {
+		return &worker{a: &App{cfg: config{maxTaskIdle: idle}}, log: zap.NewNop(),
+			inputs: map[topology.TopicPartition]*input{tp: {next: 5, stable: 7}}}
+	}
+
+	w := newWorker(0)
+	if w.caughtUp(t0)(tp) {
+		t.Fatal("caught up at 5 with the stable offset at 7")
+	}
+	if w.read(&kgo.Record{Topic: "in", Offset: 4}) {
+		t.Fatal("offset 4, before the position 5, read as new")
+	}
+	for _, off := range []int64{5, 6} {
+		if !w.read(&kgo.Record{Topic: "in", Offset: off}) {
+			t.Fatalf("offset %d not read as new", off)
+		}
+	}
+	if !w.caughtUp(t0)(tp) {
+		t.Fatal("not caught up at the stable offset")
+	}
+	w.seen("in", 0, 9) // a fetch saw more
+	if w.caughtUp(t0)(tp) {
+		t.Fatal("caught up behind a newer stable offset")
+	}
+	if w.caughtUp(t0.Add(stuckAfter - time.Millisecond))(tp) {
+		t.Fatal("gave up waiting before stuckAfter")
+	}
+	if !w.caughtUp(t0.Add(stuckAfter))(tp) {
+		t.Fatal("still waiting after stuckAfter")
+	}
+	w.read(&kgo.Record{Topic: "in", Offset: 7})
+	if w.caughtUp(t0.Add(stuckAfter))(tp) {
+		t.Fatal("a record read did not restart the wait")
+	}
+
+	w = newWorker(time.Second)
+	w.inputs[tp].next = 7
+	if w.caughtUp(t0)(tp) || w.caughtUp(t0.Add(999*time.Millisecond))(tp) {
+		t.Fatal("did not wait MaxTaskIdle after catching up")
+	}
+	if !w.caughtUp(t0.Add(time.Second))(tp) {
+		t.Fatal("still waiting after MaxTaskIdle")
+	}
+
+	if w := newWorker(-1); !w.caughtUp(t0)(tp) {
+		t.Fatal("negative MaxTaskIdle waited")
+	}
+	if w := newWorker(0); w.caughtUp(t0)(topology.TopicPartition{Topic: "other"}) {
+		t.Fatal("an unknown partition counted as caught up")
+	}
+}
