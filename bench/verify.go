@@ -12,7 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 )
 
@@ -47,7 +47,7 @@ type Output struct {
 type DecodeFunc func(topic string, value []byte) (Profile, error)
 
 // WeirDecoder decodes Weir's Avro events.ProfileUpdate.
-func WeirDecoder(reg *codec.Registry) (DecodeFunc, error) {
+func WeirDecoder(reg *avro.Registry) (DecodeFunc, error) {
 	s, err := events.ProfileUpdateSerde(reg)
 	if err != nil {
 		return nil, err

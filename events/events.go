@@ -10,7 +10,7 @@ import (
 	_ "embed"
 	"time"
 
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 )
 
 // Topics the events travel on.
@@ -284,36 +284,36 @@ type Trigger struct {
 // Serde constructors: Avro in the Confluent wire format over reg.
 
 // PageViewSerde returns the PageView value serde.
-func PageViewSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[PageView], error) {
-	return codec.Avro[PageView](reg, PageViewSchema, opts...)
+func PageViewSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[PageView], error) {
+	return avro.New[PageView](reg, PageViewSchema, opts...)
 }
 
 // PurchaseEventSerde returns the PurchaseEvent value serde.
-func PurchaseEventSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[PurchaseEvent], error) {
-	return codec.Avro[PurchaseEvent](reg, PurchaseEventSchema, opts...)
+func PurchaseEventSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[PurchaseEvent], error) {
+	return avro.New[PurchaseEvent](reg, PurchaseEventSchema, opts...)
 }
 
 // SupportTicketSerde returns the SupportTicket value serde.
-func SupportTicketSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[SupportTicket], error) {
-	return codec.Avro[SupportTicket](reg, SupportTicketSchema, opts...)
+func SupportTicketSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[SupportTicket], error) {
+	return avro.New[SupportTicket](reg, SupportTicketSchema, opts...)
 }
 
 // CustomerSerde returns the Customer value serde.
-func CustomerSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[Customer], error) {
-	return codec.Avro[Customer](reg, CustomerSchema, opts...)
+func CustomerSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[Customer], error) {
+	return avro.New[Customer](reg, CustomerSchema, opts...)
 }
 
 // ProductSerde returns the Product value serde.
-func ProductSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[Product], error) {
-	return codec.Avro[Product](reg, ProductSchema, opts...)
+func ProductSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[Product], error) {
+	return avro.New[Product](reg, ProductSchema, opts...)
 }
 
 // ProfileUpdateSerde returns the ProfileUpdate value serde.
-func ProfileUpdateSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[ProfileUpdate], error) {
-	return codec.Avro[ProfileUpdate](reg, ProfileUpdateSchema, opts...)
+func ProfileUpdateSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[ProfileUpdate], error) {
+	return avro.New[ProfileUpdate](reg, ProfileUpdateSchema, opts...)
 }
 
 // TriggerSerde returns the Trigger value serde.
-func TriggerSerde(reg *codec.Registry, opts ...codec.AvroOpt) (*codec.AvroSerde[Trigger], error) {
-	return codec.Avro[Trigger](reg, TriggerSchema, opts...)
+func TriggerSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[Trigger], error) {
+	return avro.New[Trigger](reg, TriggerSchema, opts...)
 }

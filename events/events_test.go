@@ -9,25 +9,25 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 )
 
-func newRegistry(t *testing.T) *codec.Registry {
+func newRegistry(t *testing.T) *avro.Registry {
 	t.Helper()
 	fake := srfake.New()
 	t.Cleanup(fake.Close)
-	hc, err := codec.NewHTTPRegistryClient(fake.URL())
+	hc, err := avro.NewHTTPRegistryClient(fake.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := codec.NewRegistry(hc, codec.RetryAttempts(1))
+	reg, err := avro.NewRegistry(hc, avro.RetryAttempts(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return reg
 }
 
-func roundTrip[T any](t *testing.T, s *codec.AvroSerde[T], err error, topic string, in T) {
+func roundTrip[T any](t *testing.T, s *avro.Serde[T], err error, topic string, in T) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func TestRoundTripEverySchema(t *testing.T) {
 	reg := newRegistry(t)
 	at := time.Date(2026, 11, 3, 10, 4, 5, 6_000_000, time.UTC)
 	s := "x"
-	opt := []codec.AvroOpt{codec.AutoRegister()}
+	opt := []avro.Opt{avro.AutoRegister()}
 
 	t.Run("PageView", func(t *testing.T) {
 		sd, err := PageViewSerde(reg, opt...)

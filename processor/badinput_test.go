@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/topology"
@@ -31,19 +32,19 @@ func TestBadRecordsGoToDeadLetters(t *testing.T) {
 	c.CreateTopic(ctx, in, 2, nil)
 	c.CreateTopic(ctx, out, 2, nil)
 
-	rc, err := codec.NewHTTPRegistryClient(c.Registry)
+	rc, err := avro.NewHTTPRegistryClient(c.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := codec.NewRegistry(rc, codec.RetryAttempts(2), codec.RetryBackoff(time.Millisecond, 10*time.Millisecond))
+	reg, err := avro.NewRegistry(rc, avro.RetryAttempts(2), avro.RetryBackoff(time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	views, err := events.PageViewSerde(reg, codec.AutoRegister(), codec.MaxRecordBytes(4096))
+	views, err := events.PageViewSerde(reg, avro.AutoRegister(), avro.MaxRecordBytes(4096))
 	if err != nil {
 		t.Fatal(err)
 	}
-	customers, err := events.CustomerSerde(reg, codec.AutoRegister())
+	customers, err := events.CustomerSerde(reg, avro.AutoRegister())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +146,8 @@ func TestBadRecordsGoToDeadLetters(t *testing.T) {
 
 // mustSerde is a page-view serde without the size limit, to make an
 // oversized record the limited one must refuse.
-func mustSerde(t *testing.T, reg *codec.Registry) codec.Serde[events.PageView] {
-	s, err := events.PageViewSerde(reg, codec.AutoRegister())
+func mustSerde(t *testing.T, reg *avro.Registry) codec.Serde[events.PageView] {
+	s, err := events.PageViewSerde(reg, avro.AutoRegister())
 	if err != nil {
 		t.Fatal(err)
 	}

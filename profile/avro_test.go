@@ -6,7 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/profilemodel"
 	"github.com/weirstream/weir/profile"
@@ -19,11 +19,11 @@ import (
 func TestAvroSerdesEndToEnd(t *testing.T) {
 	fake := srfake.New()
 	t.Cleanup(fake.Close)
-	hc, err := codec.NewHTTPRegistryClient(fake.URL())
+	hc, err := avro.NewHTTPRegistryClient(fake.URL())
 	mustT(t, err)
-	reg, err := codec.NewRegistry(hc, codec.RetryAttempts(1))
+	reg, err := avro.NewRegistry(hc, avro.RetryAttempts(1))
 	mustT(t, err)
-	sd, err := profile.AvroSerdes(reg, codec.AutoRegister())
+	sd, err := profile.AvroSerdes(reg, avro.AutoRegister())
 	mustT(t, err)
 	topo, err := profile.Topology(profile.Config{Serdes: sd, Emit: profile.PerEvent})
 	mustT(t, err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/topology"
 )
@@ -109,7 +110,7 @@ func JSONSerdes() Serdes {
 }
 
 // AvroSerdes are the Avro serdes (Confluent wire format) over reg.
-func AvroSerdes(reg *codec.Registry, opts ...codec.AvroOpt) (Serdes, error) {
+func AvroSerdes(reg *avro.Registry, opts ...avro.Opt) (Serdes, error) {
 	s := Serdes{Key: codec.String()}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/profiledemo"
 	"github.com/weirstream/weir/processor"
@@ -184,15 +184,15 @@ func pipelineTopology(pipeline, app, prefix, registry string) (*topology.Topolog
 		}
 		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
 	case "profiles":
-		rc, err := codec.NewHTTPRegistryClient(registry)
+		rc, err := avro.NewHTTPRegistryClient(registry)
 		if err != nil {
 			return nil, err
 		}
-		reg, err := codec.NewRegistry(rc)
+		reg, err := avro.NewRegistry(rc)
 		if err != nil {
 			return nil, err
 		}
-		serdes, err := profile.AvroSerdes(reg, codec.AutoRegister())
+		serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/topology"
 )
@@ -46,19 +47,19 @@ type Serdes struct {
 
 // NewSerdes makes Avro serdes that register their schemas.
 func NewSerdes(registryURL string) (Serdes, error) {
-	rc, err := codec.NewHTTPRegistryClient(registryURL)
+	rc, err := avro.NewHTTPRegistryClient(registryURL)
 	if err != nil {
 		return Serdes{}, err
 	}
-	reg, err := codec.NewRegistry(rc)
+	reg, err := avro.NewRegistry(rc)
 	if err != nil {
 		return Serdes{}, err
 	}
 	var s Serdes
 	var errs [3]error
-	s.Views, errs[0] = events.PageViewSerde(reg, codec.AutoRegister())
-	s.Customers, errs[1] = events.CustomerSerde(reg, codec.AutoRegister())
-	s.Products, errs[2] = events.ProductSerde(reg, codec.AutoRegister())
+	s.Views, errs[0] = events.PageViewSerde(reg, avro.AutoRegister())
+	s.Customers, errs[1] = events.CustomerSerde(reg, avro.AutoRegister())
+	s.Products, errs[2] = events.ProductSerde(reg, avro.AutoRegister())
 	return s, errors.Join(errs[:]...)
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/internal/profilemodel"
@@ -58,15 +58,15 @@ func TestProfilesMatchModelAndReplay(t *testing.T) {
 		c.CreateTopic(ctx, topic, modelPartitions, nil)
 	}
 	c.CreateTopic(ctx, tp.Products, 1, nil)
-	rc, err := codec.NewHTTPRegistryClient(c.Registry)
+	rc, err := avro.NewHTTPRegistryClient(c.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := codec.NewRegistry(rc)
+	reg, err := avro.NewRegistry(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serdes, err := profile.AvroSerdes(reg, codec.AutoRegister())
+	serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
 	if err != nil {
 		t.Fatal(err)
 	}

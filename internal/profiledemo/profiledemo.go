@@ -26,7 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/processor"
@@ -75,15 +75,15 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	cfg.Brokers, cfg.Registry = brokers, registry
-	rc, err := codec.NewHTTPRegistryClient(cfg.Registry)
+	rc, err := avro.NewHTTPRegistryClient(cfg.Registry)
 	if err != nil {
 		return Result{}, err
 	}
-	reg, err := codec.NewRegistry(rc)
+	reg, err := avro.NewRegistry(rc)
 	if err != nil {
 		return Result{}, err
 	}
-	serdes, err := profile.AvroSerdes(reg, codec.AutoRegister())
+	serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
 	if err != nil {
 		return Result{}, err
 	}
@@ -336,11 +336,11 @@ func (w *watcher) run(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	rc, err := codec.NewHTTPRegistryClient(w.cfg.Registry)
+	rc, err := avro.NewHTTPRegistryClient(w.cfg.Registry)
 	if err != nil {
 		return err
 	}
-	reg, err := codec.NewRegistry(rc)
+	reg, err := avro.NewRegistry(rc)
 	if err != nil {
 		return err
 	}

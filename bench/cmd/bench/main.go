@@ -25,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/weirstream/weir/bench"
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/profile"
 )
 
@@ -135,7 +135,7 @@ type harness struct {
 	adm     *kadm.Client
 	cl      *kgo.Client
 	serdes  profile.Serdes
-	reg     *codec.Registry
+	reg     *avro.Registry
 	topics  bench.Topics
 	wl      *bench.Workload
 	probes  int      // probe rounds produced on topics so far
@@ -188,14 +188,14 @@ func run(ctx context.Context) (int, error) {
 	}
 	defer h.cl.Close()
 	h.adm = kadm.NewClient(h.cl)
-	rc, err := codec.NewHTTPRegistryClient(h.regURL)
+	rc, err := avro.NewHTTPRegistryClient(h.regURL)
 	if err != nil {
 		return 2, err
 	}
-	if h.reg, err = codec.NewRegistry(rc); err != nil {
+	if h.reg, err = avro.NewRegistry(rc); err != nil {
 		return 2, err
 	}
-	if h.serdes, err = profile.AvroSerdes(h.reg, codec.AutoRegister()); err != nil {
+	if h.serdes, err = profile.AvroSerdes(h.reg, avro.AutoRegister()); err != nil {
 		return 2, err
 	}
 	h.versions()

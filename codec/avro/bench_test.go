@@ -1,4 +1,4 @@
-package codec_test
+package avro_test
 
 import (
 	"math/rand/v2"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 )
 
@@ -15,7 +16,7 @@ func BenchmarkPageView(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	pv := events.SamplePageView(r, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC), 1000)
 	reg, _ := newRegistry(b, newFake(b))
-	avroSerde, err := events.PageViewSerde(reg, codec.AutoRegister())
+	avroSerde, err := events.PageViewSerde(reg, avro.AutoRegister())
 	if err != nil {
 		b.Fatal(err)
 	}

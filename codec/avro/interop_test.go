@@ -1,4 +1,4 @@
-package codec_test
+package avro_test
 
 import (
 	"math/rand/v2"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 )
 
@@ -15,7 +16,7 @@ import (
 
 func TestInteropGoavroToWeir(t *testing.T) {
 	reg, _ := newRegistry(t, newFake(t))
-	s, err := events.PurchaseEventSerde(reg, codec.AutoRegister())
+	s, err := events.PurchaseEventSerde(reg, avro.AutoRegister())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestInteropWeirToGoavro(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	r := rand.New(rand.NewPCG(seed, 1))
 	reg, _ := newRegistry(t, newFake(t))
-	s, err := events.PageViewSerde(reg, codec.AutoRegister())
+	s, err := events.PageViewSerde(reg, avro.AutoRegister())
 	if err != nil {
 		t.Fatal(err)
 	}

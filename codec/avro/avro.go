@@ -1,9 +1,13 @@
-package codec
+// Package avro is the Avro serde in the Confluent wire format and the
+// schema registry client behind it. It is kept apart from codec so that a
+// topology that only names Serde values does not pull in HTTP.
+package avro
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/weirstream/weir/codec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,8 +15,8 @@ import (
 	"github.com/twmb/avro"
 )
 
-// AvroOpt configures Avro.
-type AvroOpt interface{ applyAvro(*avroConfig) }
+// Opt configures Avro.
+type Opt interface{ applyAvro(*avroConfig) }
 
 type avroConfig struct {
 	strategy     SubjectNameStrategy
@@ -27,28 +31,28 @@ func (f avroOpt) applyAvro(c *avroConfig) { f(c) }
 
 // SubjectStrategy sets how Encode names the registry subject. Default
 // TopicName.
-func SubjectStrategy(s SubjectNameStrategy) AvroOpt {
+func SubjectStrategy(s SubjectNameStrategy) Opt {
 	return avroOpt(func(c *avroConfig) { c.strategy = s })
 }
 
 // ForKeys marks the serde as a record-key serde: TopicName uses the
 // "<topic>-key" subject. Default: value serde.
-func ForKeys() AvroOpt { return avroOpt(func(c *avroConfig) { c.isKey = true }) }
+func ForKeys() Opt { return avroOpt(func(c *avroConfig) { c.isKey = true }) }
 
 // AutoRegister lets Encode register the schema under its subject when it
 // is not there yet. Default off: Encode looks the schema up and fails with
 // ErrNotRegistered if it is missing, so that schemas are governed by
 // whoever owns the registry, not by whichever producer starts first.
-func AutoRegister() AvroOpt { return avroOpt(func(c *avroConfig) { c.autoRegister = true }) }
+func AutoRegister() Opt { return avroOpt(func(c *avroConfig) { c.autoRegister = true }) }
 
 // MaxRecordBytes caps the size of a framed record; Decode rejects larger
 // input before parsing it (ErrTooLarge with ErrMalformed) and Encode
 // rejects larger output (ErrTooLarge). 0 means no cap. Default 4 MiB.
-func MaxRecordBytes(n int) AvroOpt { return avroOpt(func(c *avroConfig) { c.maxBytes = n }) }
+func MaxRecordBytes(n int) Opt { return avroOpt(func(c *avroConfig) { c.maxBytes = n }) }
 
-// AvroSerde is a Serde[T] for Avro in the Confluent wire format, backed by
+// Serde is a Serde[T] for Avro in the Confluent wire format, backed by
 // a schema registry. Build it with Avro. It is safe for concurrent use.
-type AvroSerde[T any] struct {
+type Serde[T any] struct {
 	reg      *Registry
 	reader   *avro.Schema
 	text     string
@@ -98,7 +102,7 @@ type resolvedReader struct {
 // defaults, fields removed, int→long and other promotions, aliases).
 //
 // T's fields map to the schema's fields by `avro:"name"` struct tags.
-func Avro[T any](reg *Registry, schema string, opts ...AvroOpt) (*AvroSerde[T], error) {
+func New[T any](reg *Registry, schema string, opts ...Opt) (*Serde[T], error) {
 	if reg == nil {
 		return nil, errors.New("codec: Avro: registry is nil; build one with NewRegistry")
 	}
@@ -122,21 +126,21 @@ func Avro[T any](reg *Registry, schema string, opts ...AvroOpt) (*AvroSerde[T], 
 		return nil, fmt.Errorf("codec: Avro: %v needs a named schema (record, enum or fixed), got %q; use TopicName", cfg.strategy, root.Type)
 	case cfg.maxBytes < 0:
 		return nil, fmt.Errorf("codec: Avro: MaxRecordBytes(%d) must be >= 0 (0 means no cap)", cfg.maxBytes)
-	case cfg.maxBytes > 0 && cfg.maxBytes < WireHeaderLen:
-		return nil, fmt.Errorf("codec: Avro: MaxRecordBytes(%d) is below the %d-byte header", cfg.maxBytes, WireHeaderLen)
+	case cfg.maxBytes > 0 && cfg.maxBytes < codec.WireHeaderLen:
+		return nil, fmt.Errorf("codec: Avro: MaxRecordBytes(%d) is below the %d-byte header", cfg.maxBytes, codec.WireHeaderLen)
 	}
-	return &AvroSerde[T]{reg: reg, reader: parsed, text: schema, fullName: full, cfg: cfg}, nil
+	return &Serde[T]{reg: reg, reader: parsed, text: schema, fullName: full, cfg: cfg}, nil
 }
 
 // Schema returns the serde's schema text.
-func (s *AvroSerde[T]) Schema() string { return s.text }
+func (s *Serde[T]) Schema() string { return s.text }
 
 // Subject returns the registry subject Encode uses for topic.
-func (s *AvroSerde[T]) Subject(topic string) string {
+func (s *Serde[T]) Subject(topic string) string {
 	return s.cfg.strategy.Subject(topic, s.cfg.isKey, s.fullName)
 }
 
-func (s *AvroSerde[T]) schemaID(topic string) (uint32, error) {
+func (s *Serde[T]) schemaID(topic string) (uint32, error) {
 	if id, ok := cowLoad(&s.ids, topic); ok {
 		return id, nil
 	}
@@ -153,19 +157,19 @@ func (s *AvroSerde[T]) schemaID(topic string) (uint32, error) {
 // Encode frames v with the schema's id under the subject for topic.
 // Errors wrap ErrInvalidValue, ErrTooLarge, ErrNotRegistered or
 // ErrRegistryUnavailable.
-func (s *AvroSerde[T]) Encode(topic string, v T) ([]byte, error) {
+func (s *Serde[T]) Encode(topic string, v T) ([]byte, error) {
 	id, err := s.schemaID(topic)
 	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, 0, max(s.sizeHint.Load(), 64))
-	b = AppendWireHeader(b, id)
+	b = codec.AppendWireHeader(b, id)
 	b, err = s.reader.AppendEncode(b, &v)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidValue, err)
+		return nil, fmt.Errorf("%w: %w", codec.ErrInvalidValue, err)
 	}
 	if s.cfg.maxBytes > 0 && len(b) > s.cfg.maxBytes {
-		return nil, fmt.Errorf("%w: encoded %d bytes, MaxRecordBytes is %d", ErrTooLarge, len(b), s.cfg.maxBytes)
+		return nil, fmt.Errorf("%w: encoded %d bytes, MaxRecordBytes is %d", codec.ErrTooLarge, len(b), s.cfg.maxBytes)
 	}
 	s.sizeHint.Store(int64(len(b)))
 	return b, nil
@@ -175,12 +179,12 @@ func (s *AvroSerde[T]) Encode(topic string, v T) ([]byte, error) {
 // ErrMalformed (bad bytes, ErrUnknownSchema, ErrIncompatibleSchema,
 // ErrTooLarge: dead-letter them) or ErrRegistryUnavailable (an outage:
 // retry or stop).
-func (s *AvroSerde[T]) Decode(_ string, data []byte) (T, error) {
+func (s *Serde[T]) Decode(_ string, data []byte) (T, error) {
 	var v T
 	if s.cfg.maxBytes > 0 && len(data) > s.cfg.maxBytes {
-		return v, fmt.Errorf("%w: %w: %d bytes, MaxRecordBytes is %d", ErrMalformed, ErrTooLarge, len(data), s.cfg.maxBytes)
+		return v, fmt.Errorf("%w: %w: %d bytes, MaxRecordBytes is %d", codec.ErrMalformed, codec.ErrTooLarge, len(data), s.cfg.maxBytes)
 	}
-	id, payload, err := ParseWire(data)
+	id, payload, err := codec.ParseWire(data)
 	if err != nil {
 		return v, err
 	}
@@ -191,18 +195,18 @@ func (s *AvroSerde[T]) Decode(_ string, data []byte) (T, error) {
 	rest, err := r.Decode(payload, &v)
 	if err != nil {
 		var zero T
-		return zero, fmt.Errorf("%w: schema id %d: %v", ErrMalformed, id, err)
+		return zero, fmt.Errorf("%w: schema id %d: %v", codec.ErrMalformed, id, err)
 	}
 	if len(rest) != 0 {
 		var zero T
-		return zero, fmt.Errorf("%w: schema id %d: %d bytes after the end of the value", ErrMalformed, id, len(rest))
+		return zero, fmt.Errorf("%w: schema id %d: %d bytes after the end of the value", codec.ErrMalformed, id, len(rest))
 	}
 	return v, nil
 }
 
 // resolved returns the reader for records written with schema id, cached
 // per id. Outages are not cached; incompatibility is.
-func (s *AvroSerde[T]) resolved(id uint32) (*avro.Schema, error) {
+func (s *Serde[T]) resolved(id uint32) (*avro.Schema, error) {
 	if rr, ok := cowLoad(&s.readers, id); ok {
 		return rr.schema, rr.err
 	}
@@ -213,7 +217,7 @@ func (s *AvroSerde[T]) resolved(id uint32) (*avro.Schema, error) {
 	rs, err := avro.Resolve(w, s.reader)
 	rr := resolvedReader{schema: rs}
 	if err != nil {
-		rr.err = fmt.Errorf("%w: %w: schema id %d: %v", ErrMalformed, ErrIncompatibleSchema, id, err)
+		rr.err = fmt.Errorf("%w: %w: schema id %d: %v", codec.ErrMalformed, codec.ErrIncompatibleSchema, id, err)
 	}
 	s.mu.Lock()
 	cowStore(&s.readers, id, rr)

@@ -1,8 +1,9 @@
-package codec
+package avro
 
 import (
 	"context"
 	"fmt"
+	"github.com/weirstream/weir/codec"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func (m *memClient) SchemaByID(_ context.Context, id uint32) (string, error) {
 	m.byID++
 	s, ok := m.schemas[id]
 	if !ok {
-		return "", fmt.Errorf("%w: %d", ErrUnknownSchema, id)
+		return "", fmt.Errorf("%w: %d", codec.ErrUnknownSchema, id)
 	}
 	return s, nil
 }
@@ -37,7 +38,7 @@ func (m *memClient) LookupID(_ context.Context, subject, schema string) (uint32,
 	defer m.mu.Unlock()
 	id, ok := m.ids[subjectSchema{subject, schema}]
 	if !ok {
-		return 0, ErrNotRegistered
+		return 0, codec.ErrNotRegistered
 	}
 	return id, nil
 }

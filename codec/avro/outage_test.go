@@ -1,17 +1,18 @@
-package codec_test
+package avro_test
 
 import (
 	"errors"
 	"testing"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 )
 
 func TestRegistryOutage(t *testing.T) {
 	fake := newFake(t)
 	preg, _ := newRegistry(t, fake)
-	p1 := mustAvro[UserV1](t, preg, userV1, codec.AutoRegister())
-	p2 := mustAvro[UserV2](t, preg, userV2, codec.AutoRegister())
+	p1 := mustAvro[UserV1](t, preg, userV1, avro.AutoRegister())
+	p2 := mustAvro[UserV2](t, preg, userV2, avro.AutoRegister())
 	known, err := p1.Encode("users", UserV1{ID: "known", Age: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestRegistryOutage(t *testing.T) {
 	if _, err := p1.Encode("users", UserV1{ID: "still"}); err != nil {
 		t.Fatalf("Encode with a cached id during outage: %v", err)
 	}
-	fresh := mustAvro[UserV1](t, preg, userV1, codec.AutoRegister())
+	fresh := mustAvro[UserV1](t, preg, userV1, avro.AutoRegister())
 	if _, err := fresh.Encode("other-topic", UserV1{ID: "x"}); !errors.Is(err, codec.ErrRegistryUnavailable) {
 		t.Fatalf("Encode needing the registry during outage: %v, want ErrRegistryUnavailable", err)
 	}

@@ -1,9 +1,10 @@
-package codec
+package avro
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/weirstream/weir/codec"
 	"strconv"
 	"sync"
 	"time"
@@ -149,7 +150,7 @@ func (r *Registry) writerSchema(ctx context.Context, id uint32) (*avro.Schema, e
 		return e.schema, e.err
 	}
 	if missing && r.cfg.now().Before(until) {
-		return nil, fmt.Errorf("%w: %w: id %d (registry said so recently)", ErrMalformed, ErrUnknownSchema, id)
+		return nil, fmt.Errorf("%w: %w: id %d (registry said so recently)", codec.ErrMalformed, codec.ErrUnknownSchema, id)
 	}
 	v, err, _ := r.flight.Do("id:"+strconv.FormatUint(uint64(id), 10), func() (any, error) {
 		r.mu.RLock()
@@ -165,13 +166,13 @@ func (r *Registry) writerSchema(ctx context.Context, id uint32) (*avro.Schema, e
 			return err
 		})
 		switch {
-		case errors.Is(err, ErrUnknownSchema):
+		case errors.Is(err, codec.ErrUnknownSchema):
 			if r.cfg.unknownTTL > 0 {
 				r.mu.Lock()
 				r.unknown[id] = r.cfg.now().Add(r.cfg.unknownTTL)
 				r.mu.Unlock()
 			}
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: %w", codec.ErrMalformed, err)
 		case err != nil:
 			r.log.Warn("schema registry unavailable", zap.Uint32("schema_id", id), zap.Error(err))
 			return nil, outage(err)
@@ -179,7 +180,7 @@ func (r *Registry) writerSchema(ctx context.Context, id uint32) (*avro.Schema, e
 		s, perr := avro.Parse(text)
 		e = writerEntry{schema: s}
 		if perr != nil {
-			e.err = fmt.Errorf("%w: %w: schema id %d is not usable Avro: %v", ErrMalformed, ErrIncompatibleSchema, id, perr)
+			e.err = fmt.Errorf("%w: %w: schema id %d is not usable Avro: %v", codec.ErrMalformed, codec.ErrIncompatibleSchema, id, perr)
 		}
 		r.mu.Lock()
 		r.byID[id] = e
@@ -221,7 +222,7 @@ func (r *Registry) schemaID(ctx context.Context, subject, schema string, parsed 
 			return err
 		})
 		switch {
-		case errors.Is(err, ErrNotRegistered):
+		case errors.Is(err, codec.ErrNotRegistered):
 			return uint32(0), fmt.Errorf("%w (subject %q); register it, or build the serde with AutoRegister()", err, subject)
 		case err != nil:
 			r.log.Warn("schema registry unavailable", zap.String("subject", subject), zap.Error(err))
@@ -242,12 +243,12 @@ func (r *Registry) schemaID(ctx context.Context, subject, schema string, parsed 
 // up yet, so it is retried like an outage. A subject without our schema is
 // a configuration error and a cancelled context is final: no retry.
 func retryable(err error) bool {
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, ErrNotRegistered)
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, codec.ErrNotRegistered)
 }
 
 func outage(err error) error {
-	if errors.Is(err, ErrRegistryUnavailable) {
+	if errors.Is(err, codec.ErrRegistryUnavailable) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
+	return fmt.Errorf("%w: %w", codec.ErrRegistryUnavailable, err)
 }

@@ -1,4 +1,4 @@
-package codec_test
+package avro_test
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
-	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 )
 
 // countingClient counts calls that reach the registry client.
 type countingClient struct {
-	inner  codec.RegistryClient
+	inner  avro.RegistryClient
 	byID   atomic.Int64
 	lookup atomic.Int64
 	reg    atomic.Int64
@@ -36,11 +36,11 @@ func (c *countingClient) Register(ctx context.Context, subject, schema string) (
 // fastRetry keeps outage tests quick; the attempts count is asserted.
 const fastAttempts = 3
 
-func fastRetry() []codec.RegistryOpt {
-	return []codec.RegistryOpt{
-		codec.RetryBackoff(time.Millisecond, 4*time.Millisecond),
-		codec.RetryAttempts(fastAttempts),
-		codec.RetryTimeout(30 * time.Second),
+func fastRetry() []avro.RegistryOpt {
+	return []avro.RegistryOpt{
+		avro.RetryBackoff(time.Millisecond, 4*time.Millisecond),
+		avro.RetryAttempts(fastAttempts),
+		avro.RetryTimeout(30 * time.Second),
 	}
 }
 
@@ -53,23 +53,23 @@ func newFake(t testing.TB) *srfake.Registry {
 }
 
 // newRegistry returns a Registry over HTTP to fake, and its call counter.
-func newRegistry(t testing.TB, fake *srfake.Registry, opts ...codec.RegistryOpt) (*codec.Registry, *countingClient) {
+func newRegistry(t testing.TB, fake *srfake.Registry, opts ...avro.RegistryOpt) (*avro.Registry, *countingClient) {
 	t.Helper()
-	hc, err := codec.NewHTTPRegistryClient(fake.URL(), codec.RequestTimeout(5*time.Second))
+	hc, err := avro.NewHTTPRegistryClient(fake.URL(), avro.RequestTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cc := &countingClient{inner: hc}
-	reg, err := codec.NewRegistry(cc, append(fastRetry(), opts...)...)
+	reg, err := avro.NewRegistry(cc, append(fastRetry(), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return reg, cc
 }
 
-func mustAvro[T any](t testing.TB, reg *codec.Registry, schema string, opts ...codec.AvroOpt) *codec.AvroSerde[T] {
+func mustAvro[T any](t testing.TB, reg *avro.Registry, schema string, opts ...avro.Opt) *avro.Serde[T] {
 	t.Helper()
-	s, err := codec.Avro[T](reg, schema, opts...)
+	s, err := avro.New[T](reg, schema, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

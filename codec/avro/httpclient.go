@@ -1,9 +1,10 @@
-package codec
+package avro
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/weirstream/weir/codec"
 	"math"
 	"net/http"
 	"net/url"
@@ -103,17 +104,17 @@ const (
 
 func (h *httpRegistry) SchemaByID(ctx context.Context, id uint32) (string, error) {
 	if id > math.MaxInt32 {
-		return "", fmt.Errorf("%w: id %d is out of the registry's range", ErrUnknownSchema, id)
+		return "", fmt.Errorf("%w: id %d is out of the registry's range", codec.ErrUnknownSchema, id)
 	}
 	s, err := call(ctx, func() (*srclient.Schema, error) { return h.c.GetSchema(int(id)) })
 	if err != nil {
 		if code := srCode(err); code == srSchemaNotFound || code == http.StatusNotFound {
-			return "", fmt.Errorf("%w: id %d: %v", ErrUnknownSchema, id, err)
+			return "", fmt.Errorf("%w: id %d: %v", codec.ErrUnknownSchema, id, err)
 		}
 		return "", err
 	}
 	if t := s.SchemaType(); t != nil && *t != "" && *t != srclient.Avro {
-		return "", fmt.Errorf("%w: id %d has schema type %s, not AVRO", ErrUnknownSchema, id, *t)
+		return "", fmt.Errorf("%w: id %d has schema type %s, not AVRO", codec.ErrUnknownSchema, id, *t)
 	}
 	return s.Schema(), nil
 }
@@ -123,7 +124,7 @@ func (h *httpRegistry) LookupID(ctx context.Context, subject, schema string) (ui
 	if err != nil {
 		switch srCode(err) {
 		case srSubjectNotFound, srVersionNotFound, srSchemaNotFound, http.StatusNotFound:
-			return 0, fmt.Errorf("%w: %v", ErrNotRegistered, err)
+			return 0, fmt.Errorf("%w: %v", codec.ErrNotRegistered, err)
 		}
 		return 0, err
 	}

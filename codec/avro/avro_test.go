@@ -1,4 +1,4 @@
-package codec_test
+package avro_test
 
 import (
 	"encoding/binary"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
 )
 
 // Three versions of one record, for evolution.
@@ -60,7 +61,7 @@ type Order struct {
 func TestAvroRoundTripAndFraming(t *testing.T) {
 	fake := newFake(t)
 	reg, _ := newRegistry(t, fake)
-	s := mustAvro[UserV1](t, reg, userV1, codec.AutoRegister())
+	s := mustAvro[UserV1](t, reg, userV1, avro.AutoRegister())
 	in := UserV1{ID: "c-1", Age: 42, Nickname: "zed"}
 	b, err := s.Encode("users", in)
 	if err != nil {
@@ -87,7 +88,7 @@ func TestAvroRoundTripAndFraming(t *testing.T) {
 
 func TestAvroDecodeDoesNotRetainInput(t *testing.T) {
 	reg, _ := newRegistry(t, newFake(t))
-	s := mustAvro[UserV1](t, reg, userV1, codec.AutoRegister())
+	s := mustAvro[UserV1](t, reg, userV1, avro.AutoRegister())
 	b, err := s.Encode("users", UserV1{ID: "keep-me", Age: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -106,21 +107,21 @@ func TestAvroDecodeDoesNotRetainInput(t *testing.T) {
 
 func TestSubjectNameStrategies(t *testing.T) {
 	for _, tc := range []struct {
-		strategy codec.SubjectNameStrategy
+		strategy avro.SubjectNameStrategy
 		key      bool
 		want     string
 	}{
-		{codec.TopicName, false, "users-value"},
-		{codec.TopicName, true, "users-key"},
-		{codec.RecordName, false, "test.weir.User"},
-		{codec.TopicRecordName, false, "users-test.weir.User"},
+		{avro.TopicName, false, "users-value"},
+		{avro.TopicName, true, "users-key"},
+		{avro.RecordName, false, "test.weir.User"},
+		{avro.TopicRecordName, false, "users-test.weir.User"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			fake := newFake(t)
 			reg, _ := newRegistry(t, fake)
-			opts := []codec.AvroOpt{codec.AutoRegister(), codec.SubjectStrategy(tc.strategy)}
+			opts := []avro.Opt{avro.AutoRegister(), avro.SubjectStrategy(tc.strategy)}
 			if tc.key {
-				opts = append(opts, codec.ForKeys())
+				opts = append(opts, avro.ForKeys())
 			}
 			s := mustAvro[UserV1](t, reg, userV1, opts...)
 			if got := s.Subject("users"); got != tc.want {
@@ -138,7 +139,7 @@ func TestSubjectNameStrategies(t *testing.T) {
 
 func TestRecordNameStrategyNeedsNamedSchema(t *testing.T) {
 	reg, _ := newRegistry(t, newFake(t))
-	_, err := codec.Avro[string](reg, `"string"`, codec.SubjectStrategy(codec.RecordName))
+	_, err := avro.New[string](reg, `"string"`, avro.SubjectStrategy(avro.RecordName))
 	if err == nil || !strings.Contains(err.Error(), "use TopicName") {
 		t.Fatalf("Avro(string schema, RecordName) error = %v, want one that says to use TopicName", err)
 	}
@@ -160,7 +161,7 @@ func TestEncodeWithoutAutoRegister(t *testing.T) {
 	}
 
 	// Once someone registers it, the lookup finds the same id.
-	producer := mustAvro[UserV1](t, reg, userV1, codec.AutoRegister())
+	producer := mustAvro[UserV1](t, reg, userV1, avro.AutoRegister())
 	pb, err := producer.Encode("users", UserV1{ID: "a"})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestEncodeWithoutAutoRegister(t *testing.T) {
 
 func TestEncodeCachesSchemaID(t *testing.T) {
 	reg, cc := newRegistry(t, newFake(t))
-	s := mustAvro[UserV1](t, reg, userV1, codec.AutoRegister())
+	s := mustAvro[UserV1](t, reg, userV1, avro.AutoRegister())
 	for i := range 5 {
 		b, err := s.Encode("users", UserV1{ID: "a", Age: int32(i)})
 		if err != nil {
@@ -195,9 +196,9 @@ func TestEncodeCachesSchemaID(t *testing.T) {
 func TestEvolution(t *testing.T) {
 	fake := newFake(t)
 	reg, _ := newRegistry(t, fake)
-	w1 := mustAvro[UserV1](t, reg, userV1, codec.AutoRegister())
-	w2 := mustAvro[UserV2](t, reg, userV2, codec.AutoRegister())
-	w3 := mustAvro[UserV3](t, reg, userV3, codec.AutoRegister())
+	w1 := mustAvro[UserV1](t, reg, userV1, avro.AutoRegister())
+	w2 := mustAvro[UserV2](t, reg, userV2, avro.AutoRegister())
+	w3 := mustAvro[UserV3](t, reg, userV3, avro.AutoRegister())
 
 	v1 := UserV1{ID: "u1", Age: 30, Nickname: "old"}
 	b1, err := w1.Encode("users", v1)
@@ -239,7 +240,7 @@ func TestEvolution(t *testing.T) {
 		}
 	})
 	t.Run("another record type is incompatible", func(t *testing.T) {
-		ow := mustAvro[Order](t, reg, orderSchema, codec.AutoRegister(), codec.SubjectStrategy(codec.TopicRecordName))
+		ow := mustAvro[Order](t, reg, orderSchema, avro.AutoRegister(), avro.SubjectStrategy(avro.TopicRecordName))
 		ob, err := ow.Encode("users", Order{OrderID: "o1", Cents: 5})
 		if err != nil {
 			t.Fatal(err)
@@ -268,7 +269,7 @@ func TestEvolution(t *testing.T) {
 func TestDecodeBadInput(t *testing.T) {
 	fake := newFake(t)
 	reg, _ := newRegistry(t, fake)
-	s := mustAvro[UserV1](t, reg, userV1, codec.AutoRegister(), codec.MaxRecordBytes(64))
+	s := mustAvro[UserV1](t, reg, userV1, avro.AutoRegister(), avro.MaxRecordBytes(64))
 	good, err := s.Encode("users", UserV1{ID: "abc", Age: 5, Nickname: "n"})
 	if err != nil {
 		t.Fatal(err)
@@ -313,11 +314,11 @@ func TestEncodeErrors(t *testing.T) {
 		Color string `avro:"color"`
 	}
 	enum := `{"type":"record","name":"E","fields":[{"name":"color","type":{"type":"enum","name":"Color","symbols":["RED"]}}]}`
-	s := mustAvro[withEnum](t, reg, enum, codec.AutoRegister())
+	s := mustAvro[withEnum](t, reg, enum, avro.AutoRegister())
 	if _, err := s.Encode("t", withEnum{Color: "BLUE"}); !errors.Is(err, codec.ErrInvalidValue) {
 		t.Fatalf("Encode(unknown enum symbol) = %v, want ErrInvalidValue", err)
 	}
-	big := mustAvro[UserV1](t, reg, userV1, codec.AutoRegister(), codec.MaxRecordBytes(16))
+	big := mustAvro[UserV1](t, reg, userV1, avro.AutoRegister(), avro.MaxRecordBytes(16))
 	_, err := big.Encode("t", UserV1{ID: strings.Repeat("x", 100)})
 	if !errors.Is(err, codec.ErrTooLarge) || errors.Is(err, codec.ErrMalformed) {
 		t.Fatalf("Encode(oversized) = %v, want ErrTooLarge and not ErrMalformed", err)
@@ -329,48 +330,48 @@ func TestAvroOptionValidation(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		schema string
-		opts   []codec.AvroOpt
+		opts   []avro.Opt
 		hint   string
 	}{
 		{"bad schema", `{"type":"record"`, nil, "does not parse"},
-		{"negative max", userV1, []codec.AvroOpt{codec.MaxRecordBytes(-1)}, "MaxRecordBytes"},
-		{"max below header", userV1, []codec.AvroOpt{codec.MaxRecordBytes(3)}, "header"},
-		{"unknown strategy", userV1, []codec.AvroOpt{codec.SubjectStrategy(9)}, "TopicName"},
+		{"negative max", userV1, []avro.Opt{avro.MaxRecordBytes(-1)}, "MaxRecordBytes"},
+		{"max below header", userV1, []avro.Opt{avro.MaxRecordBytes(3)}, "header"},
+		{"unknown strategy", userV1, []avro.Opt{avro.SubjectStrategy(9)}, "TopicName"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := codec.Avro[UserV1](reg, tc.schema, tc.opts...)
+			_, err := avro.New[UserV1](reg, tc.schema, tc.opts...)
 			if err == nil || !strings.Contains(err.Error(), tc.hint) {
 				t.Fatalf("Avro error = %v, want one mentioning %q", err, tc.hint)
 			}
 		})
 	}
-	if _, err := codec.Avro[UserV1](nil, userV1); err == nil || !strings.Contains(err.Error(), "NewRegistry") {
+	if _, err := avro.New[UserV1](nil, userV1); err == nil || !strings.Contains(err.Error(), "NewRegistry") {
 		t.Fatalf("Avro(nil registry) = %v, want an error naming NewRegistry", err)
 	}
 }
 
 func TestRegistryOptionValidation(t *testing.T) {
-	hc, err := codec.NewHTTPRegistryClient("http://127.0.0.1:1")
+	hc, err := avro.NewHTTPRegistryClient("http://127.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		opt  codec.RegistryOpt
+		opt  avro.RegistryOpt
 		hint string
 	}{
-		{codec.RetryAttempts(0), "RetryAttempts"},
-		{codec.RetryBackoff(0, 1), "initial"},
-		{codec.RetryBackoff(2, 1), "max"},
-		{codec.RetryTimeout(-1), "RetryTimeout"},
-		{codec.UnknownIDTTL(-1), "UnknownIDTTL"},
-		{codec.RegistryLogger(nil), "zap.NewNop"},
+		{avro.RetryAttempts(0), "RetryAttempts"},
+		{avro.RetryBackoff(0, 1), "initial"},
+		{avro.RetryBackoff(2, 1), "max"},
+		{avro.RetryTimeout(-1), "RetryTimeout"},
+		{avro.UnknownIDTTL(-1), "UnknownIDTTL"},
+		{avro.RegistryLogger(nil), "zap.NewNop"},
 	} {
-		if _, err := codec.NewRegistry(hc, tc.opt); err == nil || !strings.Contains(err.Error(), tc.hint) {
+		if _, err := avro.NewRegistry(hc, tc.opt); err == nil || !strings.Contains(err.Error(), tc.hint) {
 			t.Errorf("NewRegistry error = %v, want one mentioning %q", err, tc.hint)
 		}
 	}
 	for _, u := range []string{"", "localhost:8081", "ftp://x", "http://"} {
-		if _, err := codec.NewHTTPRegistryClient(u); err == nil {
+		if _, err := avro.NewHTTPRegistryClient(u); err == nil {
 			t.Errorf("NewHTTPRegistryClient(%q) accepted a bad URL", u)
 		}
 	}
@@ -378,7 +379,7 @@ func TestRegistryOptionValidation(t *testing.T) {
 
 func TestSerdeInterface(t *testing.T) {
 	reg, _ := newRegistry(t, newFake(t))
-	var s codec.Serde[UserV1] = mustAvro[UserV1](t, reg, userV1, codec.AutoRegister())
+	var s codec.Serde[UserV1] = mustAvro[UserV1](t, reg, userV1, avro.AutoRegister())
 	b, err := s.Encode("users", UserV1{ID: "i"})
 	if err != nil {
 		t.Fatal(err)
@@ -394,8 +395,8 @@ func TestSerdeInterface(t *testing.T) {
 func TestConcurrentDecodeFetchesEachIDOnce(t *testing.T) {
 	fake := newFake(t)
 	preg, _ := newRegistry(t, fake)
-	w1 := mustAvro[UserV1](t, preg, userV1, codec.AutoRegister())
-	w3 := mustAvro[UserV3](t, preg, userV3, codec.AutoRegister())
+	w1 := mustAvro[UserV1](t, preg, userV1, avro.AutoRegister())
+	w3 := mustAvro[UserV3](t, preg, userV3, avro.AutoRegister())
 	b1, err := w1.Encode("users", UserV1{ID: "a", Age: 1})
 	if err != nil {
 		t.Fatal(err)
