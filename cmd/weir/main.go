@@ -208,9 +208,18 @@ func newLogger(verbose bool) (*zap.Logger, error) {
 	}
 	lc := zap.NewProductionConfig()
 	lc.Encoding = "console"
+	lc.EncoderConfig = logEncoderConfig()
 	lc.Level = zap.NewAtomicLevelAt(level)
 	lc.DisableStacktrace = true
 	return lc.Build()
+}
+
+// logEncoderConfig prints ISO-8601 times: operators read them next to
+// broker logs, and epoch floats are unreadable there.
+func logEncoderConfig() zapcore.EncoderConfig {
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	return ec
 }
 
 func describe() error {
