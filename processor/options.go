@@ -60,6 +60,7 @@ type config struct {
 	serverSide     bool
 	maxTaskIdle    time.Duration
 	fetchPartition int32
+	partitioner    Partitioner
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -195,5 +196,19 @@ func newConfig(opts []Opt) (config, error) {
 	if c.restoreBatch <= 0 {
 		errs = append(errs, fmt.Errorf("%w: restore batch %d: must be positive (default 10000)", ErrConfig, c.restoreBatch))
 	}
+	if c.partitioner != Murmur2 && c.partitioner != CRC32 {
+		errs = append(errs, fmt.Errorf("%w: unknown input partitioner %v: use processor.Murmur2 or processor.CRC32", ErrConfig, c.partitioner))
+	}
 	return c, errors.Join(errs...)
 }
+
+// InputPartitioner says how the producers of the input topics choose a
+// key's partition, so that queries (Get) look for a key in the task that
+// holds it: Murmur2 for Java clients, CRC32 for librdkafka-based ones
+// (Python, C/C++, .NET, confluent-kafka-go) with default settings. Each
+// worker counts input records found on another partition than this
+// partitioner gives their key (see MispartitionMetrics) and logs one
+// warning per topic naming the partitioner that would match, so a wrong
+// setting shows. Weir's own keyed outputs and repartition topics use
+// murmur2 whatever this says. Default: Murmur2.
+func InputPartitioner(p Partitioner) Opt { return optFunc(func(c *config) { c.partitioner = p }) }

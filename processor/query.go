@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/weirstream/weir/topology"
 )
 
@@ -81,7 +79,8 @@ func (a *App) Ready() bool {
 }
 
 // taskOf finds the task that holds key in store: the store's
-// sub-topology, and the partition Kafka's default partitioner gives key.
+// sub-topology, and the partition its input's partitioner gives key
+// (InputPartitioner).
 func (a *App) taskOf(w *worker, store string, key []byte) (topology.TaskID, error) {
 	for _, sub := range w.p.subs {
 		for _, st := range sub.Stores {
@@ -89,14 +88,12 @@ func (a *App) taskOf(w *worker, store string, key []byte) (topology.TaskID, erro
 				continue
 			}
 			n := int(w.p.partitions[sub.ID])
-			p := keyPartitioner.ForTopic("").Partition(&kgo.Record{Key: key}, n)
+			p := newPartitions().of(a.partitionerOf(sub), key, n)
 			return topology.TaskID{Subtopology: sub.ID, Partition: int32(p)}, nil
 		}
 	}
 	return topology.TaskID{}, fmt.Errorf("%w: %q", ErrUnknownStore, store)
 }
-
-var keyPartitioner = kgo.StickyKeyPartitioner(nil)
 
 // publish makes the current tasks visible to queries, except those the
 // group has already taken away (see onRevoked).

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/state"
@@ -201,13 +203,11 @@ func (a *App) prepare(ctx context.Context) (*plan, error) {
 		}
 	}
 	if len(changelogs) > 0 {
-		md2, err := adm.Metadata(ctx, changelogs...)
+		ids, err := readTopicIDs(ctx, askMetadata(cl), changelogs, topicIDWait, a.log)
 		if err != nil {
-			return nil, fmt.Errorf("processor: read changelog metadata: %w", err)
+			return nil, err
 		}
-		for _, t := range changelogs {
-			p.identity.TopicIDs[t] = md2.Topics[t].ID
-		}
+		maps.Copy(p.identity.TopicIDs, ids)
 	}
 
 	for _, s := range p.subs {
@@ -265,4 +265,72 @@ func (a *App) ensureInternal(ctx context.Context, adm *kadm.Client, md kadm.Meta
 		a.log.Info("created internal topic", zap.String("topic", it.Name), zap.String("kind", string(it.Kind)), zap.Int32("partitions", n))
 	}
 	return errors.Join(errs...)
+}
+
+// topicIDWait bounds how long start-up waits for new changelogs to show
+// their topic ids in the metadata.
+const topicIDWait = 30 * time.Second
+
+// metadataFunc asks the cluster for the metadata of topics.
+type metadataFunc func(ctx context.Context, topics []string) (*kmsg.MetadataResponse, error)
+
+// askMetadata asks a broker directly. kadm's Metadata may answer from the
+// client's cache, which keeps a "not known yet" answer for seconds.
+func askMetadata(cl *kgo.Client) metadataFunc {
+	return func(ctx context.Context, topics []string) (*kmsg.MetadataResponse, error) {
+		req := kmsg.NewPtrMetadataRequest()
+		for _, t := range topics {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(t)
+			req.Topics = append(req.Topics, rt)
+		}
+		return req.RequestWith(ctx, cl)
+	}
+}
+
+// readTopicIDs returns the Kafka topic id of each topic, asking again
+// while any is missing, in error or all zeros. Right after CreateTopics a
+// broker whose metadata has not caught up answers "unknown topic" with
+// a zero id: stored in a checkpoint, that id would make the next start
+// discard its local state and restore everything. A zero id is therefore
+// never returned; after wait it is an error wrapping ErrTopics.
+func readTopicIDs(ctx context.Context, ask metadataFunc, topics []string, wait time.Duration, log *zap.Logger) (map[string][16]byte, error) {
+	deadline := time.Now().Add(wait)
+	backoff := 20 * time.Millisecond
+	for {
+		ids := make(map[string][16]byte, len(topics))
+		resp, why := ask(ctx, topics)
+		if why == nil {
+			got := make(map[string]kmsg.MetadataResponseTopic, len(resp.Topics))
+			for _, rt := range resp.Topics {
+				if rt.Topic != nil {
+					got[*rt.Topic] = rt
+				}
+			}
+			for _, t := range topics {
+				rt, ok := got[t]
+				switch {
+				case !ok:
+					why = errors.Join(why, fmt.Errorf("topic %q: not in the metadata", t))
+				case rt.ErrorCode != 0:
+					why = errors.Join(why, fmt.Errorf("topic %q: %w", t, kerr.ErrorForCode(rt.ErrorCode)))
+				case rt.TopicID == [16]byte{}:
+					why = errors.Join(why, fmt.Errorf("topic %q: the metadata has no topic id yet (all zeros)", t))
+				default:
+					ids[t] = rt.TopicID
+				}
+			}
+		}
+		if why == nil {
+			return ids, nil
+		}
+		if !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("%w: no topic id after %v: %v: check that the brokers support topic ids (Kafka 2.8+) and start again", ErrTopics, wait, why)
+		}
+		log.Debug("waiting for topic ids", zap.Error(why))
+		if err := sleepCtx(ctx, backoff); err != nil {
+			return nil, fmt.Errorf("processor: waiting for topic ids: %w (last answer: %v)", err, why)
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
 }

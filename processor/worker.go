@@ -42,6 +42,12 @@ type worker struct {
 	keyPart map[string]kgo.TopicPartitioner
 	rr      map[string]int // round robin for records without a key
 
+	// Input records on another partition than InputPartitioner says.
+	internal   map[string]bool // repartition topics: Weir partitions them
+	parts      *partitions
+	mispart    map[string]int64 // per topic, since the last report
+	warnedPart map[string]bool
+
 	outTimes []time.Time // event times of this commit's outputs
 	// Records consumed and produced in the open transaction.
 	consumed, produced int
@@ -79,6 +85,16 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		inputs:  map[topology.TopicPartition]*input{},
 		keyPart: map[string]kgo.TopicPartitioner{},
 		rr:      map[string]int{},
+
+		internal: map[string]bool{}, parts: newPartitions(),
+		mispart: map[string]int64{}, warnedPart: map[string]bool{},
+	}
+	for _, s := range p.subs {
+		for _, src := range s.Sources {
+			if src.Internal {
+				w.internal[src.Topic] = true
+			}
+		}
 	}
 	w.bal = newTaskBalancer(a.topo.SubtopologyOf, a.cfg.advertise, a.log.Named("balancer"))
 	opts := []kgo.Opt{
@@ -379,6 +395,7 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 		return nil
 	}
 	w.consumed++
+	w.checkPartition(r, sub)
 	hs := make([]topology.Header, len(r.Headers))
 	for i, h := range r.Headers {
 		hs[i] = topology.Header{Key: h.Key, Value: h.Value}
@@ -416,6 +433,7 @@ func (w *worker) process(now, commitBy time.Time) error {
 // when Kafka has the commit does local state move forward.
 func (w *worker) commit(ctx context.Context) error {
 	start := time.Now()
+	w.reportMispartitioned()
 	w.prodMu.Lock()
 	w.prodErr = nil
 	w.logEnds = map[state.TopicPartition]int64{}

@@ -18,6 +18,9 @@ type Metrics struct {
 	restored                     *prometheus.CounterVec
 	remaining, lag               *prometheus.GaugeVec
 	e2e                          prometheus.Histogram
+	// Input records not where the configured input partitioner puts
+	// their key (processor.MispartitionMetrics).
+	mispartitioned *prometheus.CounterVec
 
 	mu           sync.Mutex
 	lastRestored map[string]int64
@@ -56,6 +59,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		e2e:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_end_to_end_seconds", Help: "Commit time minus event time of outputs.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
 	}
 	reg.MustRegister(m.in, m.out, m.skipped, m.dead, m.late, m.commit, m.restored, m.remaining, m.lag, m.e2e)
+	m.mispartitioned = counter("weir_records_mispartitioned_total",
+		"Input records on another partition than the configured input partitioner gives their key: queries miss those keys.", []string{"topic"})
+	reg.MustRegister(m.mispartitioned)
 	return m
 }
 
@@ -92,6 +98,12 @@ func (m *Metrics) Restored(topic string, p int32, restored, remaining int64) {
 	m.lastRestored[key] = restored
 	m.mu.Unlock()
 	m.restored.WithLabelValues(l...).Add(float64(delta))
+}
+
+// Mispartitioned counts input records whose key belongs on another
+// partition (processor.MispartitionMetrics).
+func (m *Metrics) Mispartitioned(topic string, n int64) {
+	m.mispartitioned.WithLabelValues(topic).Add(float64(n))
 }
 
 // EndToEnd observes one output's latency.

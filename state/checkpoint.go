@@ -13,6 +13,11 @@ import (
 // discarded rather than trusted.
 var ErrForeignState = errors.New("state: local state belongs to another cluster, application or topic")
 
+// ErrNoTopicID is returned when a checkpoint would record an all-zero
+// topic id: that is "not known yet", never a topic's identity, and the
+// next start would discard the state it describes.
+var ErrNoTopicID = errors.New("state: checkpoint with an all-zero topic id")
+
 // TopicPartition names one changelog partition.
 type TopicPartition struct {
 	Topic     string
@@ -82,10 +87,14 @@ type partitionOffJSON struct {
 }
 
 // MarshalBinary encodes the checkpoint deterministically (JSON, so a
-// person can read it in a debugger or a dump).
+// person can read it in a debugger or a dump). A zero topic id is an
+// error wrapping ErrNoTopicID.
 func (c Checkpoint) MarshalBinary() ([]byte, error) {
 	j := checkpointJSON{Version: 1, Cluster: c.Identity.ClusterID, App: c.Identity.ApplicationID}
 	for t, id := range c.Identity.TopicIDs {
+		if id == [16]byte{} {
+			return nil, fmt.Errorf("%w: topic %q", ErrNoTopicID, t)
+		}
 		j.TopicIDs = append(j.TopicIDs, topicIDJSON{t, hex.EncodeToString(id[:])})
 	}
 	sort.Slice(j.TopicIDs, func(a, b int) bool { return j.TopicIDs[a].Topic < j.TopicIDs[b].Topic })

@@ -132,6 +132,14 @@ func runWorker(ctx context.Context, args []string) error {
 	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
 	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
 	verbose := fs.Bool("v", false, "log at debug level")
+	// How the input's producers place keys, so queries find them.
+	partitioner := processor.Murmur2
+	if env := os.Getenv("WEIR_PARTITIONER"); env != "" {
+		if err := partitioner.Set(env); err != nil {
+			return fmt.Errorf("WEIR_PARTITIONER: %w", err)
+		}
+	}
+	fs.Var(&partitioner, "partitioner", "how the input topics' producers partition keys: murmur2 (Java clients) or crc32 (librdkafka's default: Python, C, .NET, confluent-kafka-go); default murmur2; env WEIR_PARTITIONER")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,6 +162,7 @@ func runWorker(ctx context.Context, args []string) error {
 		processor.CommitInterval(*commit),
 		processor.SessionTimeout(*session),
 		processor.Logger(log),
+		processor.InputPartitioner(partitioner),
 	}
 	if *stateDir != "" {
 		opts = append(opts, processor.StateDir(*stateDir))

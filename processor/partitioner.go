@@ -1,0 +1,138 @@
+package processor
+
+import (
+	"fmt"
+	"hash/crc32"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/weirstream/weir/topology"
+)
+
+// Partitioner names how a producer chooses a keyed record's partition.
+// Queries find a key's task by computing its partition, so they must use
+// the partitioner of the producers that wrote the input topics.
+type Partitioner int
+
+const (
+	// Murmur2 is the Java client's default (and Kafka Streams', and
+	// franz-go's): murmur2 of the key, sign bit cleared, modulo the
+	// partition count.
+	Murmur2 Partitioner = iota
+	// CRC32 is librdkafka's default, consistent_random, used by the
+	// Python, C/C++, .NET and confluent-kafka-go clients: CRC-32 (IEEE)
+	// of the key modulo the partition count (records with a null or empty
+	// key go to a random partition).
+	CRC32
+)
+
+func (p Partitioner) String() string {
+	switch p {
+	case Murmur2:
+		return "murmur2"
+	case CRC32:
+		return "crc32"
+	}
+	return fmt.Sprintf("Partitioner(%d)", int(p))
+}
+
+// Set parses "murmur2" or "crc32" (flag.Value).
+func (p *Partitioner) Set(s string) error {
+	switch s {
+	case "murmur2":
+		*p = Murmur2
+	case "crc32", "consistent_random":
+		*p = CRC32
+	default:
+		return fmt.Errorf("%w: partitioner %q: use murmur2 (Java clients) or crc32 (librdkafka's consistent_random)", ErrConfig, s)
+	}
+	return nil
+}
+
+// partitions computes keys' partitions. Not safe for concurrent use: it
+// reuses one record.
+type partitions struct {
+	murmur2 kgo.TopicPartitioner
+	rec     kgo.Record
+}
+
+func newPartitions() *partitions {
+	return &partitions{murmur2: kgo.StickyKeyPartitioner(nil).ForTopic("")}
+}
+
+// of returns the partition p gives a non-empty key among n.
+func (ps *partitions) of(p Partitioner, key []byte, n int) int {
+	if p == CRC32 {
+		return int(crc32.ChecksumIEEE(key) % uint32(n))
+	}
+	ps.rec.Key = key
+	return ps.murmur2.Partition(&ps.rec, n)
+}
+
+// partitionerOf says which partitioner places keys in a sub-topology's
+// input: the configured one if it reads a topic from outside, else
+// murmur2, which Weir writes its repartition topics with.
+func (a *App) partitionerOf(sub topology.Subtopology) Partitioner {
+	for _, src := range sub.Sources {
+		if !src.Internal {
+			return a.cfg.partitioner
+		}
+	}
+	return Murmur2
+}
+
+// MispartitionMetrics is an optional extension of Metrics: a Metrics
+// that also implements it learns how many input records sit on another
+// partition than the one InputPartitioner gives their key. Such keys are
+// missed by queries.
+type MispartitionMetrics interface {
+	// Mispartitioned reports n more such records read from topic.
+	Mispartitioned(topic string, n int64)
+}
+
+// checkPartition counts r if its key belongs on another partition than
+// the configured partitioner says, and warns once per topic. Records
+// with a null or empty key (placed at random) and topics whose partition
+// count differs from the task's are not checked.
+func (w *worker) checkPartition(r *kgo.Record, sub int) {
+	if len(r.Key) == 0 || w.internal[r.Topic] {
+		return
+	}
+	n := w.p.counts[r.Topic]
+	if n != w.p.partitions[sub] || n <= 1 {
+		return
+	}
+	want := w.a.cfg.partitioner
+	if int32(w.parts.of(want, r.Key, int(n))) == r.Partition {
+		return
+	}
+	w.mispart[r.Topic]++
+	if w.warnedPart[r.Topic] {
+		return
+	}
+	w.warnedPart[r.Topic] = true
+	likely := "neither murmur2 nor crc32 (a custom or random partitioner?)"
+	for _, other := range []Partitioner{Murmur2, CRC32} {
+		if other != want && int32(w.parts.of(other, r.Key, int(n))) == r.Partition {
+			likely = other.String()
+		}
+	}
+	w.log.Warn("input records are not on the partition the configured partitioner gives their keys: queries will not find those keys; set processor.InputPartitioner (weir run -partitioner) to what the producers use",
+		zap.String("topic", r.Topic), zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset),
+		zap.Stringer("configured", want), zap.String("likely", likely))
+}
+
+// reportMispartitioned hands the counts gathered since the last call to
+// the metrics, if they want them.
+func (w *worker) reportMispartitioned() {
+	if len(w.mispart) == 0 {
+		return
+	}
+	if m, ok := w.a.cfg.metrics.(MispartitionMetrics); ok {
+		for t, n := range w.mispart {
+			m.Mispartitioned(t, n)
+		}
+	}
+	clear(w.mispart)
+}
