@@ -18,6 +18,9 @@ var (
 	ErrUnknownStore   = errors.New("topology: store used but not declared")
 	ErrForeignStream  = errors.New("topology: stream belongs to another builder")
 	ErrBadOption      = errors.New("topology: invalid option")
+	// ErrBuilt is recorded by an operation on a Builder after Build; the
+	// next Build returns it. The topology built before is not changed.
+	ErrBuilt = errors.New("topology: builder used after Build")
 )
 
 // Builder collects the nodes of a topology. It is not safe for concurrent
@@ -34,6 +37,9 @@ type Builder struct {
 	globals []*storeDef
 	copart  [][]*node
 	errs    []error
+	// built is the topology Build returned. Once set the builder is
+	// sealed: the topology shares its nodes, so nothing may change them.
+	built *Topology
 }
 
 type storeRef struct {
@@ -75,6 +81,11 @@ func (b *Builder) add(name, op string, kind nodeKind, parents []*node, newProc f
 	if b == nil {
 		return n
 	}
+	if b.built != nil {
+		// Not linked to its parents: the built topology must not see it.
+		b.errf("%w: %s %q", ErrBuilt, op, name)
+		return n
+	}
 	n.id = len(b.nodes)
 	b.nodes = append(b.nodes, n)
 	switch {
@@ -106,7 +117,7 @@ func (b *Builder) uniqueName(base string) string {
 }
 
 func (b *Builder) claimTopic(topic, by string) {
-	if b == nil {
+	if b == nil || b.built != nil {
 		return
 	}
 	if topic == "" {
@@ -129,7 +140,7 @@ func (b *Builder) declareStore(name string, n *node) *storeDef {
 // yet). Window and session stores are key-value stores underneath; the
 // kind is what Describe and the runtime see.
 func (b *Builder) declareStoreKind(name string, kind StoreKind, n *node) *storeDef {
-	if b == nil {
+	if b == nil || b.built != nil {
 		return &storeDef{}
 	}
 	if name == "" {
@@ -152,7 +163,7 @@ func (b *Builder) declareStoreKind(name string, kind StoreKind, n *node) *storeD
 // useStore connects n to a store declared elsewhere (checked by Build).
 // Non-global stores pull n into the sub-topology of their other users.
 func (b *Builder) useStore(n *node, name string) {
-	if b == nil {
+	if b == nil || b.built != nil {
 		return
 	}
 	b.refs = append(b.refs, storeRef{n: n, store: name})
@@ -161,7 +172,7 @@ func (b *Builder) useStore(n *node, name string) {
 // copartition records that topics read by these source nodes, directly
 // or through repartitions, must have equal partition counts (joins).
 func (b *Builder) copartition(nodes ...*node) {
-	if b == nil {
+	if b == nil || b.built != nil {
 		return
 	}
 	b.copart = append(b.copart, nodes)
@@ -196,10 +207,19 @@ func (b *Builder) same(other *Builder, where string) bool {
 }
 
 // Build checks the wiring and returns the topology, or every wiring error
-// joined. The Builder must not be used afterwards.
+// joined. A built topology never changes. Build seals the builder: an
+// operation added afterwards is not part of any topology and makes the
+// next Build return an error wrapping ErrBuilt; calling Build again
+// without such misuse returns the same topology.
 func (b *Builder) Build() (*Topology, error) {
 	if b == nil {
 		return nil, fmt.Errorf("%w: nil Builder", ErrNoName)
+	}
+	if b.built != nil {
+		if len(b.errs) > 0 {
+			return nil, errors.Join(b.errs...)
+		}
+		return b.built, nil
 	}
 	for _, r := range b.refs {
 		s := b.stores[r.store]
@@ -217,7 +237,8 @@ func (b *Builder) Build() (*Topology, error) {
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
-	return newTopology(b), nil
+	b.built = newTopology(b)
+	return b.built, nil
 }
 
 func containsNode(ns []*node, n *node) bool {

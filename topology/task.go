@@ -215,7 +215,11 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 		n := sub.nodes[i]
 		nc := &nodeCtx{t: tk, n: n}
 		for _, c := range n.children {
-			nc.children = append(nc.children, tk.procs[c])
+			cp := tk.procs[c]
+			if cp == nil { // a graph Build did not make: fail, never panic later
+				return nil, fmt.Errorf("task %s: node %q: child %q is not in sub-topology %d", id, n.name, c.name, sub.id)
+			}
+			nc.children = append(nc.children, cp)
 		}
 		ctxs[n] = nc
 		p, err := n.newProc(nc)
