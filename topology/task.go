@@ -460,7 +460,9 @@ func (t *Task) punctuate(typ PunctuationType, now time.Time) error {
 		if !s.armed {
 			s.armed = true
 			if typ == StreamTime {
-				s.next = nextBoundary(now, s.interval)
+				// As Kafka Streams: the first record processed (or
+				// the first after scheduling) fires it.
+				s.next = now
 			} else {
 				s.next = now.Add(s.interval)
 			}
