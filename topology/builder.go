@@ -270,11 +270,17 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // BadInputPolicy says what happens to a record that cannot be decoded, or
 // that makes a user function or serde return an error.
+//
+// The default, the same in a worker (package processor) and in the test
+// driver (package topologytest), is DeadLetter: a source's OnBadInput
+// wins, then the task's DefaultBadInput (processor.BadInput in a
+// worker), then DeadLetter. This is the one place that default is
+// documented.
 type BadInputPolicy int
 
 const (
-	// PolicyUnset leaves the choice to the runtime (see DefaultBadInput);
-	// when nobody chooses, the task uses Fail.
+	// PolicyUnset leaves the choice to the task's DefaultBadInput; when
+	// nobody chooses, the task uses DeadLetter.
 	PolicyUnset BadInputPolicy = iota
 	// DeadLetter sends the original record to <app>-dlq with headers
 	// naming the error, topic, partition, offset and timestamp.
@@ -313,7 +319,8 @@ type sourceOptFunc func(*sourceCfg)
 func (f sourceOptFunc) applySource(c *sourceCfg) { f(c) }
 
 // OnBadInput sets the policy for records of this source that fail to
-// decode or make a downstream function fail. Default: PolicyUnset.
+// decode or make a downstream function fail. Default: PolicyUnset (see
+// BadInputPolicy).
 func OnBadInput(p BadInputPolicy) SourceOpt {
 	return sourceOptFunc(func(c *sourceCfg) { c.policy = p })
 }

@@ -96,7 +96,8 @@ type taskOptFunc func(*taskCfg)
 
 func (f taskOptFunc) applyTask(c *taskCfg) { f(c) }
 
-// DefaultBadInput is the policy of sources that set none. Default: Fail.
+// DefaultBadInput is the policy of sources that set none. Default:
+// DeadLetter (see BadInputPolicy).
 func DefaultBadInput(p BadInputPolicy) TaskOpt {
 	return taskOptFunc(func(c *taskCfg) { c.policy = p })
 }
@@ -196,7 +197,7 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 		tk.cfg.log = zap.NewNop()
 	}
 	if tk.cfg.policy == PolicyUnset {
-		tk.cfg.policy = Fail
+		tk.cfg.policy = DeadLetter
 	}
 	names := append(append([]string(nil), sub.storeNames...), t.globalNames...)
 	for _, name := range names {
