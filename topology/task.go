@@ -3,10 +3,9 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/state"
@@ -89,7 +88,7 @@ type TaskOpt interface{ applyTask(*taskCfg) }
 type taskCfg struct {
 	policy     BadInputPolicy
 	partitions map[string]int32
-	log        *zap.Logger
+	log        *slog.Logger
 }
 
 type taskOptFunc func(*taskCfg)
@@ -108,8 +107,10 @@ func WithPartitionCounts(counts map[string]int32) TaskOpt {
 	return taskOptFunc(func(c *taskCfg) { c.partitions = counts })
 }
 
-// WithLogger sets the logger. Default: zap.NewNop().
-func WithLogger(l *zap.Logger) TaskOpt {
+// WithLogger sets the logger (package topology depends on no logging
+// library; processor bridges its zap logger). Default: none, nothing is
+// logged.
+func WithLogger(l *slog.Logger) TaskOpt {
 	return taskOptFunc(func(c *taskCfg) { c.log = l })
 }
 
@@ -194,7 +195,7 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 		}
 	}
 	if tk.cfg.log == nil {
-		tk.cfg.log = zap.NewNop()
+		tk.cfg.log = slog.New(slog.DiscardHandler)
 	}
 	if tk.cfg.policy == PolicyUnset {
 		tk.cfg.policy = DeadLetter
@@ -387,8 +388,8 @@ func (t *Task) badRecord(src *node, r Record, cause error) error {
 	switch p {
 	case Skip:
 		t.stats.Skipped++
-		t.cfg.log.Debug("skipped bad record", zap.String("topic", r.Topic),
-			zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(cause))
+		t.cfg.log.Debug("skipped bad record", slog.String("topic", r.Topic),
+			slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset), slog.Any("error", cause))
 		return nil
 	case DeadLetter:
 		t.stats.DeadLettered++
