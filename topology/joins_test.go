@@ -299,3 +299,29 @@ func TestStreamGlobalJoinSeesUpdatesAndDeletes(t *testing.T) {
 	must(t, o.Pipe("o3", "p1", ms(5)))
 	wantKVs(t, readKVs(t, d, "out", str, str), []kv[string, string]{{"o1", "lamp"}, {"o2", "desk lamp"}})
 }
+
+// A processor reading a table's store meets the table's records by key,
+// in one task per partition: the topics must be co-partitioned, as for a
+// join. CopartitionGroups used to leave them out.
+func TestExistingStoreOfATableIsCopartitioned(t *testing.T) {
+	b := topology.New("app")
+	users := topology.TableOf(b, "users", str, str)
+	clicks := topology.StreamOf(b, "clicks", str, str)
+	topology.Process(clicks, "lookup", func() topology.Processor[string, string, string, string] {
+		return topology.ProcessorFunc[string, string, string, string](func(ctx *topology.Context[string, string], k, v string) error {
+			return ctx.Forward(k, v)
+		})
+	}, topology.ExistingStore(users.Store())).To("out", str, str)
+	topo := build(t, b)
+	if cg := topo.CopartitionGroups(); !reflect.DeepEqual(cg, [][]string{{"clicks", "users"}}) {
+		t.Fatalf("co-partition groups %v, want [[clicks users]]", cg)
+	}
+	// A join over the same topics lists them once, not twice.
+	b = topology.New("app")
+	users = topology.TableOf(b, "users", str, str)
+	clicks = topology.StreamOf(b, "clicks", str, str)
+	topology.JoinTable(clicks, users, "j", func(_ string, c, u string) string { return u }).To("out", str, str)
+	if cg := build(t, b).CopartitionGroups(); !reflect.DeepEqual(cg, [][]string{{"clicks", "users"}}) {
+		t.Fatalf("co-partition groups %v, want [[clicks users]]", cg)
+	}
+}

@@ -276,22 +276,49 @@ func (t *Topology) InternalTopics() []InternalTopic {
 }
 
 // CopartitionGroups lists groups of external source topics that must have
-// the same partition count because their records meet by key (joins).
-// The runtime checks them at start.
+// the same partition count because their records meet by key: in joins,
+// and in a store shared by nodes reading different topics (a processor
+// reading a table through ExistingStore). The runtime checks them at
+// start.
 func (t *Topology) CopartitionGroups() [][]string {
 	var out [][]string
-	for _, g := range t.copart {
+	group := func(g []*node) []string {
 		set := map[string]bool{}
 		for _, n := range g {
 			for _, x := range t.externalSources(n.sub, map[int]bool{}) {
 				set[x] = true
 			}
 		}
-		if len(set) > 1 {
-			out = append(out, sortedKeys(set))
+		if len(set) < 2 {
+			return nil
+		}
+		return sortedKeys(set)
+	}
+	for _, g := range t.copart {
+		if ts := group(g); ts != nil {
+			out = append(out, ts)
 		}
 	}
+	for _, s := range t.storeOrder {
+		if s.global || len(s.users) < 2 {
+			continue
+		}
+		ts := group(s.users)
+		if ts == nil || containsGroup(out, ts) {
+			continue // a join already lists it
+		}
+		out = append(out, ts)
+	}
 	return out
+}
+
+func containsGroup(gs [][]string, g []string) bool {
+	for _, x := range gs {
+		if strings.Join(x, "\x00") == strings.Join(g, "\x00") {
+			return true
+		}
+	}
+	return false
 }
 
 // Describe returns a stable text form of the topology: sub-topologies with
