@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -11,7 +12,7 @@ import (
 var (
 	ErrNoName         = errors.New("topology: missing name")
 	ErrDuplicateName  = errors.New("topology: duplicate name")
-	ErrNoTopic        = errors.New("topology: empty topic")
+	ErrNoTopic        = errors.New("topology: empty topic name")
 	ErrDuplicateTopic = errors.New("topology: topic read twice")
 	ErrNilSerde       = errors.New("topology: nil serde")
 	ErrNilFunc        = errors.New("topology: nil function")
@@ -74,6 +75,31 @@ func (b *Builder) errf(format string, args ...any) {
 	b.errs = append(b.errs, fmt.Errorf(format, args...))
 }
 
+// opErr records err as a mistake in a call of the DSL function api, named
+// first: "topology: StreamOf: empty topic name".
+func (b *Builder) opErr(api string, err error, detail string) {
+	if b == nil {
+		return
+	}
+	b.errs = append(b.errs, &opError{api: api, err: err, detail: detail})
+}
+
+type opError struct {
+	api    string
+	err    error
+	detail string
+}
+
+func (e *opError) Error() string {
+	s := "topology: " + e.api + ": " + strings.TrimPrefix(e.err.Error(), "topology: ")
+	if e.detail != "" {
+		s += " (" + e.detail + ")"
+	}
+	return s
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
 // add creates a node named name under parents. It always returns a node,
 // even on error, so wiring can continue and Build reports everything.
 func (b *Builder) add(name, op string, kind nodeKind, parents []*node, newProc func(*nodeCtx) (proc, error)) *node {
@@ -116,12 +142,13 @@ func (b *Builder) uniqueName(base string) string {
 	return name
 }
 
-func (b *Builder) claimTopic(topic, by string) {
+// claimTopic records that by (made by the DSL function api) reads topic.
+func (b *Builder) claimTopic(topic, api, by string) {
 	if b == nil || b.built != nil {
 		return
 	}
 	if topic == "" {
-		b.errf("%w: source %s", ErrNoTopic, by)
+		b.opErr(api, ErrNoTopic, "")
 		return
 	}
 	if prev, ok := b.topics[topic]; ok {

@@ -244,3 +244,24 @@ func TestProcessorReturningStoreErrorStopsTheTask(t *testing.T) {
 		t.Fatal("a store failure was skipped as bad input")
 	}
 }
+
+// An empty topic is reported against the call that took it; it used to
+// read "topology: empty topic: source source source-".
+func TestEmptyTopicNamesTheOperation(t *testing.T) {
+	for _, c := range []struct {
+		want string
+		wire func(b *topology.Builder)
+	}{
+		{"topology: StreamOf: empty topic name", func(b *topology.Builder) { topology.StreamOf(b, "", str, str) }},
+		{"topology: TableOf: empty topic name", func(b *topology.Builder) { topology.TableOf(b, "", str, str, topology.WithStoreName("t")) }},
+		{"topology: GlobalTableOf: empty topic name", func(b *topology.Builder) { topology.GlobalTableOf(b, "", str, str, topology.WithStoreName("g")) }},
+		{`topology: To: empty topic name (sink of "source-in")`, func(b *topology.Builder) { topology.StreamOf(b, "in", str, str).To("", str, str) }},
+	} {
+		b := topology.New("app")
+		c.wire(b)
+		_, err := b.Build()
+		if !errors.Is(err, topology.ErrNoTopic) || err.Error() != c.want {
+			t.Errorf("err = %v, want %q wrapping ErrNoTopic", err, c.want)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func GlobalTableOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs cod
 	if store == "" {
 		store = topic
 	}
-	b.claimTopic(topic, "global table "+store)
+	b.claimTopic(topic, "GlobalTableOf", "global table "+store)
 	b.checkSerde(ks != nil, "key serde", store)
 	b.checkSerde(vs != nil, "value serde", store)
 	if cfg.extractor != nil || cfg.policy != PolicyUnset {

@@ -317,7 +317,7 @@ func lateSink(b *Builder, parent *node, name, topic string) *node {
 		}), nil
 	})
 	if topic == "" {
-		b.errf("%w: late topic of %q", ErrNoTopic, name)
+		b.opErr("LateTo", ErrNoTopic, fmt.Sprintf("late records of %q", name))
 	}
 	n.topic = topic
 	return n
