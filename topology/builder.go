@@ -36,7 +36,6 @@ type Builder struct {
 	refs    []storeRef
 	topics  map[string]string // source topic -> what reads it
 	globals []*storeDef
-	copart  [][]*node
 	errs    []error
 	// built is the topology Build returned. Once set the builder is
 	// sealed: the topology shares its nodes, so nothing may change them.
@@ -194,15 +193,6 @@ func (b *Builder) useStore(n *node, name string) {
 		return
 	}
 	b.refs = append(b.refs, storeRef{n: n, store: name})
-}
-
-// copartition records that topics read by these source nodes, directly
-// or through repartitions, must have equal partition counts (joins).
-func (b *Builder) copartition(nodes ...*node) {
-	if b == nil || b.built != nil {
-		return
-	}
-	b.copart = append(b.copart, nodes)
 }
 
 func (b *Builder) internalTopic(name, kind string) string {
