@@ -47,6 +47,14 @@ func TestBuilderIsSealedByBuild(t *testing.T) {
 	}
 }
 
+func TestNewTaskWithNilStoresIsAnError(t *testing.T) {
+	b := topology.New("app")
+	topology.GroupByKey(topology.StreamOf(b, "in", str, str), str, str).Count("counts")
+	if _, err := build(t, b).NewTask(topology.TaskID{}, nil); !errors.Is(err, topology.ErrUnknownStore) {
+		t.Fatalf("NewTask(nil stores) = %v, want ErrUnknownStore", err)
+	}
+}
+
 func TestBuildTwiceWithoutChangesGivesTheSameTopology(t *testing.T) {
 	b := topology.New("app")
 	topology.StreamOf(b, "in", str, str).To("out", str, str)

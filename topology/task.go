@@ -201,6 +201,9 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 		tk.cfg.policy = DeadLetter
 	}
 	names := append(append([]string(nil), sub.storeNames...), t.globalNames...)
+	if stores == nil && len(names) > 0 {
+		return nil, fmt.Errorf("task %s: %w: nil Stores for %q", id, ErrUnknownStore, names)
+	}
 	for _, name := range names {
 		kv, err := stores.KeyValue(name)
 		if err != nil {
