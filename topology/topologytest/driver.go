@@ -90,6 +90,9 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if topo == nil {
+		return nil, errors.New("topologytest: nil topology (did Build fail?)")
+	}
 	if cfg.partitions < 1 {
 		return nil, fmt.Errorf("topologytest: partitions must be positive, got %d", cfg.partitions)
 	}
