@@ -224,10 +224,11 @@ func (b *Builder) same(other *Builder, where string) bool {
 }
 
 // Build checks the wiring and returns the topology, or every wiring error
-// joined. A built topology never changes. Build seals the builder: an
-// operation added afterwards is not part of any topology and makes the
-// next Build return an error wrapping ErrBuilt; calling Build again
-// without such misuse returns the same topology.
+// joined. A built topology never changes. A successful Build seals the
+// builder: an operation added afterwards is not part of any topology and
+// makes the next Build return an error wrapping ErrBuilt; calling Build
+// again without such misuse returns the same topology. After a failed
+// Build nothing is sealed.
 func (b *Builder) Build() (*Topology, error) {
 	if b == nil {
 		return nil, fmt.Errorf("%w: nil Builder", ErrNoName)
