@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -28,8 +29,8 @@ func (h *hooks) EndToEnd(time.Duration)                        { h.endToEnd.Add(
 func (h *hooks) Lag(string, int32, int64)                      { h.lag.Add(1) }
 
 // TestGlobalTableFollowsUpdates checks that a global table is loaded
-// before processing starts and then keeps following its topic, and that
-// the metrics hooks see the work.
+// before processing starts and then keeps following its topic, that
+// App.GetGlobal reads it, and that the metrics hooks see the work.
 func TestGlobalTableFollowsUpdates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -64,7 +65,20 @@ func TestGlobalTableFollowsUpdates(t *testing.T) {
 	send(products, "p1", "acme")
 	h := &hooks{}
 	w := start(t, topo, c.Brokers, t.TempDir(), processor.WithMetrics(h))
-	defer w.stop(t)
+	stopped := false
+	defer func() {
+		if !stopped {
+			w.stop(t)
+		}
+	}()
+	getGlobal := func(key string) (string, bool) {
+		t.Helper()
+		v, ok, err := w.app.GetGlobal(catalog.Store(), []byte(key))
+		if err != nil {
+			t.Fatalf("GetGlobal(%q): %v", key, err)
+		}
+		return string(v), ok
+	}
 
 	r := c.Client(kgo.ConsumeTopics(out), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -85,6 +99,17 @@ func TestGlobalTableFollowsUpdates(t *testing.T) {
 	send(views, "c1", "p1#0")
 	if got := next(); got != "p1#0=acme" {
 		t.Fatalf("first view: %q, want p1#0=acme: the catalog was not loaded first", got)
+	}
+	if v, ok := getGlobal("p1"); !ok || v != "acme" {
+		t.Fatalf("GetGlobal(p1) = %q, %v; want acme", v, ok)
+	}
+	if v, ok := getGlobal("p404"); ok {
+		t.Fatalf("GetGlobal(p404) = %q, want not found", v)
+	}
+	for _, store := range []string{"nope", "brand"} {
+		if _, _, err := w.app.GetGlobal(store, []byte("p1")); !errors.Is(err, processor.ErrUnknownStore) {
+			t.Fatalf("GetGlobal on %q: %v, want ErrUnknownStore", store, err)
+		}
 	}
 	// Followed afterwards: some later view sees the new brand, and once
 	// one has, every later one does.
@@ -108,8 +133,17 @@ func TestGlobalTableFollowsUpdates(t *testing.T) {
 	if !seen {
 		t.Fatal("the global table never followed the catalog update")
 	}
+	// A task has read the update from the store, so a query does too.
+	if v, ok := getGlobal("p1"); !ok || v != "globex" {
+		t.Fatalf("GetGlobal(p1) after the update = %q, %v; want globex", v, ok)
+	}
 	if h.committed.Load() == 0 || h.endToEnd.Load() == 0 || h.lag.Load() == 0 || h.processed.Load() == 0 {
 		t.Fatalf("metrics hooks not called: committed=%d endToEnd=%d lag=%d processed=%d",
 			h.committed.Load(), h.endToEnd.Load(), h.lag.Load(), h.processed.Load())
+	}
+	stopped = true
+	w.stop(t)
+	if _, _, err := w.app.GetGlobal(catalog.Store(), []byte("p1")); !errors.Is(err, processor.ErrNotReady) {
+		t.Fatalf("GetGlobal after stop: %v, want ErrNotReady", err)
 	}
 }

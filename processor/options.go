@@ -86,8 +86,8 @@ func Logger(l *zap.Logger) Opt { return optFunc(func(c *config) { c.log = l }) }
 
 // BadInput sets what happens to records that cannot be decoded or that
 // make a user function fail, for sources that set no policy of their own.
-// Default: topology.DeadLetter (to <application id>-dlq), so nothing is
-// lost and the worker keeps going.
+// Default: the task's default, documented at topology.BadInputPolicy
+// (dead-letter to <application id>-dlq), as in the test driver.
 func BadInput(p topology.BadInputPolicy) Opt { return optFunc(func(c *config) { c.badInput = p }) }
 
 // InstanceID names this worker in transactional ids and logs. It must be
@@ -150,7 +150,6 @@ func newConfig(opts []Opt) (config, error) {
 		stateDir:       filepath.Join(os.TempDir(), "weir"),
 		commitInterval: 100 * time.Millisecond,
 		guarantee:      ExactlyOnce,
-		badInput:       topology.DeadLetter,
 		txnTimeout:     10 * time.Second,
 		restoreBatch:   10000,
 		sessionTimeout: 45 * time.Second,

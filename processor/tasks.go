@@ -40,7 +40,7 @@ func (w *worker) newCore(t *task) (*topology.Task, error) {
 	core, err := w.a.topo.NewTask(t.id, taskStores{w, t},
 		topology.DefaultBadInput(w.a.cfg.badInput),
 		topology.WithPartitionCounts(w.p.counts),
-		topology.WithLogger(w.log.With(zap.Stringer("task", t.id))),
+		topology.WithLogger(slogFrom(w.log.With(zap.Stringer("task", t.id)))),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("processor: create task %s: %w", t.id, err)

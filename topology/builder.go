@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -11,13 +12,16 @@ import (
 var (
 	ErrNoName         = errors.New("topology: missing name")
 	ErrDuplicateName  = errors.New("topology: duplicate name")
-	ErrNoTopic        = errors.New("topology: empty topic")
+	ErrNoTopic        = errors.New("topology: empty topic name")
 	ErrDuplicateTopic = errors.New("topology: topic read twice")
 	ErrNilSerde       = errors.New("topology: nil serde")
 	ErrNilFunc        = errors.New("topology: nil function")
 	ErrUnknownStore   = errors.New("topology: store used but not declared")
 	ErrForeignStream  = errors.New("topology: stream belongs to another builder")
 	ErrBadOption      = errors.New("topology: invalid option")
+	// ErrBuilt is recorded by an operation on a Builder after Build; the
+	// next Build returns it. The topology built before is not changed.
+	ErrBuilt = errors.New("topology: builder used after Build")
 )
 
 // Builder collects the nodes of a topology. It is not safe for concurrent
@@ -32,8 +36,10 @@ type Builder struct {
 	refs    []storeRef
 	topics  map[string]string // source topic -> what reads it
 	globals []*storeDef
-	copart  [][]*node
 	errs    []error
+	// built is the topology Build returned. Once set the builder is
+	// sealed: the topology shares its nodes, so nothing may change them.
+	built *Topology
 }
 
 type storeRef struct {
@@ -68,11 +74,41 @@ func (b *Builder) errf(format string, args ...any) {
 	b.errs = append(b.errs, fmt.Errorf(format, args...))
 }
 
+// opErr records err as a mistake in a call of the DSL function api, named
+// first: "topology: StreamOf: empty topic name".
+func (b *Builder) opErr(api string, err error, detail string) {
+	if b == nil {
+		return
+	}
+	b.errs = append(b.errs, &opError{api: api, err: err, detail: detail})
+}
+
+type opError struct {
+	api    string
+	err    error
+	detail string
+}
+
+func (e *opError) Error() string {
+	s := "topology: " + e.api + ": " + strings.TrimPrefix(e.err.Error(), "topology: ")
+	if e.detail != "" {
+		s += " (" + e.detail + ")"
+	}
+	return s
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
 // add creates a node named name under parents. It always returns a node,
 // even on error, so wiring can continue and Build reports everything.
 func (b *Builder) add(name, op string, kind nodeKind, parents []*node, newProc func(*nodeCtx) (proc, error)) *node {
 	n := &node{name: name, op: op, kind: kind, newProc: newProc}
 	if b == nil {
+		return n
+	}
+	if b.built != nil {
+		// Not linked to its parents: the built topology must not see it.
+		b.errf("%w: %s %q", ErrBuilt, op, name)
 		return n
 	}
 	n.id = len(b.nodes)
@@ -105,12 +141,13 @@ func (b *Builder) uniqueName(base string) string {
 	return name
 }
 
-func (b *Builder) claimTopic(topic, by string) {
-	if b == nil {
+// claimTopic records that by (made by the DSL function api) reads topic.
+func (b *Builder) claimTopic(topic, api, by string) {
+	if b == nil || b.built != nil {
 		return
 	}
 	if topic == "" {
-		b.errf("%w: source %s", ErrNoTopic, by)
+		b.opErr(api, ErrNoTopic, "")
 		return
 	}
 	if prev, ok := b.topics[topic]; ok {
@@ -129,7 +166,7 @@ func (b *Builder) declareStore(name string, n *node) *storeDef {
 // yet). Window and session stores are key-value stores underneath; the
 // kind is what Describe and the runtime see.
 func (b *Builder) declareStoreKind(name string, kind StoreKind, n *node) *storeDef {
-	if b == nil {
+	if b == nil || b.built != nil {
 		return &storeDef{}
 	}
 	if name == "" {
@@ -152,19 +189,10 @@ func (b *Builder) declareStoreKind(name string, kind StoreKind, n *node) *storeD
 // useStore connects n to a store declared elsewhere (checked by Build).
 // Non-global stores pull n into the sub-topology of their other users.
 func (b *Builder) useStore(n *node, name string) {
-	if b == nil {
+	if b == nil || b.built != nil {
 		return
 	}
 	b.refs = append(b.refs, storeRef{n: n, store: name})
-}
-
-// copartition records that topics read by these source nodes, directly
-// or through repartitions, must have equal partition counts (joins).
-func (b *Builder) copartition(nodes ...*node) {
-	if b == nil {
-		return
-	}
-	b.copart = append(b.copart, nodes)
 }
 
 func (b *Builder) internalTopic(name, kind string) string {
@@ -196,10 +224,20 @@ func (b *Builder) same(other *Builder, where string) bool {
 }
 
 // Build checks the wiring and returns the topology, or every wiring error
-// joined. The Builder must not be used afterwards.
+// joined. A built topology never changes. A successful Build seals the
+// builder: an operation added afterwards is not part of any topology and
+// makes the next Build return an error wrapping ErrBuilt; calling Build
+// again without such misuse returns the same topology. After a failed
+// Build nothing is sealed.
 func (b *Builder) Build() (*Topology, error) {
 	if b == nil {
 		return nil, fmt.Errorf("%w: nil Builder", ErrNoName)
+	}
+	if b.built != nil {
+		if len(b.errs) > 0 {
+			return nil, errors.Join(b.errs...)
+		}
+		return b.built, nil
 	}
 	for _, r := range b.refs {
 		s := b.stores[r.store]
@@ -217,7 +255,8 @@ func (b *Builder) Build() (*Topology, error) {
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
-	return newTopology(b), nil
+	b.built = newTopology(b)
+	return b.built, nil
 }
 
 func containsNode(ns []*node, n *node) bool {
@@ -249,11 +288,17 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // BadInputPolicy says what happens to a record that cannot be decoded, or
 // that makes a user function or serde return an error.
+//
+// The default, the same in a worker (package processor) and in the test
+// driver (package topologytest), is DeadLetter: a source's OnBadInput
+// wins, then the task's DefaultBadInput (processor.BadInput in a
+// worker), then DeadLetter. This is the one place that default is
+// documented.
 type BadInputPolicy int
 
 const (
-	// PolicyUnset leaves the choice to the runtime (see DefaultBadInput);
-	// when nobody chooses, the task uses Fail.
+	// PolicyUnset leaves the choice to the task's DefaultBadInput; when
+	// nobody chooses, the task uses DeadLetter.
 	PolicyUnset BadInputPolicy = iota
 	// DeadLetter sends the original record to <app>-dlq with headers
 	// naming the error, topic, partition, offset and timestamp.
@@ -292,7 +337,8 @@ type sourceOptFunc func(*sourceCfg)
 func (f sourceOptFunc) applySource(c *sourceCfg) { f(c) }
 
 // OnBadInput sets the policy for records of this source that fail to
-// decode or make a downstream function fail. Default: PolicyUnset.
+// decode or make a downstream function fail. Default: PolicyUnset (see
+// BadInputPolicy).
 func OnBadInput(p BadInputPolicy) SourceOpt {
 	return sourceOptFunc(func(c *sourceCfg) { c.policy = p })
 }

@@ -80,14 +80,14 @@ func TestSkipCountsDecodeErrors(t *testing.T) {
 
 func TestFailNamesTopicPartitionOffset(t *testing.T) {
 	b := topology.New("app")
-	s := topology.StreamOf(b, "in", str, str) // policy unset: task default
+	s := topology.StreamOf(b, "in", str, str, topology.OnBadInput(topology.Fail))
 	s.FilterE("check", func(k, v string) (bool, error) {
 		if v == "boom" {
 			return false, errBad
 		}
 		return true, nil
 	}).To("out", str, str)
-	d := driver(t, build(t, b)) // default of the default: Fail
+	d := driver(t, build(t, b))
 	in := topologytest.Input(d, "in", str, str)
 	must(t, in.Pipe("k", "ok", ms(1)))
 	err := in.Pipe("k", "boom", ms(2))
@@ -111,10 +111,50 @@ func TestFailNamesTopicPartitionOffset(t *testing.T) {
 func TestTaskDefaultPolicyAppliesToUnsetSources(t *testing.T) {
 	b := topology.New("app")
 	topology.StreamOf(b, "in", str, i64).To("out", str, i64)
-	d := driver(t, build(t, b), topologytest.TaskOpts(topology.DefaultBadInput(topology.DeadLetter)))
+	d := driver(t, build(t, b), topologytest.TaskOpts(topology.DefaultBadInput(topology.Skip)))
 	must(t, d.PipeRaw("in", []byte("k"), []byte("x"), ms(1)))
-	if n := len(d.DeadLetters()); n != 1 {
-		t.Fatalf("%d dead letters, want 1", n)
+	if s := d.Stats(); s.Skipped != 1 || s.DeadLettered != 0 {
+		t.Fatalf("stats %+v, want 1 skipped", s)
+	}
+}
+
+// With no policy anywhere, the driver dead-letters bad input as a worker
+// does (it used to fail the task), and tests can read the dead letters.
+func TestDriverDeadLettersByDefaultLikeAWorker(t *testing.T) {
+	b := topology.New("app")
+	topology.StreamOf(b, "in", str, i64).FilterE("check", func(_ string, v int64) (bool, error) {
+		if v < 0 {
+			return false, errBad
+		}
+		return true, nil
+	}).To("out", str, i64)
+	d := driver(t, build(t, b))
+	in := topologytest.Input(d, "in", str, i64)
+	must(t, d.PipeRaw("in", []byte("short"), []byte("x"), ms(1), codec.Header{Key: "trace", Value: []byte("t1")}))
+	must(t, in.Pipe("neg", -1, ms(2)))
+	must(t, in.Pipe("ok", 1, ms(3)))
+	wantKVs(t, readKVs(t, d, "out", str, i64), []kv[string, int64]{{"ok", 1}})
+	dl := d.DeadLetters()
+	if len(dl) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dl))
+	}
+	for i, want := range []struct{ key, offset, err string }{
+		{"short", "0", "int64 needs 8 bytes"},
+		{"neg", "1", "bad value"},
+	} {
+		r := dl[i]
+		if string(r.Key) != want.key || r.Topic != "app-dlq" {
+			t.Fatalf("dead letter %d: %+v", i, r)
+		}
+		if got, _ := header(r.Headers, codec.HeaderOffset); got != want.offset {
+			t.Errorf("dead letter %d: offset header %q, want %q", i, got, want.offset)
+		}
+		if got, _ := header(r.Headers, codec.HeaderError); !strings.Contains(got, want.err) {
+			t.Errorf("dead letter %d: error header %q, want it to contain %q", i, got, want.err)
+		}
+	}
+	if got, _ := header(dl[0].Headers, "trace"); got != "t1" {
+		t.Errorf("original header lost: %q", got)
 	}
 }
 
@@ -202,5 +242,26 @@ func TestProcessorReturningStoreErrorStopsTheTask(t *testing.T) {
 	}
 	if task.Stats().Skipped != 0 {
 		t.Fatal("a store failure was skipped as bad input")
+	}
+}
+
+// An empty topic is reported against the call that took it; it used to
+// read "topology: empty topic: source source source-".
+func TestEmptyTopicNamesTheOperation(t *testing.T) {
+	for _, c := range []struct {
+		want string
+		wire func(b *topology.Builder)
+	}{
+		{"topology: StreamOf: empty topic name", func(b *topology.Builder) { topology.StreamOf(b, "", str, str) }},
+		{"topology: TableOf: empty topic name", func(b *topology.Builder) { topology.TableOf(b, "", str, str, topology.WithStoreName("t")) }},
+		{"topology: GlobalTableOf: empty topic name", func(b *topology.Builder) { topology.GlobalTableOf(b, "", str, str, topology.WithStoreName("g")) }},
+		{`topology: To: empty topic name (sink of "source-in")`, func(b *topology.Builder) { topology.StreamOf(b, "in", str, str).To("", str, str) }},
+	} {
+		b := topology.New("app")
+		c.wire(b)
+		_, err := b.Build()
+		if !errors.Is(err, topology.ErrNoTopic) || err.Error() != c.want {
+			t.Errorf("err = %v, want %q wrapping ErrNoTopic", err, c.want)
+		}
 	}
 }

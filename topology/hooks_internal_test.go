@@ -18,8 +18,8 @@ func (m memStores) KeyValue(name string) (state.KeyValueStore, error) {
 }
 
 // The hooks windowed operations and joins build on: a node that counts
-// late records, watches stream time, reads a global store and declares a
-// copartition group.
+// late records, watches stream time, reads a global store and, reading
+// two topics, makes them a copartition group.
 func TestExtensionHooks(t *testing.T) {
 	b := New("app")
 	s := StreamOf(b, "in", codec.String(), codec.String())
@@ -44,7 +44,6 @@ func TestExtensionHooks(t *testing.T) {
 		}), nil
 	})
 	b.useStore(n, g.Store())
-	b.copartition(s.n, other.n)
 	topo, err := b.Build()
 	if err != nil {
 		t.Fatal(err)

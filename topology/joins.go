@@ -15,10 +15,11 @@ import (
 // side is missing, and the right value is then the zero value. Outer
 // joins pass pointers, either of which (never both) may be nil.
 //
-// Joins by key need both inputs partitioned alike: they register their
-// source topics as a co-partition group (Topology.CopartitionGroups, which
+// Joins by key need both inputs partitioned alike: topics a join reads
+// directly form a co-partition group (Topology.CopartitionGroups, which
 // the runtime checks at start), and a stream re-keyed upstream (Map,
-// SelectKey...) is repartitioned through <app>-<name>-repartition first.
+// SelectKey...) is repartitioned through <app>-<name>-repartition first,
+// a topic with as many partitions as the other side has.
 
 // JoinOpt configures JoinTable and LeftJoinTable.
 type JoinOpt interface{ applyJoin(*joinCfg) }
@@ -93,7 +94,6 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], name, op 
 		}), nil
 	})
 	b.useStore(n, t.store)
-	b.copartition(in, t.n)
 	return Stream[K, VR]{b: b, n: n}
 }
 
@@ -530,7 +530,6 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 	b.declareStoreKind(rname, KindWindow, rn)
 	b.useStore(ln, rname)
 	b.useStore(rn, lname)
-	b.copartition(lin, rin)
 	var late *node
 	out := b.add(name, op, kindProcessor, []*node{ln, rn}, func(nc *nodeCtx) (proc, error) {
 		e := &winEmitter{nc: nc, late: late}
@@ -655,6 +654,5 @@ func tableTableJoin[K, V1, V2, VR any](l Table[K, V1], r Table[K, V2], name, op 
 		}
 		return result(k, lp, as[Change[V2]](m.value).New), nil
 	})
-	b.copartition(l.n, r.n)
 	return materialize(b, []*node{ln, rn}, name, op, l.ks, vrs, true)
 }

@@ -99,11 +99,14 @@ func (u *userProc[KIn, VIn, KOut, VOut]) close() error {
 type PunctuationType int
 
 const (
-	// StreamTime punctuations fire when stream time (the largest event
-	// time the task has seen) reaches the next multiple of the interval
-	// since the Unix epoch, counted from the stream time at which the
-	// schedule started. A jump over several multiples fires once, with
-	// the stream time.
+	// StreamTime punctuations are driven by stream time (the largest
+	// event time the task has seen), as in Kafka Streams: the first fires
+	// after the first record processed once the schedule exists (so a
+	// schedule set up in Init fires on the task's first record), then
+	// each time stream time reaches the next multiple of the interval
+	// since the Unix epoch. A jump over several multiples fires once,
+	// with the stream time. Punctuations run after the record's
+	// processing.
 	StreamTime PunctuationType = iota
 	// WallClock punctuations fire when the runtime's wall clock, given to
 	// Task.Punctuate, reaches the next multiple of the interval after

@@ -45,7 +45,14 @@ func source[K, V any](b *Builder, name, topic, op string, ks codec.Serde[K], vs 
 			o.applySource(&cfg)
 		}
 	}
-	b.claimTopic(topic, "source "+name)
+	api := "StreamOf"
+	switch op {
+	case "table-source":
+		api = "TableOf"
+	case "repartition-source":
+		api = "repartition"
+	}
+	b.claimTopic(topic, api, "source "+name)
 	b.checkSerde(ks != nil, "key serde", name)
 	b.checkSerde(vs != nil, "value serde", name)
 	n := b.add(name, op, kindSource, nil, func(nc *nodeCtx) (proc, error) {
@@ -190,8 +197,10 @@ func sink[K, V any](b *Builder, parent *node, topic string, ks codec.Serde[K], v
 	if name == "" {
 		name = b.uniqueName("to-" + topic)
 	}
-	if topic == "" {
-		b.errf("%w: sink %q", ErrNoTopic, name)
+	if topic == "" && parent != nil {
+		b.opErr("To", ErrNoTopic, fmt.Sprintf("sink of %q", parent.name))
+	} else if topic == "" {
+		b.opErr("To", ErrNoTopic, "")
 	}
 	b.checkSerde(ks != nil, "key serde", name)
 	b.checkSerde(vs != nil, "value serde", name)

@@ -66,11 +66,15 @@ func GlobalTableOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs cod
 	if store == "" {
 		store = topic
 	}
-	b.claimTopic(topic, "global table "+store)
+	b.claimTopic(topic, "GlobalTableOf", "global table "+store)
 	b.checkSerde(ks != nil, "key serde", store)
 	b.checkSerde(vs != nil, "value serde", store)
 	if cfg.extractor != nil || cfg.policy != PolicyUnset {
 		b.errf("%w: global table %q takes only WithStoreName", ErrBadOption, store)
+	}
+	if b == nil || b.built != nil {
+		b.errf("%w: GlobalTableOf %q", ErrBuilt, topic) // no-op for a nil b
+		return GlobalTable[K, V]{b: b, store: store, ks: ks, vs: vs}
 	}
 	s := b.declareStore(store, nil)
 	s.global, s.topic, s.changelog = true, topic, ""

@@ -3,10 +3,9 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/state"
@@ -89,14 +88,15 @@ type TaskOpt interface{ applyTask(*taskCfg) }
 type taskCfg struct {
 	policy     BadInputPolicy
 	partitions map[string]int32
-	log        *zap.Logger
+	log        *slog.Logger
 }
 
 type taskOptFunc func(*taskCfg)
 
 func (f taskOptFunc) applyTask(c *taskCfg) { f(c) }
 
-// DefaultBadInput is the policy of sources that set none. Default: Fail.
+// DefaultBadInput is the policy of sources that set none. Default:
+// DeadLetter (see BadInputPolicy).
 func DefaultBadInput(p BadInputPolicy) TaskOpt {
 	return taskOptFunc(func(c *taskCfg) { c.policy = p })
 }
@@ -107,8 +107,10 @@ func WithPartitionCounts(counts map[string]int32) TaskOpt {
 	return taskOptFunc(func(c *taskCfg) { c.partitions = counts })
 }
 
-// WithLogger sets the logger. Default: zap.NewNop().
-func WithLogger(l *zap.Logger) TaskOpt {
+// WithLogger sets the logger (package topology depends on no logging
+// library; processor bridges its zap logger). Default: none, nothing is
+// logged.
+func WithLogger(l *slog.Logger) TaskOpt {
 	return taskOptFunc(func(c *taskCfg) { c.log = l })
 }
 
@@ -193,12 +195,15 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 		}
 	}
 	if tk.cfg.log == nil {
-		tk.cfg.log = zap.NewNop()
+		tk.cfg.log = slog.New(slog.DiscardHandler)
 	}
 	if tk.cfg.policy == PolicyUnset {
-		tk.cfg.policy = Fail
+		tk.cfg.policy = DeadLetter
 	}
 	names := append(append([]string(nil), sub.storeNames...), t.globalNames...)
+	if stores == nil && len(names) > 0 {
+		return nil, fmt.Errorf("task %s: %w: nil Stores for %q", id, ErrUnknownStore, names)
+	}
 	for _, name := range names {
 		kv, err := stores.KeyValue(name)
 		if err != nil {
@@ -215,7 +220,11 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 		n := sub.nodes[i]
 		nc := &nodeCtx{t: tk, n: n}
 		for _, c := range n.children {
-			nc.children = append(nc.children, tk.procs[c])
+			cp := tk.procs[c]
+			if cp == nil { // a graph Build did not make: fail, never panic later
+				return nil, fmt.Errorf("task %s: node %q: child %q is not in sub-topology %d", id, n.name, c.name, sub.id)
+			}
+			nc.children = append(nc.children, cp)
 		}
 		ctxs[n] = nc
 		p, err := n.newProc(nc)
@@ -382,8 +391,8 @@ func (t *Task) badRecord(src *node, r Record, cause error) error {
 	switch p {
 	case Skip:
 		t.stats.Skipped++
-		t.cfg.log.Debug("skipped bad record", zap.String("topic", r.Topic),
-			zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(cause))
+		t.cfg.log.Debug("skipped bad record", slog.String("topic", r.Topic),
+			slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset), slog.Any("error", cause))
 		return nil
 	case DeadLetter:
 		t.stats.DeadLettered++
@@ -456,7 +465,9 @@ func (t *Task) punctuate(typ PunctuationType, now time.Time) error {
 		if !s.armed {
 			s.armed = true
 			if typ == StreamTime {
-				s.next = nextBoundary(now, s.interval)
+				// As Kafka Streams: the first record processed (or
+				// the first after scheduling) fires it.
+				s.next = now
 			} else {
 				s.next = now.Add(s.interval)
 			}

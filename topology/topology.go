@@ -17,7 +17,6 @@ type Topology struct {
 	globals     []*storeDef
 	globalNames []string
 	byTopic     map[string]int // source topic -> sub-topology
-	copart      [][]*node
 }
 
 type subtopology struct {
@@ -28,7 +27,7 @@ type subtopology struct {
 
 func newTopology(b *Builder) *Topology {
 	t := &Topology{appID: b.appID, nodes: b.nodes, stores: b.stores, storeOrder: b.order,
-		globals: b.globals, byTopic: map[string]int{}, copart: b.copart}
+		globals: b.globals, byTopic: map[string]int{}}
 	for _, g := range b.globals {
 		t.globalNames = append(t.globalNames, g.name)
 	}
@@ -227,26 +226,41 @@ func (t *Topology) GlobalTables() []GlobalTableInfo {
 	return out
 }
 
-// externalSources returns the external topics that sub-topology id reads,
-// directly or through repartition topics, sorted.
-func (t *Topology) externalSources(id int, seen map[int]bool) []string {
+// directSources returns the external topics sub-topology id reads
+// itself, sorted.
+func (t *Topology) directSources(id int) []string {
+	set := map[string]bool{}
+	for _, n := range t.subs[id].nodes {
+		if n.kind == kindSource && !n.internal {
+			set[n.topic] = true
+		}
+	}
+	return sortedKeys(set)
+}
+
+// partitionSources returns the external topics whose partition count the
+// tasks of sub-topology id follow, sorted: the external topics it reads
+// itself (they must agree, since task N reads partition N of each), or,
+// when it reads only repartition topics, those their writers follow. As
+// in Kafka Streams, a repartition topic thus takes the partition count of
+// what it meets: a re-keyed stream joined with a table is repartitioned
+// into as many partitions as the table has.
+func (t *Topology) partitionSources(id int, seen map[int]bool) []string {
 	if seen[id] {
 		return nil
 	}
 	seen[id] = true
+	if direct := t.directSources(id); len(direct) > 0 {
+		return direct
+	}
 	set := map[string]bool{}
 	for _, n := range t.subs[id].nodes {
-		if n.kind != kindSource {
+		if n.kind != kindSource || !n.internal {
 			continue
 		}
-		if !n.internal {
-			set[n.topic] = true
-			continue
-		}
-		// The repartition topic follows the sub-topology writing it.
 		for _, w := range t.nodes {
 			if w.kind == kindSink && w.topic == n.topic {
-				for _, x := range t.externalSources(w.sub, seen) {
+				for _, x := range t.partitionSources(w.sub, seen) {
 					set[x] = true
 				}
 			}
@@ -256,13 +270,19 @@ func (t *Topology) externalSources(id int, seen map[int]bool) []string {
 }
 
 // InternalTopics lists the topics the runtime must create: repartition
-// topics in the order they were declared, then changelogs.
+// topics in the order they were declared, then changelogs. Each takes
+// the partition count of the sub-topology reading it (repartition) or
+// writing it (changelog): the largest of PartitionsFrom.
 func (t *Topology) InternalTopics() []InternalTopic {
 	var out []InternalTopic
 	for _, n := range t.nodes {
 		if n.kind == kindSink && n.internal {
+			reader, ok := t.byTopic[n.topic]
+			if !ok {
+				reader = n.sub
+			}
 			out = append(out, InternalTopic{Name: n.topic, Kind: Repartition,
-				PartitionsFrom: t.externalSources(n.sub, map[int]bool{})})
+				PartitionsFrom: t.partitionSources(reader, map[int]bool{})})
 		}
 	}
 	for _, s := range t.storeOrder {
@@ -270,25 +290,23 @@ func (t *Topology) InternalTopics() []InternalTopic {
 			continue
 		}
 		out = append(out, InternalTopic{Name: s.changelog, Kind: Changelog,
-			PartitionsFrom: t.externalSources(s.users[0].sub, map[int]bool{})})
+			PartitionsFrom: t.partitionSources(s.users[0].sub, map[int]bool{})})
 	}
 	return out
 }
 
-// CopartitionGroups lists groups of external source topics that must have
-// the same partition count because their records meet by key (joins).
-// The runtime checks them at start.
+// CopartitionGroups lists groups of external topics that must have the
+// same partition count: those one sub-topology reads directly, since its
+// task N reads partition N of each and meets their records by key (a
+// join, a processor reading a table through ExistingStore, a merge into
+// a store). Repartition topics need no such care: they are created with
+// the partition count of what they meet (InternalTopics). The runtime
+// checks the groups at start.
 func (t *Topology) CopartitionGroups() [][]string {
 	var out [][]string
-	for _, g := range t.copart {
-		set := map[string]bool{}
-		for _, n := range g {
-			for _, x := range t.externalSources(n.sub, map[int]bool{}) {
-				set[x] = true
-			}
-		}
-		if len(set) > 1 {
-			out = append(out, sortedKeys(set))
+	for id := range t.subs {
+		if ts := t.directSources(id); len(ts) > 1 {
+			out = append(out, ts)
 		}
 	}
 	return out

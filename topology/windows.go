@@ -55,8 +55,11 @@ func Tumbling(size time.Duration) Windows {
 }
 
 // Hopping windows have a fixed size and start every advance (aligned to the
-// epoch); with advance < size they overlap and a record is in
-// ceil(size/advance) of them.
+// epoch); with advance < size they overlap. A record at t is in the
+// windows starting in (t-size, t]: size/advance of them when advance
+// divides size; otherwise ceil(size/advance) when t mod advance <
+// size mod advance, else floor(size/advance). Size 10 and advance 3 put
+// records at 0, 3, 6... in 4 windows and the others in 3.
 func Hopping(size, advance time.Duration) Windows {
 	return Windows{kind: hoppingWindows, size: size, advance: advance}
 }
@@ -314,7 +317,7 @@ func lateSink(b *Builder, parent *node, name, topic string) *node {
 		}), nil
 	})
 	if topic == "" {
-		b.errf("%w: late topic of %q", ErrNoTopic, name)
+		b.opErr("LateTo", ErrNoTopic, fmt.Sprintf("late records of %q", name))
 	}
 	n.topic = topic
 	return n

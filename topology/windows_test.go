@@ -151,6 +151,34 @@ func TestHoppingOverlap(t *testing.T) {
 	}
 }
 
+// With advance not dividing size, the number of windows a record is in
+// depends on its time (the doc once said ceil(size/advance) always).
+func TestHoppingWindowCountWhenAdvanceDoesNotDivideSize(t *testing.T) {
+	d := driver(t, windowedCount(topology.Hopping(10*time.Millisecond, 3*time.Millisecond).Grace(time.Second)))
+	in := topologytest.Input(d, "in", str, str)
+	for ts := int64(30); ts < 36; ts++ {
+		pipeAt(t, in, fmt.Sprint("k", ts), ts)
+	}
+	perKey := map[string][]string{}
+	for _, u := range wout(t, d, "out") {
+		k, w, _ := strings.Cut(u, "[")
+		perKey[k] = append(perKey[k], "["+w)
+	}
+	want := map[string]string{
+		"k30": "[21,31)=1 [24,34)=1 [27,37)=1 [30,40)=1",
+		"k31": "[24,34)=1 [27,37)=1 [30,40)=1",
+		"k32": "[24,34)=1 [27,37)=1 [30,40)=1",
+		"k33": "[24,34)=1 [27,37)=1 [30,40)=1 [33,43)=1",
+		"k34": "[27,37)=1 [30,40)=1 [33,43)=1",
+		"k35": "[27,37)=1 [30,40)=1 [33,43)=1",
+	}
+	for k, w := range want {
+		if got := strings.Join(perKey[k], " "); got != w {
+			t.Errorf("%s in %s, want %s", k, got, w)
+		}
+	}
+}
+
 func TestSlidingWindows(t *testing.T) {
 	d := driver(t, windowedCount(topology.Sliding(10*time.Millisecond).Grace(100*time.Millisecond)))
 	in := topologytest.Input(d, "in", str, str)

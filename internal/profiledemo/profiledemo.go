@@ -169,13 +169,16 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 			return Result{}, err
 		}
 		srv := serve.New(app, serve.Options{Self: addr, Gatherer: reg})
+		srv.ServeGlobals(app, serve.GlobalTable{Name: tp.Products, JSON: func(b []byte) (any, error) {
+			return serdes.Product.Decode(tp.Products, b)
+		}})
 		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(ln)
 		wctx, stop := context.WithCancel(ctx)
 		w := &worker{app: app, srv: srv, http: hs, addr: addr, stop: stop, done: make(chan error, 1)}
 		go func() { w.done <- app.Run(wctx) }()
 		workers = append(workers, w)
-		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/triggers, /metrics)\n", i, addr)
+		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/globals/%s/<product id>, /v1/triggers, /metrics)\n", i, addr, tp.Products)
 	}
 	fmt.Fprintf(status, "demo: %d workers started; generating %d events at %d/s for %v\n", cfg.Workers, n, cfg.Rate, cfg.Duration)
 
@@ -199,6 +202,9 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 				addrs = append(addrs, w.addr)
 			}
 			checkErr = watch.checkServing(cctx, addrs)
+			if checkErr == nil {
+				checkErr = checkGlobals(cctx, addrs, tp.Products, recs)
+			}
 		}
 		if checkErr == nil && len(workers) > 1 {
 			// One worker stops; the other serves every profile once it
@@ -468,6 +474,47 @@ func (w *watcher) checkServing(ctx context.Context, addrs []string) error {
 				// Served state follows the commit it belongs to by a moment.
 				time.Sleep(20 * time.Millisecond)
 			}
+		}
+	}
+	return nil
+}
+
+// checkGlobals asks every worker for the last product written, through
+// GET /v1/globals: any worker answers from its copy of the global table.
+func checkGlobals(ctx context.Context, addrs []string, table string, recs []profile.Record) error {
+	var last *events.Product
+	for _, r := range recs {
+		if r.Product != nil {
+			last = r.Product
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, addr := range addrs {
+		url := "http://" + addr + "/v1/globals/" + table + "/" + last.ProductID
+		for {
+			var got events.Product
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			status := 0
+			if err == nil {
+				status = resp.StatusCode
+				err = json.NewDecoder(resp.Body).Decode(&got)
+				resp.Body.Close()
+			}
+			if err == nil && status == http.StatusOK && got.Name == last.Name {
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("demo: %s never served %s (last: status %d name %q err %v)", addr, url, status, got.Name, err)
+			}
+			// The global table follows its topic by a moment.
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 // Package topologytest runs a topology without Kafka, deterministically,
 // on the same task core the runtime drives: pipe records in, advance the
-// wall clock, read outputs and stores.
+// wall clock, read outputs and stores. Bad input is handled as in a
+// worker: dead-lettered by default (Driver.DeadLetters).
 //
 // Each sub-topology gets one task per partition (one partition by
 // default). Outputs to a topic the topology reads (repartition topics, or
@@ -88,6 +89,9 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 	cfg := config{partitions: 1, wallStart: time.Unix(0, 0).UTC()}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if topo == nil {
+		return nil, errors.New("topologytest: nil topology (did Build fail?)")
 	}
 	if cfg.partitions < 1 {
 		return nil, fmt.Errorf("topologytest: partitions must be positive, got %d", cfg.partitions)
@@ -300,7 +304,11 @@ func (d *Driver) Outputs(topic string) []topology.Output {
 	return append([]topology.Output(nil), d.outputs[topic]...)
 }
 
-// DeadLetters returns the records sent to the dead-letter topic.
+// DeadLetters returns the records sent to the dead-letter topic
+// (<app>-dlq), in order: the original key, value, timestamp and headers,
+// plus the weir.* headers of codec.DeadLetterHeaders naming the error,
+// topic, partition and offset. Bad input is dead-lettered unless a policy
+// says otherwise, as in a worker (see topology.BadInputPolicy).
 func (d *Driver) DeadLetters() []topology.Output { return d.Outputs(d.topo.DeadLetterTopic()) }
 
 // Stats sums the counters of every task.

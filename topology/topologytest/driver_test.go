@@ -2,6 +2,7 @@ package topologytest_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +119,12 @@ func TestUnknownTopicAndStore(t *testing.T) {
 	}
 	if _, err := topologytest.New(topo, topologytest.Partitions(0)); err == nil {
 		t.Fatal("0 partitions accepted")
+	}
+}
+
+// A nil topology (from a Build whose error was dropped) is an error.
+func TestNewWithNilTopologyIsAnError(t *testing.T) {
+	if _, err := topologytest.New(nil); err == nil || !strings.Contains(err.Error(), "nil topology") {
+		t.Fatalf("New(nil) = %v, want an error", err)
 	}
 }
