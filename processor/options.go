@@ -60,6 +60,7 @@ type config struct {
 	serverSide     bool
 	maxTaskIdle    time.Duration
 	fetchPartition int32
+	conn           connConfig
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -195,5 +196,6 @@ func newConfig(opts []Opt) (config, error) {
 	if c.restoreBatch <= 0 {
 		errs = append(errs, fmt.Errorf("%w: restore batch %d: must be positive (default 10000)", ErrConfig, c.restoreBatch))
 	}
+	errs = append(errs, c.validateConn()...)
 	return c, errors.Join(errs...)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/state"
@@ -41,11 +40,14 @@ type plan struct {
 // prepare checks the source topics, creates the internal ones and works
 // out the partition count of every sub-topology.
 func (a *App) prepare(ctx context.Context) (*plan, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.cfg.brokers...))
+	cl, err := a.newClient("admin")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, err
 	}
 	defer cl.Close()
+	if err := a.checkConnection(ctx, cl); err != nil {
+		return nil, err
+	}
 	adm := kadm.NewClient(cl)
 
 	p := &plan{

@@ -1,0 +1,149 @@
+package processor_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/internal/kafkatest"
+	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/topology"
+)
+
+// TestSecureConnection runs a worker over TLS and SASL/SCRAM-SHA-512:
+// every client it builds (admin, group member, global-table reader and,
+// on a fresh state directory, the restore reader) must connect that way.
+// On tier 2 every kfake listener requires TLS and SCRAM, so a client
+// built without them fails the test; on tier 3 the worker uses the real
+// broker's SASL_SSL listener.
+func TestSecureConnection(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c, sec := kafkatest.NewSecure(t)
+	in, ref, counts := c.Name("in"), c.Name("ref"), c.Name("counts")
+	c.CreateTopic(ctx, in, 3, nil)
+	c.CreateTopic(ctx, ref, 1, nil)
+	c.CreateTopic(ctx, counts, 3, nil)
+	if err := c.Client().ProduceSync(ctx, &kgo.Record{Topic: ref, Key: []byte("x"), Value: []byte("known")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Counts per key of the records joined with a global table.
+	b := topology.New(c.Name("app"))
+	g := topology.GlobalTableOf(b, ref, codec.String(), codec.String())
+	joined := topology.LeftJoinGlobal(topology.StreamOf(b, in, codec.String(), codec.String()), g, "ref",
+		func(_ string, _ string) string { return "x" },
+		func(_ string, v string, r string, _ bool) string { return v + r })
+	topology.GroupByKey(joined, codec.String(), codec.String()).Count("counts").
+		ToStream("counts-out").To(counts, codec.String(), codec.Int64())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure := []processor.Opt{
+		processor.TLS(sec.TLSConfig()),
+		processor.SASL(sec.Mechanism, sec.User, sec.Password),
+		processor.ClientID("weir-secure-test"),
+	}
+
+	want := map[string]int64{}
+	produce(t, ctx, c, in, seed, 500, want)
+	w := start(t, topo, sec.Brokers, t.TempDir(), secure...)
+	latestCounts(t, ctx, c, counts, want)
+	w.stop(t)
+
+	// A fresh state directory restores the counts from the changelog
+	// over the secured listener, then goes on exactly once.
+	produce(t, ctx, c, in, seed+1, 200, want)
+	w = start(t, topo, sec.Brokers, t.TempDir(), secure...)
+	latestCounts(t, ctx, c, counts, want)
+	w.stop(t)
+}
+
+// TestWrongPasswordFailsStartup: a rejected SASL password ends Run
+// within 30 s with a configuration error naming the mechanism and the
+// broker, instead of retrying for ever.
+func TestWrongPasswordFailsStartup(t *testing.T) {
+	c, sec := kafkatest.NewSecure(t)
+	in, out := c.Name("in"), c.Name("out")
+	b := topology.New(c.Name("app"))
+	topology.StreamOf(b, in, codec.String(), codec.String()).To(out, codec.String(), codec.String())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := processor.New(topo,
+		processor.SeedBrokers(sec.Brokers...),
+		processor.StateDir(t.TempDir()),
+		processor.TLS(sec.TLSConfig()),
+		processor.SASL(sec.Mechanism, sec.User, sec.Password+"-wrong"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	began := time.Now()
+	err = app.Run(ctx)
+	took := time.Since(began)
+	if err == nil {
+		t.Fatal("Run with a wrong password returned nil")
+	}
+	t.Logf("after %v: %v", took.Round(time.Millisecond), err)
+	if took > 30*time.Second {
+		t.Errorf("start-up took %v to fail, want under 30s", took)
+	}
+	if !errors.Is(err, processor.ErrConfig) {
+		t.Errorf("error is not processor.ErrConfig: %v", err)
+	}
+	for _, s := range []string{sec.Mechanism, sec.Brokers[0], `"` + sec.User + `"`, "password"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error does not name %q: %v", s, err)
+		}
+	}
+}
+
+// TestConnectionOptionsValidated: mistakes in the connection options
+// fail New and say what to change.
+func TestConnectionOptionsValidated(t *testing.T) {
+	b := topology.New("app")
+	topology.StreamOf(b, "in", codec.String(), codec.String()).To("out", codec.String(), codec.String())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		opt  processor.Opt
+		want []string
+	}{
+		{"unknown mechanism", processor.SASL("GSSAPI", "u", "p"), []string{`"GSSAPI"`, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}},
+		{"no user", processor.SASL("SCRAM-SHA-256", "", "p"), []string{"SCRAM-SHA-256", "empty user"}},
+		{"no password", processor.SASL("plain", "u", ""), []string{"PLAIN", "empty password", `"u"`}},
+		{"nil kafka option", processor.KafkaOpts(kgo.ClientID("x"), nil), []string{"KafkaOpts", "option 1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := processor.New(topo, processor.SeedBrokers("127.0.0.1:9092"), tc.opt)
+			if !errors.Is(err, processor.ErrConfig) {
+				t.Fatalf("New: %v, want ErrConfig", err)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error does not say %q: %v", s, err)
+				}
+			}
+		})
+	}
+	for _, m := range []string{"PLAIN", "scram-sha-256", "SCRAM-SHA-512"} {
+		if _, err := processor.New(topo, processor.SeedBrokers("127.0.0.1:9092"), processor.SASL(m, "u", "p")); err != nil {
+			t.Errorf("SASL(%q): %v", m, err)
+		}
+	}
+}
