@@ -178,13 +178,21 @@ format_node() {
 		-t "$CLUSTER_ID" -c "$RUN/broker-$i.properties" >>"$RUN/broker-$i.log" 2>&1
 }
 
+# LAUNCHED[I]: PID of node I started by this invocation (our child).
+declare -a LAUNCHED=()
+
 launch_node() {
 	local i=$1
 	# setsid: the node outlives this script and the caller's process group
 	# (make, a test harness), and is only stopped through this script.
+	# Without job control the child is no group leader, so setsid(1) does
+	# not fork: $! is, once exec'd, the JVM itself, and our child, so
+	# wait_ready can tell a slow start from an exit and read the exit
+	# code. 9>&-: the JVM must not inherit (and hold) the lock.
 	jvm_cmd
-	setsid "${JVM[@]}" kafka.Kafka "$RUN/broker-$i.properties" </dev/null >>"$RUN/broker-$i.log" 2>&1 &
-	echo $! >"$RUN/broker-$i.pid"
+	setsid "${JVM[@]}" kafka.Kafka "$RUN/broker-$i.properties" </dev/null >>"$RUN/broker-$i.log" 2>&1 9>&- &
+	LAUNCHED[i]=$!
+	echo "${LAUNCHED[i]}" >"$RUN/broker-$i.pid"
 }
 
 probe_bin() {
@@ -204,18 +212,24 @@ show_logs_tail() {
 
 # wait_ready PROBE I...: wait until all N nodes are live brokers, or fail
 # loudly; fails fast if one of the nodes I... (just launched) exits.
+# A launched node counts as dead only once its process has exited: its
+# command line may not name the node yet (the forked shell before exec,
+# a launcher script), so alive() is no test of a node still starting.
 wait_ready() {
-	local probe=$1 start=$SECONDS i pp
+	local probe=$1 start=$SECONDS i pp pid rc
 	shift
-	"$probe" -bootstrap "$BOOTSTRAP" -brokers "$N" -timeout "${TIMEOUT}s" &
+	"$probe" -bootstrap "$BOOTSTRAP" -brokers "$N" -timeout "${TIMEOUT}s" 9>&- &
 	pp=$!
-	while kill -0 "$pp" 2>/dev/null; do
+	while running "$pp"; do
 		for i in "$@"; do
-			if ! alive "$i"; then
+			pid=${LAUNCHED[i]}
+			if ! running "$pid"; then
+				rc=0
+				wait "$pid" || rc=$?
 				kill "$pp" 2>/dev/null || true
 				wait "$pp" 2>/dev/null || true
 				show_logs_tail
-				die "node $i exited during startup (log $RUN/broker-$i.log)"
+				die "node $i (pid $pid) exited with code $rc $((SECONDS - start))s into startup (log $RUN/broker-$i.log)"
 			fi
 		done
 		sleep 0.2
@@ -224,6 +238,11 @@ wait_ready() {
 		show_logs_tail
 		die "cluster did not become ready within ${TIMEOUT}s"
 	fi
+	# Ready: by now each launched PID must be the node's JVM, which is
+	# what status, kill and stop will look for.
+	for i in "$@"; do
+		alive "$i" || die "node $i: pid ${LAUNCHED[i]} answers but is not a JVM running $RUN/broker-$i.properties"
+	done
 	say "ready after $((SECONDS - start))s of waiting"
 }
 
@@ -355,7 +374,11 @@ cmd_stop() {
 	}
 	local i pids=()
 	for ((i = 1; i <= N; i++)); do
-		if alive "$i"; then pids+=("$(<"$RUN/broker-$i.pid")"); fi
+		if alive "$i"; then
+			pids+=("$(<"$RUN/broker-$i.pid")")
+		elif [[ -n "${LAUNCHED[i]:-}" ]] && running "${LAUNCHED[i]}"; then
+			pids+=("${LAUNCHED[i]}") # a failed start's node, maybe not exec'd yet
+		fi
 	done
 	stop_pids "${pids[@]}"
 	cleanup_state
@@ -433,9 +456,25 @@ cmd_logs() {
 	for ((i = 1; i <= N; i++)); do echo "$RUN/broker-$i.log"; done
 }
 
+# lock: one mutating command at a time per run directory. Two starts
+# that overlapped used to format each other's data ("Invalid cluster.id
+# in meta.properties"); now the second waits and then finds the first's
+# cluster. The lock is on fd 9, closed in every long-lived child.
+lock() {
+	mkdir -p "$RUN"
+	exec 9>>"$RUN/lock"
+	if ! flock -n 9; then
+		say "waiting for another kafka.sh command on $RUN"
+		flock -w "$((TIMEOUT + 60))" 9 || die "another kafka.sh command holds $RUN/lock"
+	fi
+}
+
 main() {
 	local cmd=${1:-}
 	(($#)) && shift
+	case $cmd in
+	start | stop | kill | restart) lock ;;
+	esac
 	case $cmd in
 	fetch) cmd_fetch "$@" ;;
 	start) cmd_start "$@" ;;
