@@ -132,18 +132,23 @@ func runWorker(ctx context.Context, args []string) error {
 	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
 	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
 	verbose := fs.Bool("v", false, "log at debug level")
+	conn := addConnectFlags(fs) // TLS, SASL, client id, registry auth (connect.go)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *brokers == "" || *registry == "" {
 		return fmt.Errorf("run: -brokers and -registry are required")
 	}
+	co, err := conn.options()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 	log, err := newLogger(*verbose)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
-	topo, err := pipelineTopology(*pipeline, *app, *prefix, *registry)
+	topo, err := pipelineTopology(*pipeline, *app, *prefix, *registry, co.registry...)
 	if err != nil {
 		return err
 	}
@@ -155,6 +160,7 @@ func runWorker(ctx context.Context, args []string) error {
 		processor.SessionTimeout(*session),
 		processor.Logger(log),
 	}
+	opts = append(opts, co.processor...)
 	if *stateDir != "" {
 		opts = append(opts, processor.StateDir(*stateDir))
 	}
@@ -175,16 +181,16 @@ func runWorker(ctx context.Context, args []string) error {
 }
 
 // pipelineTopology builds the topology that weir run runs.
-func pipelineTopology(pipeline, app, prefix, registry string) (*topology.Topology, error) {
+func pipelineTopology(pipeline, app, prefix, registry string, regOpts ...codec.HTTPClientOpt) (*topology.Topology, error) {
 	switch pipeline {
 	case "views":
-		serdes, err := demo.NewSerdes(registry)
+		serdes, err := demo.NewSerdes(registry, regOpts...)
 		if err != nil {
 			return nil, err
 		}
 		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
 	case "profiles":
-		rc, err := codec.NewHTTPRegistryClient(registry)
+		rc, err := codec.NewHTTPRegistryClient(registry, regOpts...)
 		if err != nil {
 			return nil, err
 		}

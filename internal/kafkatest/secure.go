@@ -141,3 +141,15 @@ func testPKI(t testing.TB) (caPEM []byte, server tls.Certificate) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
 }
+
+// WriteTestCA writes a freshly made CA certificate (PEM) into a
+// temporary directory and returns its path, for tests of TLS settings.
+func WriteTestCA(t testing.TB) string {
+	t.Helper()
+	caPEM, _ := testPKI(t)
+	f := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(f, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
