@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,10 +48,12 @@ func TestSecureConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kinds := &clientKinds{global: ref, seen: map[string]string{}}
 	secure := []processor.Opt{
 		processor.TLS(sec.TLSConfig()),
 		processor.SASL(sec.Mechanism, sec.User, sec.Password),
 		processor.ClientID("weir-secure-test"),
+		processor.KafkaOpts(kgo.WithHooks(kinds)),
 	}
 
 	want := map[string]int64{}
@@ -65,6 +68,42 @@ func TestSecureConnection(t *testing.T) {
 	w = start(t, topo, sec.Brokers, t.TempDir(), secure...)
 	latestCounts(t, ctx, c, counts, want)
 	w.stop(t)
+
+	// KafkaOpts and ClientID reached every kind of client.
+	kinds.mu.Lock()
+	defer kinds.mu.Unlock()
+	for _, k := range []string{"admin", "group", "global", "restore"} {
+		id, ok := kinds.seen[k]
+		if !ok {
+			t.Errorf("no %s client was built with the KafkaOpts hook (seen %v)", k, kinds.seen)
+		} else if id != "weir-secure-test" {
+			t.Errorf("%s client has client id %q, want weir-secure-test", k, id)
+		}
+	}
+}
+
+// clientKinds is a franz-go hook, passed with KafkaOpts, that records
+// each new client's kind and client id.
+type clientKinds struct {
+	global string // the global table's topic
+	mu     sync.Mutex
+	seen   map[string]string // kind -> client id
+}
+
+func (k *clientKinds) OnNewClient(cl *kgo.Client) {
+	kind := "admin"
+	if g, _ := cl.OptValue(kgo.ConsumerGroup).(string); g != "" {
+		kind = "group"
+	} else if ps, _ := cl.OptValue(kgo.ConsumePartitions).(map[string]map[int32]kgo.Offset); len(ps) > 0 {
+		kind = "restore"
+		if _, ok := ps[k.global]; ok {
+			kind = "global"
+		}
+	}
+	id, _ := cl.OptValue(kgo.ClientID).(string)
+	k.mu.Lock()
+	k.seen[kind] = id
+	k.mu.Unlock()
 }
 
 // TestWrongPasswordFailsStartup: a rejected SASL password ends Run
