@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"flag"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/kafkatest"
 )
 
@@ -133,5 +141,44 @@ func TestRunFlagsReachSecuredCluster(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("wrong password: output does not name %q:\n%s", s, out)
 		}
+	}
+}
+
+// TestRegistryFlags: -registry-user, WEIR_REGISTRY_PASSWORD and
+// -registry-ca reach a registry that requires basic auth over TLS with a
+// private CA; without the CA or with a wrong password the calls fail.
+func TestRegistryFlags(t *testing.T) {
+	reg := srfake.NewRegistry(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("key:secret"))))
+	srv := httptest.NewUnstartedServer(reg.Handler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the rejected handshake is expected
+	srv.StartTLS()
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "registry-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	register := func(env map[string]string, args ...string) error {
+		t.Helper()
+		o, err := parseConnect(t, env, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := codec.NewHTTPRegistryClient(srv.URL, o.registry...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = rc.Register(ctx, "s-value", `"string"`)
+		return err
+	}
+	if err := register(map[string]string{"WEIR_REGISTRY_PASSWORD": "secret"}, "-registry-user", "key", "-registry-ca", caFile); err != nil {
+		t.Fatalf("with user, password and CA: %v", err)
+	}
+	if err := register(map[string]string{"WEIR_REGISTRY_PASSWORD": "secret"}, "-registry-user", "key"); err == nil {
+		t.Error("without -registry-ca the private CA's certificate was accepted")
+	}
+	if err := register(map[string]string{"WEIR_REGISTRY_PASSWORD": "wrong"}, "-registry-user", "key", "-registry-ca", caFile); err == nil {
+		t.Error("a wrong registry password was accepted")
 	}
 }
