@@ -3,6 +3,7 @@
 # The broker jars come from Maven Central (scripts/kafka/pom.xml); each node is
 # a combined broker+controller in its own JVM, so any one can be kill -9'd.
 set -euo pipefail
+set +m # no job control: a background node stays in our process group (see launch_node)
 
 usage() {
 	cat <<'EOF'
