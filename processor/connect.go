@@ -230,7 +230,7 @@ func (a *App) connectionHint(err error) string {
 		return fmt.Sprintf("%s: the listener does not expect SASL: check the port and the security protocol", mech)
 	}
 	var (
-		unknownCA *x509.UnknownAuthorityError
+		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		verify    *tls.CertificateVerificationError
@@ -251,6 +251,10 @@ func (a *App) connectionHint(err error) string {
 		return "TLS: the broker did not answer TLS: this port is a plaintext listener, drop processor.TLS or use the TLS port"
 	case errors.As(err, &alert):
 		return "TLS: the broker refused the handshake (a client certificate may be required)"
+	case !c.tlsOn && strings.Contains(err.Error(), "plaintext connection speaking to a tls endpoint"):
+		// franz-go's guess from a TLS alert where a response size was
+		// due; it has no error type for it.
+		return "the listener speaks TLS and the client does not: add processor.TLS, or use the plaintext port"
 	case errors.As(err, &firstEOF) && !kgo.IsRetryableBrokerErr(err):
 		return fmt.Sprintf("the broker closed the connection at once (client: TLS %v, %s): the listener's security protocol differs from the client's", c.tlsOn, mech)
 	}

@@ -186,3 +186,58 @@ func TestConnectionOptionsValidated(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionMistakesFailFast: TLS against a plaintext listener, an
+// untrusted CA and a plaintext client on a TLS listener each end Run in
+// well under 30 s with ErrConfig naming the broker, instead of retrying.
+func TestConnectionMistakesFailFast(t *testing.T) {
+	c, sec := kafkatest.NewSecure(t)
+	b := topology.New(c.Name("app"))
+	topology.StreamOf(b, c.Name("in"), codec.String(), codec.String()).To(c.Name("out"), codec.String(), codec.String())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scram := processor.SASL(sec.Mechanism, sec.User, sec.Password)
+	type mistake struct {
+		name    string
+		brokers []string
+		opts    []processor.Opt
+		want    string
+	}
+	cases := []mistake{
+		{"untrusted CA", sec.Brokers, []processor.Opt{processor.TLS(nil), scram}, "trusted CA"},
+		{"plaintext to a TLS listener", sec.Brokers, []processor.Opt{scram}, "TLS"},
+	}
+	// Only a real broker: kfake's plaintext listener takes a TLS
+	// ClientHello for the start of a huge request and waits for the
+	// rest, where Kafka closes the connection at once.
+	if c.Real {
+		cases = append(cases, mistake{"TLS to a plaintext listener", c.Brokers, []processor.Opt{processor.TLS(sec.TLSConfig())}, "TLS"})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			app, err := processor.New(topo, append([]processor.Opt{
+				processor.SeedBrokers(tc.brokers...), processor.StateDir(t.TempDir()),
+			}, tc.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			began := time.Now()
+			err = app.Run(ctx)
+			took := time.Since(began)
+			t.Logf("after %v: %v", took.Round(time.Millisecond), err)
+			if took > 30*time.Second {
+				t.Errorf("took %v to fail", took)
+			}
+			if !errors.Is(err, processor.ErrConfig) {
+				t.Fatalf("want ErrConfig, got %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.brokers[0]) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error does not name the broker %s and say %q: %v", tc.brokers[0], tc.want, err)
+			}
+		})
+	}
+}
