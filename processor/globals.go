@@ -61,13 +61,11 @@ func (w *worker) bootstrapGlobals(ctx context.Context) error {
 			remaining[tp] = lo.Offset
 		}
 	})
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(w.a.cfg.brokers...),
+	cl, err := w.a.newClient("global",
 		kgo.ConsumePartitions(from),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
-		kgo.WithLogger(kgoLogger{w.log.Named("kgo")}),
 	)
 	if err != nil {
 		return err

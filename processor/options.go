@@ -61,6 +61,7 @@ type config struct {
 	maxTaskIdle    time.Duration
 	fetchPartition int32
 	partitioner    Partitioner
+	conn           connConfig
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -198,6 +199,7 @@ func newConfig(opts []Opt) (config, error) {
 	if c.partitioner != Murmur2 && c.partitioner != CRC32 {
 		errs = append(errs, fmt.Errorf("%w: unknown input partitioner %v: use processor.Murmur2 or processor.CRC32", ErrConfig, c.partitioner))
 	}
+	errs = append(errs, c.validateConn()...)
 	return c, errors.Join(errs...)
 }
 

@@ -162,15 +162,13 @@ func (w *worker) settledEnd(ctx context.Context, adm *kadm.Client, topic string,
 // applies it to store of task in batches, each with its checkpoint. It
 // returns the number of records applied.
 func (w *worker) replay(ctx context.Context, task, store string, tp state.TopicPartition, start, end int64, cp state.Checkpoint) (int64, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(w.a.cfg.brokers...),
+	cl, err := w.a.newClient("restore",
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start)}}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Control records let us see the commit marker that ends the log.
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxBytes(64<<20),
-		kgo.WithLogger(kgoLogger{w.log.Named("kgo")}),
 	)
 	if err != nil {
 		return 0, err

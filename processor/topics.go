@@ -43,11 +43,14 @@ type plan struct {
 // prepare checks the source topics, creates the internal ones and works
 // out the partition count of every sub-topology.
 func (a *App) prepare(ctx context.Context) (*plan, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.cfg.brokers...))
+	cl, err := a.newClient("admin")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, err
 	}
 	defer cl.Close()
+	if err := a.checkConnection(ctx, cl); err != nil {
+		return nil, err
+	}
 	adm := kadm.NewClient(cl)
 
 	p := &plan{

@@ -97,8 +97,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		}
 	}
 	w.bal = newTaskBalancer(a.topo.SubtopologyOf, a.cfg.advertise, a.log.Named("balancer"))
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(a.cfg.brokers...),
+	opts := a.clientOpts("group",
 		kgo.ConsumerGroup(a.topo.AppID()),
 		kgo.ConsumeTopics(p.consume...),
 		// Whole tasks per member, sticky and cooperative (balancer.go).
@@ -111,11 +110,10 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxPartitionBytes(a.cfg.fetchPartition),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.WithLogger(kgoLogger{a.log.Named("kgo")}),
 		kgo.OnPartitionsAssigned(w.onAssigned),
 		kgo.OnPartitionsRevoked(w.onRevoked),
 		kgo.OnPartitionsLost(w.onRevoked),
-	}
+	)
 	if a.cfg.serverSide {
 		// The broker's range assignor (KIP-848) co-partitions like ours.
 		opts = append(opts, kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()))

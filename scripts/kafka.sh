@@ -3,6 +3,7 @@
 # The broker jars come from Maven Central (scripts/kafka/pom.xml); each node is
 # a combined broker+controller in its own JVM, so any one can be kill -9'd.
 set -euo pipefail
+set +m # no job control: a background node stays in our process group (see launch_node)
 
 usage() {
 	cat <<'EOF'
@@ -10,9 +11,16 @@ usage: scripts/kafka.sh COMMAND [ARGS]
 
 commands:
   fetch                  resolve the broker jars into the cache (idempotent)
-  start [--brokers N]    start N combined broker+controller nodes (N=1 default;
+  start [--brokers N] [--plaintext-only]
+                         start N combined broker+controller nodes (N=1 default;
                          1 or 3 recommended), wait until they answer metadata
-                         requests, print the bootstrap address as the last line
+                         requests, print the bootstrap address as the last line.
+                         Each node also opens a SASL_SSL listener (a CA and
+                         certificates made at start, SCRAM-SHA-512/256 and PLAIN
+                         user "weir" with a random password); its address, CA
+                         file and credentials are in $RUN/cluster.env
+                         (SASL_SSL_BOOTSTRAP, SASL_CA, SASL_MECHANISM, SASL_USER,
+                         SASL_PASSWORD) and printed before the bootstrap line.
   stop                   stop every node (TERM, then KILL), remove data dirs
   status                 print bootstrap address and PIDs; exit 0 if all nodes
                          are up, 2 if only some are, 1 if none / not started
@@ -28,6 +36,8 @@ environment:
   WEIR_KAFKA_VERSION     Kafka version (default: the one pinned in scripts/kafka/pom.xml)
   WEIR_KAFKA_HEAP        max heap per node (default 512m)
   WEIR_KAFKA_TIMEOUT     seconds to wait for the cluster (default 90)
+  WEIR_KAFKA_SECURITY    sasl_ssl (default: PLAINTEXT and SASL_SSL listeners) or
+                         plaintext (PLAINTEXT only, as --plaintext-only)
   JAVA_HOME              Java 17+ to use (default: java on PATH)
 EOF
 }
@@ -47,6 +57,7 @@ LIBS="$CACHE/$KAFKA_VERSION/libs"
 RUN=${WEIR_KAFKA_RUN:-$ROOT/.cache/kafka-run}
 HEAP=${WEIR_KAFKA_HEAP:-512m}
 TIMEOUT=${WEIR_KAFKA_TIMEOUT:-90}
+SECURITY=${WEIR_KAFKA_SECURITY:-sasl_ssl}
 
 die() {
 	echo "kafka.sh: $*" >&2
@@ -146,13 +157,19 @@ new_cluster_id() {
 }
 
 write_config() {
-	local i=$1 bport=$2 cport=$3
-	local rf=$N min_isr=1
+	local i=$1 bport=$2 cport=$3 sport=${4:-}
+	local rf=$N min_isr=1 extra_l="" extra_a=""
 	if ((N >= 3)); then
 		rf=3
 		min_isr=2
 	fi
+	if [[ -n "$sport" ]]; then
+		extra_l=",SASL_SSL://127.0.0.1:$sport"
+		extra_a=",SASL_SSL://127.0.0.1:$sport"
+	fi
 	sed -e "s|@NODE_ID@|$i|g" \
+		-e "s|@EXTRA_LISTENERS@|$extra_l|g" \
+		-e "s|@EXTRA_ADVERTISED@|$extra_a|g" \
 		-e "s|@VOTERS@|$VOTERS|g" \
 		-e "s|@BROKER_PORT@|$bport|g" \
 		-e "s|@CONTROLLER_PORT@|$cport|g" \
@@ -161,6 +178,49 @@ write_config() {
 		-e "s|@MIN_ISR@|$min_isr|g" \
 		"$KDIR/server.properties.tmpl" >"$RUN/broker-$i.properties"
 	! grep -q '@[A-Z_]*@' "$RUN/broker-$i.properties" || die "unfilled placeholder in broker-$i.properties"
+	if [[ -n "$sport" ]]; then
+		cat >>"$RUN/broker-$i.properties" <<EOF
+
+# SASL_SSL listener for clients that test TLS and SASL (scripts/kafka.sh).
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/broker.p12
+ssl.keystore.password=$KEYSTORE_PASSWORD
+ssl.key.password=$KEYSTORE_PASSWORD
+EOF
+	fi
+}
+
+# make_tls: a CA and a certificate for 127.0.0.1/localhost signed by it,
+# as PEM (ca.pem is what clients trust) and a PKCS12 keystore for the
+# broker, in $TLS_DIR. Valid for a week; made anew at every start.
+make_tls() {
+	command -v openssl >/dev/null || die "openssl not found (needed for the SASL_SSL listener; or start --plaintext-only)"
+	mkdir -p "$TLS_DIR"
+	(
+		cd "$TLS_DIR"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+			-subj "/CN=weir test CA" -keyout ca.key -out ca.pem \
+			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-subj "/CN=127.0.0.1" -keyout broker.key -out broker.csr
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' >broker.ext
+		openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 7 \
+			-extfile broker.ext -out broker.pem
+		openssl pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem -name broker \
+			-passout "pass:$KEYSTORE_PASSWORD" -out broker.p12
+		chmod 600 ca.key broker.key broker.p12
+	) >/dev/null 2>"$RUN/tls.log" || {
+		cat "$RUN/tls.log" >&2
+		die "making the test CA and broker certificate failed"
+	}
+}
+
+random_secret() {
+	python3 -c 'import secrets; print(secrets.token_urlsafe(18))'
 }
 
 # jvm_cmd fills JVM with the java command line shared by every node and tool.
@@ -174,17 +234,30 @@ jvm_cmd() {
 format_node() {
 	local i=$1
 	jvm_cmd
+	local scram=()
+	if [[ -n "${SASL_SSL_BOOTSTRAP:-}" ]]; then
+		scram=(--add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]"
+			--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]")
+	fi
 	"${JVM[@]}" kafka.tools.StorageTool format --ignore-formatted \
-		-t "$CLUSTER_ID" -c "$RUN/broker-$i.properties" >>"$RUN/broker-$i.log" 2>&1
+		-t "$CLUSTER_ID" -c "$RUN/broker-$i.properties" "${scram[@]}" >>"$RUN/broker-$i.log" 2>&1
 }
+
+# LAUNCHED[I]: PID of node I started by this invocation (our child).
+declare -a LAUNCHED=()
 
 launch_node() {
 	local i=$1
 	# setsid: the node outlives this script and the caller's process group
 	# (make, a test harness), and is only stopped through this script.
+	# Without job control the child is no group leader, so setsid(1) does
+	# not fork: $! is, once exec'd, the JVM itself, and our child, so
+	# wait_ready can tell a slow start from an exit and read the exit
+	# code. 9>&-: the JVM must not inherit (and hold) the lock.
 	jvm_cmd
-	setsid "${JVM[@]}" kafka.Kafka "$RUN/broker-$i.properties" </dev/null >>"$RUN/broker-$i.log" 2>&1 &
-	echo $! >"$RUN/broker-$i.pid"
+	setsid "${JVM[@]}" kafka.Kafka "$RUN/broker-$i.properties" </dev/null >>"$RUN/broker-$i.log" 2>&1 9>&- &
+	LAUNCHED[i]=$!
+	echo "${LAUNCHED[i]}" >"$RUN/broker-$i.pid"
 }
 
 probe_bin() {
@@ -204,18 +277,24 @@ show_logs_tail() {
 
 # wait_ready PROBE I...: wait until all N nodes are live brokers, or fail
 # loudly; fails fast if one of the nodes I... (just launched) exits.
+# A launched node counts as dead only once its process has exited: its
+# command line may not name the node yet (the forked shell before exec,
+# a launcher script), so alive() is no test of a node still starting.
 wait_ready() {
-	local probe=$1 start=$SECONDS i pp
+	local probe=$1 start=$SECONDS i pp pid rc
 	shift
-	"$probe" -bootstrap "$BOOTSTRAP" -brokers "$N" -timeout "${TIMEOUT}s" &
+	"$probe" -bootstrap "$BOOTSTRAP" -brokers "$N" -timeout "${TIMEOUT}s" 9>&- &
 	pp=$!
-	while kill -0 "$pp" 2>/dev/null; do
+	while running "$pp"; do
 		for i in "$@"; do
-			if ! alive "$i"; then
+			pid=${LAUNCHED[i]}
+			if ! running "$pid"; then
+				rc=0
+				wait "$pid" || rc=$?
 				kill "$pp" 2>/dev/null || true
 				wait "$pp" 2>/dev/null || true
 				show_logs_tail
-				die "node $i exited during startup (log $RUN/broker-$i.log)"
+				die "node $i (pid $pid) exited with code $rc $((SECONDS - start))s into startup (log $RUN/broker-$i.log)"
 			fi
 		done
 		sleep 0.2
@@ -224,6 +303,11 @@ wait_ready() {
 		show_logs_tail
 		die "cluster did not become ready within ${TIMEOUT}s"
 	fi
+	# Ready: by now each launched PID must be the node's JVM, which is
+	# what status, kill and stop will look for.
+	for i in "$@"; do
+		alive "$i" || die "node $i: pid ${LAUNCHED[i]} answers but is not a JVM running $RUN/broker-$i.properties"
+	done
 	say "ready after $((SECONDS - start))s of waiting"
 }
 
@@ -238,6 +322,14 @@ cmd_start() {
 			;;
 		--brokers=*)
 			n=${1#*=}
+			shift
+			;;
+		--plaintext-only)
+			SECURITY=plaintext
+			shift
+			;;
+		--sasl-ssl)
+			SECURITY=sasl_ssl
 			shift
 			;;
 		*) die "start: unknown argument $1" ;;
@@ -269,30 +361,55 @@ cmd_start() {
 	CLUSTER_ID=$(new_cluster_id)
 	DATA=$(mktemp -d "$RUN/data.XXXXXX")
 	local ports
-	read -r -a ports <<<"$(free_ports $((2 * N)))"
-	BROKER_PORTS=() CONTROLLER_PORTS=()
-	VOTERS="" BOOTSTRAP=""
+	read -r -a ports <<<"$(free_ports $((3 * N)))"
+	BROKER_PORTS=() CONTROLLER_PORTS=() SASL_SSL_PORTS=()
+	VOTERS="" BOOTSTRAP="" SASL_SSL_BOOTSTRAP=""
 	for ((i = 1; i <= N; i++)); do
-		BROKER_PORTS+=("${ports[2 * (i - 1)]}")
-		CONTROLLER_PORTS+=("${ports[2 * (i - 1) + 1]}")
+		BROKER_PORTS+=("${ports[3 * (i - 1)]}")
+		CONTROLLER_PORTS+=("${ports[3 * (i - 1) + 1]}")
+		SASL_SSL_PORTS+=("${ports[3 * (i - 1) + 2]}")
 		VOTERS+="${VOTERS:+,}$i@127.0.0.1:${CONTROLLER_PORTS[i - 1]}"
 		BOOTSTRAP+="${BOOTSTRAP:+,}127.0.0.1:${BROKER_PORTS[i - 1]}"
 	done
-	{
+	case $SECURITY in
+	sasl_ssl)
+		for ((i = 1; i <= N; i++)); do
+			SASL_SSL_BOOTSTRAP+="${SASL_SSL_BOOTSTRAP:+,}127.0.0.1:${SASL_SSL_PORTS[i - 1]}"
+		done
+		TLS_DIR="$DATA/tls"
+		SASL_CA="$TLS_DIR/ca.pem"
+		SASL_MECHANISM=SCRAM-SHA-512
+		SASL_USER=weir
+		SASL_PASSWORD=$(random_secret)
+		KEYSTORE_PASSWORD=$(random_secret)
+		make_tls
+		;;
+	plaintext) SASL_SSL_PORTS=() ;;
+	*) die "WEIR_KAFKA_SECURITY=$SECURITY: use sasl_ssl or plaintext" ;;
+	esac
+	(
+		umask 077 # it holds the SASL password
 		echo "N=$N"
 		echo "CLUSTER_ID=$CLUSTER_ID"
 		echo "DATA=$DATA"
 		echo "VOTERS=$VOTERS"
 		echo "BOOTSTRAP=$BOOTSTRAP"
 		echo "KAFKA_VERSION=$KAFKA_VERSION"
-	} >"$RUN/cluster.env"
+		if [[ -n "$SASL_SSL_BOOTSTRAP" ]]; then
+			echo "SASL_SSL_BOOTSTRAP=$SASL_SSL_BOOTSTRAP"
+			echo "SASL_CA=$SASL_CA"
+			echo "SASL_MECHANISM=$SASL_MECHANISM"
+			echo "SASL_USER=$SASL_USER"
+			echo "SASL_PASSWORD=$SASL_PASSWORD"
+		fi
+	) >"$RUN/cluster.env"
 
 	# A failed start leaves nothing running and no data behind, only logs.
 	trap 'say "start failed, cleaning up"; cmd_stop' EXIT
 	local pids=()
 	for ((i = 1; i <= N; i++)); do
 		: >"$RUN/broker-$i.log"
-		write_config "$i" "${BROKER_PORTS[i - 1]}" "${CONTROLLER_PORTS[i - 1]}"
+		write_config "$i" "${BROKER_PORTS[i - 1]}" "${CONTROLLER_PORTS[i - 1]}" "${SASL_SSL_PORTS[i - 1]:-}"
 		format_node "$i" &
 		pids+=($!)
 	done
@@ -310,7 +427,17 @@ cmd_start() {
 	echo "$BOOTSTRAP" >"$RUN/bootstrap"
 	trap - EXIT
 	say "Kafka $KAFKA_VERSION, $N node(s), cluster $CLUSTER_ID, up in $((SECONDS - t0))s"
+	print_secure
 	echo "$BOOTSTRAP"
+}
+
+# print_secure: the SASL_SSL listener's facts, one "key: value" a line
+# (the password stays in cluster.env, which only the owner can read).
+print_secure() {
+	[[ -n "${SASL_SSL_BOOTSTRAP:-}" ]] || return 0
+	echo "sasl_ssl: $SASL_SSL_BOOTSTRAP"
+	echo "sasl_ca: $SASL_CA"
+	echo "sasl: $SASL_MECHANISM user $SASL_USER (password: SASL_PASSWORD in $RUN/cluster.env)"
 }
 
 # running PID: the process exists and is not a zombie (an unreaped zombie
@@ -355,7 +482,11 @@ cmd_stop() {
 	}
 	local i pids=()
 	for ((i = 1; i <= N; i++)); do
-		if alive "$i"; then pids+=("$(<"$RUN/broker-$i.pid")"); fi
+		if alive "$i"; then
+			pids+=("$(<"$RUN/broker-$i.pid")")
+		elif [[ -n "${LAUNCHED[i]:-}" ]] && running "${LAUNCHED[i]}"; then
+			pids+=("${LAUNCHED[i]}") # a failed start's node, maybe not exec'd yet
+		fi
 	done
 	stop_pids "${pids[@]}"
 	cleanup_state
@@ -369,6 +500,7 @@ cmd_status() {
 	}
 	local i up=0
 	echo "bootstrap: $BOOTSTRAP"
+	print_secure
 	for ((i = 1; i <= N; i++)); do
 		if alive "$i"; then
 			echo "broker $i: pid $(<"$RUN/broker-$i.pid")"
@@ -433,9 +565,25 @@ cmd_logs() {
 	for ((i = 1; i <= N; i++)); do echo "$RUN/broker-$i.log"; done
 }
 
+# lock: one mutating command at a time per run directory. Two starts
+# that overlapped used to format each other's data ("Invalid cluster.id
+# in meta.properties"); now the second waits and then finds the first's
+# cluster. The lock is on fd 9, closed in every long-lived child.
+lock() {
+	mkdir -p "$RUN"
+	exec 9>>"$RUN/lock"
+	if ! flock -n 9; then
+		say "waiting for another kafka.sh command on $RUN"
+		flock -w "$((TIMEOUT + 60))" 9 || die "another kafka.sh command holds $RUN/lock"
+	fi
+}
+
 main() {
 	local cmd=${1:-}
 	(($#)) && shift
+	case $cmd in
+	start | stop | kill | restart) lock ;;
+	esac
 	case $cmd in
 	fetch) cmd_fetch "$@" ;;
 	start) cmd_start "$@" ;;

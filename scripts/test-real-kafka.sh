@@ -21,5 +21,23 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
 	export KAFKA_BROKERS
 fi
 echo "tier 3: KAFKA_BROKERS=$KAFKA_BROKERS"
+# The SASL_SSL listener of the same cluster, for the secure-connection
+# tests (internal/kafkatest.NewSecure): from scripts/kafka.sh's
+# cluster.env when it describes KAFKA_BROKERS. Without them those tests
+# fail, as tier 3 never skips.
+if [ -z "${KAFKA_SASL_SSL_BROKERS:-}" ]; then
+	env_file="${WEIR_KAFKA_RUN:-.cache/kafka-run}/cluster.env"
+	if [ -r "$env_file" ]; then
+		# shellcheck source=/dev/null
+		eval "$(
+			source "$env_file"
+			if [ "${BOOTSTRAP:-}" = "$KAFKA_BROKERS" ] && [ -n "${SASL_SSL_BOOTSTRAP:-}" ]; then
+				printf 'export KAFKA_SASL_SSL_BROKERS=%q KAFKA_SASL_CA=%q KAFKA_SASL_MECHANISM=%q KAFKA_SASL_USER=%q KAFKA_SASL_PASSWORD=%q\n' \
+					"$SASL_SSL_BOOTSTRAP" "$SASL_CA" "$SASL_MECHANISM" "$SASL_USER" "$SASL_PASSWORD"
+			fi
+		)"
+	fi
+fi
+echo "tier 3: KAFKA_SASL_SSL_BROKERS=${KAFKA_SASL_SSL_BROKERS:-(none: the secure-connection tests will fail)}"
 export KAFKA_BROKER_LOG=${KAFKA_BROKER_LOG:-$(ls "${WEIR_KAFKA_RUN:-.cache/kafka-run}"/broker-*.log 2>/dev/null | head -n 1 || true)}
 go test -count=1 -p 1 "${pkgs[@]}"

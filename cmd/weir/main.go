@@ -140,18 +140,23 @@ func runWorker(ctx context.Context, args []string) error {
 		}
 	}
 	fs.Var(&partitioner, "partitioner", "how the input topics' producers partition keys: murmur2 (Java clients) or crc32 (librdkafka's default: Python, C, .NET, confluent-kafka-go); default murmur2; env WEIR_PARTITIONER")
+	conn := addConnectFlags(fs) // TLS, SASL, client id, registry auth (connect.go)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *brokers == "" || *registry == "" {
 		return fmt.Errorf("run: -brokers and -registry are required")
 	}
+	co, err := conn.options()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 	log, err := newLogger(*verbose)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
-	topo, err := pipelineTopology(*pipeline, *app, *prefix, *registry)
+	topo, err := pipelineTopology(*pipeline, *app, *prefix, *registry, co.registry...)
 	if err != nil {
 		return err
 	}
@@ -164,6 +169,7 @@ func runWorker(ctx context.Context, args []string) error {
 		processor.Logger(log),
 		processor.InputPartitioner(partitioner),
 	}
+	opts = append(opts, co.processor...)
 	if *stateDir != "" {
 		opts = append(opts, processor.StateDir(*stateDir))
 	}
@@ -184,16 +190,16 @@ func runWorker(ctx context.Context, args []string) error {
 }
 
 // pipelineTopology builds the topology that weir run runs.
-func pipelineTopology(pipeline, app, prefix, registry string) (*topology.Topology, error) {
+func pipelineTopology(pipeline, app, prefix, registry string, regOpts ...avro.HTTPClientOpt) (*topology.Topology, error) {
 	switch pipeline {
 	case "views":
-		serdes, err := demo.NewSerdes(registry)
+		serdes, err := demo.NewSerdes(registry, regOpts...)
 		if err != nil {
 			return nil, err
 		}
 		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
 	case "profiles":
-		rc, err := avro.NewHTTPRegistryClient(registry)
+		rc, err := avro.NewHTTPRegistryClient(registry, regOpts...)
 		if err != nil {
 			return nil, err
 		}

@@ -45,9 +45,10 @@ type Serdes struct {
 	Products  codec.Serde[events.Product]
 }
 
-// NewSerdes makes Avro serdes that register their schemas.
-func NewSerdes(registryURL string) (Serdes, error) {
-	rc, err := avro.NewHTTPRegistryClient(registryURL)
+// NewSerdes makes Avro serdes that register their schemas; opts configure
+// the registry client (authentication, TLS).
+func NewSerdes(registryURL string, opts ...avro.HTTPClientOpt) (Serdes, error) {
+	rc, err := avro.NewHTTPRegistryClient(registryURL, opts...)
 	if err != nil {
 		return Serdes{}, err
 	}

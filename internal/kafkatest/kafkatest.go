@@ -48,6 +48,9 @@ type Cluster struct {
 	t      testing.TB
 	suffix string
 	admin  *kadm.Client
+	// opts are the connection options of the harness's own clients
+	// (TLS and SASL on a secured kfake cluster).
+	opts []kgo.Opt
 }
 
 // Tier returns "kfake" or "kafka", for test logs.
@@ -63,7 +66,13 @@ func (c *Cluster) Tier() string {
 // never skips, so CI cannot go green without the real broker.
 func New(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, suffix: randSuffix(t)}
+	return newCluster(t, opts, nil)
+}
+
+// newCluster is New with the options of the harness's own clients.
+func newCluster(t testing.TB, opts []kfake.Opt, clientOpts []kgo.Opt) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, suffix: randSuffix(t), opts: clientOpts}
 
 	reg := srfake.New()
 	t.Cleanup(reg.Close)
@@ -89,7 +98,7 @@ func New(t testing.TB, opts ...kfake.Opt) *Cluster {
 		c.Brokers = fake.ListenAddrs()
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, c.opts...)...)
 	if err != nil {
 		t.Fatalf("kafkatest: admin client: %v", err)
 	}
@@ -185,7 +194,8 @@ func (c *Cluster) Admin() *kadm.Client { return c.admin }
 // closed with the test.
 func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, opts...)...)
+	base := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, c.opts...)
+	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		c.t.Fatalf("kafkatest: client: %v", err)
 	}
