@@ -19,7 +19,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/kafkatest"
 )
 
