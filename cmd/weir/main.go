@@ -5,12 +5,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -132,6 +134,11 @@ func runWorker(ctx context.Context, args []string) error {
 	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
 	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
 	verbose := fs.Bool("v", false, "log at debug level")
+	var hf httpFlags
+	hf.register(fs)
+	if err := flagsFromEnv(fs, os.Getenv, httpFlagNames...); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -148,8 +155,25 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	progress := newProgress(os.Stdout)
+	hs, err := hf.setup(os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	var metrics processor.Metrics = progress
+	var ln net.Listener
+	promReg := prometheus.NewRegistry()
+	if hs != nil {
+		if *pipeline != "profiles" {
+			return fmt.Errorf("-http serves the profiles pipeline's API: use it with -pipeline profiles")
+		}
+		if ln, err = hs.bind(); err != nil {
+			return err
+		}
+		defer ln.Close()
+		metrics = workerMetrics(progress, promReg)
+	}
 	opts := []processor.Opt{
-		processor.WithMetrics(progress),
+		processor.WithMetrics(metrics),
 		processor.SeedBrokers(strings.Split(*brokers, ",")...),
 		processor.CommitInterval(*commit),
 		processor.SessionTimeout(*session),
@@ -164,9 +188,16 @@ func runWorker(ctx context.Context, args []string) error {
 	if *atLeastOnce {
 		opts = append(opts, processor.ProcessingGuarantee(processor.AtLeastOnce))
 	}
+	if hs != nil {
+		opts = append(opts, processor.AdvertisedAddress(hs.advertise))
+	}
 	w, err := processor.New(topo, opts...)
 	if err != nil {
 		return err
+	}
+	if hs != nil {
+		api := hs.start(ctx, ln, w, promReg, strings.Split(*brokers, ","), *registry, triggersTopic(*prefix), log)
+		defer api.stop()
 	}
 	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", *app, *pipeline)
 	err = w.Run(ctx)

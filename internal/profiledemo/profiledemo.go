@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 			processor.InstanceID(fmt.Sprintf("demo-%d", i)),
 			processor.AdvertisedAddress(addr),
 			processor.Logger(cfg.Log.With(zap.Int("worker", i))),
-			processor.WithMetrics(fanout{lat, serve.NewMetrics(reg)}),
+			processor.WithMetrics(Fanout{lat, serve.NewMetrics(reg)}),
 		)
 		if err != nil {
 			ln.Close()
