@@ -9,6 +9,8 @@ package profiledemo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +52,7 @@ type Config struct {
 	Partitions  int32         // default: 6
 	Status      time.Duration // status line interval; default 2s
 	HTTP        string        // worker 0's HTTP address; others pick free ports. Default: a free port
+	Token       string        // bearer token the HTTP API requires; default: a random one, printed
 	Timeout     time.Duration // to catch up after generating; default 2m
 	Log         *zap.Logger   // default: none
 }
@@ -75,6 +78,11 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	cfg.Brokers, cfg.Registry = brokers, registry
+	if cfg.Token == "" {
+		if cfg.Token, err = randomToken(); err != nil {
+			return Result{}, err
+		}
+	}
 	rc, err := codec.NewHTTPRegistryClient(cfg.Registry)
 	if err != nil {
 		return Result{}, err
@@ -168,7 +176,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 			ln.Close()
 			return Result{}, err
 		}
-		srv := serve.New(app, serve.Options{Self: addr, Gatherer: reg})
+		srv := serve.New(app, serve.Options{Self: addr, Gatherer: reg, Auth: &serve.Auth{Tokens: []string{cfg.Token}}, ForwardToken: cfg.Token})
 		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(ln)
 		wctx, stop := context.WithCancel(ctx)
@@ -177,6 +185,8 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		workers = append(workers, w)
 		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/triggers, /metrics)\n", i, addr)
 	}
+	fmt.Fprintf(status, "demo: profiles and triggers need the token %s, e.g.\n  curl -H 'Authorization: Bearer %s' http://%s/v1/profiles/c-00001\n",
+		cfg.Token, cfg.Token, workers[0].addr)
 	fmt.Fprintf(status, "demo: %d workers started; generating %d events at %d/s for %v\n", cfg.Workers, n, cfg.Rate, cfg.Duration)
 
 	watch := newWatcher(cfg, tp)
@@ -450,12 +460,18 @@ func (w *watcher) checkServing(ctx context.Context, addrs []string) error {
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	for _, addr := range addrs {
+		// The API is protected: without the token, no profile.
+		if len(sample) > 0 {
+			if _, status, err := fetchProfile(ctx, client, addr, sample[0], ""); err != nil || status != http.StatusUnauthorized {
+				return fmt.Errorf("demo: %s answered %s without a token: status %d (err %v), want 401", addr, sample[0], status, err)
+			}
+		}
 		for _, c := range sample {
 			w.mu.Lock()
 			want := w.last[c]
 			w.mu.Unlock()
 			for {
-				got, status, err := fetchProfile(ctx, client, addr, c)
+				got, status, err := fetchProfile(ctx, client, addr, c, w.cfg.Token)
 				if err == nil && status == http.StatusOK && got.Version == want && got.CustomerID == c {
 					break
 				}
@@ -473,19 +489,34 @@ func (w *watcher) checkServing(ctx context.Context, addrs []string) error {
 	return nil
 }
 
-func fetchProfile(ctx context.Context, cl *http.Client, addr, id string) (events.ProfileUpdate, int, error) {
+func fetchProfile(ctx context.Context, cl *http.Client, addr, id, token string) (events.ProfileUpdate, int, error) {
 	var p events.ProfileUpdate
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/profiles/"+id, nil)
 	if err != nil {
 		return p, 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := cl.Do(req)
 	if err != nil {
 		return p, 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return p, resp.StatusCode, nil
+	}
 	err = json.NewDecoder(resp.Body).Decode(&p)
 	return p, resp.StatusCode, err
+}
+
+// randomToken is 32 random bytes in hex.
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("demo: token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 func (w *watcher) result(s sent, lat *latency) Result {
