@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,6 +189,7 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 	}
 
 	addrs := []string{freeAddr(t), freeAddr(t)}
+	var cmds []*exec.Cmd
 	for i, addr := range addrs {
 		name := fmt.Sprintf("w%d", i)
 		logFile := filepath.Join(t.TempDir(), name+".log")
@@ -206,9 +209,12 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		cmds = append(cmds, cmd)
 		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
+			if cmd.ProcessState == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
 			lf.Close()
 			if t.Failed() {
 				b, _ := os.ReadFile(logFile)
@@ -298,6 +304,63 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 		}
 		if code, _, _, err := get(&http.Client{Timeout: 5 * time.Second}, addr, "/healthz", ""); err == nil && code == 200 {
 			t.Fatalf("%s answered a client that does not trust its CA", addr)
+		}
+	}
+
+	// Triggers: each worker streams every committed trigger of the topic.
+	// A marker is produced until both streams have delivered one (the
+	// workers start following the topic at its end when they start).
+	got := make(chan string, 16)
+	for _, addr := range addrs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/v1/triggers", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer engine-token")
+		stream := &http.Client{Transport: plain.Transport} // no timeout: a stream
+		resp, err := stream.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s/v1/triggers: %v %v", addr, resp, err)
+		}
+		defer resp.Body.Close()
+		go func() {
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok && strings.Contains(data, "marker-") {
+					got <- addr
+					return
+				}
+			}
+		}()
+	}
+	producer := c.Client()
+	seen := map[string]bool{}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; len(seen) < len(addrs); n++ {
+		v, err := serdes.Trigger.Encode(tp.Triggers, events.Trigger{TriggerID: fmt.Sprintf("marker-%d", n), CustomerID: customers[0], Type: events.AtRisk, FiredAt: time.Now().UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := producer.ProduceSync(ctx, &kgo.Record{Topic: tp.Triggers, Key: []byte(customers[0]), Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case a := <-got:
+			seen[a] = true
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("trigger streams delivered a produced trigger on %v only", seen)
+		}
+	}
+
+	// SIGTERM stops each worker cleanly, open trigger streams or not.
+	for i, cmd := range cmds {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("worker %d after SIGTERM: %v", i, err)
 		}
 	}
 }
