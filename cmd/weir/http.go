@@ -237,7 +237,10 @@ func parseTokens(s string) []string {
 }
 
 // httpWorker is a running worker API.
-type httpWorker struct{ srv *http.Server }
+type httpWorker struct {
+	srv    *http.Server
+	cancel context.CancelFunc // stops the trigger feed
+}
 
 // listen binds the address before the worker starts, so a taken port
 // fails start-up rather than later.
@@ -258,7 +261,10 @@ func (s *httpSetup) start(ctx context.Context, ln net.Listener, app serve.Backen
 	opts := s.opts
 	opts.Self, opts.Gatherer, opts.Logger = s.advertise, reg, log
 	api := serve.New(app, opts)
-	hw := &httpWorker{srv: &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(log)}}
+	ctx, cancel := context.WithCancel(ctx)
+	hw := &httpWorker{cancel: cancel, srv: &http.Server{
+		Handler: api, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: zap.NewStdLog(log),
+	}}
 	go func() {
 		if err := hw.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http: serve", zap.Error(err))
@@ -280,6 +286,7 @@ func (s *httpSetup) start(ctx context.Context, ln net.Listener, app serve.Backen
 // stop closes the API: open trigger streams would hold a graceful
 // shutdown, so they get a second.
 func (hw *httpWorker) stop() {
+	hw.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if hw.srv.Shutdown(ctx) != nil {

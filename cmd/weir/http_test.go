@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -37,7 +38,8 @@ func certFiles(t *testing.T) (dir string, ca *testcerts.CA, worker testcerts.Lea
 	dir = t.TempDir()
 	ca = testcerts.NewCA(t, "weir-test")
 	worker = ca.Issue(t, "worker")
-	testcerts.WriteFiles(t, dir, ca, map[string]testcerts.Leaf{"worker": worker})
+	serverOnly := ca.Issue(t, "server-only", x509.ExtKeyUsageServerAuth)
+	testcerts.WriteFiles(t, dir, ca, map[string]testcerts.Leaf{"worker": worker, "server-only": serverOnly})
 	if err := os.WriteFile(filepath.Join(dir, "tokens"), []byte("# rotated 2026-12\nnew-token\n\nold-token # until Friday\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +92,7 @@ func TestHTTPConfigMistakes(t *testing.T) {
 		{"file and env tokens", map[string]string{envTokens: "t1"}, []string{"-http", "127.0.0.1:8080", "-http-token-file", f("tokens")}, "not both"},
 		{"no-auth with tokens", map[string]string{envTokens: "t1"}, []string{"-http", "127.0.0.1:8080", "-http-no-auth"}, "contradicts"},
 		{"bad env bool", map[string]string{"WEIR_HTTP_NO_AUTH": "maybe"}, nil, "WEIR_HTTP_NO_AUTH"},
+		{"serving cert cannot forward", nil, []string{"-http", ":8443", "-advertise", "w1:8443", "-http-client-ca", f("ca.pem"), "-http-tls-cert", f("server-only.pem"), "-http-tls-key", f("server-only-key.pem")}, "lacks clientAuth"},
 		{"key does not match", nil, []string{"-http", ":8443", "-advertise", "w1:8443", "-http-token-file", f("tokens"), "-http-tls-cert", f("worker.pem"), "-http-tls-key", f("ca.pem")}, "-http-tls-cert/-http-tls-key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,8 +15,9 @@ import (
 // calls publish with each (serve.Server.Publish), until ctx is done: what
 // feeds a `weir run` worker's /v1/triggers stream. Every worker follows
 // the whole topic, so a client sees every trigger from any worker.
-// A record that does not decode is logged and skipped.
-func FollowTriggers(ctx context.Context, brokers []string, registry, topic string, log *zap.Logger, publish func(events.Trigger)) error {
+// A record that does not decode is logged and skipped. opts are added to
+// the client's (connection settings).
+func FollowTriggers(ctx context.Context, brokers []string, registry, topic string, log *zap.Logger, publish func(events.Trigger), opts ...kgo.Opt) error {
 	rc, err := codec.NewHTTPRegistryClient(registry)
 	if err != nil {
 		return err
@@ -29,12 +30,12 @@ func FollowTriggers(ctx context.Context, brokers []string, registry, topic strin
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)
+	}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("triggers: %w", err)
 	}

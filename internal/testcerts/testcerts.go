@@ -66,8 +66,11 @@ type Leaf struct {
 }
 
 // Issue makes a certificate for 127.0.0.1, ::1 and localhost, usable by
-// servers and clients alike.
-func (ca *CA) Issue(t testing.TB, name string) Leaf {
+// servers and clients alike unless usages says otherwise.
+func (ca *CA) Issue(t testing.TB, name string, usages ...x509.ExtKeyUsage) Leaf {
+	if len(usages) == 0 {
+		usages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -79,7 +82,7 @@ func (ca *CA) Issue(t testing.TB, name string) Leaf {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  usages,
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
