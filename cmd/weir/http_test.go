@@ -192,7 +192,22 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 	}
 
 	addrs := []string{freeAddr(t), freeAddr(t)}
-	var cmds []*exec.Cmd
+	type proc struct {
+		cmd    *exec.Cmd
+		exited chan struct{} // closed when it exits; err is then set
+		err    error
+	}
+	var procs []*proc
+	// exited fails the test when a worker is gone before its time.
+	exited := func() {
+		for i, p := range procs {
+			select {
+			case <-p.exited:
+				t.Fatalf("worker %d exited early: %v", i, p.err)
+			default:
+			}
+		}
+	}
 	for i, addr := range addrs {
 		name := fmt.Sprintf("w%d", i)
 		logFile := filepath.Join(t.TempDir(), name+".log")
@@ -212,12 +227,12 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		cmds = append(cmds, cmd)
+		p := &proc{cmd: cmd, exited: make(chan struct{})}
+		go func() { p.err = cmd.Wait(); close(p.exited) }()
+		procs = append(procs, p)
 		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
+			cmd.Process.Kill()
+			<-p.exited
 			lf.Close()
 			if t.Failed() {
 				b, _ := os.ReadFile(logFile)
@@ -268,6 +283,7 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 				if err == nil && code == 200 && p.Version > want[id] {
 					t.Fatalf("%s: %s at version %d, only %d events were sent", addr, id, p.Version, want[id])
 				}
+				exited()
 				if ctx.Err() != nil {
 					t.Fatalf("%s never served %s at version %d: status %d body %.200s err %v", addr, id, want[id], code, b, err)
 				}
@@ -358,12 +374,18 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 	}
 
 	// SIGTERM stops each worker cleanly, open trigger streams or not.
-	for i, cmd := range cmds {
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	exited()
+	for i, p := range procs {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("worker %d after SIGTERM: %v", i, err)
+		select {
+		case <-p.exited:
+		case <-ctx.Done():
+			t.Fatalf("worker %d still running after SIGTERM", i)
+		}
+		if p.err != nil {
+			t.Fatalf("worker %d after SIGTERM: %v", i, p.err)
 		}
 	}
 }
