@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -46,7 +48,8 @@ func (a *Auth) Validate() error {
 
 // guard checks credentials before h; nil auth lets every request through.
 type guard struct {
-	tokens      [][sha256.Size]byte // hashed: equal length, so compared in constant time
+	open        bool
+	tokens      atomic.Pointer[[][sha256.Size]byte] // hashed: equal length, so compared in constant time
 	clientCerts bool
 	denied      *prometheus.CounterVec
 	log         *zap.Logger
@@ -54,6 +57,7 @@ type guard struct {
 
 func newGuard(a *Auth, reg prometheus.Registerer, log *zap.Logger) *guard {
 	g := &guard{
+		open: a == nil,
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_http_unauthorized_total",
 			Help: "Requests refused with 401, by reason (missing or invalid credentials).",
@@ -65,19 +69,45 @@ func newGuard(a *Auth, reg prometheus.Registerer, log *zap.Logger) *guard {
 	g.denied.WithLabelValues("invalid")
 	reg.MustRegister(g.denied)
 	if a != nil {
-		for _, t := range a.Tokens {
-			g.tokens = append(g.tokens, sha256.Sum256([]byte(t)))
-		}
+		g.setTokens(a.Tokens)
 		g.clientCerts = a.ClientCerts
 	}
 	return g
 }
 
-func (g *guard) open() bool { return len(g.tokens) == 0 && !g.clientCerts }
+func (g *guard) setTokens(tokens []string) {
+	hashed := make([][sha256.Size]byte, len(tokens))
+	for i, t := range tokens {
+		hashed[i] = sha256.Sum256([]byte(t))
+	}
+	g.tokens.Store(&hashed)
+}
+
+// SetForwardToken replaces Options.ForwardToken.
+func (s *Server) SetForwardToken(tok string) { s.forwardToken.Store(&tok) }
+
+// ErrOpen is returned by SetTokens on a Server built without Auth.
+var ErrOpen = errors.New("serve: the server was built without Auth")
+
+// SetTokens replaces the accepted bearer tokens, for rotation without a
+// restart; requests in flight finish with the old set. The new set is
+// checked as Auth.Validate does: it may be empty only when client
+// certificates are accepted.
+func (s *Server) SetTokens(tokens []string) error {
+	if s.guard.open {
+		return ErrOpen
+	}
+	a := Auth{Tokens: tokens, ClientCerts: s.guard.clientCerts}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	s.guard.setTokens(slices.Clone(tokens))
+	return nil
+}
 
 // wrap answers 401 unless r carries valid credentials.
 func (g *guard) wrap(h http.HandlerFunc) http.HandlerFunc {
-	if g.open() {
+	if g.open {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +128,7 @@ func (g *guard) wrap(h http.HandlerFunc) http.HandlerFunc {
 		// Never log the header (a wrong token is often a right one for
 		// another service) nor the path (it names a customer).
 		g.log.Debug("serve: unauthorized", zap.String("reason", reason), zap.String("remote", r.RemoteAddr))
-		if len(g.tokens) > 0 {
+		if len(*g.tokens.Load()) > 0 {
 			w.Header().Set("WWW-Authenticate", challenge)
 		} else {
 			w.Header().Set("WWW-Authenticate", `Mutual realm="weir"`)
@@ -114,8 +144,8 @@ func (g *guard) wrap(h http.HandlerFunc) http.HandlerFunc {
 func (g *guard) tokenOK(tok string) bool {
 	h := sha256.Sum256([]byte(tok))
 	ok := 0
-	for i := range g.tokens {
-		ok |= subtle.ConstantTimeCompare(h[:], g.tokens[i][:])
+	for _, t := range *g.tokens.Load() {
+		ok |= subtle.ConstantTimeCompare(h[:], t[:])
 	}
 	return ok == 1
 }

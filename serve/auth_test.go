@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,7 +61,8 @@ func unauthorized(t *testing.T, cl *http.Client, base, reason string) string {
 
 func TestAuthBearerTokens(t *testing.T) {
 	b := &fake{ready: true, mine: map[string][]byte{"c-1": stored(t, events.ProfileUpdate{CustomerID: "c-1", Known: true, Version: 3})}}
-	srv := httptest.NewServer(serve.New(b, serve.Options{Auth: &serve.Auth{Tokens: []string{"old-token", "new-token"}}}))
+	api := serve.New(b, serve.Options{Auth: &serve.Auth{Tokens: []string{"old-token", "new-token"}}})
+	srv := httptest.NewServer(api)
 	defer srv.Close()
 	cl := srv.Client()
 	url := srv.URL + "/v1/profiles/c-1"
@@ -106,6 +108,23 @@ func TestAuthBearerTokens(t *testing.T) {
 	}
 	if got := unauthorized(t, cl, srv.URL, "missing"); got != "2" {
 		t.Fatalf("missing counter = %s, want 2 (profile and triggers)", got)
+	}
+
+	// Rotation without a restart: the old token stops working at once.
+	if err := api.SetTokens([]string{"new-token"}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := do(t, cl, url, "old-token"); resp.StatusCode != 401 {
+		t.Fatalf("removed token: status %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := do(t, cl, url, "new-token"); resp.StatusCode != 200 {
+		t.Fatalf("kept token: status %d, want 200", resp.StatusCode)
+	}
+	if err := api.SetTokens(nil); err == nil {
+		t.Fatal("SetTokens(nil) without client certificates passed; it would lock everyone out")
+	}
+	if err := serve.New(b, serve.Options{}).SetTokens([]string{"x"}); !errors.Is(err, serve.ErrOpen) {
+		t.Fatalf("SetTokens on an open server: %v, want ErrOpen", err)
 	}
 }
 

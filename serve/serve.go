@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +67,8 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *Metrics
 	guard   *guard
+	// forwardToken starts as Options.ForwardToken (SetForwardToken).
+	forwardToken atomic.Pointer[string]
 
 	mu   sync.Mutex
 	subs map[chan events.Trigger]struct{}
@@ -101,6 +104,7 @@ func New(b Backend, opts Options) *Server {
 		subs: map[chan events.Trigger]struct{}{}, changed: make(chan struct{}),
 	}
 	s.guard = newGuard(opts.Auth, own, opts.Logger)
+	s.forwardToken.Store(&opts.ForwardToken)
 	s.mux.HandleFunc("GET /v1/profiles/{id}", s.guard.wrap(s.profile))
 	s.mux.HandleFunc("GET /v1/triggers", s.guard.wrap(s.triggers))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -172,8 +176,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner, id strin
 		return
 	}
 	req.Header.Set(forwardedHeader, "1")
-	if s.opts.ForwardToken != "" {
-		req.Header.Set("Authorization", "Bearer "+s.opts.ForwardToken)
+	if tok := *s.forwardToken.Load(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {

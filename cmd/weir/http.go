@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -34,6 +35,7 @@ type httpFlags struct {
 	tokenFile, peerCA       string
 	forwardCert, forwardKey string
 	noAuth                  bool
+	reload                  time.Duration
 }
 
 // envTokens names the variable holding bearer tokens, one per line.
@@ -49,6 +51,7 @@ func (h *httpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.peerCA, "http-peer-ca", "", "PEM CA that signed the other workers' certificates, trusted when forwarding (default: system roots)")
 	fs.StringVar(&h.forwardCert, "http-forward-cert", "", "client certificate presented when forwarding to workers that require one (default: -http-tls-cert, with -http-client-ca)")
 	fs.StringVar(&h.forwardKey, "http-forward-key", "", "PEM private key of -http-forward-cert")
+	fs.DurationVar(&h.reload, "http-token-reload", 10*time.Second, "re-read -http-token-file this often and apply changes without a restart (0: never)")
 	fs.BoolVar(&h.noAuth, "http-no-auth", false, "serve profiles and triggers without credentials (only behind something that authenticates)")
 }
 
@@ -67,13 +70,16 @@ func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string, names ...string)
 }
 
 var httpFlagNames = []string{"http", "advertise", "http-tls-cert", "http-tls-key", "http-client-ca",
-	"http-token-file", "http-peer-ca", "http-forward-cert", "http-forward-key", "http-no-auth"}
+	"http-token-file", "http-token-reload", "http-peer-ca", "http-forward-cert", "http-forward-key", "http-no-auth"}
 
 // httpSetup is the checked configuration of the worker API.
 type httpSetup struct {
 	listen, advertise string
 	tls               *tls.Config // nil: plain HTTP
 	opts              serve.Options
+	tokenFile         string // re-read every reload when set
+	tokenBytes        []byte // its content at start-up
+	reload            time.Duration
 }
 
 // setup checks the flags and loads every file they name, so a mistake
@@ -132,6 +138,10 @@ func (h *httpFlags) setup(getenv func(string) string, log *zap.Logger) (*httpSet
 		if auth.Tokens = parseTokens(string(b)); len(auth.Tokens) == 0 {
 			return nil, fmt.Errorf("-http-token-file %s holds no tokens (one per line; # starts a comment)", h.tokenFile)
 		}
+		if h.reload < 0 {
+			return nil, fmt.Errorf("-http-token-reload %v: want 0 (never) or a positive interval", h.reload)
+		}
+		s.tokenFile, s.tokenBytes, s.reload = h.tokenFile, b, h.reload
 	case envTok != "":
 		if auth.Tokens = parseTokens(envTok); len(auth.Tokens) == 0 {
 			return nil, fmt.Errorf("%s holds no tokens", envTokens)
@@ -270,6 +280,9 @@ func (s *httpSetup) start(ctx context.Context, ln net.Listener, app serve.Backen
 			log.Error("http: serve", zap.Error(err))
 		}
 	}()
+	if s.tokenFile != "" && s.reload > 0 {
+		go s.reloadTokens(ctx, api, log)
+	}
 	go func() {
 		if err := profiledemo.FollowTriggers(ctx, brokers, registry, triggers, log, api.Publish); err != nil {
 			log.Error("http: triggers stream stopped", zap.Error(err))
@@ -281,6 +294,46 @@ func (s *httpSetup) start(ctx context.Context, ln net.Listener, app serve.Backen
 	}
 	fmt.Fprintf(os.Stderr, "weir: serving %s://%s (advertised as %s)\n", scheme, ln.Addr(), s.advertise)
 	return hw
+}
+
+// reloadTokens re-reads the token file every s.reload and applies a
+// changed one: rotation without a restart (a Kubernetes secret volume
+// updates the file in place). A file that cannot be read or holds no
+// valid token is logged and the tokens in force are kept. Forwarding
+// presents the first token, so rotate in two steps: append the new token,
+// and once every worker has it, remove the old one.
+func (s *httpSetup) reloadTokens(ctx context.Context, api *serve.Server, log *zap.Logger) {
+	last := s.tokenBytes
+	tick := time.NewTicker(s.reload)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b, err := os.ReadFile(s.tokenFile)
+		if err != nil {
+			log.Warn("http: token file unreadable; keeping the tokens in force", zap.String("file", s.tokenFile), zap.Error(err))
+			continue
+		}
+		if bytes.Equal(b, last) {
+			continue
+		}
+		tokens := parseTokens(string(b))
+		if len(tokens) == 0 {
+			err = errors.New("no tokens in it")
+		} else {
+			err = api.SetTokens(tokens)
+		}
+		last = b // warn once per bad version
+		if err != nil {
+			log.Warn("http: token file changed but is not usable; keeping the tokens in force", zap.String("file", s.tokenFile), zap.Error(err))
+			continue
+		}
+		api.SetForwardToken(tokens[0])
+		log.Info("http: token file reloaded", zap.String("file", s.tokenFile), zap.Int("tokens", len(tokens)))
+	}
 }
 
 // stop closes the API: open trigger streams would hold a graceful

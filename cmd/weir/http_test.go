@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/events"
@@ -30,6 +32,7 @@ import (
 	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/internal/testcerts"
 	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/serve"
 )
 
 // certFiles writes a CA and a worker certificate (server and client
@@ -123,6 +126,88 @@ func TestHTTPConfigMistakes(t *testing.T) {
 	}
 }
 
+type oneProfile struct{}
+
+func (oneProfile) Get(_ string, key []byte) ([]byte, bool, error) {
+	return []byte(`{"profile":{"customer_id":"` + string(key) + `","known":true,"version":1}}`), true, nil
+}
+func (oneProfile) Ready() bool { return true }
+
+// TestTokenFileReload: a changed token file applies without a restart; a
+// broken one is refused and the tokens in force stay.
+func TestTokenFileReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tokens")
+	write := func(s string) {
+		// Rename over the file, as a secret volume update does.
+		tmp := filepath.Join(dir, "tmp")
+		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first\n")
+	hs, err := parseHTTP(nil, "-http", "127.0.0.1:0", "-advertise", "127.0.0.1:1", "-http-token-file", file, "-http-token-reload", "10ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := serve.New(oneProfile{}, hs.opts)
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	core, logs := observer.New(zap.InfoLevel)
+	go hs.reloadTokens(ctx, api, zap.New(core))
+	status := func(token string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/profiles/c-1", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// waitFor polls until token gets code: the reload runs on a ticker.
+	waitFor := func(token string, code int) {
+		t.Helper()
+		for status(token) != code {
+			if ctx.Err() != nil {
+				t.Fatalf("token %q never got %d", token, code)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if status("first") != 200 || status("second") != 401 {
+		t.Fatal("initial tokens not in force")
+	}
+	write("first\nsecond\n")
+	waitFor("second", 200)
+	write("second\n")
+	waitFor("first", 401)
+	// A broken file (no tokens, a token with a space) is refused, once
+	// each, and "second" stays in force; a later good file still applies.
+	for i, broken := range []string{"# emptied by mistake\n", "bad token\n"} {
+		write(broken)
+		for logs.FilterMessage("http: token file changed but is not usable; keeping the tokens in force").Len() <= i {
+			if ctx.Err() != nil {
+				t.Fatalf("broken token file %q never refused", broken)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if status("second") != 200 {
+			t.Fatalf("after broken file %q, the token in force was dropped", broken)
+		}
+	}
+	write("third\n")
+	waitFor("third", 200)
+	if status("second") != 401 {
+		t.Fatal("second still valid after the file dropped it")
+	}
+}
+
 // freeAddr returns a loopback address nothing listens on (just now).
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -191,6 +276,17 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	tokenFile := filepath.Join(t.TempDir(), "tokens")
+	writeTokens := func(s string) {
+		tmp := tokenFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, tokenFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTokens("engine-token\nworker-token\n")
 	addrs := []string{freeAddr(t), freeAddr(t)}
 	type proc struct {
 		cmd    *exec.Cmd
@@ -222,7 +318,8 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 			"-http", addr, "-advertise", addr,
 			"-http-tls-cert", filepath.Join(certs, "worker.pem"), "-http-tls-key", filepath.Join(certs, "worker-key.pem"),
 			"-http-client-ca", filepath.Join(certs, "ca.pem"), "-http-peer-ca", filepath.Join(certs, "ca.pem"))
-		cmd.Env = append(os.Environ(), "WEIR_HTTP_TOKENS=engine-token\nworker-token")
+		// Flags from the environment, as a container would set them.
+		cmd.Env = append(os.Environ(), "WEIR_HTTP_TOKEN_FILE="+tokenFile, "WEIR_HTTP_TOKEN_RELOAD=50ms")
 		cmd.Stdout, cmd.Stderr = lf, lf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -267,6 +364,7 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 	slices.Sort(customers)
 	// Every customer from both workers: 200 at the final version.
 	forwarded := map[string]int{}
+	forwardedID := map[string]string{} // a customer each worker forwards
 	for _, id := range customers {
 		var bodies [2][]byte
 		for i, addr := range addrs {
@@ -277,6 +375,7 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 					bodies[i] = b
 					if h.Get("X-Weir-Served-By") != addr {
 						forwarded[addr]++
+						forwardedID[addr] = id
 					}
 					break
 				}
@@ -371,6 +470,34 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("trigger streams delivered a produced trigger on %v only", seen)
 		}
+	}
+
+	// Token rotation without a restart, in two steps: add the new token,
+	// then drop the old ones (forwarding presents the first token).
+	waitStatus := func(addr, id, token string, want int) {
+		t.Helper()
+		for {
+			code, _, b, err := get(plain, addr, "/v1/profiles/"+id, token)
+			if err == nil && code == want {
+				return
+			}
+			exited()
+			if ctx.Err() != nil {
+				t.Fatalf("%s %s with token %q: status %d body %.200s err %v; want %d", addr, id, token, code, b, err, want)
+			}
+			time.Sleep(50 * time.Millisecond) // poll: the file is re-read every 50ms
+		}
+	}
+	writeTokens("engine-token\nworker-token\nrotated-token\n")
+	for _, addr := range addrs {
+		waitStatus(addr, forwardedID[addr], "rotated-token", 200)
+	}
+	writeTokens("rotated-token\n")
+	for _, addr := range addrs {
+		waitStatus(addr, forwardedID[addr], "engine-token", 401)
+	}
+	for _, addr := range addrs { // forwarding now presents the new token
+		waitStatus(addr, forwardedID[addr], "rotated-token", 200)
 	}
 
 	// SIGTERM stops each worker cleanly, open trigger streams or not.
