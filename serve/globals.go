@@ -37,11 +37,10 @@ func (s *Server) ServeGlobals(r GlobalReader, tables ...GlobalTable) {
 	for _, t := range tables {
 		byName[t.Name] = t
 	}
-	// Profile data and global tables are protected alike: when the
-	// API's authentication lands, wrap this handler the same way.
-	s.mux.HandleFunc("GET /v1/globals/{table}/{key}", func(w http.ResponseWriter, req *http.Request) {
+	// Global tables are protected like profiles.
+	s.mux.HandleFunc("GET /v1/globals/{table}/{key}", s.guard.wrap(func(w http.ResponseWriter, req *http.Request) {
 		s.global(w, req, r, byName)
-	})
+	}))
 }
 
 func (s *Server) global(w http.ResponseWriter, req *http.Request, r GlobalReader, tables map[string]GlobalTable) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,8 +43,19 @@ type Options struct {
 	// TriggerBuffer is how many triggers a slow SSE client may fall
 	// behind before it is disconnected. Default: 256.
 	TriggerBuffer int
-	// Logger logs failed forwards and writes. Default: no logging.
+	// Logger logs failed forwards and writes, never profile contents.
+	// Default: no logging.
 	Logger *zap.Logger
+	// Auth guards profiles and triggers (see Auth); refused requests are
+	// counted in weir_http_unauthorized_total. Default: nil, open to all.
+	Auth *Auth
+	// ForwardScheme is how owners are reached: "http" or "https" (then
+	// Client must trust the owners' certificates). Default: "http".
+	ForwardScheme string
+	// ForwardToken is sent as a bearer token when forwarding, for owners
+	// that require one (a client certificate goes in Client instead).
+	// Default: none.
+	ForwardToken string
 }
 
 const forwardedHeader = "X-Weir-Forwarded"
@@ -54,6 +66,9 @@ type Server struct {
 	opts    Options
 	mux     *http.ServeMux
 	metrics *Metrics
+	guard   *guard
+	// forwardToken starts as Options.ForwardToken (SetForwardToken).
+	forwardToken atomic.Pointer[string]
 
 	mu   sync.Mutex
 	subs map[chan events.Trigger]struct{}
@@ -66,11 +81,17 @@ func New(b Backend, opts Options) *Server {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 5 * time.Second}
 	}
+	// own holds the Server's metrics; the caller's Gatherer is served too.
+	own := prometheus.NewRegistry()
 	var metrics *Metrics
 	if opts.Gatherer == nil {
-		reg := prometheus.NewRegistry()
-		metrics = NewMetrics(reg)
-		opts.Gatherer = reg
+		metrics = NewMetrics(own)
+		opts.Gatherer = own
+	} else {
+		opts.Gatherer = prometheus.Gatherers{own, opts.Gatherer}
+	}
+	if opts.ForwardScheme == "" {
+		opts.ForwardScheme = "http"
 	}
 	if opts.TriggerBuffer <= 0 {
 		opts.TriggerBuffer = 256
@@ -82,8 +103,10 @@ func New(b Backend, opts Options) *Server {
 		b: b, opts: opts, mux: http.NewServeMux(), metrics: metrics,
 		subs: map[chan events.Trigger]struct{}{}, changed: make(chan struct{}),
 	}
-	s.mux.HandleFunc("GET /v1/profiles/{id}", s.profile)
-	s.mux.HandleFunc("GET /v1/triggers", s.triggers)
+	s.guard = newGuard(opts.Auth, own, opts.Logger)
+	s.forwardToken.Store(&opts.ForwardToken)
+	s.mux.HandleFunc("GET /v1/profiles/{id}", s.guard.wrap(s.profile))
+	s.mux.HandleFunc("GET /v1/triggers", s.guard.wrap(s.triggers))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.b.Ready() {
@@ -147,20 +170,36 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner, id string) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://"+owner+"/v1/profiles/"+url.PathEscape(id), nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, s.opts.ForwardScheme+"://"+owner+"/v1/profiles/"+url.PathEscape(id), nil)
 	if err != nil {
 		s.writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
 		return
 	}
 	req.Header.Set(forwardedHeader, "1")
+	if tok := *s.forwardToken.Load(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
+		// Not the *url.Error itself: its URL names the customer.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		s.opts.Logger.Warn("serve: forward to owner", zap.String("owner", owner), zap.Error(err))
 		w.Header().Set("Retry-After", "1")
 		s.writeJSON(w, http.StatusServiceUnavailable, errorBody{fmt.Sprintf("owner %s: %v", owner, err)})
 		return
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The caller passed here; the owner refused this worker's own
+		// credentials (ForwardToken, Client's certificate): a
+		// misconfigured cluster, not the caller's fault.
+		s.opts.Logger.Warn("serve: owner refused this worker's forwarding credentials", zap.String("owner", owner))
+		s.writeJSON(w, http.StatusBadGateway, errorBody{fmt.Sprintf("owner %s refused this worker's forwarding credentials", owner)})
+		return
+	}
 	for _, h := range []string{"Content-Type", "Retry-After", "X-Weir-Served-By"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)

@@ -5,12 +5,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -141,6 +143,11 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	fs.Var(&partitioner, "partitioner", "how the input topics' producers partition keys: murmur2 (Java clients) or crc32 (librdkafka's default: Python, C, .NET, confluent-kafka-go); default murmur2; env WEIR_PARTITIONER")
 	conn := addConnectFlags(fs) // TLS, SASL, client id, registry auth (connect.go)
+	var hf httpFlags
+	hf.register(fs)
+	if err := flagsFromEnv(fs, os.Getenv, httpFlagNames...); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -161,8 +168,25 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	progress := newProgress(os.Stdout)
+	hs, err := hf.setup(os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	var metrics processor.Metrics = progress
+	var ln net.Listener
+	promReg := prometheus.NewRegistry()
+	if hs != nil {
+		if *pipeline != "profiles" {
+			return fmt.Errorf("-http serves the profiles pipeline's API: use it with -pipeline profiles")
+		}
+		if ln, err = hs.bind(); err != nil {
+			return err
+		}
+		defer ln.Close()
+		metrics = workerMetrics(progress, promReg)
+	}
 	opts := []processor.Opt{
-		processor.WithMetrics(progress),
+		processor.WithMetrics(metrics),
 		processor.SeedBrokers(strings.Split(*brokers, ",")...),
 		processor.CommitInterval(*commit),
 		processor.SessionTimeout(*session),
@@ -179,9 +203,16 @@ func runWorker(ctx context.Context, args []string) error {
 	if *atLeastOnce {
 		opts = append(opts, processor.ProcessingGuarantee(processor.AtLeastOnce))
 	}
+	if hs != nil {
+		opts = append(opts, processor.AdvertisedAddress(hs.advertise))
+	}
 	w, err := processor.New(topo, opts...)
 	if err != nil {
 		return err
+	}
+	if hs != nil {
+		api := hs.start(ctx, ln, w, promReg, strings.Split(*brokers, ","), *registry, triggersTopic(*prefix), log)
+		defer api.stop()
 	}
 	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", *app, *pipeline)
 	err = w.Run(ctx)

@@ -52,34 +52,34 @@ func (l *latency) Committed(time.Duration, bool)                 {}
 func (l *latency) Restored(string, int32, int64, int64)          {}
 func (l *latency) Lag(string, int32, int64)                      {}
 
-// fanout sends every hook to each of its metrics.
-type fanout []processor.Metrics
+// Fanout sends every hook to each of its metrics.
+type Fanout []processor.Metrics
 
-func (f fanout) Processed(id topology.TaskID, d topology.TaskStats) {
+func (f Fanout) Processed(id topology.TaskID, d topology.TaskStats) {
 	for _, m := range f {
 		m.Processed(id, d)
 	}
 }
 
-func (f fanout) Committed(d time.Duration, ok bool) {
+func (f Fanout) Committed(d time.Duration, ok bool) {
 	for _, m := range f {
 		m.Committed(d, ok)
 	}
 }
 
-func (f fanout) Restored(t string, p int32, r, rem int64) {
+func (f Fanout) Restored(t string, p int32, r, rem int64) {
 	for _, m := range f {
 		m.Restored(t, p, r, rem)
 	}
 }
 
-func (f fanout) EndToEnd(d time.Duration) {
+func (f Fanout) EndToEnd(d time.Duration) {
 	for _, m := range f {
 		m.EndToEnd(d)
 	}
 }
 
-func (f fanout) Lag(t string, p int32, l int64) {
+func (f Fanout) Lag(t string, p int32, l int64) {
 	for _, m := range f {
 		m.Lag(t, p, l)
 	}

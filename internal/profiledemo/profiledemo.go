@@ -9,6 +9,8 @@ package profiledemo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +52,7 @@ type Config struct {
 	Partitions  int32         // default: 6
 	Status      time.Duration // status line interval; default 2s
 	HTTP        string        // worker 0's HTTP address; others pick free ports. Default: a free port
+	Token       string        // bearer token the HTTP API requires; default: a random one, printed
 	Timeout     time.Duration // to catch up after generating; default 2m
 	Log         *zap.Logger   // default: none
 }
@@ -75,6 +78,11 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	cfg.Brokers, cfg.Registry = brokers, registry
+	if cfg.Token == "" {
+		if cfg.Token, err = randomToken(); err != nil {
+			return Result{}, err
+		}
+	}
 	rc, err := avro.NewHTTPRegistryClient(cfg.Registry)
 	if err != nil {
 		return Result{}, err
@@ -162,13 +170,13 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 			processor.InstanceID(fmt.Sprintf("demo-%d", i)),
 			processor.AdvertisedAddress(addr),
 			processor.Logger(cfg.Log.With(zap.Int("worker", i))),
-			processor.WithMetrics(fanout{lat, serve.NewMetrics(reg)}),
+			processor.WithMetrics(Fanout{lat, serve.NewMetrics(reg)}),
 		)
 		if err != nil {
 			ln.Close()
 			return Result{}, err
 		}
-		srv := serve.New(app, serve.Options{Self: addr, Gatherer: reg})
+		srv := serve.New(app, serve.Options{Self: addr, Gatherer: reg, Auth: &serve.Auth{Tokens: []string{cfg.Token}}, ForwardToken: cfg.Token})
 		srv.ServeGlobals(app, serve.GlobalTable{Name: tp.Products, JSON: func(b []byte) (any, error) {
 			return serdes.Product.Decode(tp.Products, b)
 		}})
@@ -180,6 +188,8 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		workers = append(workers, w)
 		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/globals/%s/<product id>, /v1/triggers, /metrics)\n", i, addr, tp.Products)
 	}
+	fmt.Fprintf(status, "demo: profiles and triggers need the token %s, e.g.\n  curl -H 'Authorization: Bearer %s' http://%s/v1/profiles/c-00001\n",
+		cfg.Token, cfg.Token, workers[0].addr)
 	fmt.Fprintf(status, "demo: %d workers started; generating %d events at %d/s for %v\n", cfg.Workers, n, cfg.Rate, cfg.Duration)
 
 	watch := newWatcher(cfg, tp)
@@ -203,7 +213,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 			}
 			checkErr = watch.checkServing(cctx, addrs)
 			if checkErr == nil {
-				checkErr = checkGlobals(cctx, addrs, tp.Products, recs)
+				checkErr = checkGlobals(cctx, addrs, tp.Products, recs, cfg.Token)
 			}
 		}
 		if checkErr == nil && len(workers) > 1 {
@@ -456,12 +466,18 @@ func (w *watcher) checkServing(ctx context.Context, addrs []string) error {
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	for _, addr := range addrs {
+		// The API is protected: without the token, no profile.
+		if len(sample) > 0 {
+			if _, status, err := fetchProfile(ctx, client, addr, sample[0], ""); err != nil || status != http.StatusUnauthorized {
+				return fmt.Errorf("demo: %s answered %s without a token: status %d (err %v), want 401", addr, sample[0], status, err)
+			}
+		}
 		for _, c := range sample {
 			w.mu.Lock()
 			want := w.last[c]
 			w.mu.Unlock()
 			for {
-				got, status, err := fetchProfile(ctx, client, addr, c)
+				got, status, err := fetchProfile(ctx, client, addr, c, w.cfg.Token)
 				if err == nil && status == http.StatusOK && got.Version == want && got.CustomerID == c {
 					break
 				}
@@ -481,7 +497,7 @@ func (w *watcher) checkServing(ctx context.Context, addrs []string) error {
 
 // checkGlobals asks every worker for the last product written, through
 // GET /v1/globals: any worker answers from its copy of the global table.
-func checkGlobals(ctx context.Context, addrs []string, table string, recs []profile.Record) error {
+func checkGlobals(ctx context.Context, addrs []string, table string, recs []profile.Record, token string) error {
 	var last *events.Product
 	for _, r := range recs {
 		if r.Product != nil {
@@ -500,6 +516,7 @@ func checkGlobals(ctx context.Context, addrs []string, table string, recs []prof
 			if err != nil {
 				return err
 			}
+			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := client.Do(req)
 			status := 0
 			if err == nil {
@@ -520,19 +537,34 @@ func checkGlobals(ctx context.Context, addrs []string, table string, recs []prof
 	return nil
 }
 
-func fetchProfile(ctx context.Context, cl *http.Client, addr, id string) (events.ProfileUpdate, int, error) {
+func fetchProfile(ctx context.Context, cl *http.Client, addr, id, token string) (events.ProfileUpdate, int, error) {
 	var p events.ProfileUpdate
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/profiles/"+id, nil)
 	if err != nil {
 		return p, 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := cl.Do(req)
 	if err != nil {
 		return p, 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return p, resp.StatusCode, nil
+	}
 	err = json.NewDecoder(resp.Body).Decode(&p)
 	return p, resp.StatusCode, err
+}
+
+// randomToken is 32 random bytes in hex.
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("demo: token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 func (w *watcher) result(s sent, lat *latency) Result {
