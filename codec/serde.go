@@ -84,6 +84,25 @@ func (f forTopics[T]) Decode(topic string, b []byte) (T, error) {
 	return f.pick(topic).Decode(topic, b)
 }
 
+// JSONOrFramed encodes T as JSON and decodes JSON, or, for bytes in the
+// Confluent wire format (JSON never starts with byte 0), with framed. It
+// moves a store off a registry-backed serde: its changelog needs no
+// subject from now on, and values an earlier version wrote still read.
+func JSONOrFramed[T any](framed Serde[T]) Serde[T] { return jsonOrFramed[T]{framed} }
+
+type jsonOrFramed[T any] struct{ framed Serde[T] }
+
+func (s jsonOrFramed[T]) Encode(topic string, v T) ([]byte, error) {
+	return jsonSerde[T]{}.Encode(topic, v)
+}
+
+func (s jsonOrFramed[T]) Decode(topic string, b []byte) (T, error) {
+	if len(b) > 0 && b[0] == WireMagic {
+		return s.framed.Decode(topic, b)
+	}
+	return jsonSerde[T]{}.Decode(topic, b)
+}
+
 // Bytes passes bytes through. Decode copies, because callers may reuse
 // the input slice.
 func Bytes() Serde[[]byte] { return bytesSerde{} }

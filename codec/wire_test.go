@@ -73,3 +73,30 @@ func TestForTopicsPicksBySerdeTopic(t *testing.T) {
 		t.Fatalf("internal topic: %q, %v; want the internal serde", got, err)
 	}
 }
+
+// JSONOrFramed writes JSON and still reads values in the wire format (an
+// earlier version's store) with the framed serde.
+func TestJSONOrFramed(t *testing.T) {
+	framed := framedString{}
+	s := JSONOrFramed[string](framed)
+	b, err := s.Encode("app-store-changelog", "vip")
+	if err != nil || string(b) != `"vip"` {
+		t.Fatalf("encode: %s, %v; want JSON", b, err)
+	}
+	for _, in := range [][]byte{b, append(AppendWireHeader(nil, 3), "vip"...)} {
+		if got, err := s.Decode("app-store-changelog", in); err != nil || got != "vip" {
+			t.Fatalf("decode %q: %q, %v", in, got, err)
+		}
+	}
+	if _, err := s.Decode("t", []byte("{")); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("bad JSON: %v, want ErrMalformed", err)
+	}
+}
+
+type framedString struct{}
+
+func (framedString) Encode(string, string) ([]byte, error) { return nil, errors.New("unused") }
+func (framedString) Decode(_ string, b []byte) (string, error) {
+	_, p, err := ParseWire(b)
+	return string(p), err
+}

@@ -3,7 +3,6 @@ package profile
 import (
 	"time"
 
-	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/topology"
 )
@@ -40,23 +39,4 @@ func timestamps(maxSkew time.Duration) (views, purchases, tickets, customers top
 		return eventTime(c.UpdatedAt, rt, maxSkew)
 	})
 	return
-}
-
-// storedCustomers is the value serde of the customers table's store and
-// changelog: JSON, so an internal topic never needs a registry subject.
-// Rows that an earlier version kept in the Confluent wire format (they
-// start with byte 0, which JSON never does) are still read with avro.
-type storedCustomers struct{ avro codec.Serde[events.Customer] }
-
-var jsonCustomer = codec.JSON[events.Customer]()
-
-func (s storedCustomers) Encode(topic string, c events.Customer) ([]byte, error) {
-	return jsonCustomer.Encode(topic, c)
-}
-
-func (s storedCustomers) Decode(topic string, b []byte) (events.Customer, error) {
-	if len(b) > 0 && b[0] == codec.WireMagic {
-		return s.avro.Decode(topic, b)
-	}
-	return jsonCustomer.Decode(topic, b)
 }

@@ -66,7 +66,9 @@ func Topology(cfg Config) (*topology.Topology, error) {
 	if cfg.KeyFormat == KeyAvro {
 		inKey = codec.ForTopics(sd.AvroKey, sd.Key, tp.Views, tp.Purchases, tp.Tickets, tp.Customers)
 	}
-	customerRows := codec.ForTopics(sd.Customer, codec.Serde[events.Customer](storedCustomers{sd.Customer}), tp.Customers)
+	// The customers table's store and changelog keep rows as JSON: no
+	// internal topic needs a registry subject.
+	customerRows := codec.ForTopics(sd.Customer, codec.JSONOrFramed(sd.Customer), tp.Customers)
 	tsViews, tsPurchases, tsTickets, tsCustomers := timestamps(cfg.MaxFutureSkew)
 	with := func(o topology.SourceOpt) []topology.SourceOpt {
 		return append(append([]topology.SourceOpt(nil), src...), o)

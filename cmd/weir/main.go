@@ -14,12 +14,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/profiledemo"
 	"github.com/weirstream/weir/processor"
-	"github.com/weirstream/weir/profile"
-	"github.com/weirstream/weir/topology"
 )
 
 const usage = `weir: a stateful stream processor for Kafka
@@ -124,7 +121,7 @@ func runWorker(ctx context.Context, args []string) error {
 	pipeline := fs.String("pipeline", "views", "which pipeline: views (enrichment and windowed counts) or profiles (the personalization app)")
 	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (required)")
 	registry := fs.String("registry", "", "schema registry URL (required)")
-	app := fs.String("app", "weir-demo", "application id (the consumer group)")
+	app := fs.String("app", "", "application id (the consumer group); default weir-<pipeline>")
 	prefix := fs.String("topic-prefix", "", "prefix of the demo's topic names")
 	stateDir := fs.String("state-dir", "", "local state directory (default $TMPDIR/weir)")
 	instance := fs.String("instance", "", "worker name, unique per running worker (default: host, pid, random)")
@@ -132,6 +129,7 @@ func runWorker(ctx context.Context, args []string) error {
 	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
 	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
 	verbose := fs.Bool("v", false, "log at debug level")
+	pf := addPipelineFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -143,7 +141,7 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync()
-	topo, err := pipelineTopology(*pipeline, *app, *prefix, *registry)
+	topo, err := pipelineTopology(ctx, *pipeline, *app, *prefix, *registry, pf)
 	if err != nil {
 		return err
 	}
@@ -168,37 +166,10 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", *app, *pipeline)
+	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", topo.AppID(), *pipeline)
 	err = w.Run(ctx)
 	progress.final()
 	return err
-}
-
-// pipelineTopology builds the topology that weir run runs.
-func pipelineTopology(pipeline, app, prefix, registry string) (*topology.Topology, error) {
-	switch pipeline {
-	case "views":
-		serdes, err := demo.NewSerdes(registry)
-		if err != nil {
-			return nil, err
-		}
-		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
-	case "profiles":
-		rc, err := avro.NewHTTPRegistryClient(registry)
-		if err != nil {
-			return nil, err
-		}
-		reg, err := avro.NewRegistry(rc)
-		if err != nil {
-			return nil, err
-		}
-		serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
-		if err != nil {
-			return nil, err
-		}
-		return profile.Topology(profile.Config{AppID: app, Topics: profile.PrefixedTopics(prefix), Serdes: serdes, BadInput: topology.DeadLetter})
-	}
-	return nil, fmt.Errorf("-pipeline %q: use views or profiles", pipeline)
 }
 
 func newLogger(verbose bool) (*zap.Logger, error) {
