@@ -602,6 +602,68 @@ func TestProfilesFromRealWorldProducers(t *testing.T) {
 	}
 }
 
+// Avro keys where plain string keys are declared (the default): every
+// record of the customer-keyed inputs is dead-lettered with kind
+// framed-key, and no profile is made from them.
+func TestAvroKeysDeclaredStringAreDeadLettered(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := kafkatest.New(t)
+	rc, err := avro.NewHTTPRegistryClient(c.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := avro.NewRegistry(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := c.Name("") + "."
+	tp := profile.PrefixedTopics(prefix)
+	for _, topic := range []string{tp.Views, tp.Purchases, tp.Tickets, tp.Customers, tp.Updates, tp.Triggers} {
+		c.CreateTopic(ctx, topic, modelPartitions, nil)
+	}
+	c.CreateTopic(ctx, tp.Products, 1, nil)
+	var ins []input
+	for _, in := range modelInputs(seed, tp, 300, 20) {
+		if in.malformed == nil {
+			ins = append(ins, in)
+		}
+	}
+	produceInputs(t, ctx, c, serdes, ins, produceOpts{avroKeys: true})
+	keyed := 0
+	for _, in := range ins {
+		if in.rec.Product == nil {
+			keyed++
+		}
+	}
+	topo, err := profile.Topology(profile.Config{AppID: c.Name("app"), Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runWorkers(t, ctx, c, topo, tp, 1)
+	got := readRun(t, ctx, c, serdes, tp, topo.DeadLetterTopic())
+	if len(got.updates) != 0 {
+		t.Errorf("seed %d: profiles of %d customers made from framed keys", seed, len(got.updates))
+	}
+	kinds := map[string]int{}
+	readToEnd(t, ctx, c, topo.DeadLetterTopic(), func(r *kgo.Record) {
+		for _, h := range r.Headers {
+			if h.Key == "weir.error.kind" {
+				kinds[string(h.Value)]++
+			}
+		}
+	})
+	if kinds["framed-key"] != keyed || len(kinds) != 1 {
+		t.Errorf("seed %d: dead letters by kind %v, want framed-key: %d (every customer-keyed record)", seed, kinds, keyed)
+	}
+}
+
 // subjects lists the registry's subjects, sorted.
 func subjects(t *testing.T, ctx context.Context, registry string) []string {
 	t.Helper()
