@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -29,7 +31,19 @@ func TestRunWithoutAutoRegisterNeedsOutputSubjects(t *testing.T) {
 		}
 	}
 
-	// Registered, the check passes; nothing was registered by weir.
+	// weir registered nothing.
+	resp, err := http.Get(reg.URL() + "/subjects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	err = json.NewDecoder(resp.Body).Decode(&subjects)
+	resp.Body.Close()
+	if err != nil || len(subjects) != 0 {
+		t.Fatalf("subjects after the failed start: %v (%v), want none", subjects, err)
+	}
+
+	// Registered, the check passes.
 	rc, err := avro.NewHTTPRegistryClient(reg.URL())
 	if err != nil {
 		t.Fatal(err)
