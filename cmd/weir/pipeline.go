@@ -28,7 +28,7 @@ func addPipelineFlags(fs *flag.FlagSet) *pipelineFlags {
 	p := &pipelineFlags{}
 	fs.BoolVar(&p.autoRegister, "auto-register", false, "register the output schemas in the registry; without it they must be registered before start (start-up checks)")
 	fs.StringVar(&p.keyFormat, "key-format", string(profile.KeyString), "profiles: key format of the input topics: string (UTF-8 customer ids) or avro (Confluent-framed Avro strings)")
-	fs.DurationVar(&p.maxFutureSkew, "max-future-skew", profile.Grace, "profiles: clamp event times further ahead of the record timestamp to it; negative: no bound")
+	fs.DurationVar(&p.maxFutureSkew, "max-future-skew", profile.Grace, "profiles: clamp event times further ahead of the record timestamp to it (0: the default); negative: no bound")
 	return p
 }
 
