@@ -55,6 +55,7 @@ func TestKindOf(t *testing.T) {
 		{fmt.Errorf("%w: %w", ErrMalformed, ErrUnknownSchema), KindUnknownSchema},
 		{fmt.Errorf("%w: %w", ErrMalformed, ErrIncompatibleSchema), KindIncompatibleSchema},
 		{fmt.Errorf("%w: %w", ErrMalformed, ErrTooLarge), KindTooLarge},
+		{fmt.Errorf("%w: %w", ErrMalformed, ErrFramedKey), KindFramedKey},
 		{fmt.Errorf("%w: dial", ErrRegistryUnavailable), KindRegistryUnavailable},
 		{ErrNotRegistered, KindNotRegistered},
 		{ErrInvalidValue, KindInvalidValue},

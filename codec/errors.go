@@ -35,6 +35,11 @@ var (
 	// ErrInvalidValue: the value to encode does not fit the schema (an
 	// unknown enum symbol, a nil where the schema has no null).
 	ErrInvalidValue = errors.New("codec: value does not fit schema")
+
+	// ErrFramedKey: a key declared plain text (PlainString) is in the
+	// Confluent wire format, e.g. an Avro key. Always wrapped together
+	// with ErrMalformed.
+	ErrFramedKey = errors.New("codec: registry-framed key where a plain string key is declared")
 )
 
 // Kind names the class of a codec error, for metrics and the
@@ -46,6 +51,7 @@ const (
 	KindUnknownSchema       Kind = "unknown-schema"
 	KindIncompatibleSchema  Kind = "incompatible-schema"
 	KindTooLarge            Kind = "too-large"
+	KindFramedKey           Kind = "framed-key"
 	KindMalformed           Kind = "malformed"
 	KindRegistryUnavailable Kind = "registry-unavailable"
 	KindNotRegistered       Kind = "not-registered"
@@ -64,6 +70,8 @@ func KindOf(err error) Kind {
 		return KindIncompatibleSchema
 	case errors.Is(err, ErrTooLarge):
 		return KindTooLarge
+	case errors.Is(err, ErrFramedKey):
+		return KindFramedKey
 	case errors.Is(err, ErrMalformed):
 		return KindMalformed
 	case errors.Is(err, ErrRegistryUnavailable):

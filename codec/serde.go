@@ -34,6 +34,75 @@ type stringSerde struct{}
 func (stringSerde) Encode(_ string, v string) ([]byte, error) { return []byte(v), nil }
 func (stringSerde) Decode(_ string, b []byte) (string, error) { return string(b), nil }
 
+// PlainString is String for keys that are plain text, such as customer
+// ids: Decode refuses bytes in the Confluent wire format (magic byte 0 and
+// a 4-byte schema id), with an error wrapping ErrFramedKey and
+// ErrMalformed, so a record whose producer wrote an Avro (or other
+// registry-framed) key where plain text is expected is dead-lettered
+// instead of naming a new, garbled key. No text id starts with a NUL byte.
+func PlainString() Serde[string] { return plainStringSerde{} }
+
+type plainStringSerde struct{}
+
+func (plainStringSerde) Encode(_ string, v string) ([]byte, error) { return []byte(v), nil }
+func (plainStringSerde) Decode(topic string, b []byte) (string, error) {
+	if len(b) >= WireHeaderLen && b[0] == WireMagic {
+		return "", fmt.Errorf("%w: %w: topic %s: key starts with the Confluent header (schema id %d); declare the key format the producer uses",
+			ErrMalformed, ErrFramedKey, topic, binary.BigEndian.Uint32(b[1:WireHeaderLen]))
+	}
+	return string(b), nil
+}
+
+// ForTopics is in on the given topics and internal on every other topic a
+// serde is asked about: state stores, changelogs, repartition topics. Use
+// it to read registry-framed inputs while keeping internal topics free of
+// registry subjects (and of registry calls).
+func ForTopics[T any](in Serde[T], internal Serde[T], topics ...string) Serde[T] {
+	m := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		m[t] = true
+	}
+	return forTopics[T]{in: in, internal: internal, topics: m}
+}
+
+type forTopics[T any] struct {
+	in, internal Serde[T]
+	topics       map[string]bool
+}
+
+func (f forTopics[T]) pick(topic string) Serde[T] {
+	if f.topics[topic] {
+		return f.in
+	}
+	return f.internal
+}
+
+func (f forTopics[T]) Encode(topic string, v T) ([]byte, error) {
+	return f.pick(topic).Encode(topic, v)
+}
+func (f forTopics[T]) Decode(topic string, b []byte) (T, error) {
+	return f.pick(topic).Decode(topic, b)
+}
+
+// JSONOrFramed encodes T as JSON and decodes JSON, or, for bytes in the
+// Confluent wire format (JSON never starts with byte 0), with framed. It
+// moves a store off a registry-backed serde: its changelog needs no
+// subject from now on, and values an earlier version wrote still read.
+func JSONOrFramed[T any](framed Serde[T]) Serde[T] { return jsonOrFramed[T]{framed} }
+
+type jsonOrFramed[T any] struct{ framed Serde[T] }
+
+func (s jsonOrFramed[T]) Encode(topic string, v T) ([]byte, error) {
+	return jsonSerde[T]{}.Encode(topic, v)
+}
+
+func (s jsonOrFramed[T]) Decode(topic string, b []byte) (T, error) {
+	if len(b) > 0 && b[0] == WireMagic {
+		return s.framed.Decode(topic, b)
+	}
+	return jsonSerde[T]{}.Decode(topic, b)
+}
+
 // Bytes passes bytes through. Decode copies, because callers may reuse
 // the input slice.
 func Bytes() Serde[[]byte] { return bytesSerde{} }

@@ -45,3 +45,58 @@ func TestAppendWireHeaderRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A Confluent-framed key (an Avro string "c-1" under schema id 7) is not a
+// plain customer id: PlainString refuses it as malformed, kind framed-key;
+// text keys, including short ones starting with NUL, pass.
+func TestPlainStringRefusesFramedKeys(t *testing.T) {
+	framed := append(AppendWireHeader(nil, 7), 6, 'c', '-', '1')
+	_, err := PlainString().Decode("views", framed)
+	if !errors.Is(err, ErrMalformed) || !errors.Is(err, ErrFramedKey) || KindOf(err) != KindFramedKey {
+		t.Fatalf("framed key: err %v (kind %q), want malformed, framed-key", err, KindOf(err))
+	}
+	for _, k := range []string{"c-00001", "", "\x00ab"} {
+		got, err := PlainString().Decode("views", []byte(k))
+		if err != nil || got != k {
+			t.Fatalf("key %q: got %q, %v", k, got, err)
+		}
+	}
+}
+
+func TestForTopicsPicksBySerdeTopic(t *testing.T) {
+	s := ForTopics(PlainString(), String(), "in")
+	framed := AppendWireHeader(nil, 1)
+	if _, err := s.Decode("in", framed); !errors.Is(err, ErrFramedKey) {
+		t.Fatalf("input topic: err %v, want the input serde's ErrFramedKey", err)
+	}
+	if got, err := s.Decode("app-store-changelog", framed); err != nil || got != string(framed) {
+		t.Fatalf("internal topic: %q, %v; want the internal serde", got, err)
+	}
+}
+
+// JSONOrFramed writes JSON and still reads values in the wire format (an
+// earlier version's store) with the framed serde.
+func TestJSONOrFramed(t *testing.T) {
+	framed := framedString{}
+	s := JSONOrFramed[string](framed)
+	b, err := s.Encode("app-store-changelog", "vip")
+	if err != nil || string(b) != `"vip"` {
+		t.Fatalf("encode: %s, %v; want JSON", b, err)
+	}
+	for _, in := range [][]byte{b, append(AppendWireHeader(nil, 3), "vip"...)} {
+		if got, err := s.Decode("app-store-changelog", in); err != nil || got != "vip" {
+			t.Fatalf("decode %q: %q, %v", in, got, err)
+		}
+	}
+	if _, err := s.Decode("t", []byte("{")); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("bad JSON: %v, want ErrMalformed", err)
+	}
+}
+
+type framedString struct{}
+
+func (framedString) Encode(string, string) ([]byte, error) { return nil, errors.New("unused") }
+func (framedString) Decode(_ string, b []byte) (string, error) {
+	_, p, err := ParseWire(b)
+	return string(p), err
+}

@@ -44,7 +44,9 @@ var (
 
 // Context is the metadata every input event carries.
 type Context struct {
-	EventID   string    `avro:"event_id"`
+	EventID string `avro:"event_id"`
+	// EventTime is when the event happened: the event time Weir's profile
+	// topology uses, whatever the Kafka record timestamp says.
 	EventTime time.Time `avro:"event_time"`
 	SessionID *string   `avro:"session_id"`
 	Device    Device    `avro:"device"`
@@ -187,7 +189,8 @@ type Customer struct {
 	Country     string    `avro:"country"`
 	SignupTime  time.Time `avro:"signup_time"`
 	LoyaltyTier *string   `avro:"loyalty_tier"`
-	UpdatedAt   time.Time `avro:"updated_at"`
+	// UpdatedAt is the row's event time in the profile topology.
+	UpdatedAt time.Time `avro:"updated_at"`
 }
 
 // Product is a catalog entry (topic products).

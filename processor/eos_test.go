@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/processor"
@@ -95,7 +96,7 @@ func TestExactlyOnceUnderFailure(t *testing.T) {
 	c := kafkatest.New(t)
 	app, prefix := c.Name("app"), c.Name("")+"."
 	topics := demo.TopicsWithPrefix(prefix)
-	serdes, err := demo.NewSerdes(c.Registry)
+	serdes, err := demo.NewSerdes(c.Registry, avro.AutoRegister())
 	if err != nil {
 		t.Fatal(err)
 	}

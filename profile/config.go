@@ -85,7 +85,14 @@ func PrefixedTopics(prefix string) Topics {
 // Serdes are the serdes of every topic. Every value serde is required:
 // AvroSerdes gives the production ones, JSONSerdes registry-free ones.
 type Serdes struct {
-	Key      codec.Serde[string] // customer and product ids. Default: codec.String()
+	// Key is the serde of customer and product ids as plain text: the
+	// input keys under KeyString, and always the keys of stores,
+	// changelogs and outputs. Default: codec.PlainString(), which
+	// dead-letters a registry-framed key (kind framed-key).
+	Key codec.Serde[string]
+	// AvroKey reads the customer-id keys of the inputs under KeyAvro:
+	// Confluent-framed Avro strings. AvroSerdes sets it.
+	AvroKey  codec.Serde[string]
 	PageView codec.Serde[events.PageView]
 	Purchase codec.Serde[events.PurchaseEvent]
 	Ticket   codec.Serde[events.SupportTicket]
@@ -98,7 +105,7 @@ type Serdes struct {
 // JSONSerdes are registry-free serdes, for tests and demos.
 func JSONSerdes() Serdes {
 	return Serdes{
-		Key:      codec.String(),
+		Key:      codec.PlainString(),
 		PageView: codec.JSON[events.PageView](),
 		Purchase: codec.JSON[events.PurchaseEvent](),
 		Ticket:   codec.JSON[events.SupportTicket](),
@@ -111,7 +118,7 @@ func JSONSerdes() Serdes {
 
 // AvroSerdes are the Avro serdes (Confluent wire format) over reg.
 func AvroSerdes(reg *avro.Registry, opts ...avro.Opt) (Serdes, error) {
-	s := Serdes{Key: codec.String()}
+	s := Serdes{Key: codec.PlainString()}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 	var err error
@@ -128,6 +135,8 @@ func AvroSerdes(reg *avro.Registry, opts ...avro.Opt) (Serdes, error) {
 	s.Update, err = events.ProfileUpdateSerde(reg, opts...)
 	add(err)
 	s.Trigger, err = events.TriggerSerde(reg, opts...)
+	add(err)
+	s.AvroKey, err = avro.New[string](reg, `"string"`, append(append([]avro.Opt(nil), opts...), avro.ForKeys())...)
 	add(err)
 	if err := errors.Join(errs...); err != nil {
 		return Serdes{}, fmt.Errorf("profile: avro serdes: %w", err)
@@ -148,7 +157,30 @@ type Config struct {
 	// table for records that do not decode. Default: PolicyUnset (the
 	// runtime's default).
 	BadInput topology.BadInputPolicy
+	// KeyFormat is how producers wrote the customer-id keys of the three
+	// event topics and the customers table. Products keys (product ids)
+	// are always plain text. Default: KeyString.
+	KeyFormat KeyFormat
+	// MaxFutureSkew bounds how far an event's own time field may be ahead
+	// of its Kafka record timestamp: a later event time is clamped to the
+	// record timestamp plus MaxFutureSkew, so one device with a clock in
+	// the future cannot advance stream time and close everyone's windows
+	// early. Negative: no bound (as Kafka Streams). Default: Grace (1m).
+	MaxFutureSkew time.Duration
 }
+
+// KeyFormat is the encoding of the input topics' keys.
+type KeyFormat string
+
+const (
+	// KeyString: keys are the customer id as UTF-8 text. A key in the
+	// Confluent wire format is dead-lettered (kind framed-key).
+	KeyString KeyFormat = "string"
+	// KeyAvro: keys are Avro strings in the Confluent wire format
+	// (subject <topic>-key), decoded with Serdes.AvroKey. A key that is
+	// not framed is dead-lettered (kind malformed).
+	KeyAvro KeyFormat = "avro"
+)
 
 // ErrConfig is returned for an unusable Config.
 var ErrConfig = errors.New("profile: bad config")
@@ -172,7 +204,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&t.Triggers, events.TopicTriggers)
 	s := &c.Serdes
 	if s.Key == nil {
-		s.Key = codec.String()
+		s.Key = codec.PlainString()
 	}
 	var missing []string
 	for name, ok := range map[string]bool{
@@ -186,6 +218,20 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if len(missing) > 0 {
 		return c, fmt.Errorf("%w: missing serdes %v", ErrConfig, sortedStrings(missing))
+	}
+	switch c.KeyFormat {
+	case "":
+		c.KeyFormat = KeyString
+	case KeyString:
+	case KeyAvro:
+		if s.AvroKey == nil {
+			return c, fmt.Errorf("%w: KeyFormat %q needs Serdes.AvroKey (AvroSerdes sets it)", ErrConfig, c.KeyFormat)
+		}
+	default:
+		return c, fmt.Errorf("%w: KeyFormat %q: use %q or %q", ErrConfig, c.KeyFormat, KeyString, KeyAvro)
+	}
+	if c.MaxFutureSkew == 0 {
+		c.MaxFutureSkew = Grace
 	}
 	if c.Emit != PerCommit && c.Emit != PerEvent {
 		return c, fmt.Errorf("%w: emit mode %d", ErrConfig, c.Emit)

@@ -10,6 +10,31 @@
 // same state: consumers apply an update only if its version is greater
 // than the one they hold, and a replay cannot contradict an earlier run.
 //
+// Event time is each record's own time field, never the Kafka record
+// timestamp (which a producer may leave to its clock, e.g. when sending a
+// backlog):
+//   - page views, purchase events, support tickets: context.event_time;
+//   - customers rows: updated_at (a tombstone has none);
+//   - products: none needed, a global table has no stream time.
+//
+// A field that is missing (a tombstone, zero, or not after the Unix epoch,
+// as a producer leaving it at 0 writes) falls back to the record timestamp,
+// so the event still counts (Kafka Streams' extractors that fall back
+// rather than drop). A field more than Config.MaxFutureSkew (default 1m,
+// the grace) ahead of the record timestamp is clamped to record timestamp
+// + MaxFutureSkew: a device with a clock in the future would otherwise
+// advance stream time and close every customer's windows of the partition
+// early. Both rules are deterministic (no wall clock), so replays agree.
+// A record that does not decode has no field: its record timestamp places
+// it among the inputs, and it never moves stream time.
+//
+// Keys: the customer-id keys of the three event topics and the customers
+// table are plain UTF-8 (Config.KeyFormat KeyString, the default; a key in
+// the Confluent wire format is dead-lettered with weir.error.kind
+// framed-key) or Confluent-framed Avro strings (KeyAvro). Products keys,
+// stores, changelogs and outputs always use plain ids, and internal topics
+// never use the schema registry (the customers table is stored as JSON).
+//
 // Rules, all in event time (constants in config.go):
 //   - views_5m counts the views in the 5-minute tumbling window of the
 //     latest view; a view whose window closed (stream time >= end + 1m

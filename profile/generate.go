@@ -26,8 +26,11 @@ type GenOptions struct {
 	UnknownCustomers, LateCustomers float64
 }
 
-// Record is one generated record: its topic, key, event time and value
-// (exactly one of the value fields is set).
+// Record is one generated record: its topic, key, record timestamp and
+// value (exactly one of the value fields is set). Generate sets Time to
+// the value's own time field (context.event_time, updated_at), which is
+// what the topology takes as event time; a producer may stamp the record
+// with any time, or none, without changing the profiles.
 type Record struct {
 	Topic    string
 	Key      string

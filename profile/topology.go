@@ -60,11 +60,24 @@ func Topology(cfg Config) (*topology.Topology, error) {
 	if cfg.BadInput != topology.PolicyUnset {
 		src = append(src, topology.OnBadInput(cfg.BadInput))
 	}
+	// Input keys in their format; stores, changelogs and outputs keep
+	// plain-text ids, so internal topics never touch the registry.
+	inKey := sd.Key
+	if cfg.KeyFormat == KeyAvro {
+		inKey = codec.ForTopics(sd.AvroKey, sd.Key, tp.Views, tp.Purchases, tp.Tickets, tp.Customers)
+	}
+	// The customers table's store and changelog keep rows as JSON: no
+	// internal topic needs a registry subject.
+	customerRows := codec.ForTopics(sd.Customer, codec.JSONOrFramed(sd.Customer), tp.Customers)
+	tsViews, tsPurchases, tsTickets, tsCustomers := timestamps(cfg.MaxFutureSkew)
+	with := func(o topology.SourceOpt) []topology.SourceOpt {
+		return append(append([]topology.SourceOpt(nil), src...), o)
+	}
 	b := topology.New(cfg.AppID)
-	views := topology.StreamOf(b, tp.Views, sd.Key, sd.PageView, src...)
-	purchases := topology.StreamOf(b, tp.Purchases, sd.Key, sd.Purchase, src...)
-	tickets := topology.StreamOf(b, tp.Tickets, sd.Key, sd.Ticket, src...)
-	customers := topology.TableOf(b, tp.Customers, sd.Key, sd.Customer, src...)
+	views := topology.StreamOf(b, tp.Views, inKey, sd.PageView, with(tsViews)...)
+	purchases := topology.StreamOf(b, tp.Purchases, inKey, sd.Purchase, with(tsPurchases)...)
+	tickets := topology.StreamOf(b, tp.Tickets, inKey, sd.Ticket, with(tsTickets)...)
+	customers := topology.TableOf(b, tp.Customers, inKey, customerRows, with(tsCustomers)...)
 	products := topology.GlobalTableOf(b, tp.Products, sd.Key, sd.Product)
 
 	// The join first: see the doc comment.

@@ -16,12 +16,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/profiledemo"
 	"github.com/weirstream/weir/processor"
-	"github.com/weirstream/weir/profile"
-	"github.com/weirstream/weir/topology"
 )
 
 const usage = `weir: a stateful stream processor for Kafka
@@ -126,7 +123,7 @@ func runWorker(ctx context.Context, args []string) error {
 	pipeline := fs.String("pipeline", "views", "which pipeline: views (enrichment and windowed counts) or profiles (the personalization app)")
 	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (required)")
 	registry := fs.String("registry", "", "schema registry URL (required)")
-	app := fs.String("app", "weir-demo", "application id (the consumer group)")
+	app := fs.String("app", "", "application id (the consumer group); default weir-<pipeline>")
 	prefix := fs.String("topic-prefix", "", "prefix of the demo's topic names")
 	stateDir := fs.String("state-dir", "", "local state directory (default $TMPDIR/weir)")
 	instance := fs.String("instance", "", "worker name, unique per running worker (default: host, pid, random)")
@@ -148,6 +145,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if err := flagsFromEnv(fs, os.Getenv, httpFlagNames...); err != nil {
 		return err
 	}
+	pf := addPipelineFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -163,7 +161,7 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync()
-	topo, err := pipelineTopology(*pipeline, *app, *prefix, *registry, co.registry...)
+	topo, err := pipelineTopology(ctx, *pipeline, *app, *prefix, *registry, pf, co.registry...)
 	if err != nil {
 		return err
 	}
@@ -214,37 +212,10 @@ func runWorker(ctx context.Context, args []string) error {
 		api := hs.start(ctx, ln, w, promReg, strings.Split(*brokers, ","), *registry, triggersTopic(*prefix), log)
 		defer api.stop()
 	}
-	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", *app, *pipeline)
+	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", topo.AppID(), *pipeline)
 	err = w.Run(ctx)
 	progress.final()
 	return err
-}
-
-// pipelineTopology builds the topology that weir run runs.
-func pipelineTopology(pipeline, app, prefix, registry string, regOpts ...avro.HTTPClientOpt) (*topology.Topology, error) {
-	switch pipeline {
-	case "views":
-		serdes, err := demo.NewSerdes(registry, regOpts...)
-		if err != nil {
-			return nil, err
-		}
-		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
-	case "profiles":
-		rc, err := avro.NewHTTPRegistryClient(registry, regOpts...)
-		if err != nil {
-			return nil, err
-		}
-		reg, err := avro.NewRegistry(rc)
-		if err != nil {
-			return nil, err
-		}
-		serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
-		if err != nil {
-			return nil, err
-		}
-		return profile.Topology(profile.Config{AppID: app, Topics: profile.PrefixedTopics(prefix), Serdes: serdes, BadInput: topology.DeadLetter})
-	}
-	return nil, fmt.Errorf("-pipeline %q: use views or profiles", pipeline)
 }
 
 func newLogger(verbose bool) (*zap.Logger, error) {

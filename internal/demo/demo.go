@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/processor"
 )
 
@@ -66,7 +67,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	cfg.Brokers, cfg.Registry = brokers, registry
-	serdes, err := NewSerdes(cfg.Registry)
+	serdes, err := NewSerdes(cfg.Registry, avro.AutoRegister())
 	if err != nil {
 		return Result{}, err
 	}

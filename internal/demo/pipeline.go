@@ -45,10 +45,16 @@ type Serdes struct {
 	Products  codec.Serde[events.Product]
 }
 
-// NewSerdes makes Avro serdes that register their schemas; opts configure
-// the registry client (authentication, TLS).
-func NewSerdes(registryURL string, opts ...avro.HTTPClientOpt) (Serdes, error) {
-	rc, err := avro.NewHTTPRegistryClient(registryURL, opts...)
+// NewSerdes makes Avro serdes over the registry at registryURL, with opts
+// (e.g. avro.AutoRegister() to register the schemas they encode with).
+func NewSerdes(registryURL string, opts ...avro.Opt) (Serdes, error) {
+	return NewSerdesClient(registryURL, nil, opts...)
+}
+
+// NewSerdesClient is NewSerdes with options for the registry client
+// (authentication, TLS).
+func NewSerdesClient(registryURL string, clientOpts []avro.HTTPClientOpt, opts ...avro.Opt) (Serdes, error) {
+	rc, err := avro.NewHTTPRegistryClient(registryURL, clientOpts...)
 	if err != nil {
 		return Serdes{}, err
 	}
@@ -58,9 +64,9 @@ func NewSerdes(registryURL string, opts ...avro.HTTPClientOpt) (Serdes, error) {
 	}
 	var s Serdes
 	var errs [3]error
-	s.Views, errs[0] = events.PageViewSerde(reg, avro.AutoRegister())
-	s.Customers, errs[1] = events.CustomerSerde(reg, avro.AutoRegister())
-	s.Products, errs[2] = events.ProductSerde(reg, avro.AutoRegister())
+	s.Views, errs[0] = events.PageViewSerde(reg, opts...)
+	s.Customers, errs[1] = events.CustomerSerde(reg, opts...)
+	s.Products, errs[2] = events.ProductSerde(reg, opts...)
 	return s, errors.Join(errs[:]...)
 }
 
@@ -82,7 +88,9 @@ var Window = topology.Tumbling(5 * time.Minute).Grace(time.Minute)
 func Topology(appID string, t Topics, s Serdes) (*topology.Topology, error) {
 	b := topology.New(appID)
 	views := topology.StreamOf(b, t.Views, codec.String(), s.Views)
-	customers := topology.TableOf(b, t.Customers, codec.String(), s.Customers)
+	// Rows are stored as JSON: the changelog needs no registry subject.
+	customers := topology.TableOf(b, t.Customers, codec.String(),
+		codec.ForTopics(s.Customers, codec.JSONOrFramed(s.Customers), t.Customers))
 	products := topology.GlobalTableOf(b, t.Products, codec.String(), s.Products)
 
 	humans := views.Filter("humans", func(_ string, v events.PageView) bool { return !v.Bot })

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -71,8 +73,8 @@ func TestProfilesMatchModelAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ins := modelInputs(seed, tp)
-	produceInputs(t, ctx, c, serdes, tp, ins)
+	ins := modelInputs(seed, tp, 20000, 150)
+	produceInputs(t, ctx, c, serdes, ins, produceOpts{})
 	model, malformed := runModel(ins, tp)
 	t.Logf("seed %d: %d records, %d malformed, %d customers, %d triggers", seed, len(ins), malformed,
 		len(model.latest), len(model.triggers))
@@ -119,9 +121,9 @@ func TestProfilesMatchModelAndReplay(t *testing.T) {
 // modelInputs generates the data set and places every record in a
 // partition by its key; about 1% of events get a malformed record right
 // after them, with the same key and time.
-func modelInputs(seed uint64, tp profile.Topics) []input {
+func modelInputs(seed uint64, tp profile.Topics, events, customers int) []input {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	recs := profile.Generate(seed, 20000, profile.GenOptions{Customers: 150})
+	recs := profile.Generate(seed, events, profile.GenOptions{Customers: customers})
 	var ins []input
 	for i, r := range recs {
 		r.Topic = prefixed(tp, r)
@@ -159,19 +161,41 @@ func partitionOf(key string) int32 {
 	return int32(h.Sum32() % modelPartitions)
 }
 
-func produceInputs(t *testing.T, ctx context.Context, c *kafkatest.Cluster, s profile.Serdes, tp profile.Topics, ins []input) {
+// produceOpts vary how the harness produces, as real producers do.
+type produceOpts struct {
+	// noTimestamps leaves the record timestamps to the client (its clock
+	// at produce time), as a producer that sets none does. Malformed
+	// records keep theirs: with no event-time field, it is their place.
+	noTimestamps bool
+	// avroKeys writes customer-id keys as Confluent-framed Avro strings.
+	avroKeys bool
+}
+
+func produceInputs(t *testing.T, ctx context.Context, c *kafkatest.Cluster, s profile.Serdes, ins []input, o produceOpts) {
 	t.Helper()
 	cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	recs := make([]*kgo.Record, 0, len(ins))
 	for _, in := range ins {
-		k, v, err := in.rec.Encode(s)
+		enc := s
+		if o.avroKeys && in.rec.Product == nil {
+			enc.Key = s.AvroKey
+		}
+		var k, v []byte
+		var err error
 		if in.malformed != nil {
-			k, v, err = []byte(in.rec.Key), in.malformed, nil
+			k, err = enc.Key.Encode(in.rec.Topic, in.rec.Key)
+			v = in.malformed
+		} else {
+			k, v, err = in.rec.Encode(enc)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: in.rec.Topic, Partition: in.partition, Key: k, Value: v, Timestamp: in.rec.Time})
+		ts := in.rec.Time
+		if o.noTimestamps && in.malformed == nil {
+			ts = time.Time{}
+		}
+		recs = append(recs, &kgo.Record{Topic: in.rec.Topic, Partition: in.partition, Key: k, Value: v, Timestamp: ts})
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -253,6 +277,7 @@ func runWorkers(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topo *t
 		done chan error
 	}
 	commits := make(chan struct{}, 1)
+	exited := make(chan error, n) // workers that stopped by themselves
 	var ws []worker
 	for i := range n {
 		app, err := processor.New(topo,
@@ -271,7 +296,13 @@ func runWorkers(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topo *t
 		}
 		wctx, stop := context.WithCancel(ctx)
 		w := worker{stop: stop, done: make(chan error, 1)}
-		go func() { w.done <- app.Run(wctx) }()
+		go func() {
+			err := app.Run(wctx)
+			if wctx.Err() == nil {
+				exited <- fmt.Errorf("worker %d stopped by itself: %v", i, err)
+			}
+			w.done <- err
+		}()
 		ws = append(ws, w)
 	}
 	stop := func(w worker) {
@@ -293,7 +324,7 @@ func runWorkers(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topo *t
 		stop(ws[len(ws)-1])
 		ws = ws[:len(ws)-1]
 	}
-	waitCommitted(t, ctx, c, topo.AppID(), tp)
+	waitCommitted(t, ctx, c, topo.AppID(), tp, exited)
 	for _, w := range ws {
 		stop(w)
 	}
@@ -316,7 +347,7 @@ func (h commitHook) Lag(string, int32, int64)             {}
 
 // waitCommitted waits until the group has committed every input record,
 // checking after each poll of the lag.
-func waitCommitted(t *testing.T, ctx context.Context, c *kafkatest.Cluster, group string, tp profile.Topics) {
+func waitCommitted(t *testing.T, ctx context.Context, c *kafkatest.Cluster, group string, tp profile.Topics, exited <-chan error) {
 	t.Helper()
 	inputs := map[string]bool{tp.Views: true, tp.Purchases: true, tp.Tickets: true, tp.Customers: true}
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -349,6 +380,8 @@ func waitCommitted(t *testing.T, ctx context.Context, c *kafkatest.Cluster, grou
 		}
 		select {
 		case <-tick.C:
+		case err := <-exited:
+			t.Fatalf("inputs not committed by group %s: %v", group, err)
 		case <-ctx.Done():
 			t.Fatalf("inputs not committed by group %s: %v", group, err)
 		}
@@ -493,4 +526,160 @@ func jsonString(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestProfilesFromRealWorldProducers runs the profile application (one
+// worker) over inputs produced the ways non-Java clients often do, and
+// compares with the model:
+//   - no record timestamps: the client stamps each record with its clock
+//     at produce time, long after the events' own times; the profiles
+//     still follow the events' time fields. The only registry subjects
+//     the run adds are its two output topics' (no changelog subjects).
+//   - keys as Confluent-framed Avro strings (subject <topic>-key), read
+//     with KeyFormat avro: the same customers, not new ones.
+func TestProfilesFromRealWorldProducers(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := kafkatest.New(t)
+	rc, err := avro.NewHTTPRegistryClient(c.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := avro.NewRegistry(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		o    produceOpts
+		kf   profile.KeyFormat
+	}{
+		{"no-timestamps", produceOpts{noTimestamps: true}, profile.KeyString},
+		{"avro-keys", produceOpts{avroKeys: true}, profile.KeyAvro},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := c.Name(tc.name) + "."
+			tp := profile.PrefixedTopics(prefix)
+			for _, topic := range []string{tp.Views, tp.Purchases, tp.Tickets, tp.Customers} {
+				c.CreateTopic(ctx, topic, modelPartitions, nil)
+			}
+			c.CreateTopic(ctx, tp.Products, 1, nil)
+			tp.Updates, tp.Triggers = prefix+"updates", prefix+"triggers"
+			c.CreateTopic(ctx, tp.Updates, modelPartitions, nil)
+			c.CreateTopic(ctx, tp.Triggers, modelPartitions, nil)
+			ins := modelInputs(seed, tp, 4000, 60)
+			produceInputs(t, ctx, c, serdes, ins, tc.o)
+			model, malformed := runModel(ins, tp)
+			before := subjects(t, ctx, c.Registry)
+
+			topo, err := profile.Topology(profile.Config{AppID: c.Name(tc.name), Topics: tp, Serdes: serdes,
+				BadInput: topology.DeadLetter, KeyFormat: tc.kf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runWorkers(t, ctx, c, topo, tp, 1)
+			got := readRun(t, ctx, c, serdes, tp, topo.DeadLetterTopic())
+			checkAgainstModel(t, seed, got, model, malformed)
+
+			var added []string
+			for _, s := range subjects(t, ctx, c.Registry) {
+				if !slices.Contains(before, s) {
+					added = append(added, s)
+				}
+			}
+			want := []string{tp.Updates + "-value", tp.Triggers + "-value"}
+			sort.Strings(want)
+			if fmt.Sprint(added) != fmt.Sprint(want) {
+				t.Errorf("seed %d: the run registered subjects %v, want only the outputs' %v", seed, added, want)
+			}
+		})
+	}
+}
+
+// Avro keys where plain string keys are declared (the default): every
+// record of the customer-keyed inputs is dead-lettered with kind
+// framed-key, and no profile is made from them.
+func TestAvroKeysDeclaredStringAreDeadLettered(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := kafkatest.New(t)
+	rc, err := avro.NewHTTPRegistryClient(c.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := avro.NewRegistry(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := c.Name("") + "."
+	tp := profile.PrefixedTopics(prefix)
+	for _, topic := range []string{tp.Views, tp.Purchases, tp.Tickets, tp.Customers, tp.Updates, tp.Triggers} {
+		c.CreateTopic(ctx, topic, modelPartitions, nil)
+	}
+	c.CreateTopic(ctx, tp.Products, 1, nil)
+	var ins []input
+	for _, in := range modelInputs(seed, tp, 300, 20) {
+		if in.malformed == nil {
+			ins = append(ins, in)
+		}
+	}
+	produceInputs(t, ctx, c, serdes, ins, produceOpts{avroKeys: true})
+	keyed := 0
+	for _, in := range ins {
+		if in.rec.Product == nil {
+			keyed++
+		}
+	}
+	topo, err := profile.Topology(profile.Config{AppID: c.Name("app"), Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runWorkers(t, ctx, c, topo, tp, 1)
+	got := readRun(t, ctx, c, serdes, tp, topo.DeadLetterTopic())
+	if len(got.updates) != 0 {
+		t.Errorf("seed %d: profiles of %d customers made from framed keys", seed, len(got.updates))
+	}
+	kinds := map[string]int{}
+	readToEnd(t, ctx, c, topo.DeadLetterTopic(), func(r *kgo.Record) {
+		for _, h := range r.Headers {
+			if h.Key == "weir.error.kind" {
+				kinds[string(h.Value)]++
+			}
+		}
+	})
+	if kinds["framed-key"] != keyed || len(kinds) != 1 {
+		t.Errorf("seed %d: dead letters by kind %v, want framed-key: %d (every customer-keyed record)", seed, kinds, keyed)
+	}
+}
+
+// subjects lists the registry's subjects, sorted.
+func subjects(t *testing.T, ctx context.Context, registry string) []string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, registry+"/subjects", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []string
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("GET %s/subjects: %v", registry, err)
+	}
+	sort.Strings(out)
+	return out
 }

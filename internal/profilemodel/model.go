@@ -65,9 +65,34 @@ func New() *Model {
 
 func ms(t int64) time.Time { return time.UnixMilli(t).UTC() }
 
-// Add processes one record (of any topic, the catalog included).
+// mSkew is profile.Config's default MaxFutureSkew.
+const mSkew = int64(60_000)
+
+// Add processes one record (of any topic, the catalog included). Its
+// event time is the value's own time field (context.event_time,
+// updated_at); rec.Time, the Kafka record timestamp, only stands in when
+// the field is missing (not after the Unix epoch) and caps a field more
+// than a minute ahead of it.
 func (m *Model) Add(rec profile.Record) {
-	m.add(recordIn{topic: rec.Topic, key: rec.Key, at: rec.Time.UnixMilli(), view: rec.View,
+	var field time.Time
+	switch {
+	case rec.View != nil:
+		field = rec.View.Context.EventTime
+	case rec.Purchase != nil:
+		field = rec.Purchase.Context.EventTime
+	case rec.Ticket != nil:
+		field = rec.Ticket.Context.EventTime
+	case rec.Customer != nil:
+		field = rec.Customer.UpdatedAt
+	}
+	at := field.UnixMilli()
+	switch rt := rec.Time.UnixMilli(); {
+	case at <= 0:
+		at = rt
+	case at > rt+mSkew:
+		at = rt + mSkew
+	}
+	m.add(recordIn{topic: rec.Topic, key: rec.Key, at: at, view: rec.View,
 		purchase: rec.Purchase, ticket: rec.Ticket, customer: rec.Customer, product: rec.Product})
 }
 

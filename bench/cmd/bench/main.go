@@ -312,7 +312,7 @@ func (h *harness) newSystem(name, app, out string, dec bench.DecodeFunc, argv fu
 func (h *harness) weirArgv(t bench.Topics, app string) func(...string) []string {
 	return func(extra ...string) []string {
 		return append([]string{h.weirBin, "run", "-pipeline", "profiles", "-brokers", strings.Join(h.brokers, ","),
-			"-registry", h.regURL, "-app", app, "-topic-prefix", t.Prefix + ".",
+			"-registry", h.regURL, "-auto-register", "-app", app, "-topic-prefix", t.Prefix + ".",
 			"-state-dir", filepath.Join(h.work, "weir-state"), "-instance", app + "-0", "-commit-interval", "100ms"}, extra...)
 	}
 }
