@@ -10,6 +10,7 @@ package topologytest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -209,15 +210,23 @@ func (d *Driver) pipe(r topology.Output, internal bool) error {
 }
 
 // run processes every task until none has buffered input, routing outputs.
+// A task waiting on an unavailable dependency (topology.ErrWaiting) keeps
+// its records while the others go on; run then returns that error, and
+// any later call tries the task again.
 func (d *Driver) run() error {
 	for {
 		progress := false
+		var waiting error
 		for _, id := range d.order {
 			t := d.tasks[id]
 			for {
-				ok, err := t.Process()
+				ok, err := t.Process(context.Background())
 				if err := d.route(t); err != nil {
 					return err
+				}
+				if errors.Is(err, topology.ErrWaiting) {
+					waiting = errors.Join(waiting, err)
+					break
 				}
 				if err != nil {
 					return err
@@ -229,7 +238,7 @@ func (d *Driver) run() error {
 			}
 		}
 		if !progress {
-			return nil
+			return waiting
 		}
 	}
 }
