@@ -240,7 +240,7 @@ func TestRegistryOutagePausesOnlyAffectedTasks(t *testing.T) {
 			unaffected[k] = n
 		}
 	}
-	countsReach(t, ctx, c, counts, want, unaffected) // progress during the outage
+	countsReach(t, ctx, c, counts, want, unaffected, codec.Int64()) // progress during the outage
 	reasons := waitDegraded(t, ctx, w.app, func(r []string) bool { return len(r) == 2 })
 	for i, task := range []string{"task 0_0 ", "task 0_1 "} {
 		if !strings.HasPrefix(reasons[i], task) || !strings.Contains(reasons[i], "registry-unavailable") {
@@ -320,12 +320,12 @@ func TestStopDuringOutageIsPrompt(t *testing.T) {
 
 // countsReach reads counts until every key in reach shows its count
 // there, failing on a count above the model's (want).
-func countsReach(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, want, reach map[string]int64) {
+func countsReach(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, want, reach map[string]int64, vs codec.Serde[int64]) {
 	t.Helper()
 	got := map[string]int64{}
 	reached := 0
 	_, err := c.ReadCommittedUntil(ctx, topic, func(r *kgo.Record) bool {
-		n, err := codec.Int64().Decode(topic, r.Value)
+		n, err := vs.Decode(topic, r.Value)
 		if err != nil {
 			t.Errorf("bad count record: %v", err)
 			return true
@@ -345,6 +345,77 @@ func countsReach(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic 
 		t.Fatalf("counts: %v; got %v want %v", err, got, reach)
 	}
 }
+
+// TestOutageWhileEncodingRewinds: the registry is down from the start,
+// so the sink's first encode (its schema id not known yet) fails after the
+// record's count was written to the pending state. The worker aborts the
+// transaction, rewinds every task and retries the paused task after its
+// backoff: once the registry is back each event is counted once, and
+// nothing is dead-lettered.
+func TestOutageWhileEncodingRewinds(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := kafkatest.New(t)
+	flaky := newFlakyRegistry(t, c.Registry)
+	hc, err := avro.NewHTTPRegistryClient(flaky.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := avro.NewRegistry(hc, avro.RetryAttempts(2), avro.RetryBackoff(time.Millisecond, 10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := avro.New[int64](reg, `"long"`, avro.AutoRegister())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := c.Name("in"), c.Name("counts")
+	b := topology.New(c.Name("app"))
+	topology.GroupByKey(topology.StreamOf(b, in, codec.String(), codec.String()), codec.String(), codec.String()).
+		Count("counts").ToStream("counts-out").To(out, codec.String(), counts)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CreateTopic(ctx, in, 2, nil)
+	c.CreateTopic(ctx, out, 2, nil)
+	want := map[string]int64{}
+	produce(t, ctx, c, in, seed, 200, want)
+
+	flaky.mode.Store(registryDown)
+	aborts := &abortCount{}
+	w := start(t, topo, c.Brokers, t.TempDir(), processor.WithMetrics(aborts),
+		processor.DependencyBackoff(20*time.Millisecond, 100*time.Millisecond))
+	defer w.stop(t)
+	waitDegraded(t, ctx, w.app, func(r []string) bool { return len(r) > 0 })
+	for aborts.n.Load() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no transaction aborted after the interrupted encode")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	flaky.mode.Store(registryUp)
+	countsReach(t, ctx, c, out, want, want, counts)
+	if dead := deadLetters(t, ctx, c, topo.DeadLetterTopic()); len(dead) != 0 {
+		t.Errorf("%d dead letters, want 0", len(dead))
+	}
+}
+
+// abortCount counts aborted transactions.
+type abortCount struct{ n atomic.Int64 }
+
+func (a *abortCount) Processed(topology.TaskID, topology.TaskStats) {}
+func (a *abortCount) Committed(_ time.Duration, ok bool) {
+	if !ok {
+		a.n.Add(1)
+	}
+}
+func (a *abortCount) Restored(string, int32, int64, int64) {}
+func (a *abortCount) EndToEnd(time.Duration)               {}
+func (a *abortCount) Lag(string, int32, int64)             {}
 
 func waitDegraded(t *testing.T, ctx context.Context, app *processor.App, done func([]string) bool) []string {
 	t.Helper()
