@@ -84,3 +84,21 @@ func (f fanout) Lag(t string, p int32, l int64) {
 		m.Lag(t, p, l)
 	}
 }
+
+// Paused forwards to the sinks that count paused tasks
+// (processor.PauseMetrics), so /metrics shows them.
+func (f fanout) Paused(id topology.TaskID, reason string, d time.Duration) {
+	for _, m := range f {
+		if pm, ok := m.(processor.PauseMetrics); ok {
+			pm.Paused(id, reason, d)
+		}
+	}
+}
+
+func (f fanout) PausedTasks(n int) {
+	for _, m := range f {
+		if pm, ok := m.(processor.PauseMetrics); ok {
+			pm.PausedTasks(n)
+		}
+	}
+}
