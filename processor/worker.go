@@ -175,6 +175,7 @@ func (w *worker) ownedTasksLocked() map[topology.TaskID]bool {
 func (w *worker) close(abandoned bool) {
 	for _, t := range w.tasks {
 		t.core.Close()
+		w.dropPause(t.id)
 	}
 	if w.globalCl != nil {
 		w.stopGlobals()

@@ -157,3 +157,24 @@ func TestContextRetryTimeout(t *testing.T) {
 		t.Fatal("ContextRetryTimeout(0) accepted")
 	}
 }
+
+// TestContextPathTriesOutageOnce: the task core's path leaves retrying an
+// unreachable registry to the runtime's pause, so one lookup costs one
+// request, not the retry budget.
+func TestContextPathTriesOutageOnce(t *testing.T) {
+	fake := newFake(t)
+	preg, _ := newRegistry(t, fake)
+	unseen, err := mustAvro[UserV1](t, preg, userV1, avro.AutoRegister()).Encode("users", UserV1{ID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creg, cc := newRegistry(t, fake)
+	c := mustAvro[UserV1](t, creg, userV1)
+	fake.Close()
+	if _, err := c.DecodeContext(context.Background(), "users", unseen); !errors.Is(err, codec.ErrRegistryUnavailable) {
+		t.Fatalf("DecodeContext during outage = %v, want ErrRegistryUnavailable", err)
+	}
+	if n := cc.byID.Load(); n != 1 {
+		t.Fatalf("DecodeContext tried the registry %d times, want 1", n)
+	}
+}

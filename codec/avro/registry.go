@@ -91,10 +91,13 @@ func RetryTimeout(d time.Duration) RegistryOpt {
 
 // ContextRetryTimeout bounds the time spent on one registry lookup made
 // through the serde's context-aware methods (DecodeContext,
-// EncodeContext), retries included, and RetryTimeout still applies. The
-// task core uses those: when they fail with ErrRegistryUnavailable the
-// runtime pauses the task and retries it with its own backoff while the
-// worker's other tasks go on, so this budget is short. Default 500ms.
+// EncodeContext), retries included; RetryTimeout still applies. The task
+// core uses those: when they fail with ErrRegistryUnavailable the runtime
+// pauses the task and retries it with its own backoff while the worker's
+// other tasks go on. So they try an unreachable registry once, bounded by
+// this (a registry that hangs holds the worker's loop this long), and
+// retry only an id the registry says it does not have (a replica may lag).
+// Default 500ms.
 func ContextRetryTimeout(d time.Duration) RegistryOpt {
 	return registryOpt(func(c *registryConfig) { c.ctxTimeout = d })
 }
@@ -174,7 +177,7 @@ func (r *Registry) writerSchema(ctx context.Context, b backoff, id uint32) (*avr
 			return e, nil
 		}
 		var text string
-		err := retry(ctx, b, retryable, func(ctx context.Context) error {
+		err := retry(ctx, b, b.retryable, func(ctx context.Context) error {
 			var err error
 			text, err = r.client.SchemaByID(ctx, id)
 			return err
@@ -226,7 +229,7 @@ func (r *Registry) schemaID(ctx context.Context, b backoff, subject, schema stri
 		if ok { // a flight that just ended filled it
 			return id, nil
 		}
-		err := retry(ctx, b, retryable, func(ctx context.Context) error {
+		err := retry(ctx, b, b.retryable, func(ctx context.Context) error {
 			var err error
 			if register {
 				id, err = r.client.Register(ctx, subject, schema)
@@ -257,10 +260,21 @@ func (r *Registry) schemaID(ctx context.Context, b backoff, subject, schema stri
 // context-aware call one bounded by ContextRetryTimeout as well.
 func (r *Registry) budget(withCtx bool) backoff {
 	b := r.cfg.retry
-	if withCtx && (b.timeout == 0 || r.cfg.ctxTimeout < b.timeout) {
-		b.timeout = r.cfg.ctxTimeout
+	if withCtx {
+		b.outageOnce = true
+		if b.timeout == 0 || r.cfg.ctxTimeout < b.timeout {
+			b.timeout = r.cfg.ctxTimeout
+		}
 	}
 	return b
+}
+
+// retryable says whether to try again after err under b.
+func (b backoff) retryable(err error) bool {
+	if b.outageOnce {
+		return errors.Is(err, codec.ErrUnknownSchema) && !errors.Is(err, context.Canceled)
+	}
+	return retryable(err)
 }
 
 // retryable: an unknown id may be a registry replica that has not caught
