@@ -251,8 +251,11 @@ func (w *worker) run(ctx context.Context) error {
 			return addErr
 		}
 		if err := w.process(ctx, time.Now(), nextCommit); err != nil {
-			if !interruptedErr(err) || ctx.Err() != nil {
+			if !interruptedErr(err) {
 				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err() // stopping: close aborts the half-done work
 			}
 			if err := w.recoverInterrupted(ctx, err); err != nil {
 				return err
