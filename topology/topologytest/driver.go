@@ -140,6 +140,10 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 
 // PipeRaw feeds one record of bytes to topic at timestamp ts. The
 // partition is picked like Kafka's default producer (murmur2 of the key).
+// An error wrapping topology.ErrWaiting means a task could not decode a
+// record because a dependency is down (a serde returned
+// codec.ErrRegistryUnavailable): the record stays buffered and any later
+// call (Commit, say) tries it again.
 func (d *Driver) PipeRaw(topic string, key, value []byte, ts time.Time, headers ...codec.Header) error {
 	if err := d.pipe(topology.Output{Topic: topic, Partition: -1, Key: key, Value: value, Timestamp: ts, Headers: headers}, false); err != nil {
 		return err
