@@ -207,7 +207,7 @@ func newConfig(opts []Opt) (config, error) {
 		errs = append(errs, fmt.Errorf("%w: fetch max partition bytes %d: must be positive (default 1 MiB)", ErrConfig, c.fetchPartition))
 	}
 	if c.pauseInitial <= 0 || c.pauseMax < c.pauseInitial {
-		errs = append(errs, fmt.Errorf("%w: dependency backoff %v..%v: initial must be positive and max at least initial (default 100ms..5s)", ErrConfig, c.pauseInitial, c.pauseMax))
+		errs = append(errs, fmt.Errorf("%w: DependencyBackoff(%v, %v): initial must be positive and max at least initial (default 100ms, 5s)", ErrConfig, c.pauseInitial, c.pauseMax))
 	}
 	if c.restoreBatch <= 0 {
 		errs = append(errs, fmt.Errorf("%w: restore batch %d: must be positive (default 10000)", ErrConfig, c.restoreBatch))

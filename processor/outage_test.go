@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -519,4 +520,24 @@ func deadLetters(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic 
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestDependencyBackoffValidated(t *testing.T) {
+	topo, err := func() (*topology.Topology, error) {
+		b := topology.New("app")
+		topology.StreamOf(b, "in", codec.String(), codec.String()).To("out", codec.String(), codec.String())
+		return b.Build()
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []processor.Opt{
+		processor.DependencyBackoff(0, time.Second),
+		processor.DependencyBackoff(time.Second, time.Millisecond),
+	} {
+		_, err := processor.New(topo, processor.SeedBrokers("localhost:9092"), o)
+		if !errors.Is(err, processor.ErrConfig) || !strings.Contains(err.Error(), "DependencyBackoff") {
+			t.Errorf("got %v, want ErrConfig naming DependencyBackoff", err)
+		}
+	}
 }
