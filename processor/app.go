@@ -36,6 +36,8 @@ type App struct {
 	abandon chan struct{}
 	// serving is the running worker's view for queries; nil when stopped.
 	serving atomic.Pointer[serving]
+	// degraded lists the paused tasks, for Degraded.
+	degraded atomic.Pointer[[]string]
 }
 
 // errAbandoned is what Run returns after abandon.
@@ -81,6 +83,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		err = w.run(ctx)
 		a.serving.Store(nil)
+		a.degraded.Store(nil)
 		w.close(errors.Is(err, errAbandoned))
 		switch {
 		case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)):

@@ -62,6 +62,8 @@ type config struct {
 	fetchPartition int32
 	partitioner    Partitioner
 	conn           connConfig
+	pauseInitial   time.Duration
+	pauseMax       time.Duration
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -143,7 +145,17 @@ func MaxTaskIdle(d time.Duration) Opt { return optFunc(func(c *config) { c.maxTa
 // consumers.
 func FetchMaxPartitionBytes(n int32) Opt { return optFunc(func(c *config) { c.fetchPartition = n }) }
 
-// WithMetrics sets the metrics sink. Default: none.
+// DependencyBackoff sets how a task paused by an unavailable dependency
+// (a schema registry outage: a record's schema id is not cached and the
+// registry cannot be reached) is retried: first after initial, doubling up
+// to max. The task stops taking records meanwhile, its records are held
+// back from offset commits, and the worker's other tasks go on; nothing is
+// dead-lettered for an outage. Default: 100ms and 5s.
+func DependencyBackoff(initial, max time.Duration) Opt {
+	return optFunc(func(c *config) { c.pauseInitial, c.pauseMax = initial, max })
+}
+
+// WithMetrics sets the metrics sink (see also PauseMetrics). Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }
 
 func newConfig(opts []Opt) (config, error) {
@@ -155,6 +167,8 @@ func newConfig(opts []Opt) (config, error) {
 		restoreBatch:   10000,
 		sessionTimeout: 45 * time.Second,
 		fetchPartition: 1 << 20,
+		pauseInitial:   100 * time.Millisecond,
+		pauseMax:       5 * time.Second,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -192,6 +206,9 @@ func newConfig(opts []Opt) (config, error) {
 	}
 	if c.fetchPartition <= 0 {
 		errs = append(errs, fmt.Errorf("%w: fetch max partition bytes %d: must be positive (default 1 MiB)", ErrConfig, c.fetchPartition))
+	}
+	if c.pauseInitial <= 0 || c.pauseMax < c.pauseInitial {
+		errs = append(errs, fmt.Errorf("%w: DependencyBackoff(%v, %v): initial must be positive and max at least initial (default 100ms, 5s)", ErrConfig, c.pauseInitial, c.pauseMax))
 	}
 	if c.restoreBatch <= 0 {
 		errs = append(errs, fmt.Errorf("%w: restore batch %d: must be positive (default 10000)", ErrConfig, c.restoreBatch))

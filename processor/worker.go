@@ -38,6 +38,7 @@ type worker struct {
 	changed bool
 
 	tasks   map[topology.TaskID]*task
+	paused  map[topology.TaskID]*pause
 	inputs  map[topology.TopicPartition]*input
 	keyPart map[string]kgo.TopicPartitioner
 	rr      map[string]int // round robin for records without a key
@@ -82,6 +83,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		a: a, p: p, db: db, log: a.log,
 		owned:   map[topology.TopicPartition]bool{},
 		tasks:   map[topology.TaskID]*task{},
+		paused:  map[topology.TaskID]*pause{},
 		inputs:  map[topology.TopicPartition]*input{},
 		keyPart: map[string]kgo.TopicPartitioner{},
 		rr:      map[string]int{},
@@ -187,6 +189,7 @@ func (w *worker) ownedTasksLocked() map[topology.TaskID]bool {
 func (w *worker) close(abandoned bool) {
 	for _, t := range w.tasks {
 		t.core.Close()
+		w.dropPause(t.id)
 	}
 	if w.globalCl != nil {
 		w.stopGlobals()
@@ -261,8 +264,18 @@ func (w *worker) run(ctx context.Context) error {
 		if addErr != nil {
 			return addErr
 		}
-		if err := w.process(time.Now(), nextCommit); err != nil {
-			return err
+		if err := w.process(ctx, time.Now(), nextCommit); err != nil {
+			if !interruptedErr(err) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err() // stopping: close aborts the half-done work
+			}
+			if err := w.recoverInterrupted(ctx, err); err != nil {
+				return err
+			}
+			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
+			continue
 		}
 		select {
 		case err := <-w.globalErr:
@@ -277,6 +290,7 @@ func (w *worker) run(ctx context.Context) error {
 			err := w.commit(cctx)
 			cancel()
 			if err != nil && !errors.Is(err, errAbandoned) {
+				// An interrupted task's half-done work is aborted by close.
 				// Nothing is lost: the input offsets were not committed
 				// either, so whoever owns these tasks next redoes the work.
 				w.log.Warn("final commit did not complete; the next owner reprocesses from the last commit", zap.Error(err))
@@ -289,7 +303,14 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		if now := time.Now(); !now.Before(nextCommit) {
 			if err := w.commit(ctx); err != nil {
-				return err
+				if !interruptedErr(err) {
+					return err
+				}
+				if err := w.recoverInterrupted(ctx, err); err != nil {
+					return err
+				}
+				nextCommit = time.Now().Add(w.a.cfg.commitInterval)
+				continue
 			}
 			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
 			if err := w.begin(); err != nil {
@@ -334,6 +355,7 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 			}
 			t.core.Close()
 			delete(w.tasks, id)
+			w.dropPause(id)
 			gone = append(gone, t)
 		}
 	}
@@ -405,21 +427,49 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 }
 
 // process runs every task while it is ready (topology.Task.Ready) and the
-// commit is not due, then fires wall-clock punctuations.
-func (w *worker) process(now, commitBy time.Time) error {
+// commit is not due, then fires wall-clock punctuations. A task paused by
+// an unavailable dependency is skipped until its next try; ctx reaches
+// the serdes, so a stop never waits on a registry call.
+func (w *worker) process(ctx context.Context, now, commitBy time.Time) error {
 	ready := w.caughtUp(now)
 	for _, t := range w.tasks {
+		if p := w.paused[t.id]; p != nil {
+			w.countPaused(t.id, p, now)
+			if now.Before(p.retryAt) {
+				continue
+			}
+		}
+	records:
 		for n := 0; t.core.Ready(ready); n++ {
 			// Past the commit time, what is left waits for the next
 			// transaction (the commit stops at held records).
 			if n%256 == 255 && !time.Now().Before(commitBy) {
 				break
 			}
-			if _, err := t.core.Process(); err != nil {
+			_, err := t.core.Process(ctx)
+			switch {
+			case err == nil:
+				w.resumeTask(t.id, now)
+			case errors.Is(err, topology.ErrWaiting):
+				// The record stays queued and held: nothing to undo.
+				if ctx.Err() == nil { // else stopping, not an outage
+					w.pauseTask(t.id, err, now)
+				}
+				break records
+			case errors.Is(err, topology.ErrInterrupted):
+				w.pauseTask(t.id, err, now)
+				return fmt.Errorf("processor: task %s: %w", t.id, err)
+			default:
 				return fmt.Errorf("processor: task %s stopped: %w", t.id, err)
 			}
 		}
+		if w.paused[t.id] != nil {
+			continue // a paused task does nothing, punctuations included
+		}
 		if err := t.core.Punctuate(now); err != nil {
+			if errors.Is(err, topology.ErrInterrupted) {
+				w.pauseTask(t.id, err, now)
+			}
 			return fmt.Errorf("processor: task %s punctuation: %w", t.id, err)
 		}
 	}
@@ -441,6 +491,9 @@ func (w *worker) commit(ctx context.Context) error {
 		// Commit hooks forward what processors held back for the commit
 		// (e.g. the latest profile of each changed customer).
 		if err := t.core.Commit(); err != nil {
+			if errors.Is(err, topology.ErrInterrupted) {
+				w.pauseTask(t.id, err, time.Now())
+			}
 			return fmt.Errorf("processor: task %s commit hooks: %w", t.id, err)
 		}
 		for _, o := range t.core.TakeOutputs() {

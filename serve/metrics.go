@@ -21,6 +21,8 @@ type Metrics struct {
 	// Input records not where the configured input partitioner puts
 	// their key (processor.MispartitionMetrics).
 	mispartitioned *prometheus.CounterVec
+	paused         *prometheus.CounterVec
+	pausedTasks    prometheus.Gauge
 
 	mu           sync.Mutex
 	lastRestored map[string]int64
@@ -56,9 +58,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		restored:     counter("weir_restored_records_total", "Changelog records restored.", tp),
 		remaining:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_restore_remaining_records", Help: "Changelog records left to restore."}, tp),
 		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_consumer_lag", Help: "Records not yet fetched."}, tp),
+		paused:       counter("weir_task_paused_seconds_total", "Time tasks spent paused by an unavailable dependency, by reason.", append(task, "reason")),
+		pausedTasks:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "weir_tasks_paused", Help: "Tasks paused now by an unavailable dependency."}),
 		e2e:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_end_to_end_seconds", Help: "Commit time minus event time of outputs.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
 	}
-	reg.MustRegister(m.in, m.out, m.skipped, m.dead, m.late, m.commit, m.restored, m.remaining, m.lag, m.e2e)
+	reg.MustRegister(m.in, m.out, m.skipped, m.dead, m.late, m.commit, m.restored, m.remaining, m.lag, m.e2e, m.paused, m.pausedTasks)
 	m.mispartitioned = counter("weir_records_mispartitioned_total",
 		"Input records on another partition than the configured input partitioner gives their key: queries miss those keys.", []string{"topic"})
 	reg.MustRegister(m.mispartitioned)
@@ -139,3 +143,11 @@ func (m *Metrics) P99() time.Duration {
 func (m *Metrics) Lag(topic string, p int32, lag int64) {
 	m.lag.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(lag))
 }
+
+// Paused adds a task's paused time (processor.PauseMetrics).
+func (m *Metrics) Paused(id topology.TaskID, reason string, d time.Duration) {
+	m.paused.WithLabelValues(strconv.Itoa(id.Subtopology), strconv.Itoa(int(id.Partition)), reason).Add(d.Seconds())
+}
+
+// PausedTasks sets how many tasks are paused (processor.PauseMetrics).
+func (m *Metrics) PausedTasks(n int) { m.pausedTasks.Set(float64(n)) }

@@ -108,13 +108,7 @@ func New(b Backend, opts Options) *Server {
 	s.mux.HandleFunc("GET /v1/profiles/{id}", s.guard.wrap(s.profile))
 	s.mux.HandleFunc("GET /v1/triggers", s.guard.wrap(s.triggers))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.b.Ready() {
-			http.Error(w, "restoring\n", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	return s
 }

@@ -28,7 +28,9 @@
 //     function returns an error. Aggregators and processors always return
 //     one. Such an error, a decode error, or a serde error counts as bad
 //     input and follows the source's BadInputPolicy (dead-letter, skip or
-//     fail). A store failure always stops the task (ErrStore).
+//     fail). A store failure always stops the task (ErrStore). An error
+//     wrapping codec.ErrRegistryUnavailable is an outage, never bad
+//     input: the task reports ErrWaiting or ErrInterrupted instead.
 //   - A key change (Map, SelectKey, FlatMap, Process) before a stateful
 //     operation inserts a repartition topic, which starts a new
 //     sub-topology.

@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -165,7 +166,7 @@ func TestStoreErrorsStopTheTaskWhateverThePolicy(t *testing.T) {
 	task, err := topo.NewTask(topology.TaskID{}, failingStores{})
 	must(t, err)
 	must(t, task.Add(topology.Record{Topic: "in", Key: []byte("k"), Value: []byte("v")}))
-	_, err = task.Process()
+	_, err = task.Process(context.Background())
 	if !errors.Is(err, topology.ErrStore) || !errors.Is(err, errDisk) {
 		t.Fatalf("err = %v, want ErrStore wrapping errDisk", err)
 	}
@@ -237,7 +238,7 @@ func TestProcessorReturningStoreErrorStopsTheTask(t *testing.T) {
 	task, err := build(t, b).NewTask(topology.TaskID{}, failingStores{})
 	must(t, err)
 	must(t, task.Add(topology.Record{Topic: "in", Key: []byte("k"), Value: []byte("v")}))
-	if _, err := task.Process(); !errors.Is(err, topology.ErrStore) || !errors.Is(err, errDisk) {
+	if _, err := task.Process(context.Background()); !errors.Is(err, topology.ErrStore) || !errors.Is(err, errDisk) {
 		t.Fatalf("err = %v, want ErrStore wrapping errDisk", err)
 	}
 	if task.Stats().Skipped != 0 {

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestExtensionHooks(t *testing.T) {
 		if err := task.Add(Record{Topic: "in", Offset: int64(i), Key: []byte("k"), Value: []byte("v"), Timestamp: time.UnixMilli(ts)}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := task.Process(); err != nil {
+		if _, err := task.Process(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -37,7 +38,7 @@ type node struct {
 	topic    string
 	internal bool // repartition source or sink
 	policy   BadInputPolicy
-	decode   func(r *Record) (key, value any, err error)
+	decode   func(ctx context.Context, r *Record) (key, value any, err error)
 	extract  func(key, value any, ts time.Time) time.Time
 	// Sinks.
 	customPartitioner bool

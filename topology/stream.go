@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -60,15 +61,15 @@ func source[K, V any](b *Builder, name, topic, op string, ks codec.Serde[K], vs 
 	})
 	n.topic = topic
 	n.policy = cfg.policy
-	n.decode = func(r *Record) (any, any, error) {
-		k, err := ks.Decode(r.Topic, r.Key)
+	n.decode = func(ctx context.Context, r *Record) (any, any, error) {
+		k, err := codec.DecodeContext(ctx, ks, r.Topic, r.Key)
 		if err != nil {
 			return nil, nil, fmt.Errorf("decode key: %w", err)
 		}
 		if table && r.Value == nil {
 			return k, tombstone{}, nil
 		}
-		v, err := vs.Decode(r.Topic, r.Value)
+		v, err := codec.DecodeContext(ctx, vs, r.Topic, r.Value)
 		if err != nil {
 			return nil, nil, fmt.Errorf("decode value: %w", err)
 		}
@@ -210,7 +211,8 @@ func sink[K, V any](b *Builder, parent *node, topic string, ks codec.Serde[K], v
 	}
 	n := b.add(name, op, kindSink, []*node{parent}, func(nc *nodeCtx) (proc, error) {
 		return procFunc(func(m msg) error {
-			kb, err := ks.Encode(topic, as[K](m.key))
+			ctx := nc.t.context()
+			kb, err := codec.EncodeContext(ctx, ks, topic, as[K](m.key))
 			if err != nil {
 				return userErr(name+": encode key", err)
 			}
@@ -218,11 +220,11 @@ func sink[K, V any](b *Builder, parent *node, topic string, ks codec.Serde[K], v
 			if changes {
 				c := as[Change[V]](m.value)
 				if c.New != nil {
-					if vb, err = vs.Encode(topic, *c.New); err != nil {
+					if vb, err = codec.EncodeContext(ctx, vs, topic, *c.New); err != nil {
 						return userErr(name+": encode value", err)
 					}
 				}
-			} else if vb, err = vs.Encode(topic, as[V](m.value)); err != nil {
+			} else if vb, err = codec.EncodeContext(ctx, vs, topic, as[V](m.value)); err != nil {
 				return userErr(name+": encode value", err)
 			}
 			return nc.t.emit(topic, kb, vb, m, cfg.partitioner)

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,7 +28,31 @@ var (
 	ErrTaskFailed = errors.New("topology: task already failed")
 	// ErrCommitHook wraps an error returned by a commit hook.
 	ErrCommitHook = errors.New("topology: commit hook failed")
+
+	// ErrWaiting is returned by Process when the next record cannot be
+	// decoded because a dependency is unavailable (the error also wraps
+	// the cause, codec.ErrRegistryUnavailable). Nothing changed: the
+	// record is still first in its queue, Held names it, and a later
+	// Process tries it again. The task never waits itself; the runtime
+	// decides when to call again. Outages are never bad input.
+	ErrWaiting = errors.New("topology: waiting for an unavailable dependency")
+
+	// ErrInterrupted is returned by Process, Punctuate or Commit when a
+	// dependency became unavailable after the work in hand may have
+	// written state or produced outputs (a sink's encode, a store's
+	// serde, a user function). It wraps the cause. The task has failed,
+	// as after any error: drop its uncommitted state and outputs, rebuild
+	// it from its last commit (as after an aborted transaction) and let
+	// it redo the work later.
+	ErrInterrupted = errors.New("topology: interrupted by an unavailable dependency")
 )
+
+// unavailable reports whether err comes from a dependency being down (or
+// from ctx ending), rather than from the record.
+func unavailable(ctx context.Context, err error) bool {
+	return errors.Is(err, codec.ErrRegistryUnavailable) ||
+		ctx != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
 
 // TaskID names a task: one partition of one sub-topology.
 type TaskID struct {
@@ -118,6 +143,7 @@ type queued struct {
 	rec        Record
 	key, value any
 	ts         time.Time
+	decoded    bool
 	err        error // decode error, handled when the record is processed
 }
 
@@ -165,6 +191,8 @@ type Task struct {
 	outputs []Output
 	stats   TaskStats
 	failed  error
+	// ctx is Process's context while it runs, for serdes that take one.
+	ctx context.Context
 
 	// The record being processed.
 	inRecord   bool
@@ -249,19 +277,33 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 func (t *Task) ID() TaskID { return t.id }
 
 // Add buffers r for processing. Records of one partition must come in
-// offset order. The key and value are decoded now, so queues can be
-// ordered by event time; decode errors surface when r is processed.
+// offset order. Add calls no serde: a record is decoded by Process once
+// it is first in its queue (its event time orders the queues), and
+// decode errors surface when it is processed.
 func (t *Task) Add(r Record) error {
 	q := t.byTopic[r.Topic]
 	if q == nil || r.Partition != t.id.Partition {
 		return fmt.Errorf("%w: %s/%d (task %s)", ErrUnknownTopic, r.Topic, r.Partition, t.id)
 	}
-	it := queued{rec: r, ts: r.Timestamp}
-	it.key, it.value, it.err = q.src.decode(&r)
-	if it.err == nil && q.src.extract != nil {
-		it.ts = q.src.extract(it.key, it.value, r.Timestamp)
+	q.items = append(q.items, queued{rec: r, ts: r.Timestamp})
+	return nil
+}
+
+// decodeHead decodes the first record of q unless done. An outage leaves
+// it undecoded, to be tried again.
+func (t *Task) decodeHead(ctx context.Context, q *queue) error {
+	it := &q.items[0]
+	if it.decoded {
+		return nil
 	}
-	q.items = append(q.items, it)
+	k, v, err := q.src.decode(ctx, &it.rec)
+	if err != nil && unavailable(ctx, err) {
+		return err
+	}
+	it.key, it.value, it.err, it.decoded = k, v, err, true
+	if err == nil && q.src.extract != nil {
+		it.ts = q.src.extract(k, v, it.rec.Timestamp)
+	}
 	return nil
 }
 
@@ -328,10 +370,27 @@ func (t *Task) Inputs() []TopicPartition {
 // records it takes the head with the smallest event time (ties: by topic
 // name), so co-partitioned inputs merge in event-time order, as Kafka
 // Streams' PartitionGroup does. It returns false when nothing is buffered.
-// An error stops the task: later calls return ErrTaskFailed.
-func (t *Task) Process() (processed bool, err error) {
+// ctx is passed to serdes that take one (codec.ContextSerde).
+//
+// An error wrapping ErrWaiting leaves the task as it was: call Process
+// again later. Any other error stops the task: later calls return
+// ErrTaskFailed (ErrInterrupted says why it is not the record's fault).
+func (t *Task) Process(ctx context.Context) (processed bool, err error) {
 	if t.failed != nil {
 		return false, fmt.Errorf("%w: %w", ErrTaskFailed, t.failed)
+	}
+	// Every head is decoded before choosing: the choice needs their event
+	// times, and a head that cannot be decoded now keeps the task waiting
+	// so that the merge order is the same as without the outage.
+	for _, c := range t.queues {
+		if len(c.items) == 0 {
+			continue
+		}
+		if err := t.decodeHead(ctx, c); err != nil {
+			r := c.items[0].rec
+			return false, fmt.Errorf("%w: task %s: topic %s partition %d offset %d: %w",
+				ErrWaiting, t.id, r.Topic, r.Partition, r.Offset, err)
+		}
 	}
 	var q *queue
 	for _, c := range t.queues {
@@ -346,12 +405,27 @@ func (t *Task) Process() (processed bool, err error) {
 	q.items[0] = queued{}
 	q.items = q.items[1:]
 	t.stats.RecordsIn++
-	if err := t.processOne(q, it); err != nil {
+	t.ctx = ctx
+	err = t.processOne(q, it)
+	t.ctx = nil
+	if err != nil {
+		if unavailable(ctx, err) {
+			err = fmt.Errorf("%w: task %s: topic %s partition %d offset %d: %w",
+				ErrInterrupted, t.id, it.rec.Topic, it.rec.Partition, it.rec.Offset, err)
+		}
 		t.failed = err
 		return true, err
 	}
 	t.offsets[q.tp] = it.rec.Offset + 1
 	return true, nil
+}
+
+// context is the context of the Process call in hand, for serdes.
+func (t *Task) context() context.Context {
+	if t.ctx != nil {
+		return t.ctx
+	}
+	return context.Background()
 }
 
 func (t *Task) processOne(q *queue, it queued) error {
@@ -368,6 +442,9 @@ func (t *Task) processOne(q *queue, it queued) error {
 		t.inRecord, t.cur, t.curHeaders = false, Record{}, nil
 	}
 	if err != nil {
+		if unavailable(t.ctx, err) {
+			return err // not the record's fault: Process says ErrInterrupted
+		}
 		if !isRecordError(err) {
 			return fmt.Errorf("task %s: topic %s partition %d offset %d: %w", t.id, r.Topic, r.Partition, r.Offset, err)
 		}
@@ -433,8 +510,8 @@ func (t *Task) Punctuate(wallNow time.Time) error {
 	}
 	t.wallTime, t.seenWall = wallNow, true
 	if err := t.punctuate(WallClock, wallNow); err != nil {
-		t.failed = err
-		return err
+		t.failed = interrupted(err)
+		return t.failed
 	}
 	return nil
 }
@@ -489,6 +566,14 @@ func (t *Task) punctuate(typ PunctuationType, now time.Time) error {
 	return nil
 }
 
+// interrupted marks an outage met outside Process with ErrInterrupted.
+func interrupted(err error) error {
+	if unavailable(nil, err) {
+		return fmt.Errorf("%w: %w", ErrInterrupted, err)
+	}
+	return err
+}
+
 type commitHook struct {
 	nc *nodeCtx
 	fn func() error
@@ -507,7 +592,7 @@ func (t *Task) Commit() error {
 	t.curTime, t.curHeaders = t.streamTime, nil
 	for _, h := range t.commitHooks {
 		if err := h.fn(); err != nil {
-			t.failed = fmt.Errorf("%w: %q: %w", ErrCommitHook, h.nc.n.name, err)
+			t.failed = interrupted(fmt.Errorf("%w: %q: %w", ErrCommitHook, h.nc.n.name, err))
 			return t.failed
 		}
 	}

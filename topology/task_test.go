@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -56,7 +57,7 @@ func TestTaskMergesPartitionsByEventTime(t *testing.T) {
 		return want[i].topic < want[j].topic
 	})
 	for {
-		ok, err := task.Process()
+		ok, err := task.Process(context.Background())
 		must(t, err)
 		if !ok {
 			break
@@ -93,7 +94,7 @@ func TestTaskRejectsForeignRecords(t *testing.T) {
 		t.Fatalf("other partition: %v", err)
 	}
 	must(t, task.Add(topology.Record{Topic: "in", Partition: 2, Offset: 7}))
-	if ok, err := task.Process(); !ok || err != nil {
+	if ok, err := task.Process(context.Background()); !ok || err != nil {
 		t.Fatalf("Process = %v, %v", ok, err)
 	}
 	if o := task.TakeOutputs(); len(o) != 1 || o[0].Partition != -1 {
@@ -114,7 +115,7 @@ func TestPartitionerNeedsPartitionCount(t *testing.T) {
 	task, err := topo.NewTask(topology.TaskID{}, memStores{})
 	must(t, err)
 	must(t, task.Add(topology.Record{Topic: "in"}))
-	if _, err := task.Process(); !errors.Is(err, topology.ErrPartitionCount) {
+	if _, err := task.Process(context.Background()); !errors.Is(err, topology.ErrPartitionCount) {
 		t.Fatalf("err = %v, want ErrPartitionCount", err)
 	}
 }
@@ -158,7 +159,7 @@ func TestTaskReadyMergesTheSameWhateverTheArrival(t *testing.T) {
 	}
 	all := func(topology.TopicPartition) bool { return true }
 	for ref.Ready(all) {
-		_, err := ref.Process()
+		_, err := ref.Process(context.Background())
 		must(t, err)
 	}
 	want := render(ref.TakeOutputs())
@@ -186,7 +187,7 @@ func TestTaskReadyMergesTheSameWhateverTheArrival(t *testing.T) {
 				next[topic]++
 			case n < 9:
 				if task.Ready(atEnd) {
-					_, err := task.Process()
+					_, err := task.Process(context.Background())
 					must(t, err)
 				}
 			default:

@@ -7,13 +7,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/weirstream/weir/codec"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/avro"
+
+	"github.com/weirstream/weir/codec"
 )
+
+// Serde implements codec.ContextSerde, so the task core can cut its
+// registry calls short.
+var _ codec.ContextSerde[struct{}] = (*Serde[struct{}])(nil)
 
 // Opt configures Avro.
 type Opt interface{ applyAvro(*avroConfig) }
@@ -140,11 +145,11 @@ func (s *Serde[T]) Subject(topic string) string {
 	return s.cfg.strategy.Subject(topic, s.cfg.isKey, s.fullName)
 }
 
-func (s *Serde[T]) schemaID(topic string) (uint32, error) {
+func (s *Serde[T]) schemaID(ctx context.Context, b backoff, topic string) (uint32, error) {
 	if id, ok := cowLoad(&s.ids, topic); ok {
 		return id, nil
 	}
-	id, err := s.reg.schemaID(context.Background(), s.Subject(topic), s.text, s.reader, s.cfg.autoRegister)
+	id, err := s.reg.schemaID(ctx, b, s.Subject(topic), s.text, s.reader, s.cfg.autoRegister)
 	if err != nil {
 		return 0, err
 	}
@@ -156,9 +161,19 @@ func (s *Serde[T]) schemaID(topic string) (uint32, error) {
 
 // Encode frames v with the schema's id under the subject for topic.
 // Errors wrap ErrInvalidValue, ErrTooLarge, ErrNotRegistered or
-// ErrRegistryUnavailable.
+// ErrRegistryUnavailable. A registry lookup is bounded by RetryTimeout.
 func (s *Serde[T]) Encode(topic string, v T) ([]byte, error) {
-	id, err := s.schemaID(topic)
+	return s.encode(context.Background(), s.reg.budget(false), topic, v)
+}
+
+// EncodeContext is Encode with a registry lookup that ends with ctx, and
+// within ContextRetryTimeout (codec.ContextSerde).
+func (s *Serde[T]) EncodeContext(ctx context.Context, topic string, v T) ([]byte, error) {
+	return s.encode(ctx, s.reg.budget(true), topic, v)
+}
+
+func (s *Serde[T]) encode(ctx context.Context, bo backoff, topic string, v T) ([]byte, error) {
+	id, err := s.schemaID(ctx, bo, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -178,8 +193,19 @@ func (s *Serde[T]) Encode(topic string, v T) ([]byte, error) {
 // Decode reads a Confluent-framed record into a T. Errors wrap
 // ErrMalformed (bad bytes, ErrUnknownSchema, ErrIncompatibleSchema,
 // ErrTooLarge: dead-letter them) or ErrRegistryUnavailable (an outage:
-// retry or stop).
+// retry or stop). A registry lookup is bounded by RetryTimeout.
 func (s *Serde[T]) Decode(_ string, data []byte) (T, error) {
+	return s.decode(context.Background(), s.reg.budget(false), data)
+}
+
+// DecodeContext is Decode with a registry lookup that ends with ctx, and
+// within ContextRetryTimeout (codec.ContextSerde). An ended ctx gives
+// ErrRegistryUnavailable, never ErrMalformed: the record is not at fault.
+func (s *Serde[T]) DecodeContext(ctx context.Context, _ string, data []byte) (T, error) {
+	return s.decode(ctx, s.reg.budget(true), data)
+}
+
+func (s *Serde[T]) decode(ctx context.Context, bo backoff, data []byte) (T, error) {
 	var v T
 	if s.cfg.maxBytes > 0 && len(data) > s.cfg.maxBytes {
 		return v, fmt.Errorf("%w: %w: %d bytes, MaxRecordBytes is %d", codec.ErrMalformed, codec.ErrTooLarge, len(data), s.cfg.maxBytes)
@@ -188,7 +214,7 @@ func (s *Serde[T]) Decode(_ string, data []byte) (T, error) {
 	if err != nil {
 		return v, err
 	}
-	r, err := s.resolved(id)
+	r, err := s.resolved(ctx, bo, id)
 	if err != nil {
 		return v, err
 	}
@@ -206,11 +232,11 @@ func (s *Serde[T]) Decode(_ string, data []byte) (T, error) {
 
 // resolved returns the reader for records written with schema id, cached
 // per id. Outages are not cached; incompatibility is.
-func (s *Serde[T]) resolved(id uint32) (*avro.Schema, error) {
+func (s *Serde[T]) resolved(ctx context.Context, bo backoff, id uint32) (*avro.Schema, error) {
 	if rr, ok := cowLoad(&s.readers, id); ok {
 		return rr.schema, rr.err
 	}
-	w, err := s.reg.writerSchema(context.Background(), id)
+	w, err := s.reg.writerSchema(ctx, bo, id)
 	if err != nil {
 		return nil, err
 	}

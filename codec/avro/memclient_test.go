@@ -70,11 +70,11 @@ func TestUnknownIDForgottenAfterTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg.cfg.now = func() time.Time { return now }
-	if _, err := reg.writerSchema(context.Background(), 7); err == nil {
+	if _, err := reg.writerSchema(context.Background(), reg.budget(false), 7); err == nil {
 		t.Fatal("unknown id resolved")
 	}
 	now = now.Add(59 * time.Second)
-	_, _ = reg.writerSchema(context.Background(), 7)
+	_, _ = reg.writerSchema(context.Background(), reg.budget(false), 7)
 	if n := mc.fetches(); n != 1 {
 		t.Fatalf("within the TTL: %d fetches, want 1", n)
 	}
@@ -83,7 +83,7 @@ func TestUnknownIDForgottenAfterTTL(t *testing.T) {
 	mc.schemas[7] = `"string"`
 	mc.mu.Unlock()
 	now = now.Add(2 * time.Second)
-	if _, err := reg.writerSchema(context.Background(), 7); err != nil {
+	if _, err := reg.writerSchema(context.Background(), reg.budget(false), 7); err != nil {
 		t.Fatalf("after the TTL: %v", err)
 	}
 	if n := mc.fetches(); n != 2 {

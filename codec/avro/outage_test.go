@@ -1,8 +1,10 @@
 package avro_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/codec/avro"
@@ -89,5 +91,90 @@ func TestUnknownIDRetriedThenRemembered(t *testing.T) {
 	}
 	if n := cc.byID.Load(); n != fastAttempts {
 		t.Fatalf("remembered unknown id reached the registry again: %d tries", n)
+	}
+}
+
+// hangingClient never answers: each call waits for its ctx, and says so
+// on asked.
+type hangingClient struct{ asked chan struct{} }
+
+func (h hangingClient) wait(ctx context.Context) error {
+	select {
+	case h.asked <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h hangingClient) SchemaByID(ctx context.Context, _ uint32) (string, error) {
+	return "", h.wait(ctx)
+}
+func (h hangingClient) LookupID(ctx context.Context, _, _ string) (uint32, error) {
+	return 0, h.wait(ctx)
+}
+func (h hangingClient) Register(ctx context.Context, _, _ string) (uint32, error) {
+	return 0, h.wait(ctx)
+}
+
+// TestDecodeContextEndsWithContext: the task core's path gives up when
+// the worker's ctx ends, long before the registry's retry budget, and
+// reports an outage, not a bad record.
+func TestDecodeContextEndsWithContext(t *testing.T) {
+	hc := hangingClient{asked: make(chan struct{}, 1)}
+	reg, err := avro.NewRegistry(hc, avro.RetryTimeout(time.Hour), avro.ContextRetryTimeout(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustAvro[UserV1](t, reg, userV1)
+	rec := append(codec.AppendWireHeader(nil, 42), 2, 'a', 2, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-hc.asked; cancel() }()
+	_, err = c.DecodeContext(ctx, "users", rec)
+	if !errors.Is(err, codec.ErrRegistryUnavailable) || errors.Is(err, codec.ErrMalformed) {
+		t.Fatalf("DecodeContext after cancel = %v, want ErrRegistryUnavailable without ErrMalformed", err)
+	}
+	_, err = c.EncodeContext(ctx, "users", UserV1{ID: "a"})
+	if !errors.Is(err, codec.ErrRegistryUnavailable) {
+		t.Fatalf("EncodeContext with an ended ctx = %v, want ErrRegistryUnavailable", err)
+	}
+}
+
+// TestContextRetryTimeout: a hanging registry holds the task core's path
+// for ContextRetryTimeout, not RetryTimeout.
+func TestContextRetryTimeout(t *testing.T) {
+	hc := hangingClient{asked: make(chan struct{}, 1)}
+	reg, err := avro.NewRegistry(hc, avro.RetryTimeout(time.Hour), avro.ContextRetryTimeout(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustAvro[UserV1](t, reg, userV1)
+	rec := append(codec.AppendWireHeader(nil, 42), 2, 'a', 2, 0)
+	if _, err := c.DecodeContext(context.Background(), "users", rec); !errors.Is(err, codec.ErrRegistryUnavailable) {
+		t.Fatalf("DecodeContext = %v, want ErrRegistryUnavailable", err)
+	}
+	if _, err := avro.NewRegistry(hc, avro.ContextRetryTimeout(0)); err == nil {
+		t.Fatal("ContextRetryTimeout(0) accepted")
+	}
+}
+
+// TestContextPathTriesOutageOnce: the task core's path leaves retrying an
+// unreachable registry to the runtime's pause, so one lookup costs one
+// request, not the retry budget.
+func TestContextPathTriesOutageOnce(t *testing.T) {
+	fake := newFake(t)
+	preg, _ := newRegistry(t, fake)
+	unseen, err := mustAvro[UserV1](t, preg, userV1, avro.AutoRegister()).Encode("users", UserV1{ID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creg, cc := newRegistry(t, fake)
+	c := mustAvro[UserV1](t, creg, userV1)
+	fake.Close()
+	if _, err := c.DecodeContext(context.Background(), "users", unseen); !errors.Is(err, codec.ErrRegistryUnavailable) {
+		t.Fatalf("DecodeContext during outage = %v, want ErrRegistryUnavailable", err)
+	}
+	if n := cc.byID.Load(); n != 1 {
+		t.Fatalf("DecodeContext tried the registry %d times, want 1", n)
 	}
 }

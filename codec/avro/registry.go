@@ -56,6 +56,7 @@ type subjectSchema struct{ subject, schema string }
 
 type registryConfig struct {
 	retry      backoff
+	ctxTimeout time.Duration // bound on the tries of a context-aware call
 	unknownTTL time.Duration
 	log        *zap.Logger
 	now        func() time.Time
@@ -88,6 +89,19 @@ func RetryTimeout(d time.Duration) RegistryOpt {
 	return registryOpt(func(c *registryConfig) { c.retry.timeout = d })
 }
 
+// ContextRetryTimeout bounds the time spent on one registry lookup made
+// through the serde's context-aware methods (DecodeContext,
+// EncodeContext), retries included; RetryTimeout still applies. The task
+// core uses those: when they fail with ErrRegistryUnavailable the runtime
+// pauses the task and retries it with its own backoff while the worker's
+// other tasks go on. So they try an unreachable registry once, bounded by
+// this (a registry that hangs holds the worker's loop this long), and
+// retry only an id the registry says it does not have (a replica may lag).
+// Default 500ms.
+func ContextRetryTimeout(d time.Duration) RegistryOpt {
+	return registryOpt(func(c *registryConfig) { c.ctxTimeout = d })
+}
+
 // UnknownIDTTL sets how long an id the registry reported as missing is
 // remembered, so a stream of records with a bogus id does not pay the
 // retries for each record. 0 disables it. Default 5m.
@@ -107,6 +121,7 @@ func NewRegistry(client RegistryClient, opts ...RegistryOpt) (*Registry, error) 
 	}
 	cfg := registryConfig{
 		retry:      backoff{initial: 50 * time.Millisecond, max: 2 * time.Second, attempts: 6, timeout: 10 * time.Second},
+		ctxTimeout: 500 * time.Millisecond,
 		unknownTTL: 5 * time.Minute,
 		log:        zap.NewNop(),
 		now:        time.Now,
@@ -123,6 +138,8 @@ func NewRegistry(client RegistryClient, opts ...RegistryOpt) (*Registry, error) 
 		return nil, fmt.Errorf("codec: RetryAttempts(%d) must be >= 1 (1 means no retry)", cfg.retry.attempts)
 	case cfg.retry.timeout < 0:
 		return nil, fmt.Errorf("codec: RetryTimeout(%v) must be >= 0 (0 means no time bound)", cfg.retry.timeout)
+	case cfg.ctxTimeout <= 0:
+		return nil, fmt.Errorf("codec: ContextRetryTimeout(%v) must be > 0", cfg.ctxTimeout)
 	case cfg.unknownTTL < 0:
 		return nil, fmt.Errorf("codec: UnknownIDTTL(%v) must be >= 0 (0 disables it)", cfg.unknownTTL)
 	case cfg.log == nil:
@@ -141,7 +158,7 @@ func NewRegistry(client RegistryClient, opts ...RegistryOpt) (*Registry, error) 
 // writerSchema returns the parsed schema with id, from cache or registry.
 // Errors wrap ErrUnknownSchema or ErrIncompatibleSchema (both with
 // ErrMalformed), or ErrRegistryUnavailable.
-func (r *Registry) writerSchema(ctx context.Context, id uint32) (*avro.Schema, error) {
+func (r *Registry) writerSchema(ctx context.Context, b backoff, id uint32) (*avro.Schema, error) {
 	r.mu.RLock()
 	e, ok := r.byID[id]
 	until, missing := r.unknown[id]
@@ -160,7 +177,7 @@ func (r *Registry) writerSchema(ctx context.Context, id uint32) (*avro.Schema, e
 			return e, nil
 		}
 		var text string
-		err := retry(ctx, r.cfg.retry, retryable, func(ctx context.Context) error {
+		err := retry(ctx, b, b.retryable, func(ctx context.Context) error {
 			var err error
 			text, err = r.client.SchemaByID(ctx, id)
 			return err
@@ -197,7 +214,7 @@ func (r *Registry) writerSchema(ctx context.Context, id uint32) (*avro.Schema, e
 
 // schemaID returns the id of schema under subject, registering it if
 // register is set. parsed, if not nil, is cached as the id's writer schema.
-func (r *Registry) schemaID(ctx context.Context, subject, schema string, parsed *avro.Schema, register bool) (uint32, error) {
+func (r *Registry) schemaID(ctx context.Context, b backoff, subject, schema string, parsed *avro.Schema, register bool) (uint32, error) {
 	key := subjectSchema{subject, schema}
 	r.mu.RLock()
 	id, ok := r.ids[key]
@@ -212,7 +229,7 @@ func (r *Registry) schemaID(ctx context.Context, subject, schema string, parsed 
 		if ok { // a flight that just ended filled it
 			return id, nil
 		}
-		err := retry(ctx, r.cfg.retry, retryable, func(ctx context.Context) error {
+		err := retry(ctx, b, b.retryable, func(ctx context.Context) error {
 			var err error
 			if register {
 				id, err = r.client.Register(ctx, subject, schema)
@@ -237,6 +254,27 @@ func (r *Registry) schemaID(ctx context.Context, subject, schema string, parsed 
 		return id, nil
 	})
 	return v.(uint32), err
+}
+
+// budget is the retry policy of a call: the configured one, or for a
+// context-aware call one bounded by ContextRetryTimeout as well.
+func (r *Registry) budget(withCtx bool) backoff {
+	b := r.cfg.retry
+	if withCtx {
+		b.outageOnce = true
+		if b.timeout == 0 || r.cfg.ctxTimeout < b.timeout {
+			b.timeout = r.cfg.ctxTimeout
+		}
+	}
+	return b
+}
+
+// retryable says whether to try again after err under b.
+func (b backoff) retryable(err error) bool {
+	if b.outageOnce {
+		return errors.Is(err, codec.ErrUnknownSchema) && !errors.Is(err, context.Canceled)
+	}
+	return retryable(err)
 }
 
 // retryable: an unknown id may be a registry replica that has not caught

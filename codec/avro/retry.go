@@ -12,6 +12,9 @@ type backoff struct {
 	max      time.Duration
 	attempts int           // total tries, >= 1
 	timeout  time.Duration // bound on all tries together; 0 means none
+	// outageOnce: an unreachable registry is not retried (the task
+	// core's path, where the runtime pauses the task and retries it).
+	outageOnce bool
 }
 
 // delay returns the wait before try number n+1 (n >= 1 tries done).

@@ -84,3 +84,31 @@ func (f Fanout) Lag(t string, p int32, l int64) {
 		m.Lag(t, p, l)
 	}
 }
+
+// Paused forwards to the sinks that count paused tasks
+// (processor.PauseMetrics), so /metrics shows them.
+func (f Fanout) Paused(id topology.TaskID, reason string, d time.Duration) {
+	for _, m := range f {
+		if pm, ok := m.(processor.PauseMetrics); ok {
+			pm.Paused(id, reason, d)
+		}
+	}
+}
+
+func (f Fanout) PausedTasks(n int) {
+	for _, m := range f {
+		if pm, ok := m.(processor.PauseMetrics); ok {
+			pm.PausedTasks(n)
+		}
+	}
+}
+
+// Mispartitioned forwards to the sinks that count mispartitioned input
+// (processor.MispartitionMetrics).
+func (f Fanout) Mispartitioned(topic string, n int64) {
+	for _, m := range f {
+		if mm, ok := m.(processor.MispartitionMetrics); ok {
+			mm.Mispartitioned(topic, n)
+		}
+	}
+}

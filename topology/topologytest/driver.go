@@ -11,6 +11,7 @@ package topologytest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -143,6 +144,10 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 
 // PipeRaw feeds one record of bytes to topic at timestamp ts. The
 // partition is picked like Kafka's default producer (murmur2 of the key).
+// An error wrapping topology.ErrWaiting means a task could not decode a
+// record because a dependency is down (a serde returned
+// codec.ErrRegistryUnavailable): the record stays buffered and any later
+// call (Commit, say) tries it again.
 func (d *Driver) PipeRaw(topic string, key, value []byte, ts time.Time, headers ...codec.Header) error {
 	if err := d.pipe(topology.Output{Topic: topic, Partition: -1, Key: key, Value: value, Timestamp: ts, Headers: headers}, false); err != nil {
 		return err
@@ -213,15 +218,23 @@ func (d *Driver) pipe(r topology.Output, internal bool) error {
 }
 
 // run processes every task until none has buffered input, routing outputs.
+// A task waiting on an unavailable dependency (topology.ErrWaiting) keeps
+// its records while the others go on; run then returns that error, and
+// any later call tries the task again.
 func (d *Driver) run() error {
 	for {
 		progress := false
+		var waiting error
 		for _, id := range d.order {
 			t := d.tasks[id]
 			for {
-				ok, err := t.Process()
+				ok, err := t.Process(context.Background())
 				if err := d.route(t); err != nil {
 					return err
+				}
+				if errors.Is(err, topology.ErrWaiting) {
+					waiting = errors.Join(waiting, err)
+					break
 				}
 				if err != nil {
 					return err
@@ -233,7 +246,7 @@ func (d *Driver) run() error {
 			}
 		}
 		if !progress {
-			return nil
+			return waiting
 		}
 	}
 }
