@@ -568,7 +568,7 @@ func (t *Task) punctuate(typ PunctuationType, now time.Time) error {
 
 // interrupted marks an outage met outside Process with ErrInterrupted.
 func interrupted(err error) error {
-	if unavailable(nil, err) {
+	if errors.Is(err, codec.ErrRegistryUnavailable) {
 		return fmt.Errorf("%w: %w", ErrInterrupted, err)
 	}
 	return err
