@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/weirstream/weir/codec/avro"
 	"net"
 	"net/http"
 	"os"
@@ -267,7 +268,7 @@ func (s *httpSetup) bind() (net.Listener, error) {
 
 // start serves app's API on ln and, for the profiles pipeline, feeds
 // /v1/triggers from the triggers topic.
-func (s *httpSetup) start(ctx context.Context, ln net.Listener, app serve.Backend, reg *prometheus.Registry, brokers []string, registry, triggers string, log *zap.Logger) *httpWorker {
+func (s *httpSetup) start(ctx context.Context, ln net.Listener, app *processor.App, reg *prometheus.Registry, registry string, regOpts []avro.HTTPClientOpt, triggers string, log *zap.Logger) *httpWorker {
 	opts := s.opts
 	opts.Self, opts.Gatherer, opts.Logger = s.advertise, reg, log
 	api := serve.New(app, opts)
@@ -284,7 +285,7 @@ func (s *httpSetup) start(ctx context.Context, ln net.Listener, app serve.Backen
 		go s.reloadTokens(ctx, api, log)
 	}
 	go func() {
-		if err := profiledemo.FollowTriggers(ctx, brokers, registry, triggers, log, api.Publish); err != nil {
+		if err := profiledemo.FollowTriggers(ctx, app.Follow, registry, triggers, log, api.Publish, regOpts...); err != nil {
 			log.Error("http: triggers stream stopped", zap.Error(err))
 		}
 	}()

@@ -209,7 +209,7 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	if hs != nil {
-		api := hs.start(ctx, ln, w, promReg, strings.Split(*brokers, ","), *registry, triggersTopic(*prefix), log)
+		api := hs.start(ctx, ln, w, promReg, *registry, co.registry, triggersTopic(*prefix), log)
 		defer api.stop()
 	}
 	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", topo.AppID(), *pipeline)
