@@ -69,9 +69,18 @@ func (p *Pending) Reset() {
 
 // covered reports whether a range delete hides base key k.
 func (p *Pending) covered(k []byte) bool {
+	_, ok := p.covering(k)
+	return ok
+}
+
+// covering returns the range delete that hides base key k, if any.
+func (p *Pending) covering(k []byte) (KeyRange, bool) {
 	// The last range starting at or before k is the only candidate.
 	i := sort.Search(len(p.ranges), func(i int) bool { return bytes.Compare(p.ranges[i].Start, k) > 0 })
-	return i > 0 && p.ranges[i-1].contains(k)
+	if i > 0 && p.ranges[i-1].contains(k) {
+		return p.ranges[i-1], true
+	}
+	return KeyRange{}, false
 }
 
 // Get returns the pending value of key if there is one, else the base's.
@@ -239,6 +248,7 @@ type pendingIter struct {
 	ovVersion uint64
 	started   bool
 
+	hidden     int    // hidden base keys stepped over in a row
 	last       []byte // copy of the key last returned
 	key, value []byte
 	err        error
@@ -302,14 +312,52 @@ func (it *pendingIter) Next() bool {
 		}
 		k := it.base.Key()
 		it.baseOK = false
-		if it.p.covered(k) {
+		if r, ok := it.p.covering(k); ok {
+			if err := it.skipBase(r.End); err != nil {
+				it.err = err
+				return false
+			}
 			continue
 		}
 		return it.emit(k, it.base.Value())
 	}
 }
 
+// skipBase moves the base past keys hidden by a range delete that ends at
+// end (nil: the last key). A few are stepped over; past that the base is
+// reopened at end, so a scan never walks a long deleted range key by key.
+func (it *pendingIter) skipBase(end []byte) error {
+	it.hidden++
+	if it.hidden < maxHiddenSteps {
+		return nil
+	}
+	it.hidden = 0
+	err := it.base.Close()
+	if end == nil || (it.end != nil && bytes.Compare(end, it.end) >= 0) {
+		it.baseDone = true
+		it.base = emptyIter{}
+		return err
+	}
+	it.base = it.p.base.Range(end, it.end)
+	return err
+}
+
+// maxHiddenSteps is how many hidden base keys in a row a pending iterator
+// steps over before it reopens the base past them: stepping is cheaper
+// than a seek for a few.
+const maxHiddenSteps = 4
+
+// emptyIter is a closed, exhausted iterator.
+type emptyIter struct{}
+
+func (emptyIter) Next() bool    { return false }
+func (emptyIter) Key() []byte   { return nil }
+func (emptyIter) Value() []byte { return nil }
+func (emptyIter) Err() error    { return nil }
+func (emptyIter) Close() error  { return nil }
+
 func (it *pendingIter) emit(k, v []byte) bool {
+	it.hidden = 0
 	it.last = append(it.last[:0], k...)
 	it.key, it.value = k, v
 	return true
