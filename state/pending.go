@@ -43,14 +43,30 @@ type Pending struct {
 	base   KeyValueStore
 	points *skipList // a nil value is a tombstone
 	ranges []KeyRange
+	index  *Index // derived keys Changes leaves out; nil: none
 }
 
 var _ Batch = (*Pending)(nil)
 
+// PendingOpt configures NewPending.
+type PendingOpt func(*Pending)
+
+// WithIndex says the store is a window or session store whose time index
+// is derived: Changes leaves index keys out of the changelog, and restore
+// rebuilds them (Index.Derive). Default: none, every key is logged.
+func WithIndex(x *Index) PendingOpt { return func(p *Pending) { p.index = x } }
+
 // NewPending returns an empty overlay in front of base.
-func NewPending(base KeyValueStore) *Pending {
-	return &Pending{base: base, points: newSkipList()}
+func NewPending(base KeyValueStore, opts ...PendingOpt) *Pending {
+	p := &Pending{base: base, points: newSkipList()}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
+
+// Index returns the derived index given WithIndex, or nil.
+func (p *Pending) Index() *Index { return p.index }
 
 // Base returns the store under the overlay.
 func (p *Pending) Base() KeyValueStore { return p.base }
@@ -160,7 +176,23 @@ func (p *Pending) EachPoint(fn func(key, value []byte, tombstone bool) error) er
 // to the base, as changelog records: a put, or a tombstone (for each
 // point delete and for each base key a range delete hides). A changelog
 // is compacted by key, so range deletes must become per-key tombstones.
+// Keys of a derived index (WithIndex) are left out: a range delete of
+// expired index entries costs no scan of the base.
 func (p *Pending) Changes(fn func(key, value []byte, tombstone bool) error) error {
+	ranges := p.ranges
+	if p.index != nil {
+		ranges = nil
+		for _, r := range p.ranges {
+			ranges = append(ranges, p.index.logged(r)...)
+		}
+		inner := fn
+		fn = func(key, value []byte, tombstone bool) error {
+			if p.index.derived(key) {
+				return nil
+			}
+			return inner(key, value, tombstone)
+		}
+	}
 	pn := p.points.head.next[0]
 	ri := 0
 	var bit Iterator
@@ -173,10 +205,10 @@ func (p *Pending) Changes(fn func(key, value []byte, tombstone bool) error) erro
 	nextHidden := func() ([]byte, error) {
 		for {
 			if bit == nil {
-				if ri == len(p.ranges) {
+				if ri == len(ranges) {
 					return nil, nil
 				}
-				bit = p.base.Range(p.ranges[ri].Start, p.ranges[ri].End)
+				bit = p.base.Range(ranges[ri].Start, ranges[ri].End)
 				ri++
 			}
 			if bit.Next() {

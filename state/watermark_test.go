@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 )
@@ -190,5 +191,21 @@ func TestPendingIterSkipsHiddenRanges(t *testing.T) {
 	}
 	if base.steps > 2*maxHiddenSteps+2 {
 		t.Fatalf("the scan stepped over %d base entries; want at most %d", base.steps, 2*maxHiddenSteps+2)
+	}
+}
+
+func TestDeriveRejectsForeignKeys(t *testing.T) {
+	if _, err := WindowIndex.Derive(nil, []Change{{Key: []byte("x"), Value: []byte("v")}}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Derive of a key that is no window key: %v; want ErrCorrupt", err)
+	}
+	got, err := SessionIndex.Derive(nil, []Change{
+		{Key: primaryKey([]byte("k"), 5, 2), Tombstone: true},
+		{Key: indexKey([]byte("k"), 5, 2), Tombstone: true}, // an old changelog's index record
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !bytes.Equal(got[1].Key, indexKey([]byte("k"), 5, 2)) || !got[1].Tombstone {
+		t.Fatalf("Derive of a session tombstone = %+v", got)
 	}
 }

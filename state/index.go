@@ -1,0 +1,74 @@
+package state
+
+import "fmt"
+
+// Index describes the derived keys of a window or session store: its time
+// index, which holds nothing its primary entries do not. A changelog need
+// not carry it (Pending.Changes leaves it out when the Pending is made
+// WithIndex), and restore rebuilds it from the primary entries (Derive).
+type Index struct {
+	times int // times in a primary key
+}
+
+var (
+	// WindowIndex is the time index of a WindowStore.
+	WindowIndex = &Index{times: 1}
+	// SessionIndex is the time index of a SessionStore.
+	SessionIndex = &Index{times: 2}
+)
+
+// derived reports whether k is an index key.
+func (x *Index) derived(k []byte) bool { return len(k) > 0 && k[0] == tagIndex }
+
+// logged returns the parts of r outside the index, in order.
+func (x *Index) logged(r KeyRange) []KeyRange {
+	lo, hi := []byte{tagIndex}, []byte{tagIndex + 1}
+	var out []KeyRange
+	if less(r.Start, lo) {
+		end := r.End
+		if end == nil || !less(end, lo) {
+			end = lo
+		}
+		out = append(out, KeyRange{Start: r.Start, End: end})
+	}
+	if r.End == nil || less(hi, r.End) {
+		start := r.Start
+		if less(start, hi) {
+			start = hi
+		}
+		out = append(out, KeyRange{Start: start, End: r.End})
+	}
+	return out
+}
+
+func less(a, b []byte) bool { return string(a) < string(b) }
+
+// Derive appends records to dst with the index rebuilt: every index
+// record is dropped (changelogs written before the index was left out
+// carry them), and each primary record is followed by its index record,
+// a put for a put and a tombstone for a tombstone. The index keys are
+// new slices; the rest are shared with records.
+func (x *Index) Derive(dst, records []Change) ([]Change, error) {
+	for _, r := range records {
+		if x.derived(r.Key) {
+			continue
+		}
+		key, times, err := parsePrimaryKey(r.Key, x.times)
+		if err != nil {
+			return dst, fmt.Errorf("%w: changelog record of a %s", err, x)
+		}
+		ix := Change{Key: indexKey(key, times[0], times[1:]...), Tombstone: r.Tombstone}
+		if !r.Tombstone {
+			ix.Value = []byte{}
+		}
+		dst = append(dst, r, ix)
+	}
+	return dst, nil
+}
+
+func (x *Index) String() string {
+	if x.times == 2 {
+		return "session store"
+	}
+	return "window store"
+}
