@@ -48,12 +48,24 @@ func (w *worker) newCore(t *task) (*topology.Task, error) {
 	return core, nil
 }
 
+// storeIndex says which stores keep a derived time index: it stays out
+// of their changelog and restore rebuilds it.
+func storeIndex(k topology.StoreKind) []state.PendingOpt {
+	switch k {
+	case topology.KindWindow:
+		return []state.PendingOpt{state.WithIndex(state.WindowIndex)}
+	case topology.KindSession:
+		return []state.PendingOpt{state.WithIndex(state.SessionIndex)}
+	}
+	return nil
+}
+
 // openTask checks the task's local state against the cluster, restores
 // the changelog tail past its checkpoint, and makes its core.
 func (w *worker) openTask(ctx context.Context, id topology.TaskID) (*task, error) {
 	t := &task{id: id, name: id.String(), stores: map[string]*state.Pending{}, logs: map[string]string{}}
 	for _, st := range w.p.subs[id.Subtopology].Stores {
-		t.stores[st.Name] = state.NewPending(w.db.Store(t.name, st.Name))
+		t.stores[st.Name] = state.NewPending(w.db.Store(t.name, st.Name), storeIndex(st.Kind)...)
 		t.logs[st.Name] = st.Changelog
 	}
 	cp, ok, err := w.db.Checkpoint(t.name)
@@ -113,7 +125,7 @@ func (w *worker) restore(ctx context.Context, t *task) error {
 		if start == end {
 			continue
 		}
-		n, err := w.replay(ctx, t.name, name, tp, start, end, t.cp)
+		n, err := w.replay(ctx, t.name, name, t.stores[name].Index(), tp, start, end, t.cp)
 		if err != nil {
 			return fmt.Errorf("processor: task %s: restore %s: %w", t.id, topic, err)
 		}
@@ -159,9 +171,10 @@ func (w *worker) settledEnd(ctx context.Context, adm *kadm.Client, topic string,
 }
 
 // replay reads topic/partition [start, end) with read_committed and
-// applies it to store of task in batches, each with its checkpoint. It
+// applies it to store of task in batches, each with its checkpoint; idx,
+// if not nil, is the store's derived index, rebuilt from each batch. It
 // returns the number of records applied.
-func (w *worker) replay(ctx context.Context, task, store string, tp state.TopicPartition, start, end int64, cp state.Checkpoint) (int64, error) {
+func (w *worker) replay(ctx context.Context, task, store string, idx *state.Index, tp state.TopicPartition, start, end int64, cp state.Checkpoint) (int64, error) {
 	cl, err := w.a.newClient("restore",
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start)}}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -175,6 +188,7 @@ func (w *worker) replay(ctx context.Context, task, store string, tp state.TopicP
 	}
 	defer cl.Close()
 	batch := make([]state.Change, 0, w.a.cfg.restoreBatch)
+	var derived []state.Change
 	var n int64
 	pos := start
 	began := time.Now()
@@ -184,7 +198,15 @@ func (w *worker) replay(ctx context.Context, task, store string, tp state.TopicP
 			c.Offsets[k] = v
 		}
 		c.Offsets[tp] = pos
-		if err := w.db.ApplyRestore(task, store, batch, c); err != nil {
+		recs := batch
+		if idx != nil {
+			var err error
+			if derived, err = idx.Derive(derived[:0], batch); err != nil {
+				return fmt.Errorf("records before offset %d: %w", pos, err)
+			}
+			recs = derived
+		}
+		if err := w.db.ApplyRestore(task, store, recs, c); err != nil {
 			return err
 		}
 		n += int64(len(batch))

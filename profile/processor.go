@@ -3,6 +3,7 @@ package profile
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/weirstream/weir/codec"
@@ -19,6 +20,12 @@ type profiler struct {
 	ctx      *topology.Context[string, output]
 	profiles *topology.KVStore[string, stored]
 	timers   state.KeyValueStore
+	// firedTo: every timer with a deadline at or before it has fired, so
+	// the next scan starts after it rather than at the first key, where
+	// the deletions of fired timers pile up until a compaction. Memory
+	// only: a new task core (open, rewind) scans from the start once.
+	firedTo    int64
+	firedKnown bool
 
 	// The record the buffered signals and items belong to.
 	rec       topology.RecordMeta
@@ -204,6 +211,9 @@ func (p *profiler) setTimer(id string, old, deadline int64) error {
 	if err != nil {
 		return err
 	}
+	if p.firedKnown && deadline <= p.firedTo { // a deadline already past
+		p.firedTo, p.firedKnown = deadline-1, deadline != math.MinInt64
+	}
 	return p.timers.Put(k, []byte{})
 }
 
@@ -211,8 +221,15 @@ func (p *profiler) setTimer(id string, old, deadline int64) error {
 // time has reached, in deadline then key order.
 func (p *profiler) fireTimers(now time.Time) error {
 	st := now.UnixMilli()
+	var start []byte
+	if p.firedKnown {
+		if st <= p.firedTo {
+			return nil
+		}
+		start = binary.BigEndian.AppendUint64(nil, uint64(p.firedTo+1)^(1<<63))
+	}
 	end := binary.BigEndian.AppendUint64(nil, uint64(st+1)^(1<<63))
-	it := p.timers.Range(nil, end)
+	it := p.timers.Range(start, end)
 	var due [][]byte
 	for it.Next() {
 		due = append(due, append([]byte(nil), it.Key()...))
@@ -224,6 +241,7 @@ func (p *profiler) fireTimers(now time.Time) error {
 	if err != nil {
 		return err
 	}
+	p.firedTo, p.firedKnown = st, true
 	for _, k := range due {
 		if err := p.timers.Delete(k); err != nil {
 			return err

@@ -20,8 +20,10 @@ var ErrCorrupt = errors.New("state: corrupt data")
 // sort as unsigned big-endian. The primary keyspace groups a key's entries
 // together in time order, which makes per-key fetches one range scan. The
 // time index makes fetch-all-by-time a range scan and lets expiry find
-// exactly the expired entries without scanning live ones. The length
-// prefix keeps user keys that are prefixes of each other apart.
+// exactly the expired entries without scanning live ones. The index is
+// derived from the primary entries: changelogs leave it out and restore
+// rebuilds it (index.go). The length prefix keeps user keys that are
+// prefixes of each other apart.
 const (
 	tagPrimary byte = 'k'
 	tagIndex   byte = 't'

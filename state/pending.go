@@ -43,14 +43,30 @@ type Pending struct {
 	base   KeyValueStore
 	points *skipList // a nil value is a tombstone
 	ranges []KeyRange
+	index  *Index // derived keys Changes leaves out; nil: none
 }
 
 var _ Batch = (*Pending)(nil)
 
+// PendingOpt configures NewPending.
+type PendingOpt func(*Pending)
+
+// WithIndex says the store is a window or session store whose time index
+// is derived: Changes leaves index keys out of the changelog, and restore
+// rebuilds them (Index.Derive). Default: none, every key is logged.
+func WithIndex(x *Index) PendingOpt { return func(p *Pending) { p.index = x } }
+
 // NewPending returns an empty overlay in front of base.
-func NewPending(base KeyValueStore) *Pending {
-	return &Pending{base: base, points: newSkipList()}
+func NewPending(base KeyValueStore, opts ...PendingOpt) *Pending {
+	p := &Pending{base: base, points: newSkipList()}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
+
+// Index returns the derived index given WithIndex, or nil.
+func (p *Pending) Index() *Index { return p.index }
 
 // Base returns the store under the overlay.
 func (p *Pending) Base() KeyValueStore { return p.base }
@@ -69,9 +85,18 @@ func (p *Pending) Reset() {
 
 // covered reports whether a range delete hides base key k.
 func (p *Pending) covered(k []byte) bool {
+	_, ok := p.covering(k)
+	return ok
+}
+
+// covering returns the range delete that hides base key k, if any.
+func (p *Pending) covering(k []byte) (KeyRange, bool) {
 	// The last range starting at or before k is the only candidate.
 	i := sort.Search(len(p.ranges), func(i int) bool { return bytes.Compare(p.ranges[i].Start, k) > 0 })
-	return i > 0 && p.ranges[i-1].contains(k)
+	if i > 0 && p.ranges[i-1].contains(k) {
+		return p.ranges[i-1], true
+	}
+	return KeyRange{}, false
 }
 
 // Get returns the pending value of key if there is one, else the base's.
@@ -151,7 +176,23 @@ func (p *Pending) EachPoint(fn func(key, value []byte, tombstone bool) error) er
 // to the base, as changelog records: a put, or a tombstone (for each
 // point delete and for each base key a range delete hides). A changelog
 // is compacted by key, so range deletes must become per-key tombstones.
+// Keys of a derived index (WithIndex) are left out: a range delete of
+// expired index entries costs no scan of the base.
 func (p *Pending) Changes(fn func(key, value []byte, tombstone bool) error) error {
+	ranges := p.ranges
+	if p.index != nil {
+		ranges = nil
+		for _, r := range p.ranges {
+			ranges = append(ranges, p.index.logged(r)...)
+		}
+		inner := fn
+		fn = func(key, value []byte, tombstone bool) error {
+			if p.index.derived(key) {
+				return nil
+			}
+			return inner(key, value, tombstone)
+		}
+	}
 	pn := p.points.head.next[0]
 	ri := 0
 	var bit Iterator
@@ -164,10 +205,10 @@ func (p *Pending) Changes(fn func(key, value []byte, tombstone bool) error) erro
 	nextHidden := func() ([]byte, error) {
 		for {
 			if bit == nil {
-				if ri == len(p.ranges) {
+				if ri == len(ranges) {
 					return nil, nil
 				}
-				bit = p.base.Range(p.ranges[ri].Start, p.ranges[ri].End)
+				bit = p.base.Range(ranges[ri].Start, ranges[ri].End)
 				ri++
 			}
 			if bit.Next() {
@@ -239,6 +280,7 @@ type pendingIter struct {
 	ovVersion uint64
 	started   bool
 
+	hidden     int    // hidden base keys stepped over in a row
 	last       []byte // copy of the key last returned
 	key, value []byte
 	err        error
@@ -302,14 +344,52 @@ func (it *pendingIter) Next() bool {
 		}
 		k := it.base.Key()
 		it.baseOK = false
-		if it.p.covered(k) {
+		if r, ok := it.p.covering(k); ok {
+			if err := it.skipBase(r.End); err != nil {
+				it.err = err
+				return false
+			}
 			continue
 		}
 		return it.emit(k, it.base.Value())
 	}
 }
 
+// skipBase moves the base past keys hidden by a range delete that ends at
+// end (nil: the last key). A few are stepped over; past that the base is
+// reopened at end, so a scan never walks a long deleted range key by key.
+func (it *pendingIter) skipBase(end []byte) error {
+	it.hidden++
+	if it.hidden < maxHiddenSteps {
+		return nil
+	}
+	it.hidden = 0
+	err := it.base.Close()
+	if end == nil || (it.end != nil && bytes.Compare(end, it.end) >= 0) {
+		it.baseDone = true
+		it.base = emptyIter{}
+		return err
+	}
+	it.base = it.p.base.Range(end, it.end)
+	return err
+}
+
+// maxHiddenSteps is how many hidden base keys in a row a pending iterator
+// steps over before it reopens the base past them: stepping is cheaper
+// than a seek for a few.
+const maxHiddenSteps = 4
+
+// emptyIter is a closed, exhausted iterator.
+type emptyIter struct{}
+
+func (emptyIter) Next() bool    { return false }
+func (emptyIter) Key() []byte   { return nil }
+func (emptyIter) Value() []byte { return nil }
+func (emptyIter) Err() error    { return nil }
+func (emptyIter) Close() error  { return nil }
+
 func (it *pendingIter) emit(k, v []byte) bool {
+	it.hidden = 0
 	it.last = append(it.last[:0], k...)
 	it.key, it.value = k, v
 	return true

@@ -3,7 +3,6 @@ package state
 import (
 	"errors"
 	"fmt"
-	"math"
 )
 
 // ErrInvalidSession is returned for a session whose end is before its start.
@@ -14,8 +13,11 @@ var ErrInvalidSession = errors.New("state: session end before start")
 // end, then start, as Kafka Streams does: the sessions a new record may
 // merge with all end at or after earliestEnd, so the scan skips the key's
 // older sessions. Times are unix milliseconds, both ends inclusive.
+//
+// A SessionStore is not safe for concurrent use.
 type SessionStore struct {
-	kv KeyValueStore
+	kv  KeyValueStore
+	low lowWatermark // over session ends
 }
 
 // NewSessionStore layers a session store over kv, which it owns from now
@@ -31,6 +33,7 @@ func (s *SessionStore) Put(key []byte, start, end int64, value []byte) error {
 	if err := s.kv.Put(primaryKey(key, end, start), value); err != nil {
 		return err
 	}
+	s.low.added(end)
 	return s.kv.Put(indexKey(key, end, start), nil)
 }
 
@@ -65,6 +68,7 @@ func (s *SessionStore) FindSessions(key []byte, earliestEnd, latestStart int64) 
 // sessions with the same end come in a fixed order (by key length, key
 // bytes, start).
 func (s *SessionStore) FetchAll(from, to int64) *SessionIterator {
+	from = s.low.clamp(from)
 	lo := indexTimeBound(from)
 	hi := PrefixEnd(indexTimeBound(to))
 	if from > to {
@@ -77,12 +81,10 @@ func (s *SessionStore) FetchAll(from, to int64) *SessionIterator {
 }
 
 // ExpireBefore deletes every session that ended before t. Its cost is
-// proportional to the number of expired sessions.
+// proportional to the number of expired sessions: it starts where the
+// last expiry stopped.
 func (s *SessionStore) ExpireBefore(t int64) error {
-	if t == math.MinInt64 {
-		return nil
-	}
-	return expireIndex(s.kv, t, 1, sessionOrder)
+	return expireIndex(s.kv, &s.low, t, 1, sessionOrder)
 }
 
 // sessionOrder turns index times (end; start) into primary ones (end, start).

@@ -5,9 +5,10 @@ import "math"
 // WindowStore keeps one value per (key, window start), layered over a
 // KeyValueStore (layout in layout.go). Times are unix milliseconds.
 //
-// A WindowStore is as safe for concurrent use as the store under it.
+// A WindowStore is not safe for concurrent use.
 type WindowStore struct {
-	kv KeyValueStore
+	kv  KeyValueStore
+	low lowWatermark
 }
 
 // NewWindowStore layers a window store over kv, which it owns from now on:
@@ -20,6 +21,7 @@ func (w *WindowStore) Put(key []byte, start int64, value []byte) error {
 	if err := w.kv.Put(primaryKey(key, start), value); err != nil {
 		return err
 	}
+	w.low.added(start)
 	return w.kv.Put(indexKey(key, start), nil)
 }
 
@@ -50,6 +52,7 @@ func (w *WindowStore) Fetch(key []byte, from, to int64) *WindowIterator {
 // start; windows with the same start come in a fixed order (by key length,
 // then key bytes).
 func (w *WindowStore) FetchAll(from, to int64) *WindowIterator {
+	from = w.low.clamp(from)
 	lo := indexTimeBound(from)
 	hi := PrefixEnd(indexTimeBound(to))
 	if from > to {
@@ -62,18 +65,21 @@ func (w *WindowStore) FetchAll(from, to int64) *WindowIterator {
 }
 
 // ExpireBefore deletes every window whose start is before t. Its cost is
-// proportional to the number of expired windows.
+// proportional to the number of expired windows: it starts where the last
+// expiry stopped.
 func (w *WindowStore) ExpireBefore(t int64) error {
-	if t == math.MinInt64 {
-		return nil
-	}
-	return expireIndex(w.kv, t, 0, func(first int64, _ []int64) []int64 { return []int64{first} })
+	return expireIndex(w.kv, &w.low, t, 0, func(first int64, _ []int64) []int64 { return []int64{first} })
 }
 
 // expireIndex deletes the primary entries of every index entry with first
-// time < t, then the index entries themselves with one range delete.
-func expireIndex(kv KeyValueStore, t int64, n int, reorder func(int64, []int64) []int64) error {
-	lo, hi := []byte{tagIndex}, indexTimeBound(t)
+// time < t, then the index entries themselves with one range delete. It
+// scans from the low watermark, not from the start of the index, so it
+// never walks the deletions of earlier expiries again.
+func expireIndex(kv KeyValueStore, low *lowWatermark, t int64, n int, reorder func(int64, []int64) []int64) error {
+	if t == math.MinInt64 || (low.known && t <= low.t) {
+		return nil
+	}
+	lo, hi := low.bound(), indexTimeBound(t)
 	it := kv.Range(lo, hi)
 	for it.Next() {
 		first, key, rest, err := parseIndexKey(it.Key(), n)
@@ -89,7 +95,11 @@ func expireIndex(kv KeyValueStore, t int64, n int, reorder func(int64, []int64) 
 	if err := it.Close(); err != nil {
 		return err
 	}
-	return kv.DeleteRange(lo, hi)
+	if err := kv.DeleteRange(lo, hi); err != nil {
+		return err
+	}
+	low.expired(t)
+	return nil
 }
 
 // WindowIterator walks windows. Slices it returns are valid until the next
