@@ -68,7 +68,7 @@ func (p *profiler) remember(id string, s stored) {
 func (p *profiler) Init(ctx *topology.Context[string, output]) error {
 	p.ctx = ctx
 	var err error
-	if p.profiles, err = topology.KV(ctx, StoreProfiles, p.keys, storedSerde); err != nil {
+	if p.profiles, err = topology.KV(ctx, StoreProfiles, p.keys, storedCodec); err != nil {
 		return err
 	}
 	if p.timers, err = ctx.Store(StoreCartTimers); err != nil {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/events"
 )
 
@@ -42,12 +41,11 @@ type viewWindow struct {
 	Categories map[string]int64 `json:"categories,omitempty"`
 }
 
-var storedSerde = codec.JSON[stored]()
-
 // DecodeStored decodes a value of StoreProfiles into the profile it holds,
-// without a registry (the store's values are JSON).
+// without a registry: the store's values are a binary encoding of their
+// own, or JSON when an older version wrote them (storedcodec.go).
 func DecodeStored(b []byte) (events.ProfileUpdate, error) {
-	s, err := storedSerde.Decode(StoreProfiles, b)
+	s, err := storedCodec.Decode(StoreProfiles, b)
 	if err != nil {
 		return events.ProfileUpdate{}, fmt.Errorf("profile: decode stored profile: %w", err)
 	}
