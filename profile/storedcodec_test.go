@@ -104,7 +104,7 @@ func TestStoredBinaryMatchesJSON(t *testing.T) {
 		s := randomStored(rng)
 		b, err := storedCodec.Encode(StoreProfiles, s)
 		mustNo(t, err)
-		if b[0] != formatStoredV1 {
+		if b[0] != formatV1 {
 			t.Fatalf("seed %d: format byte %#x", seed, b[0])
 		}
 		got, err := storedCodec.Decode(StoreProfiles, b)

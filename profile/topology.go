@@ -66,9 +66,9 @@ func Topology(cfg Config) (*topology.Topology, error) {
 	if cfg.KeyFormat == KeyAvro {
 		inKey = codec.ForTopics(sd.AvroKey, sd.Key, tp.Views, tp.Purchases, tp.Tickets, tp.Customers)
 	}
-	// The customers table's store and changelog keep rows as JSON: no
-	// internal topic needs a registry subject.
-	customerRows := codec.ForTopics(sd.Customer, codec.JSONOrFramed(sd.Customer), tp.Customers)
+	// The customers table's store and changelog keep rows in the state
+	// encoding: no internal topic needs a registry subject.
+	rows := codec.ForTopics(sd.Customer, customerRows(sd.Customer), tp.Customers)
 	tsViews, tsPurchases, tsTickets, tsCustomers := timestamps(cfg.MaxFutureSkew)
 	with := func(o topology.SourceOpt) []topology.SourceOpt {
 		return append(append([]topology.SourceOpt(nil), src...), o)
@@ -77,7 +77,7 @@ func Topology(cfg Config) (*topology.Topology, error) {
 	views := topology.StreamOf(b, tp.Views, inKey, sd.PageView, with(tsViews)...)
 	purchases := topology.StreamOf(b, tp.Purchases, inKey, sd.Purchase, with(tsPurchases)...)
 	tickets := topology.StreamOf(b, tp.Tickets, inKey, sd.Ticket, with(tsTickets)...)
-	customers := topology.TableOf(b, tp.Customers, inKey, customerRows, with(tsCustomers)...)
+	customers := topology.TableOf(b, tp.Customers, inKey, rows, with(tsCustomers)...)
 	products := topology.GlobalTableOf(b, tp.Products, sd.Key, sd.Product)
 
 	// The join first: see the doc comment.
@@ -102,7 +102,7 @@ func Topology(cfg Config) (*topology.Topology, error) {
 				}
 			}
 			return ""
-		}, sd.Key, codec.JSON[purchaseRef](), codec.JSON[viewRef]())
+		}, sd.Key, purchaseRefCodec, viewRefCodec)
 	signals := topology.MapValues(
 		pairs.Filter("profile-same-product", func(_ string, id string) bool { return id != "" }),
 		"profile-after-view", func(_ string, id string) input { return input{afterView: id} })
