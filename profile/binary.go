@@ -207,7 +207,6 @@ func (r *reader) counts() map[string]int64 {
 	return m
 }
 
-
 func appendStringPtr(b []byte, s *string) []byte {
 	if s == nil {
 		return append(b, 0)
