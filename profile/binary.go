@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -55,24 +56,32 @@ func appendTimePtr(b []byte, t *time.Time) []byte {
 
 func appendCounts(b []byte, m map[string]int64) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m)))
-	if len(m) == 1 {
-		for k, v := range m {
-			return binary.AppendVarint(appendString(b, k), v)
-		}
-	}
-	for _, k := range sortedKeys(m) {
+	var buf [16]string
+	for _, k := range sortedInto(buf[:0], m) {
 		b = appendString(b, k)
 		b = binary.AppendVarint(b, m[k])
 	}
 	return b
 }
 
+// sortedInto appends m's keys to keys, sorted: with a stack buffer, no
+// allocation for a small map.
+func sortedInto[V any](keys []string, m map[string]V) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
 // reader decodes the binary layout; the first error sticks and every
-// later read returns zero values.
+// later read returns zero values. It reads a string copy of the value, so
+// all the strings a value holds share one allocation.
 type reader struct {
-	b   []byte
+	b   string
 	err error
 }
+
+func newReader(b []byte) reader { return reader{b: string(b)} }
 
 var errShort = errors.New("truncated")
 
@@ -80,27 +89,48 @@ func (r *reader) fail(err error) {
 	if r.err == nil {
 		r.err = err
 	}
-	r.b = nil
+	r.b = ""
 }
 
+// uvarint is binary.Uvarint over a string.
 func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(errShort)
-		return 0
+	var v uint64
+	for i := 0; i < len(r.b) && i < binary.MaxVarintLen64; i++ {
+		c := r.b[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflow
+			}
+			r.b = r.b[i+1:]
+			return v | uint64(c)<<(7*i)
+		}
+		v |= uint64(c&0x7f) << (7 * i)
 	}
-	r.b = r.b[n:]
+	r.fail(errShort)
+	return 0
+}
+
+// varint is binary.Varint (zig-zag) over a string.
+func (r *reader) varint() int64 {
+	u := r.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
+	}
 	return v
 }
 
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
+func (r *reader) float64() float64 {
+	if len(r.b) < 8 {
 		r.fail(errShort)
 		return 0
 	}
-	r.b = r.b[n:]
-	return v
+	var u uint64
+	for i := 7; i >= 0; i-- {
+		u = u<<8 | uint64(r.b[i])
+	}
+	r.b = r.b[8:]
+	return math.Float64frombits(u)
 }
 
 func (r *reader) int32() int32 {

@@ -1,8 +1,10 @@
 package profile
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -77,4 +79,23 @@ func (framedJSON) Decode(_ string, b []byte) (events.Customer, error) {
 	var c events.Customer
 	err := json.Unmarshal(b[codec.WireHeaderLen:], &c)
 	return c, err
+}
+
+// The reader's varints are encoding/binary's, extremes included.
+func TestReaderVarints(t *testing.T) {
+	for _, v := range []int64{0, 1, -1, 63, -64, 64, 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64} {
+		r := newReader(binary.AppendUvarint(binary.AppendVarint(nil, v), uint64(v)))
+		if g, u := r.varint(), r.uvarint(); g != v || u != uint64(v) || r.err != nil || r.b != "" {
+			t.Fatalf("%d: read %d, %d, err %v", v, g, u, r.err)
+		}
+	}
+	// Eleven bytes with the continuation bit overflow 64 bits.
+	r := newReader([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	if r.uvarint(); r.err == nil {
+		t.Fatal("an overflowing varint read without error")
+	}
+	r = newReader([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02})
+	if r.uvarint(); r.err == nil {
+		t.Fatal("a 10-byte varint over 64 bits read without error")
+	}
 }

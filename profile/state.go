@@ -1,7 +1,9 @@
 package profile
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -202,9 +204,12 @@ func (s *stored) seen(product string, at int64) {
 	if !found {
 		s.Recent = append(s.Recent, seenProduct{ID: product, At: at})
 	}
-	sort.Slice(s.Recent, func(i, j int) bool {
-		a, b := s.Recent[i], s.Recent[j]
-		return a.At > b.At || a.At == b.At && a.ID < b.ID
+	// A total order (ids are unique), so any sort gives the same list.
+	slices.SortFunc(s.Recent, func(a, b seenProduct) int {
+		if c := cmp.Compare(b.At, a.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
 	})
 	if len(s.Recent) > RecentProducts {
 		s.Recent = s.Recent[:RecentProducts]
@@ -221,9 +226,11 @@ func topCategories(counts map[string]int64) []string {
 	for c := range counts {
 		cats = append(cats, c)
 	}
-	sort.Slice(cats, func(i, j int) bool {
-		a, b := cats[i], cats[j]
-		return counts[a] > counts[b] || counts[a] == counts[b] && a < b
+	slices.SortFunc(cats, func(a, b string) int {
+		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
 	})
 	if len(cats) > TopCategories {
 		cats = cats[:TopCategories]

@@ -37,7 +37,7 @@ func (s stateSerde[T]) Decode(topic string, b []byte) (T, error) {
 	}
 	switch b[0] {
 	case formatV1:
-		r := reader{b: b[1:]}
+		r := newReader(b[1:])
 		s.read(&r, &v)
 		if r.err == nil && len(r.b) != 0 {
 			r.err = fmt.Errorf("%d trailing bytes", len(r.b))

@@ -61,7 +61,8 @@ func appendStored(b []byte, s *stored) []byte {
 		b = appendCounts(b, w.Categories)
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Tickets)))
-	for _, k := range sortedKeys(s.Tickets) {
+	var buf [16]string
+	for _, k := range sortedInto(buf[:0], s.Tickets) {
 		b = appendString(b, k)
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Tickets[k]))
 	}
@@ -123,12 +124,7 @@ func (r *reader) stored(s *stored) {
 		s.Tickets = make(map[string]float64, n)
 		for range n {
 			k := r.string()
-			if len(r.b) < 8 {
-				r.fail(errShort)
-				return
-			}
-			s.Tickets[k] = math.Float64frombits(binary.LittleEndian.Uint64(r.b))
-			r.b = r.b[8:]
+			s.Tickets[k] = r.float64()
 		}
 	}
 	s.LastPurchaseID = r.string()
