@@ -305,7 +305,11 @@ func decodeEntries(b []byte, topic string) ([]joinEntry, error) {
 }
 
 func encodeEntries(es []joinEntry) []byte {
-	var out []byte
+	n := 0
+	for _, e := range es {
+		n += 1 + binary.MaxVarintLen64 + len(e.value)
+	}
+	out := make([]byte, 0, n)
 	for _, e := range es {
 		f := byte(0)
 		if e.joined {
