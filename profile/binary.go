@@ -73,6 +73,7 @@ func sortedInto[V any](keys []string, m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
 // reader decodes the binary layout; the first error sticks and every
 // later read returns zero values. It reads a string copy of the value, so
 // all the strings a value holds share one allocation.
