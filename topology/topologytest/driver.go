@@ -64,7 +64,7 @@ type Driver struct {
 	offsets    map[topology.TopicPartition]int64
 	wall       time.Time
 	autoCommit bool
-	taskOpts   []topology.TaskOpt
+	taskOpts   []topology.TaskOpt // as New opened the tasks with
 }
 
 type taskStores struct {
@@ -108,7 +108,6 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 		offsets:    map[topology.TopicPartition]int64{},
 		wall:       cfg.wallStart,
 		autoCommit: !cfg.manualCommit,
-		taskOpts:   cfg.taskOpts,
 	}
 	for _, g := range topo.GlobalTables() {
 		d.globals[g.Topic] = state.NewMemory()
@@ -127,6 +126,7 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 		}
 	}
 	taskOpts := append([]topology.TaskOpt{topology.WithPartitionCounts(counts)}, cfg.taskOpts...)
+	d.taskOpts = taskOpts
 	for _, st := range topo.Subtopologies() {
 		for p := int32(0); p < cfg.partitions; p++ {
 			id := topology.TaskID{Subtopology: st.ID, Partition: p}
@@ -365,15 +365,8 @@ func (d *Driver) Reopen() error {
 	if err := d.Close(); err != nil {
 		return err
 	}
-	counts := map[string]int32{}
-	for _, st := range d.topo.Subtopologies() {
-		for _, s := range st.Sinks {
-			counts[s.Topic] = d.partitions
-		}
-	}
-	taskOpts := append([]topology.TaskOpt{topology.WithPartitionCounts(counts)}, d.taskOpts...)
 	for _, id := range d.order {
-		t, err := d.topo.NewTask(id, taskStores{d: d, part: id.Partition}, taskOpts...)
+		t, err := d.topo.NewTask(id, taskStores{d: d, part: id.Partition}, d.taskOpts...)
 		if err != nil {
 			return err
 		}
