@@ -11,18 +11,20 @@ import (
 
 var purchaseRefCodec codec.Serde[purchaseRef] = stateSerde[purchaseRef]{
 	what: "purchase reference", size: 64,
-	append: func(b []byte, p *purchaseRef) []byte {
+	append: func(b []byte, p purchaseRef) []byte {
 		return appendStrings(appendString(b, p.EventID), p.Products)
 	},
-	read: func(r *reader, p *purchaseRef) {
+	read: func(r reader) (purchaseRef, reader) {
+		var p purchaseRef
 		p.EventID, p.Products = r.string(), r.strings()
+		return p, r
 	},
 }
 
 var viewRefCodec codec.Serde[viewRef] = stateSerde[viewRef]{
 	what: "view reference", size: 16,
-	append: func(b []byte, v *viewRef) []byte { return appendString(b, v.ProductID) },
-	read:   func(r *reader, v *viewRef) { v.ProductID = r.string() },
+	append: func(b []byte, v viewRef) []byte { return appendString(b, v.ProductID) },
+	read:   func(r reader) (viewRef, reader) { return viewRef{ProductID: r.string()}, r },
 }
 
 // customerRows is the serde of the customers table's store and changelog:
@@ -30,7 +32,13 @@ var viewRefCodec codec.Serde[viewRef] = stateSerde[viewRef]{
 // wrote in the Confluent wire format decode with framed.
 func customerRows(framed codec.Serde[events.Customer]) codec.Serde[events.Customer] {
 	return stateSerde[events.Customer]{
-		what: "customer row", size: 96, append: appendCustomer, read: (*reader).customer, framed: framed,
+		what: "customer row", size: 96, framed: framed,
+		append: func(b []byte, c events.Customer) []byte { return appendCustomer(b, &c) },
+		read: func(r reader) (events.Customer, reader) {
+			var c events.Customer
+			r.customer(&c)
+			return c, r
+		},
 	}
 }
 

@@ -19,37 +19,37 @@ const formatV1 byte = 1
 // formatV1 and the binary layout; Decode reads it, the JSON older
 // versions wrote, and, if framed is set, the Confluent wire format.
 type stateSerde[T any] struct {
-	what   string // for errors: "stored profile"
-	size   int    // initial capacity of an encoding
-	append func([]byte, *T) []byte
-	read   func(*reader, *T)
+	what string // for errors: "stored profile"
+	size int    // initial capacity of an encoding
+	// Values, not pointers: a pointer passed to a func value escapes,
+	// and would cost an allocation per call.
+	append func([]byte, T) []byte
+	read   func(reader) (T, reader)
 	framed codec.Serde[T]
 }
 
 func (s stateSerde[T]) Encode(_ string, v T) ([]byte, error) {
-	return s.append(append(make([]byte, 0, s.size), formatV1), &v), nil
+	return s.append(append(make([]byte, 0, s.size), formatV1), v), nil
 }
 
 func (s stateSerde[T]) Decode(topic string, b []byte) (T, error) {
-	var v T
+	var zero T
 	if len(b) == 0 {
-		return v, fmt.Errorf("%w: %s: empty %s", codec.ErrMalformed, topic, s.what)
+		return zero, fmt.Errorf("%w: %s: empty %s", codec.ErrMalformed, topic, s.what)
 	}
 	switch b[0] {
 	case formatV1:
-		r := newReader(b[1:])
-		s.read(&r, &v)
+		v, r := s.read(newReader(b[1:]))
 		if r.err == nil && len(r.b) != 0 {
 			r.err = fmt.Errorf("%d trailing bytes", len(r.b))
 		}
 		if r.err != nil {
-			var zero T
 			return zero, fmt.Errorf("%w: %s: %s (format %d): %v", codec.ErrMalformed, topic, s.what, b[0], r.err)
 		}
 		return v, nil
 	case '{', ' ', '\t', '\r', '\n':
+		var v T
 		if err := json.Unmarshal(b, &v); err != nil {
-			var zero T
 			return zero, fmt.Errorf("%w: %s: %s (JSON): %v", codec.ErrMalformed, topic, s.what, err)
 		}
 		return v, nil
@@ -58,5 +58,5 @@ func (s stateSerde[T]) Decode(topic string, b []byte) (T, error) {
 			return s.framed.Decode(topic, b)
 		}
 	}
-	return v, fmt.Errorf("%w: %s: %s: unknown format byte %#x", codec.ErrMalformed, topic, s.what, b[0])
+	return zero, fmt.Errorf("%w: %s: %s: unknown format byte %#x", codec.ErrMalformed, topic, s.what, b[0])
 }

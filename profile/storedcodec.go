@@ -16,7 +16,13 @@ import (
 // The profile is read and written on every event: encoding/json was 42 %
 // of the task core's CPU (issue 12).
 var storedCodec codec.Serde[stored] = stateSerde[stored]{
-	what: "stored profile", size: 256, append: appendStored, read: (*reader).stored,
+	what: "stored profile", size: 256,
+	append: func(b []byte, s stored) []byte { return appendStored(b, &s) },
+	read: func(r reader) (stored, reader) {
+		var s stored
+		r.stored(&s)
+		return s, r
+	},
 }
 
 func appendStored(b []byte, s *stored) []byte {
