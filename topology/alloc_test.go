@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
 )
 
@@ -50,5 +51,23 @@ func TestTaskPerRecordAllocations(t *testing.T) {
 	// value.
 	if n := testing.AllocsPerRun(1000, one); n > 4 {
 		t.Fatalf("%.1f allocations per record; want at most 4", n)
+	}
+}
+
+// A typed lookup encodes its key into a reused buffer when the key serde
+// appends (codec.Appender): what remains is the value's decode.
+func TestKVStoreGetEncodesKeyWithoutAllocating(t *testing.T) {
+	kv := state.NewMemory()
+	st := topology.WrapKV(kv, "t", codec.String(), codec.String())
+	must(t, st.Put("customer-1", "row"))
+	get := func() {
+		if v, ok, err := st.Get("customer-1"); err != nil || !ok || v != "row" {
+			t.Fatalf("Get: %q, %v, %v", v, ok, err)
+		}
+	}
+	get()
+	// The value's string(b).
+	if n := testing.AllocsPerRun(1000, get); n > 1 {
+		t.Fatalf("%.1f allocations per Get; want at most 1", n)
 	}
 }
