@@ -1,11 +1,15 @@
 package profile
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +101,36 @@ func TestReaderVarints(t *testing.T) {
 	r = newReader([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02})
 	if r.uvarint(); r.err == nil {
 		t.Fatal("a 10-byte varint over 64 bits read without error")
+	}
+}
+
+// topCategories picks what sorting every category gives, ties by name,
+// and returns prev itself when the list is unchanged.
+func TestTopCategoriesSelectsLikeASort(t *testing.T) {
+	rng, seed := seeded(t)
+	for range 2000 {
+		counts := map[string]int64{}
+		for range 1 + rng.IntN(12) {
+			counts[fmt.Sprintf("c%d", rng.IntN(20))] = rng.Int64N(4)
+		}
+		var all []string
+		for c := range counts {
+			all = append(all, c)
+		}
+		slices.SortFunc(all, func(a, b string) int {
+			if counts[a] != counts[b] {
+				return cmp.Compare(counts[b], counts[a])
+			}
+			return strings.Compare(a, b)
+		})
+		want := all[:min(len(all), TopCategories)]
+		got := topCategories(counts, nil)
+		if !slices.Equal(got, want) {
+			t.Fatalf("seed %d: %v: got %v, want %v", seed, counts, got, want)
+		}
+		prev := slices.Clone(want)
+		if again := topCategories(counts, prev); &again[0] != &prev[0] {
+			t.Fatalf("seed %d: an unchanged list was allocated again", seed)
+		}
 	}
 }

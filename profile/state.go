@@ -139,7 +139,7 @@ func (s *stored) applyView(e event) []events.Trigger {
 			s.Categories = map[string]int64{}
 		}
 		s.Categories[e.viewCat]++
-		p.TopCategories = topCategories(s.Categories)
+		p.TopCategories = topCategories(s.Categories, p.TopCategories)
 	}
 	if e.view.ProductID != nil && *e.view.ProductID != "" {
 		s.seen(*e.view.ProductID, e.at)
@@ -214,6 +214,12 @@ func (s *stored) seen(product string, at int64) {
 	if len(s.Recent) > RecentProducts {
 		s.Recent = s.Recent[:RecentProducts]
 	}
+	// A new list only when it changed (a view of the latest product
+	// changes none): lists are never modified once set.
+	if old := s.Profile.RecentProducts; len(old) == len(s.Recent) && slices.EqualFunc(old, s.Recent,
+		func(id string, r seenProduct) bool { return id == r.ID }) {
+		return
+	}
 	ids := make([]string, len(s.Recent))
 	for i, r := range s.Recent {
 		ids[i] = r.ID
@@ -221,21 +227,29 @@ func (s *stored) seen(product string, at int64) {
 	s.Profile.RecentProducts = ids
 }
 
-func topCategories(counts map[string]int64) []string {
-	cats := make([]string, 0, len(counts))
-	for c := range counts {
-		cats = append(cats, c)
-	}
-	slices.SortFunc(cats, func(a, b string) int {
-		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
-			return c
+// topCategories returns the TopCategories most viewed categories, ties by
+// name: prev itself when they are the same (most views change no rank),
+// so a view allocates only when the list changes. Lists are never
+// modified once set, so sharing prev is safe.
+func topCategories(counts map[string]int64, prev []string) []string {
+	var top [TopCategories]string
+	n := 0
+	for c, cc := range counts {
+		i := n
+		for i > 0 && (cc > counts[top[i-1]] || cc == counts[top[i-1]] && c < top[i-1]) {
+			i--
 		}
-		return strings.Compare(a, b)
-	})
-	if len(cats) > TopCategories {
-		cats = cats[:TopCategories]
+		if i == TopCategories {
+			continue
+		}
+		n = min(n+1, TopCategories)
+		copy(top[i+1:n], top[i:n-1])
+		top[i] = c
 	}
-	return cats
+	if slices.Equal(top[:n], prev) {
+		return prev
+	}
+	return slices.Clone(top[:n])
 }
 
 func (s *stored) applyPurchase(e event) {
