@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -56,12 +57,25 @@ func appendTimePtr(b []byte, t *time.Time) []byte {
 
 func appendCounts(b []byte, m map[string]int64) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m)))
-	var buf [16]string
-	for _, k := range sortedInto(buf[:0], m) {
-		b = appendString(b, k)
-		b = binary.AppendVarint(b, m[k])
+	// Entries sorted by key in a stack buffer: no allocation and no
+	// second map lookup for a small map (the profile has a few
+	// categories).
+	var buf [16]countEntry
+	es := buf[:0]
+	for k, v := range m {
+		es = append(es, countEntry{k, v})
+	}
+	slices.SortFunc(es, func(a, b countEntry) int { return strings.Compare(a.k, b.k) })
+	for _, e := range es {
+		b = appendString(b, e.k)
+		b = binary.AppendVarint(b, e.v)
 	}
 	return b
+}
+
+type countEntry struct {
+	k string
+	v int64
 }
 
 // sortedInto appends m's keys to keys, sorted: with a stack buffer, no
