@@ -95,7 +95,7 @@ func (p *profiler) sameRecord(m topology.RecordMeta) {
 	p.rec, p.afterView, p.itemCats = m, nil, nil
 }
 
-func (p *profiler) Process(ctx *topology.Context[string, output], id string, in input) error {
+func (p *profiler) Process(ctx *topology.Context[string, output], id string, in *input) error {
 	meta, _ := ctx.Record()
 	p.sameRecord(meta)
 	switch {

@@ -8,7 +8,9 @@ import (
 
 // input is what reaches the profile processor: one of an event (a view,
 // a purchase line item, a ticket) or a join signal, plus the customer row
-// of the key as of that moment.
+// of the key as of that moment. It flows as *input: each is made for one
+// record and has one path to the processor, so the joins fill it in place
+// instead of boxing a copy at every node.
 type input struct {
 	view    *events.PageView
 	viewCat string
@@ -105,7 +107,7 @@ func Topology(cfg Config) (*topology.Topology, error) {
 		}, sd.Key, purchaseRefCodec, viewRefCodec)
 	signals := topology.MapValues(
 		pairs.Filter("profile-same-product", func(_ string, id string) bool { return id != "" }),
-		"profile-after-view", func(_ string, id string) input { return input{afterView: id} })
+		"profile-after-view", func(_ string, id string) *input { return &input{afterView: id} })
 
 	// The events themselves, enriched from the catalog.
 	viewIn := topology.LeftJoinGlobal(views, products, "profile-view-category",
@@ -115,8 +117,8 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			}
 			return *v.ProductID
 		},
-		func(_ string, v events.PageView, p events.Product, found bool) input {
-			in := input{view: &v}
+		func(_ string, v events.PageView, p events.Product, found bool) *input {
+			in := &input{view: &v}
 			switch {
 			case v.Category != nil && *v.Category != "":
 				in.viewCat = *v.Category
@@ -125,42 +127,44 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			}
 			return in
 		})
-	items := topology.FlatMapValues(purchases, "profile-line-items", func(_ string, e events.PurchaseEvent) []input {
+	items := topology.FlatMapValues(purchases, "profile-line-items", func(_ string, e events.PurchaseEvent) []*input {
 		if len(e.Items) == 0 {
-			return []input{{purchase: &e, item: -1}}
+			return []*input{{purchase: &e, item: -1}}
 		}
-		out := make([]input, len(e.Items))
+		ins := make([]input, len(e.Items))
+		out := make([]*input, len(e.Items))
 		for i := range e.Items {
-			out[i] = input{purchase: &e, item: i, items: len(e.Items)}
+			ins[i] = input{purchase: &e, item: i, items: len(e.Items)}
+			out[i] = &ins[i]
 		}
 		return out
 	})
 	itemIn := topology.LeftJoinGlobal(items, products, "profile-item-category",
-		func(_ string, in input) string {
+		func(_ string, in *input) string {
 			if in.item < 0 {
 				return ""
 			}
 			return in.purchase.Items[in.item].ProductID
 		},
-		func(_ string, in input, p events.Product, found bool) input {
+		func(_ string, in *input, p events.Product, found bool) *input {
 			if found {
 				in.itemCat = p.Category
 			}
 			return in
 		})
-	ticketIn := topology.MapValues(tickets, "profile-ticket", func(_ string, t events.SupportTicket) input {
-		return input{ticket: &t}
+	ticketIn := topology.MapValues(tickets, "profile-ticket", func(_ string, t events.SupportTicket) *input {
+		return &input{ticket: &t}
 	})
 
 	merged := signals.Merge("profile-inputs", viewIn, itemIn, ticketIn)
 	withCustomer := topology.LeftJoinTable(merged, customers, "profile-customer",
-		func(_ string, in input, c events.Customer, found bool) input {
+		func(_ string, in *input, c events.Customer, found bool) *input {
 			if found {
 				in.customer = &c
 			}
 			return in
 		})
-	out := topology.Process(withCustomer, "profile", func() topology.Processor[string, input, string, output] {
+	out := topology.Process(withCustomer, "profile", func() topology.Processor[string, *input, string, output] {
 		return &profiler{keys: sd.Key, emit: cfg.Emit}
 	}, topology.KeyValueStore(StoreProfiles), topology.KeyValueStore(StoreCartTimers))
 	branches := out.Branch("profile-outputs",
