@@ -24,6 +24,20 @@ type input struct {
 	ticket    *events.SupportTicket
 	afterView string // event id of a purchase preceded by a view
 	customer  *events.Customer
+	// custRow holds what customer points to: no allocation of its own.
+	custRow events.Customer
+}
+
+// viewInput and ticketInput hold an input and the event it points to, so
+// both take one allocation.
+type viewInput struct {
+	in input
+	v  events.PageView
+}
+
+type ticketInput struct {
+	in input
+	t  events.SupportTicket
 }
 
 // purchaseRef and viewRef are what the purchase/view join buffers.
@@ -118,7 +132,9 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			return *v.ProductID
 		},
 		func(_ string, v events.PageView, p events.Product, found bool) *input {
-			in := &input{view: &v}
+			vi := &viewInput{v: v}
+			in := &vi.in
+			in.view = &vi.v
 			switch {
 			case v.Category != nil && *v.Category != "":
 				in.viewCat = *v.Category
@@ -153,14 +169,17 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			return in
 		})
 	ticketIn := topology.MapValues(tickets, "profile-ticket", func(_ string, t events.SupportTicket) *input {
-		return &input{ticket: &t}
+		ti := &ticketInput{t: t}
+		ti.in.ticket = &ti.t
+		return &ti.in
 	})
 
 	merged := signals.Merge("profile-inputs", viewIn, itemIn, ticketIn)
 	withCustomer := topology.LeftJoinTable(merged, customers, "profile-customer",
 		func(_ string, in *input, c events.Customer, found bool) *input {
 			if found {
-				in.customer = &c
+				in.custRow = c
+				in.customer = &in.custRow
 			}
 			return in
 		})
