@@ -25,7 +25,7 @@ func BenchmarkProfileTopology(b *testing.B) {
 // schema).
 //
 // Allocation budget: 56 allocs/event in the task core (the allocs/event
-// metric, about 54 today, 113 before issue 12's lean hot path; the
+// metric, about 52 today, 113 before issue 12's lean hot path; the
 // runtime, Kafka client and Pebble come on top). It is reported, not
 // asserted: the count moves with map growth, slice doubling and the
 // profile cache's resets, so no deterministic per-event figure exists.
