@@ -21,6 +21,13 @@ type Serde[T any] interface {
 	Decode(topic string, data []byte) (T, error)
 }
 
+// Appender is implemented by serdes that can also encode into a caller's
+// buffer. A caller that does not keep the bytes (a store lookup) reuses
+// one buffer and encodes without allocating.
+type Appender[T any] interface {
+	AppendEncode(dst []byte, topic string, v T) ([]byte, error)
+}
+
 // ErrMalformed wraps every decode error caused by the bytes themselves
 // (as opposed to an outage), so callers can route them to a dead-letter
 // topic with errors.Is.
@@ -33,6 +40,9 @@ type stringSerde struct{}
 
 func (stringSerde) Encode(_ string, v string) ([]byte, error) { return []byte(v), nil }
 func (stringSerde) Decode(_ string, b []byte) (string, error) { return string(b), nil }
+func (stringSerde) AppendEncode(dst []byte, _ string, v string) ([]byte, error) {
+	return append(dst, v...), nil
+}
 
 // PlainString is String for keys that are plain text, such as customer
 // ids: Decode refuses bytes in the Confluent wire format (magic byte 0 and
@@ -45,6 +55,9 @@ func PlainString() Serde[string] { return plainStringSerde{} }
 type plainStringSerde struct{}
 
 func (plainStringSerde) Encode(_ string, v string) ([]byte, error) { return []byte(v), nil }
+func (plainStringSerde) AppendEncode(dst []byte, _ string, v string) ([]byte, error) {
+	return append(dst, v...), nil
+}
 func (plainStringSerde) Decode(topic string, b []byte) (string, error) {
 	if len(b) >= WireHeaderLen && b[0] == WireMagic {
 		return "", fmt.Errorf("%w: %w: topic %s: key starts with the Confluent header (schema id %d); declare the key format the producer uses",

@@ -100,3 +100,17 @@ func (framedString) Decode(_ string, b []byte) (string, error) {
 	_, p, err := ParseWire(b)
 	return string(p), err
 }
+
+// The string serdes append to the caller's buffer the bytes Encode gives.
+func TestStringSerdesAppend(t *testing.T) {
+	for _, s := range []Serde[string]{String(), PlainString()} {
+		a, ok := s.(Appender[string])
+		if !ok {
+			t.Fatalf("%T is not an Appender", s)
+		}
+		b, err := a.AppendEncode([]byte("x:"), "t", "c-1")
+		if err != nil || string(b) != "x:c-1" {
+			t.Fatalf("%T: %q, %v", s, b, err)
+		}
+	}
+}

@@ -33,7 +33,8 @@
 // the Confluent wire format is dead-lettered with weir.error.kind
 // framed-key) or Confluent-framed Avro strings (KeyAvro). Products keys,
 // stores, changelogs and outputs always use plain ids, and internal topics
-// never use the schema registry (the customers table is stored as JSON).
+// never use the schema registry (internal values are in a binary encoding
+// of their own, with a leading format byte; see statecodec.go).
 //
 // Rules, all in event time (constants in config.go):
 //   - views_5m counts the views in the 5-minute tumbling window of the

@@ -75,7 +75,7 @@ func (p *profiler) remember(id string, s stored) {
 func (p *profiler) Init(ctx *topology.Context[string, output]) error {
 	p.ctx = ctx
 	var err error
-	if p.profiles, err = topology.KV(ctx, StoreProfiles, p.keys, storedSerde); err != nil {
+	if p.profiles, err = topology.KV(ctx, StoreProfiles, p.keys, storedCodec); err != nil {
 		return err
 	}
 	if p.timers, err = ctx.Store(StoreCartTimers); err != nil {
@@ -102,7 +102,7 @@ func (p *profiler) sameRecord(m topology.RecordMeta) {
 	p.rec, p.afterView, p.itemCats = m, nil, nil
 }
 
-func (p *profiler) Process(ctx *topology.Context[string, output], id string, in input) error {
+func (p *profiler) Process(ctx *topology.Context[string, output], id string, in *input) error {
 	meta, _ := ctx.Record()
 	p.sameRecord(meta)
 	switch {

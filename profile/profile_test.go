@@ -25,7 +25,12 @@ func mustT(t testing.TB, err error) {
 
 func newDriver(t testing.TB, emit profile.EmitMode, opts ...topologytest.Opt) *topologytest.Driver {
 	t.Helper()
-	topo, err := profile.Topology(profile.Config{Serdes: serdes, Emit: emit})
+	return newDriverWith(t, serdes, emit, opts...)
+}
+
+func newDriverWith(t testing.TB, sd profile.Serdes, emit profile.EmitMode, opts ...topologytest.Opt) *topologytest.Driver {
+	t.Helper()
+	topo, err := profile.Topology(profile.Config{Serdes: sd, Emit: emit})
 	mustT(t, err)
 	opts = append([]topologytest.Opt{topologytest.TaskOpts(topology.DefaultBadInput(topology.DeadLetter))}, opts...)
 	d, err := topologytest.New(topo, opts...)

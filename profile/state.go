@@ -1,13 +1,14 @@
 package profile
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/events"
 )
 
@@ -42,12 +43,11 @@ type viewWindow struct {
 	Categories map[string]int64 `json:"categories,omitempty"`
 }
 
-var storedSerde = codec.JSON[stored]()
-
 // DecodeStored decodes a value of StoreProfiles into the profile it holds,
-// without a registry (the store's values are JSON).
+// without a registry: the store's values are a binary encoding of their
+// own, or JSON when an older version wrote them (storedcodec.go).
 func DecodeStored(b []byte) (events.ProfileUpdate, error) {
-	s, err := storedSerde.Decode(StoreProfiles, b)
+	s, err := storedCodec.Decode(StoreProfiles, b)
 	if err != nil {
 		return events.ProfileUpdate{}, fmt.Errorf("profile: decode stored profile: %w", err)
 	}
@@ -139,7 +139,7 @@ func (s *stored) applyView(e event) []events.Trigger {
 			s.Categories = map[string]int64{}
 		}
 		s.Categories[e.viewCat]++
-		p.TopCategories = topCategories(s.Categories)
+		p.TopCategories = topCategories(s.Categories, p.TopCategories)
 	}
 	if e.view.ProductID != nil && *e.view.ProductID != "" {
 		s.seen(*e.view.ProductID, e.at)
@@ -204,12 +204,21 @@ func (s *stored) seen(product string, at int64) {
 	if !found {
 		s.Recent = append(s.Recent, seenProduct{ID: product, At: at})
 	}
-	sort.Slice(s.Recent, func(i, j int) bool {
-		a, b := s.Recent[i], s.Recent[j]
-		return a.At > b.At || a.At == b.At && a.ID < b.ID
+	// A total order (ids are unique), so any sort gives the same list.
+	slices.SortFunc(s.Recent, func(a, b seenProduct) int {
+		if c := cmp.Compare(b.At, a.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
 	})
 	if len(s.Recent) > RecentProducts {
 		s.Recent = s.Recent[:RecentProducts]
+	}
+	// A new list only when it changed (a view of the latest product
+	// changes none): lists are never modified once set.
+	if old := s.Profile.RecentProducts; len(old) == len(s.Recent) && slices.EqualFunc(old, s.Recent,
+		func(id string, r seenProduct) bool { return id == r.ID }) {
+		return
 	}
 	ids := make([]string, len(s.Recent))
 	for i, r := range s.Recent {
@@ -218,19 +227,29 @@ func (s *stored) seen(product string, at int64) {
 	s.Profile.RecentProducts = ids
 }
 
-func topCategories(counts map[string]int64) []string {
-	cats := make([]string, 0, len(counts))
-	for c := range counts {
-		cats = append(cats, c)
+// topCategories returns the TopCategories most viewed categories, ties by
+// name: prev itself when they are the same (most views change no rank),
+// so a view allocates only when the list changes. Lists are never
+// modified once set, so sharing prev is safe.
+func topCategories(counts map[string]int64, prev []string) []string {
+	var top [TopCategories]string
+	n := 0
+	for c, cc := range counts {
+		i := n
+		for i > 0 && (cc > counts[top[i-1]] || cc == counts[top[i-1]] && c < top[i-1]) {
+			i--
+		}
+		if i == TopCategories {
+			continue
+		}
+		n = min(n+1, TopCategories)
+		copy(top[i+1:n], top[i:n-1])
+		top[i] = c
 	}
-	sort.Slice(cats, func(i, j int) bool {
-		a, b := cats[i], cats[j]
-		return counts[a] > counts[b] || counts[a] == counts[b] && a < b
-	})
-	if len(cats) > TopCategories {
-		cats = cats[:TopCategories]
+	if slices.Equal(top[:n], prev) {
+		return prev
 	}
-	return cats
+	return slices.Clone(top[:n])
 }
 
 func (s *stored) applyPurchase(e event) {

@@ -8,7 +8,9 @@ import (
 
 // input is what reaches the profile processor: one of an event (a view,
 // a purchase line item, a ticket) or a join signal, plus the customer row
-// of the key as of that moment.
+// of the key as of that moment. It flows as *input: each is made for one
+// record and has one path to the processor, so the joins fill it in place
+// instead of boxing a copy at every node.
 type input struct {
 	view    *events.PageView
 	viewCat string
@@ -22,6 +24,20 @@ type input struct {
 	ticket    *events.SupportTicket
 	afterView string // event id of a purchase preceded by a view
 	customer  *events.Customer
+	// custRow holds what customer points to: no allocation of its own.
+	custRow events.Customer
+}
+
+// viewInput and ticketInput hold an input and the event it points to, so
+// both take one allocation.
+type viewInput struct {
+	in input
+	v  events.PageView
+}
+
+type ticketInput struct {
+	in input
+	t  events.SupportTicket
 }
 
 // purchaseRef and viewRef are what the purchase/view join buffers.
@@ -66,9 +82,9 @@ func Topology(cfg Config) (*topology.Topology, error) {
 	if cfg.KeyFormat == KeyAvro {
 		inKey = codec.ForTopics(sd.AvroKey, sd.Key, tp.Views, tp.Purchases, tp.Tickets, tp.Customers)
 	}
-	// The customers table's store and changelog keep rows as JSON: no
-	// internal topic needs a registry subject.
-	customerRows := codec.ForTopics(sd.Customer, codec.JSONOrFramed(sd.Customer), tp.Customers)
+	// The customers table's store and changelog keep rows in the state
+	// encoding: no internal topic needs a registry subject.
+	rows := codec.ForTopics(sd.Customer, customerRows(sd.Customer), tp.Customers)
 	tsViews, tsPurchases, tsTickets, tsCustomers := timestamps(cfg.MaxFutureSkew)
 	with := func(o topology.SourceOpt) []topology.SourceOpt {
 		return append(append([]topology.SourceOpt(nil), src...), o)
@@ -77,7 +93,7 @@ func Topology(cfg Config) (*topology.Topology, error) {
 	views := topology.StreamOf(b, tp.Views, inKey, sd.PageView, with(tsViews)...)
 	purchases := topology.StreamOf(b, tp.Purchases, inKey, sd.Purchase, with(tsPurchases)...)
 	tickets := topology.StreamOf(b, tp.Tickets, inKey, sd.Ticket, with(tsTickets)...)
-	customers := topology.TableOf(b, tp.Customers, inKey, customerRows, with(tsCustomers)...)
+	customers := topology.TableOf(b, tp.Customers, inKey, rows, with(tsCustomers)...)
 	products := topology.GlobalTableOf(b, tp.Products, sd.Key, sd.Product)
 
 	// The join first: see the doc comment.
@@ -102,10 +118,10 @@ func Topology(cfg Config) (*topology.Topology, error) {
 				}
 			}
 			return ""
-		}, sd.Key, codec.JSON[purchaseRef](), codec.JSON[viewRef]())
+		}, sd.Key, purchaseRefCodec, viewRefCodec)
 	signals := topology.MapValues(
 		pairs.Filter("profile-same-product", func(_ string, id string) bool { return id != "" }),
-		"profile-after-view", func(_ string, id string) input { return input{afterView: id} })
+		"profile-after-view", func(_ string, id string) *input { return &input{afterView: id} })
 
 	// The events themselves, enriched from the catalog.
 	viewIn := topology.LeftJoinGlobal(views, products, "profile-view-category",
@@ -115,8 +131,10 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			}
 			return *v.ProductID
 		},
-		func(_ string, v events.PageView, p events.Product, found bool) input {
-			in := input{view: &v}
+		func(_ string, v events.PageView, p events.Product, found bool) *input {
+			vi := &viewInput{v: v}
+			in := &vi.in
+			in.view = &vi.v
 			switch {
 			case v.Category != nil && *v.Category != "":
 				in.viewCat = *v.Category
@@ -125,42 +143,47 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			}
 			return in
 		})
-	items := topology.FlatMapValues(purchases, "profile-line-items", func(_ string, e events.PurchaseEvent) []input {
+	items := topology.FlatMapValues(purchases, "profile-line-items", func(_ string, e events.PurchaseEvent) []*input {
 		if len(e.Items) == 0 {
-			return []input{{purchase: &e, item: -1}}
+			return []*input{{purchase: &e, item: -1}}
 		}
-		out := make([]input, len(e.Items))
+		ins := make([]input, len(e.Items))
+		out := make([]*input, len(e.Items))
 		for i := range e.Items {
-			out[i] = input{purchase: &e, item: i, items: len(e.Items)}
+			ins[i] = input{purchase: &e, item: i, items: len(e.Items)}
+			out[i] = &ins[i]
 		}
 		return out
 	})
 	itemIn := topology.LeftJoinGlobal(items, products, "profile-item-category",
-		func(_ string, in input) string {
+		func(_ string, in *input) string {
 			if in.item < 0 {
 				return ""
 			}
 			return in.purchase.Items[in.item].ProductID
 		},
-		func(_ string, in input, p events.Product, found bool) input {
+		func(_ string, in *input, p events.Product, found bool) *input {
 			if found {
 				in.itemCat = p.Category
 			}
 			return in
 		})
-	ticketIn := topology.MapValues(tickets, "profile-ticket", func(_ string, t events.SupportTicket) input {
-		return input{ticket: &t}
+	ticketIn := topology.MapValues(tickets, "profile-ticket", func(_ string, t events.SupportTicket) *input {
+		ti := &ticketInput{t: t}
+		ti.in.ticket = &ti.t
+		return &ti.in
 	})
 
 	merged := signals.Merge("profile-inputs", viewIn, itemIn, ticketIn)
 	withCustomer := topology.LeftJoinTable(merged, customers, "profile-customer",
-		func(_ string, in input, c events.Customer, found bool) input {
+		func(_ string, in *input, c events.Customer, found bool) *input {
 			if found {
-				in.customer = &c
+				in.custRow = c
+				in.customer = &in.custRow
 			}
 			return in
 		})
-	out := topology.Process(withCustomer, "profile", func() topology.Processor[string, input, string, output] {
+	out := topology.Process(withCustomer, "profile", func() topology.Processor[string, *input, string, output] {
 		return &profiler{keys: sd.Key, emit: cfg.Emit}
 	}, topology.KeyValueStore(StoreProfiles), topology.KeyValueStore(StoreCartTimers))
 	branches := out.Branch("profile-outputs",

@@ -304,18 +304,42 @@ func decodeEntries(b []byte, topic string) ([]joinEntry, error) {
 	return es, nil
 }
 
-func encodeEntries(es []joinEntry) []byte {
-	var out []byte
-	for _, e := range es {
-		f := byte(0)
-		if e.joined {
-			f = 1
+// walkEntries calls fn (if not nil) with the index of each entry's joined
+// flag in b and the entry's value, after checking the whole buffer.
+func walkEntries(b []byte, topic string, fn func(flag int, value []byte) error) error {
+	for pass := 0; pass < 2; pass++ {
+		for off := 0; off < len(b); {
+			if len(b)-off < 2 {
+				return fmt.Errorf("%w: %s: bad join buffer", ErrStore, topic)
+			}
+			n, w := binary.Uvarint(b[off+1:])
+			if w <= 0 || uint64(len(b)-off-1-w) < n {
+				return fmt.Errorf("%w: %s: bad join buffer", ErrStore, topic)
+			}
+			if pass == 1 {
+				if err := fn(off, b[off+1+w:off+1+w+int(n)]); err != nil {
+					return err
+				}
+			}
+			off += 1 + w + int(n)
 		}
-		out = append(out, f)
-		out = binary.AppendUvarint(out, uint64(len(e.value)))
-		out = append(out, e.value...)
+		if fn == nil {
+			return nil
+		}
 	}
-	return out
+	return nil
+}
+
+// appendEntry appends one entry of a join buffer: the joined flag, the
+// value's length and the value.
+func appendEntry(b []byte, joined bool, value []byte) []byte {
+	f := byte(0)
+	if joined {
+		f = 1
+	}
+	b = append(b, f)
+	b = binary.AppendUvarint(b, uint64(len(value)))
+	return append(b, value...)
 }
 
 func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name, op string, w JoinWindows, leftNulls, rightNulls bool, fn func(K, *V1, *V2) VR, ks codec.Serde[K], ls codec.Serde[V1], rs codec.Serde[V2]) Stream[K, VR] {
@@ -385,29 +409,28 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 			if !other.open(ow.start, grace, st) {
 				continue
 			}
-			es, err := decodeEntries(ow.value, other.topic)
-			if err != nil {
-				return err
-			}
+			// ow.value is this call's own copy: joined flags are set in
+			// it and it is written back as it is.
 			changed := false
-			for i := range es {
-				out, err := pair(k, es[i].value)
+			err := walkEntries(ow.value, other.topic, func(flag int, ev []byte) error {
+				out, err := pair(k, ev)
 				if err != nil {
 					return err
 				}
 				joined = true
-				if !es[i].joined {
-					es[i].joined, changed = true, true
+				if ow.value[flag] != 1 {
+					ow.value[flag], changed = 1, true
 				}
 				om := m
 				om.value = out
 				om.ts = msTime(max(t, ow.start))
-				if err := nc.forward(om); err != nil {
-					return err
-				}
+				return nc.forward(om)
+			})
+			if err != nil {
+				return err
 			}
 			if changed {
-				if err := other.ws.Put(okb, ow.start, encodeEntries(es)); err != nil {
+				if err := other.ws.Put(okb, ow.start, ow.value); err != nil {
 					return storeErr(other.topic, err)
 				}
 			}
@@ -416,12 +439,12 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 		if err != nil {
 			return storeErr(self.topic, err)
 		}
-		es, err := decodeEntries(prev, self.topic)
-		if err != nil {
+		if err := walkEntries(prev, self.topic, nil); err != nil {
 			return err
 		}
-		es = append(es, joinEntry{joined: joined, value: vb})
-		return storeErr(self.topic, self.ws.Put(skb, t, encodeEntries(es)))
+		buf := make([]byte, 0, len(prev)+1+binary.MaxVarintLen64+len(vb))
+		buf = appendEntry(append(buf, prev...), joined, vb)
+		return storeErr(self.topic, self.ws.Put(skb, t, buf))
 	}
 
 	// expire emits the null-side results of one side's closed records

@@ -158,24 +158,37 @@ type KeyValue[K, V any] struct {
 
 // KVStore is a typed view of a byte store. Keys and values go through the
 // serdes with the store's changelog topic as the serde topic, so schema
-// registry subjects follow the changelog.
+// registry subjects follow the changelog. It is not safe for concurrent
+// use (a task's stores are used by one goroutine at a time).
 type KVStore[K, V any] struct {
 	kv    state.KeyValueStore
 	topic string
 	ks    codec.Serde[K]
 	vs    codec.Serde[V]
+	// With a key serde that appends, Get encodes keys into keyBuf: a
+	// lookup keeps no key, and a join looks up a key per record.
+	ka     codec.Appender[K]
+	keyBuf []byte
 }
 
 // WrapKV makes a typed view of kv. serdeTopic is passed to the serdes
 // (the store's changelog topic; see Topology.Stores).
 func WrapKV[K, V any](kv state.KeyValueStore, serdeTopic string, ks codec.Serde[K], vs codec.Serde[V]) *KVStore[K, V] {
-	return &KVStore[K, V]{kv: kv, topic: serdeTopic, ks: ks, vs: vs}
+	ka, _ := ks.(codec.Appender[K])
+	return &KVStore[K, V]{kv: kv, topic: serdeTopic, ks: ks, vs: vs, ka: ka}
 }
 
 // Get returns the value of k and whether it exists.
 func (s *KVStore[K, V]) Get(k K) (V, bool, error) {
 	var zero V
-	kb, err := s.ks.Encode(s.topic, k)
+	var kb []byte
+	var err error
+	if s.ka != nil {
+		kb, err = s.ka.AppendEncode(s.keyBuf[:0], s.topic, k)
+		s.keyBuf = kb
+	} else {
+		kb, err = s.ks.Encode(s.topic, k)
+	}
 	if err != nil {
 		return zero, false, userErr("store "+s.topic+" key", err)
 	}

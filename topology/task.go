@@ -151,6 +151,10 @@ type queue struct {
 	tp    TopicPartition
 	src   *node
 	items []queued
+	// base is items' backing array from its start: Process takes records
+	// from the front, and an emptied queue starts there again instead of
+	// growing a new array (no allocation per record in steady state).
+	base []queued
 }
 
 type schedule struct {
@@ -285,7 +289,11 @@ func (t *Task) Add(r Record) error {
 	if q == nil || r.Partition != t.id.Partition {
 		return fmt.Errorf("%w: %s/%d (task %s)", ErrUnknownTopic, r.Topic, r.Partition, t.id)
 	}
+	grow := len(q.items) == cap(q.items)
 	q.items = append(q.items, queued{rec: r, ts: r.Timestamp})
+	if grow {
+		q.base = q.items
+	}
 	return nil
 }
 
@@ -404,6 +412,9 @@ func (t *Task) Process(ctx context.Context) (processed bool, err error) {
 	it := q.items[0]
 	q.items[0] = queued{}
 	q.items = q.items[1:]
+	if len(q.items) == 0 {
+		q.items = q.base[:0]
+	}
 	t.stats.RecordsIn++
 	t.ctx = ctx
 	err = t.processOne(q, it)
@@ -535,7 +546,9 @@ func (t *Task) punctuate(typ PunctuationType, now time.Time) error {
 	}
 	t.schedules = live
 	// Schedules added while firing wait for the next call.
-	for _, s := range append([]*schedule(nil), t.schedules...) {
+	n := len(t.schedules)
+	for i := 0; i < n; i++ {
+		s := t.schedules[i]
 		if s.typ != typ || s.stopped {
 			continue
 		}

@@ -395,10 +395,16 @@ type storedWindow struct {
 
 func collect(next func() bool, get func() storedWindow, closeIt func() error, topic string) ([]storedWindow, error) {
 	var out []storedWindow
+	// One buffer holds the copies: a window's key and value are capped
+	// slices of it, still valid when a later append moves it.
+	var buf []byte
 	for next() {
 		w := get()
-		w.key = append([]byte(nil), w.key...)
-		w.value = append([]byte(nil), w.value...)
+		k := len(buf)
+		buf = append(buf, w.key...)
+		v := len(buf)
+		buf = append(buf, w.value...)
+		w.key, w.value = buf[k:v:v], buf[v:len(buf):len(buf)]
 		out = append(out, w)
 	}
 	return out, storeErr(topic, closeIt())

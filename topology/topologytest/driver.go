@@ -64,6 +64,7 @@ type Driver struct {
 	offsets    map[topology.TopicPartition]int64
 	wall       time.Time
 	autoCommit bool
+	taskOpts   []topology.TaskOpt // as New opened the tasks with
 }
 
 type taskStores struct {
@@ -125,6 +126,7 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 		}
 	}
 	taskOpts := append([]topology.TaskOpt{topology.WithPartitionCounts(counts)}, cfg.taskOpts...)
+	d.taskOpts = taskOpts
 	for _, st := range topo.Subtopologies() {
 		for p := int32(0); p < cfg.partitions; p++ {
 			id := topology.TaskID{Subtopology: st.ID, Partition: p}
@@ -353,6 +355,27 @@ func (d *Driver) StoreAt(name string, partition int32) (state.KeyValueStore, err
 		return nil, fmt.Errorf("topologytest: partition %d out of [0, %d)", partition, d.partitions)
 	}
 	return taskStores{d: d, part: partition}.KeyValue(name)
+}
+
+// Reopen closes every task and opens it again over the same stores, as a
+// worker does after a restart or a restore: processors start with nothing
+// in memory and stream time starts afresh; stores, outputs and input
+// offsets are kept. Records still buffered (see PipeRaw) are dropped.
+func (d *Driver) Reopen() error {
+	if err := d.Close(); err != nil {
+		return err
+	}
+	for _, id := range d.order {
+		t, err := d.topo.NewTask(id, taskStores{d: d, part: id.Partition}, d.taskOpts...)
+		if err != nil {
+			return err
+		}
+		if err := t.Punctuate(d.wall); err != nil {
+			return err
+		}
+		d.tasks[id] = t
+	}
+	return nil
 }
 
 // Close closes every task.

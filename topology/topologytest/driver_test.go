@@ -128,3 +128,58 @@ func TestNewWithNilTopologyIsAnError(t *testing.T) {
 		t.Fatalf("New(nil) = %v, want an error", err)
 	}
 }
+
+// seenProc forwards, per record, how many records this processor instance
+// saw and how many the store counted.
+type seenProc struct {
+	seen  int
+	count *topology.KVStore[string, string]
+}
+
+func (p *seenProc) Init(ctx *topology.Context[string, string]) error {
+	var err error
+	p.count, err = topology.KV(ctx, "count", str, str)
+	return err
+}
+
+func (p *seenProc) Process(ctx *topology.Context[string, string], k, _ string) error {
+	p.seen++
+	n, _, err := p.count.Get(k)
+	if err != nil {
+		return err
+	}
+	n += "x"
+	if err := p.count.Put(k, n); err != nil {
+		return err
+	}
+	return ctx.Forward(k, strings.Repeat("s", p.seen)+"/"+n)
+}
+
+// Reopen starts processors afresh over the stores as they are, and keeps
+// the outputs so far.
+func TestReopenKeepsStoresNotProcessors(t *testing.T) {
+	b := topology.New("app")
+	topology.Process(topology.StreamOf(b, "in", str, str), "seen",
+		func() topology.Processor[string, string, string, string] { return &seenProc{} },
+		topology.KeyValueStore("count")).To("out", str, str)
+	topo, err := b.Build()
+	must(t, err)
+	d, err := topologytest.New(topo)
+	must(t, err)
+	in := topologytest.Input(d, "in", str, str)
+	must(t, in.Pipe("k", "v", time.UnixMilli(1)))
+	must(t, in.Pipe("k", "v", time.UnixMilli(2)))
+	must(t, d.Reopen())
+	must(t, in.Pipe("k", "v", time.UnixMilli(3)))
+	got, err := topologytest.Output(d, "out", str, str).ReadKeyValues()
+	must(t, err)
+	want := []string{"s/x", "ss/xx", "s/xxx"}
+	if len(got) != len(want) {
+		t.Fatalf("outputs %v; want values %v", got, want)
+	}
+	for i := range want {
+		if got[i].Value != want[i] {
+			t.Fatalf("output %d: %q; want %q", i, got[i].Value, want[i])
+		}
+	}
+}
