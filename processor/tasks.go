@@ -44,11 +44,12 @@ type taskSet struct {
 	grp    *group
 	pauses *pauses
 	m      map[topology.TaskID]*task
+	n      int // Parallelism
 }
 
 func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp *group) *taskSet {
 	return &taskSet{a: a, p: p, db: db, log: a.log, cl: cl, in: in, grp: grp,
-		pauses: newPauses(a), m: map[topology.TaskID]*task{}}
+		pauses: newPauses(a), m: map[topology.TaskID]*task{}, n: a.cfg.parallelism}
 }
 
 // taskStores gives a task core its stores: its own through a pending
@@ -194,17 +195,16 @@ func (ts *taskSet) open(ctx context.Context, id topology.TaskID) (*task, error) 
 }
 
 // process runs every task while it is ready (topology.Task.Ready) and the
-// commit is not due, then fires wall-clock punctuations. A task paused by
-// an unavailable dependency is skipped until its next try; ctx reaches
-// the serdes, so a stop never waits on a registry call.
+// commit is not due, then fires wall-clock punctuations, on Parallelism
+// goroutines. A task paused by an unavailable dependency is skipped until
+// its next try; ctx reaches the serdes, so a stop never waits on a
+// registry call.
 func (ts *taskSet) process(ctx context.Context, now, commitBy time.Time) error {
+	// Safe in parallel: each input partition belongs to one task.
 	ready := ts.in.caughtUp(now)
-	for _, t := range ts.m {
-		if err := ts.run(ctx, t, ready, now, commitBy); err != nil {
-			return err
-		}
-	}
-	return nil
+	return firstErr(eachTask(ts.n, ts.sorted(), func(_ int, t *task) error {
+		return ts.run(ctx, t, ready, now, commitBy)
+	}))
 }
 
 // run processes one task: what the core says it waits for (Ready,
@@ -252,17 +252,24 @@ records:
 // produce hands every task's outputs and changelog records to the open
 // transaction, after the commit hooks forward what processors held back
 // for the commit (e.g. the latest profile of each changed customer).
+// Tasks prepare their records in parallel; they are produced in task
+// order, so partitions get the same records in the same order whatever
+// the parallelism.
 func (ts *taskSet) produce(ctx context.Context, txn *session) error {
-	for _, t := range ts.sorted() {
+	type prepared struct {
+		outs []topology.Output
+		logs []*kgo.Record
+	}
+	tasks := ts.sorted()
+	recs := make([]prepared, len(tasks))
+	errs := eachTask(ts.n, tasks, func(i int, t *task) error {
 		if err := t.core.Commit(); err != nil {
 			if errors.Is(err, topology.ErrInterrupted) {
 				ts.pauses.pause(t.id, err, time.Now())
 			}
 			return fmt.Errorf("processor: task %s commit hooks: %w", t.id, err)
 		}
-		for _, o := range t.core.TakeOutputs() {
-			txn.output(ctx, o)
-		}
+		recs[i].outs = t.core.TakeOutputs()
 		for _, name := range sortedKeys(t.stores) {
 			topic := t.logs[name]
 			if topic == "" {
@@ -273,12 +280,24 @@ func (ts *taskSet) produce(ctx context.Context, txn *session) error {
 				if !tombstone {
 					r.Value = append([]byte{}, v...)
 				}
-				txn.produce(ctx, r)
+				recs[i].logs = append(recs[i].logs, r)
 				return nil
 			})
 			if err != nil {
 				return fmt.Errorf("processor: task %s store %s: changelog: %w", t.id, name, err)
 			}
+		}
+		return nil
+	})
+	if err := firstErr(errs); err != nil {
+		return err
+	}
+	for _, p := range recs {
+		for _, o := range p.outs {
+			txn.output(ctx, o)
+		}
+		for _, r := range p.logs {
+			txn.produce(ctx, r)
 		}
 	}
 	return nil
@@ -288,7 +307,7 @@ func (ts *taskSet) produce(ctx context.Context, txn *session) error {
 // pending writes go to Pebble in one batch with the checkpoint of the
 // changelog ends the transaction reached.
 func (ts *taskSet) committed(txn *session) error {
-	for _, t := range ts.sorted() {
+	return firstErr(eachTask(ts.n, ts.sorted(), func(_ int, t *task) error {
 		st := t.core.Stats()
 		ts.a.cfg.metrics.Processed(t.id, topology.TaskStats{
 			RecordsIn: st.RecordsIn - t.reported.RecordsIn, RecordsOut: st.RecordsOut - t.reported.RecordsOut,
@@ -303,7 +322,7 @@ func (ts *taskSet) committed(txn *session) error {
 			}
 		}
 		if len(writes) == 0 {
-			continue
+			return nil
 		}
 		cp := state.Checkpoint{Identity: ts.p.identity, Offsets: maps.Clone(t.cp.Offsets)}
 		if cp.Offsets == nil {
@@ -322,8 +341,8 @@ func (ts *taskSet) committed(txn *session) error {
 			pd.Reset()
 		}
 		t.cp = cp
-	}
-	return nil
+		return nil
+	}))
 }
 
 // rewind drops every task's uncommitted state and rebuilds its core, as
