@@ -17,7 +17,7 @@ test: test-fast test-fuzz test-kafka
 # The runtime and what it runs concurrently (tasks on Parallelism
 # goroutines): on tier 2 these run under the race detector, instead of
 # plainly, so the time does not double.
-RACE_PKGS = $(shell $(GO) list ./processor/... ./topology/... ./state/... ./serve/... ./internal/profiledemo/...)
+RACE_PKGS = $(shell $(GO) list ./processor/... ./topology/... ./state/... ./serve/... ./codec/...)
 PLAIN_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
 # Tier 2 is always the embedded cluster, even when KAFKA_BROKERS is set

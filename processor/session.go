@@ -126,9 +126,11 @@ func (s *session) outRecord(o topology.Output) *kgo.Record {
 }
 
 // end finishes the open transaction: it commits (with the input offsets,
-// stopped at held records) unless a produce failed, and reports whether
-// it committed. An error means the session cannot go on.
-func (s *session) end(ctx context.Context, held map[string]map[int32]int64) (bool, error) {
+// stopped at held records) unless a produce failed or abort is set, and
+// reports whether it committed. An error means the session cannot go on.
+// It may run while tasks process (commit pipelining), never while the
+// client is polled.
+func (s *session) end(ctx context.Context, held map[string]map[int32]int64, abort bool) (bool, error) {
 	// Flush first so every produce result is in before deciding: End's
 	// own flush would come too late to turn a commit into an abort.
 	if err := s.cl.Flush(ctx); err != nil {
@@ -154,7 +156,10 @@ func (s *session) end(ctx context.Context, held map[string]map[int32]int64) (boo
 		s.log.Warn("a produce failed; aborting the transaction", zap.Error(perr))
 		try = kgo.TryAbort
 	}
-	if idle && perr == nil {
+	if abort {
+		try = kgo.TryAbort
+	}
+	if idle && perr == nil && !abort {
 		// Nothing to commit. Ending empty transactions with an abort is
 		// free, while an empty commit makes franz-go hold the session
 		// for 500ms (it cannot tell the broker supports KIP-447).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,12 +25,13 @@ type task struct {
 	id     topology.TaskID
 	name   string
 	core   *topology.Task
-	stores map[string]*state.Pending
+	stores map[string]*layers
 	logs   map[string]string // store -> changelog topic
 	cp     state.Checkpoint
 	// reported is what Metrics.Processed has been told, since the core
-	// counts from its creation.
-	reported topology.TaskStats
+	// counts from its creation; frozen is the count when the interval
+	// in flight ended.
+	reported, frozen topology.TaskStats
 }
 
 // taskSet is the worker's tasks: it opens (restoring local state), runs,
@@ -44,7 +46,8 @@ type taskSet struct {
 	grp    *group
 	pauses *pauses
 	m      map[topology.TaskID]*task
-	n      int // Parallelism
+	n      int          // Parallelism
+	done   atomic.Int64 // records processed, for tests
 }
 
 func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp *group) *taskSet {
@@ -52,8 +55,8 @@ func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp 
 		pauses: newPauses(a), m: map[topology.TaskID]*task{}, n: a.cfg.parallelism}
 }
 
-// taskStores gives a task core its stores: its own through a pending
-// batch, global ones read-only from the DB.
+// taskStores gives a task core its stores: its own through pending
+// overlays (layers), global ones read-only from the DB.
 type taskStores struct {
 	ts *taskSet
 	t  *task
@@ -158,9 +161,9 @@ func (ts *taskSet) publish() { ts.grp.publish(ts.m) }
 // open checks the task's local state against the cluster, restores the
 // changelog tail past its checkpoint, and makes its core.
 func (ts *taskSet) open(ctx context.Context, id topology.TaskID) (*task, error) {
-	t := &task{id: id, name: id.String(), stores: map[string]*state.Pending{}, logs: map[string]string{}}
+	t := &task{id: id, name: id.String(), stores: map[string]*layers{}, logs: map[string]string{}}
 	for _, st := range ts.p.subs[id.Subtopology].Stores {
-		t.stores[st.Name] = state.NewPending(ts.db.Store(t.name, st.Name))
+		t.stores[st.Name] = newLayers(ts.db.Store(t.name, st.Name))
 		t.logs[st.Name] = st.Changelog
 	}
 	cp, ok, err := ts.db.Checkpoint(t.name)
@@ -223,6 +226,7 @@ records:
 		_, err := t.core.Process(ctx)
 		switch {
 		case err == nil:
+			ts.done.Add(1)
 			ts.pauses.resume(t.id, now)
 		case errors.Is(err, topology.ErrWaiting):
 			// The record stays queued and held: nothing to undo.
@@ -249,12 +253,14 @@ records:
 	return nil
 }
 
-// produce hands every task's outputs and changelog records to the open
-// transaction, after the commit hooks forward what processors held back
-// for the commit (e.g. the latest profile of each changed customer).
-// Tasks prepare their records in parallel; they are produced in task
-// order, so partitions get the same records in the same order whatever
-// the parallelism.
+// produce ends the interval: it hands every task's outputs and changelog
+// records to the open transaction, after the commit hooks forward what
+// processors held back for the commit (e.g. the latest profile of each
+// changed customer), and freezes each store's overlay, so that tasks can
+// go on into the next interval's while this one commits. Tasks prepare
+// their records in parallel; they are produced in task order, so
+// partitions get the same records in the same order whatever the
+// parallelism.
 func (ts *taskSet) produce(ctx context.Context, txn *session) error {
 	type prepared struct {
 		outs []topology.Output
@@ -275,7 +281,7 @@ func (ts *taskSet) produce(ctx context.Context, txn *session) error {
 			if topic == "" {
 				continue
 			}
-			err := t.stores[name].Changes(func(k, v []byte, tombstone bool) error {
+			err := t.stores[name].top.Changes(func(k, v []byte, tombstone bool) error {
 				r := &kgo.Record{Topic: topic, Partition: t.id.Partition, Key: append([]byte(nil), k...)}
 				if !tombstone {
 					r.Value = append([]byte{}, v...)
@@ -287,6 +293,10 @@ func (ts *taskSet) produce(ctx context.Context, txn *session) error {
 				return fmt.Errorf("processor: task %s store %s: changelog: %w", t.id, name, err)
 			}
 		}
+		for _, l := range t.stores {
+			l.freeze()
+		}
+		t.frozen = t.core.Stats()
 		return nil
 	})
 	if err := firstErr(errs); err != nil {
@@ -304,11 +314,11 @@ func (ts *taskSet) produce(ctx context.Context, txn *session) error {
 }
 
 // committed moves local state forward after a commit: each task's
-// pending writes go to Pebble in one batch with the checkpoint of the
+// frozen writes go to Pebble in one batch with the checkpoint of the
 // changelog ends the transaction reached.
 func (ts *taskSet) committed(txn *session) error {
 	return firstErr(eachTask(ts.n, ts.sorted(), func(_ int, t *task) error {
-		st := t.core.Stats()
+		st := t.frozen
 		ts.a.cfg.metrics.Processed(t.id, topology.TaskStats{
 			RecordsIn: st.RecordsIn - t.reported.RecordsIn, RecordsOut: st.RecordsOut - t.reported.RecordsOut,
 			Skipped: st.Skipped - t.reported.Skipped, DeadLettered: st.DeadLettered - t.reported.DeadLettered,
@@ -316,9 +326,9 @@ func (ts *taskSet) committed(txn *session) error {
 		})
 		t.reported = st
 		writes := map[string]state.Batch{}
-		for name, pd := range t.stores {
-			if !pd.Empty() {
-				writes[name] = pd
+		for name, l := range t.stores {
+			if !l.frozen.Empty() {
+				writes[name] = l.frozen
 			}
 		}
 		if len(writes) == 0 {
@@ -337,22 +347,23 @@ func (ts *taskSet) committed(txn *session) error {
 		if err := ts.db.Commit(t.name, writes, cp); err != nil {
 			return fmt.Errorf("processor: task %s: apply committed state: %w", t.id, err)
 		}
-		for _, pd := range t.stores {
-			pd.Reset()
+		for _, l := range t.stores {
+			l.committed()
 		}
 		t.cp = cp
 		return nil
 	}))
 }
 
-// rewind drops every task's uncommitted state and rebuilds its core, as
-// the session rewound the consumer to the last committed offsets.
+// rewind drops every task's uncommitted state (both intervals) and
+// rebuilds its core, as the session rewound the consumer to the last
+// committed offsets.
 func (ts *taskSet) rewind(ctx context.Context) error {
 	var tps []topology.TopicPartition
 	for _, t := range ts.m {
 		tps = append(tps, t.core.Inputs()...)
-		for _, pd := range t.stores {
-			pd.Reset()
+		for _, l := range t.stores {
+			l.drop()
 		}
 		t.core.Close()
 		core, err := ts.newCore(t)
@@ -360,7 +371,7 @@ func (ts *taskSet) rewind(ctx context.Context) error {
 			return err
 		}
 		t.core = core
-		t.reported = topology.TaskStats{}
+		t.reported, t.frozen = topology.TaskStats{}, topology.TaskStats{}
 	}
 	return ts.in.locate(ctx, ts.cl, tps)
 }

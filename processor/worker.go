@@ -121,8 +121,8 @@ func (w *worker) run(ctx context.Context) (err error) {
 			return w.finish(ctx)
 		}
 		if err == nil && !time.Now().Before(nextCommit) {
-			if err = w.commit(ctx); err == nil {
-				nextCommit = time.Now().Add(w.a.cfg.commitInterval)
+			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
+			if err = w.commit(ctx, nextCommit); err == nil {
 				if err := w.txn.begin(); err != nil {
 					return err
 				}
@@ -222,7 +222,16 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 // commit produces every task's outputs and changelog records, then ends
 // the transaction (or, at least once, flushes and commits offsets). Only
 // when Kafka has the commit does local state move forward.
-func (w *worker) commit(ctx context.Context) error {
+//
+// Pipelined: while the transaction ends, tasks go on processing the
+// records already fetched, into the next interval's overlays (up to
+// nextBy, the next commit's time); what they produce joins the next
+// transaction. The client is not polled meanwhile (franz-go forbids
+// polling during End), so the offsets this transaction commits stop at
+// what was held when it ended: the first record each task had not
+// processed. An abort drops both intervals and rewinds. A zero nextBy
+// ends without processing (stopping).
+func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 	start := time.Now()
 	w.in.check.report()
 	if err := w.tasks.produce(ctx, w.txn); err != nil {
@@ -234,12 +243,30 @@ func (w *worker) commit(ctx context.Context) error {
 		return errAbandoned
 	default:
 	}
+	held := w.tasks.held()
 	// Ending must not be cut short by a cancelled ctx: a transaction the
 	// broker committed must reach local state too.
 	// It may wait out a rebalance that waits for a dead member's session.
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.sessionTimeout+w.a.cfg.txnTimeout)
-	committed, err := w.txn.end(ectx, w.tasks.held())
-	cancel()
+	defer cancel()
+	var (
+		committed bool
+		err, perr error
+	)
+	if w.abortAfterNext(ctx, nextBy) {
+		perr = errForcedAbort
+		committed, err = w.txn.end(ectx, held, true)
+	} else {
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			committed, err = w.txn.end(ectx, held, false)
+		}()
+		if !nextBy.IsZero() {
+			perr = w.tasks.process(ctx, time.Now(), nextBy)
+		}
+		<-ended
+	}
 	if err != nil {
 		w.a.cfg.metrics.Committed(time.Since(start), false)
 		return err
@@ -250,9 +277,38 @@ func (w *worker) commit(ctx context.Context) error {
 	w.txn.reportEndToEnd(committed)
 	if !committed {
 		w.log.Info("transaction aborted; rewinding tasks to their last commit")
-		return w.tasks.rewind(ctx)
+		if err := w.tasks.rewind(ctx); err != nil {
+			return err
+		}
+		if perr != nil && !interruptedErr(perr) && perr != errForcedAbort {
+			return perr
+		}
+		return nil // an interrupted task was rewound with the rest
 	}
-	return w.tasks.committed(w.txn)
+	if err := w.tasks.committed(w.txn); err != nil {
+		return err
+	}
+	return perr // the next interval's: an interruption aborts only it
+}
+
+// errForcedAbort marks a transaction aborted by abortAfterNext.
+var errForcedAbort = errors.New("processor: transaction aborted for a test")
+
+// abortAfterNext is a test hook (App.abortPipelined): it processes the
+// next interval first and, if that took records, reports that the
+// transaction must abort, so that an abort meets a next interval with
+// state in it.
+func (w *worker) abortAfterNext(ctx context.Context, nextBy time.Time) bool {
+	if nextBy.IsZero() || w.a.abortPipelined.Load() <= 0 {
+		return false
+	}
+	before := w.tasks.done.Load()
+	if err := w.tasks.process(ctx, time.Now(), nextBy); err != nil || w.tasks.done.Load() == before {
+		return false
+	}
+	w.a.abortPipelined.Add(-1)
+	w.log.Info("aborting the transaction with the next interval processed (test hook)")
+	return true
 }
 
 // finish commits the work in hand when stopping: the last commit must
@@ -260,7 +316,7 @@ func (w *worker) commit(ctx context.Context) error {
 // the broker times it out.
 func (w *worker) finish(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.txnTimeout)
-	err := w.commit(cctx)
+	err := w.commit(cctx, time.Time{})
 	cancel()
 	if err != nil && !errors.Is(err, errAbandoned) {
 		// An interrupted task's half-done work is aborted by close.
