@@ -14,11 +14,19 @@ build:
 ## real broker with scripts/kafka.sh (needs Java 17+ and Maven).
 test: test-fast test-fuzz test-kafka
 
+# The runtime and what it runs concurrently (tasks on Parallelism
+# goroutines): on tier 2 these run under the race detector, instead of
+# plainly, so the time does not double.
+RACE_PKGS = $(shell $(GO) list ./processor/... ./topology/... ./state/... ./serve/... ./codec/...)
+PLAIN_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
+
 # Tier 2 is always the embedded cluster, even when KAFKA_BROKERS is set
 # for tier 3.
 test-fast: build
 	@echo "== tiers 1-2: unit tests, topology driver, embedded Kafka (kfake)"
-	env -u KAFKA_BROKERS $(GO) test -count=1 ./...
+	env -u KAFKA_BROKERS $(GO) test -count=1 $(PLAIN_PKGS)
+	@echo "== tiers 1-2 of the runtime under the race detector"
+	env -u KAFKA_BROKERS $(GO) test -count=1 -race $(RACE_PKGS)
 
 test-fuzz:
 	@echo "== fuzz targets, $(FUZZTIME) each"

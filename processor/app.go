@@ -38,6 +38,9 @@ type App struct {
 	serving atomic.Pointer[serving]
 	// degraded lists the paused tasks, for Degraded.
 	degraded atomic.Pointer[[]string]
+	// abortPipelined is how many more commits abort once the next
+	// interval has processed records (tests only).
+	abortPipelined atomic.Int32
 }
 
 // errAbandoned is what Run returns after abandon.

@@ -74,9 +74,9 @@ func tail(s string, n int) string {
 
 // TestExactlyOnceUnderFailure runs the demo pipeline (a stream-table
 // join, a global-table join and a windowed count) on three workers over
-// 100,000 seeded events while workers crash and come and go: a `weir run`
-// process is killed with SIGKILL twice, an in-process worker is abandoned
-// mid-transaction, another leaves and a new one joins. An independent
+// 100,000 seeded events (40,000 under -race) while workers crash and come
+// and go: a `weir run` process is killed with SIGKILL twice, an in-process
+// worker is abandoned mid-transaction, another leaves and a new one joins. An independent
 // checker then reads the outputs with read_committed and compares them
 // with a model of the input: no duplicate, no missing, no wrong value.
 func TestExactlyOnceUnderFailure(t *testing.T) {
@@ -107,8 +107,14 @@ func TestExactlyOnceUnderFailure(t *testing.T) {
 	if err := demo.CreateTopics(ctx, c.Brokers, topics, 6); err != nil {
 		t.Fatal(err)
 	}
+	events := 100_000
+	if raceOn {
+		// The race detector slows the workers several-fold: the same
+		// crashes over fewer events keep the test within its deadline.
+		events = 40_000
+	}
 	w, err := demo.NewWorkload(topics, serdes, demo.WorkloadConfig{
-		Seed: seed, Events: 100_000, Customers: 2000, Products: 500, BadShare: 0.002,
+		Seed: seed, Events: events, Customers: 2000, Products: 500, BadShare: 0.002,
 		Start: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC),
 	})
 	if err != nil {

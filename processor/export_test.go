@@ -6,3 +6,10 @@ func (a *App) Abandon() { close(a.abandon) }
 
 // ErrAbandoned is what Run returns after Abandon.
 var ErrAbandoned = errAbandoned
+
+// AbortWhilePipelining makes the worker's next n commits that meet
+// records for the next interval abort after that interval processed them.
+func (a *App) AbortWhilePipelining(n int32) { a.abortPipelined.Store(n) }
+
+// ForcedAborts is how many of those aborts have not happened yet.
+func (a *App) ForcedAborts() int32 { return a.abortPipelined.Load() }

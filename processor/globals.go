@@ -11,42 +11,54 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/state/pebble"
 )
 
-// bootstrapGlobals fills every global table's store with its whole topic
-// before any task processes, then starts following the topics.
-func (w *worker) bootstrapGlobals(ctx context.Context) error {
-	if len(w.p.globals) == 0 {
-		return nil
+// globals keeps the worker's copy of every global table: loaded whole
+// before any task processes, then followed in a goroutine of its own.
+type globals struct {
+	cl    *kgo.Client
+	apply func(kgo.Fetches) error
+	stop  context.CancelFunc
+	done  chan struct{}
+	errc  chan error
+}
+
+// loadGlobals fills every global table's store with its whole topic,
+// then starts following the topics. It returns nil without global tables.
+func loadGlobals(ctx context.Context, a *App, p *plan, db *pebble.DB, cl *kgo.Client) (*globals, error) {
+	if len(p.globals) == 0 {
+		return nil, nil
 	}
-	cp, ok, err := w.db.Checkpoint(globalTask)
+	log := a.log
+	cp, ok, err := db.Checkpoint(globalTask)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if ok && cp.Check(w.p.identity) != nil {
-		w.log.Warn("discarding global tables from another cluster/application")
-		if err := w.db.DropTask(globalTask); err != nil {
-			return err
+	if ok && cp.Check(p.identity) != nil {
+		log.Warn("discarding global tables from another cluster/application")
+		if err := db.DropTask(globalTask); err != nil {
+			return nil, err
 		}
 		ok = false
 	}
 	if !ok {
-		cp = state.Checkpoint{Identity: w.p.identity, Offsets: map[state.TopicPartition]int64{}}
+		cp = state.Checkpoint{Identity: p.identity, Offsets: map[state.TopicPartition]int64{}}
 	}
 	storeOf := map[string]string{}
 	var topics []string
-	for _, g := range w.p.globals {
+	for _, g := range p.globals {
 		storeOf[g.Topic] = g.Store
 		topics = append(topics, g.Topic)
 	}
 	sort.Strings(topics)
-	adm := kadm.NewClient(w.cl)
+	adm := kadm.NewClient(cl)
 	ends, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("processor: global tables: end offsets: %w", err)
+		return nil, fmt.Errorf("processor: global tables: end offsets: %w", err)
 	}
 	from := map[string]map[int32]kgo.Offset{}
 	remaining := map[state.TopicPartition]int64{}
@@ -61,14 +73,14 @@ func (w *worker) bootstrapGlobals(ctx context.Context) error {
 			remaining[tp] = lo.Offset
 		}
 	})
-	cl, err := w.a.newClient("global",
+	gcl, err := a.newClient("global",
 		kgo.ConsumePartitions(from),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 	)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	apply := func(fs kgo.Fetches) error {
 		var ferr error
@@ -92,51 +104,70 @@ func (w *worker) bootstrapGlobals(ctx context.Context) error {
 			}
 		})
 		for _, s := range sortedKeys(byStore) {
-			if err := w.db.ApplyRestore(globalTask, s, byStore[s], cp); err != nil {
+			if err := db.ApplyRestore(globalTask, s, byStore[s], cp); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	for len(remaining) > 0 {
-		fs := cl.PollFetches(ctx)
+		fs := gcl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			cl.Close()
-			return ctx.Err()
+			gcl.Close()
+			return nil, ctx.Err()
 		}
 		if err := apply(fs); err != nil {
-			cl.Close()
-			return fmt.Errorf("processor: global tables: %w", err)
+			gcl.Close()
+			return nil, fmt.Errorf("processor: global tables: %w", err)
 		}
 	}
-	w.log.Info("global tables loaded", zap.Strings("topics", topics))
-	w.globalCl = cl
-	w.globalApply = apply
+	log.Info("global tables loaded", zap.Strings("topics", topics))
 	fctx, cancel := context.WithCancel(ctx)
-	w.stopGlobals = cancel
-	w.globalDone = make(chan struct{})
-	w.globalErr = make(chan error, 1)
-	go w.followGlobals(fctx)
-	return nil
+	g := &globals{cl: gcl, apply: apply, stop: cancel, done: make(chan struct{}), errc: make(chan error, 1)}
+	go g.follow(fctx)
+	return g, nil
 }
 
 // followGlobals applies global-table records as they arrive, in its own
 // goroutine, until ctx ends. Tasks read the stores through their own
 // views; Pebble makes the concurrent writes safe. Like Kafka Streams,
 // updates reach tasks with no ordering against their inputs.
-func (w *worker) followGlobals(ctx context.Context) {
-	defer close(w.globalDone)
+func (g *globals) follow(ctx context.Context) {
+	defer close(g.done)
 	for {
-		fs := w.globalCl.PollFetches(ctx)
+		fs := g.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if err := w.globalApply(fs); err != nil {
+		if err := g.apply(fs); err != nil {
 			select {
-			case w.globalErr <- fmt.Errorf("processor: global tables: %w", err):
+			case g.errc <- fmt.Errorf("processor: global tables: %w", err):
 			default:
 			}
 			return
 		}
 	}
+}
+
+// failed returns the error that stopped following, if any (nil-safe).
+func (g *globals) failed() error {
+	if g == nil {
+		return nil
+	}
+	select {
+	case err := <-g.errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// close stops following (nil-safe).
+func (g *globals) close() {
+	if g == nil {
+		return
+	}
+	g.stop()
+	<-g.done
+	g.cl.Close()
 }

@@ -18,9 +18,10 @@ import (
 func TestInputCaughtUp(t *testing.T) {
 	tp := topology.TopicPartition{Topic: "in", Partition: 0}
 	t0 := time.Unix(1000, 0)
-	newWorker := func(idle time.Duration) *worker {
-		return &worker{a: &App{cfg: config{maxTaskIdle: idle}}, log: zap.NewNop(),
-			inputs: map[topology.TopicPartition]*input{tp: {next: 5, stable: 7}}}
+	newWorker := func(idle time.Duration) *inputs {
+		in := newInputs(idle, "app", zap.NewNop(), nil)
+		in.m[tp] = &input{next: 5, stable: 7}
+		return in
 	}
 
 	w := newWorker(0)
@@ -54,7 +55,7 @@ func TestInputCaughtUp(t *testing.T) {
 	}
 
 	w = newWorker(time.Second)
-	w.inputs[tp].next = 7
+	w.m[tp].next = 7
 	if w.caughtUp(t0)(tp) || w.caughtUp(t0.Add(999*time.Millisecond))(tp) {
 		t.Fatal("did not wait MaxTaskIdle after catching up")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"go.uber.org/zap"
@@ -64,6 +65,7 @@ type config struct {
 	conn           connConfig
 	pauseInitial   time.Duration
 	pauseMax       time.Duration
+	parallelism    int
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -155,6 +157,13 @@ func DependencyBackoff(initial, max time.Duration) Opt {
 	return optFunc(func(c *config) { c.pauseInitial, c.pauseMax = initial, max })
 }
 
+// Parallelism sets how many goroutines process a worker's tasks within
+// one transaction. A task is only ever run by one goroutine at a time and
+// its core stays single-threaded, so results do not depend on n; the
+// worker's outputs are produced in the same task order whatever n is.
+// n must be at least 1. Default: runtime.GOMAXPROCS(0) at New.
+func Parallelism(n int) Opt { return optFunc(func(c *config) { c.parallelism = n }) }
+
 // WithMetrics sets the metrics sink (see also PauseMetrics). Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }
 
@@ -169,6 +178,7 @@ func newConfig(opts []Opt) (config, error) {
 		fetchPartition: 1 << 20,
 		pauseInitial:   100 * time.Millisecond,
 		pauseMax:       5 * time.Second,
+		parallelism:    runtime.GOMAXPROCS(0),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -209,6 +219,9 @@ func newConfig(opts []Opt) (config, error) {
 	}
 	if c.pauseInitial <= 0 || c.pauseMax < c.pauseInitial {
 		errs = append(errs, fmt.Errorf("%w: DependencyBackoff(%v, %v): initial must be positive and max at least initial (default 100ms, 5s)", ErrConfig, c.pauseInitial, c.pauseMax))
+	}
+	if c.parallelism < 1 {
+		errs = append(errs, fmt.Errorf("%w: Parallelism(%d): must be at least 1 (default GOMAXPROCS, %d here)", ErrConfig, c.parallelism, runtime.GOMAXPROCS(0)))
 	}
 	if c.restoreBatch <= 0 {
 		errs = append(errs, fmt.Errorf("%w: restore batch %d: must be positive (default 10000)", ErrConfig, c.restoreBatch))

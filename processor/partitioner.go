@@ -91,48 +91,74 @@ type MispartitionMetrics interface {
 	Mispartitioned(topic string, n int64)
 }
 
-// checkPartition counts r if its key belongs on another partition than
-// the configured partitioner says, and warns once per topic. Records
-// with a null or empty key (placed at random) and topics whose partition
-// count differs from the task's are not checked.
-func (w *worker) checkPartition(r *kgo.Record, sub int) {
-	if len(r.Key) == 0 || w.internal[r.Topic] {
+// partitionCheck counts input records whose key belongs on another
+// partition than the configured partitioner says, and warns once per
+// topic. Records with a null or empty key (placed at random), repartition
+// topics (Weir partitions them) and topics whose partition count differs
+// from the task's are not checked.
+type partitionCheck struct {
+	want       Partitioner
+	p          *plan
+	log        *zap.Logger
+	metrics    Metrics
+	internal   map[string]bool
+	parts      *partitions
+	counted    map[string]int64 // per topic, since the last report
+	warnedPart map[string]bool
+}
+
+func newPartitionCheck(want Partitioner, p *plan, log *zap.Logger, m Metrics) *partitionCheck {
+	c := &partitionCheck{want: want, p: p, log: log, metrics: m, internal: map[string]bool{},
+		parts: newPartitions(), counted: map[string]int64{}, warnedPart: map[string]bool{}}
+	for _, s := range p.subs {
+		for _, src := range s.Sources {
+			if src.Internal {
+				c.internal[src.Topic] = true
+			}
+		}
+	}
+	return c
+}
+
+// check looks at r, read by a task of sub-topology sub.
+func (c *partitionCheck) check(r *kgo.Record, sub int) {
+	if len(r.Key) == 0 || c.internal[r.Topic] {
 		return
 	}
-	n := w.p.counts[r.Topic]
-	if n != w.p.partitions[sub] || n <= 1 {
+	n := c.p.counts[r.Topic]
+	if n != c.p.partitions[sub] || n <= 1 {
 		return
 	}
-	want := w.a.cfg.partitioner
-	if int32(w.parts.of(want, r.Key, int(n))) == r.Partition {
+	want := c.want
+	if int32(c.parts.of(want, r.Key, int(n))) == r.Partition {
 		return
 	}
-	w.mispart[r.Topic]++
-	if w.warnedPart[r.Topic] {
+	c.counted[r.Topic]++
+	if c.warnedPart[r.Topic] {
 		return
 	}
-	w.warnedPart[r.Topic] = true
+	c.warnedPart[r.Topic] = true
 	likely := "neither murmur2 nor crc32 (a custom or random partitioner?)"
 	for _, other := range []Partitioner{Murmur2, CRC32} {
-		if other != want && int32(w.parts.of(other, r.Key, int(n))) == r.Partition {
+		if other != want && int32(c.parts.of(other, r.Key, int(n))) == r.Partition {
 			likely = other.String()
 		}
 	}
-	w.log.Warn("input records are not on the partition the configured partitioner gives their keys: queries will not find those keys; set processor.InputPartitioner (weir run -partitioner) to what the producers use",
+	c.log.Warn("input records are not on the partition the configured partitioner gives their keys: queries will not find those keys; set processor.InputPartitioner (weir run -partitioner) to what the producers use",
 		zap.String("topic", r.Topic), zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset),
 		zap.Stringer("configured", want), zap.String("likely", likely))
 }
 
-// reportMispartitioned hands the counts gathered since the last call to
-// the metrics, if they want them.
-func (w *worker) reportMispartitioned() {
-	if len(w.mispart) == 0 {
+// report hands the counts gathered since the last call to the metrics,
+// if they want them.
+func (c *partitionCheck) report() {
+	if len(c.counted) == 0 {
 		return
 	}
-	if m, ok := w.a.cfg.metrics.(MispartitionMetrics); ok {
-		for t, n := range w.mispart {
+	if m, ok := c.metrics.(MispartitionMetrics); ok {
+		for t, n := range c.counted {
 			m.Mispartitioned(t, n)
 		}
 	}
-	clear(w.mispart)
+	clear(c.counted)
 }

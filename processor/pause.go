@@ -1,13 +1,13 @@
 package processor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/codec"
@@ -39,64 +39,107 @@ type pause struct {
 	backoff time.Duration
 }
 
-// pauseTask starts or extends the pause of task id after err, and
-// schedules its next try with capped exponential backoff.
-func (w *worker) pauseTask(id topology.TaskID, err error, now time.Time) {
-	p := w.paused[id]
-	if p == nil {
-		p = &pause{since: now, counted: now, backoff: w.a.cfg.pauseInitial}
-		w.paused[id] = p
-		w.log.Warn("task paused: a dependency is unavailable; retrying with backoff while other tasks go on",
-			zap.Stringer("task", id), zap.Error(err))
-	} else {
-		p.backoff = min(2*p.backoff, w.a.cfg.pauseMax)
-		w.log.Debug("task still paused", zap.Stringer("task", id), zap.Duration("backoff", p.backoff), zap.Error(err))
-	}
-	p.reason, p.cause, p.retryAt = string(codec.KindOf(err)), err, now.Add(p.backoff)
-	w.publishPauses()
+// pauses is the bookkeeping of paused tasks: backoff, metrics and what
+// Degraded says. Safe for concurrent use by tasks processed in parallel.
+type pauses struct {
+	initial, max time.Duration
+	log          *zap.Logger
+	metrics      Metrics
+	degraded     *atomic.Pointer[[]string]
+
+	mu sync.Mutex
+	m  map[topology.TaskID]*pause
 }
 
-// countPaused reports p's paused time up to now.
-func (w *worker) countPaused(id topology.TaskID, p *pause, now time.Time) {
-	if pm, ok := w.a.cfg.metrics.(PauseMetrics); ok && now.After(p.counted) {
+func newPauses(a *App) *pauses {
+	return &pauses{initial: a.cfg.pauseInitial, max: a.cfg.pauseMax, log: a.log, metrics: a.cfg.metrics,
+		degraded: &a.degraded, m: map[topology.TaskID]*pause{}}
+}
+
+// pause starts or extends the pause of task id after err, and schedules
+// its next try with capped exponential backoff.
+func (ps *pauses) pause(id topology.TaskID, err error, now time.Time) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[id]
+	if p == nil {
+		p = &pause{since: now, counted: now, backoff: ps.initial}
+		ps.m[id] = p
+		ps.log.Warn("task paused: a dependency is unavailable; retrying with backoff while other tasks go on",
+			zap.Stringer("task", id), zap.Error(err))
+	} else {
+		p.backoff = min(2*p.backoff, ps.max)
+		ps.log.Debug("task still paused", zap.Stringer("task", id), zap.Duration("backoff", p.backoff), zap.Error(err))
+	}
+	p.reason, p.cause, p.retryAt = string(codec.KindOf(err)), err, now.Add(p.backoff)
+	ps.publishLocked()
+}
+
+// waiting reports whether task id is paused and not due for its next try
+// at now; it reports the paused time so far either way.
+func (ps *pauses) waiting(id topology.TaskID, now time.Time) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[id]
+	if p == nil {
+		return false
+	}
+	ps.countLocked(id, p, now)
+	return now.Before(p.retryAt)
+}
+
+// paused reports whether task id is paused.
+func (ps *pauses) paused(id topology.TaskID) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.m[id] != nil
+}
+
+// countLocked reports p's paused time up to now.
+func (ps *pauses) countLocked(id topology.TaskID, p *pause, now time.Time) {
+	if pm, ok := ps.metrics.(PauseMetrics); ok && now.After(p.counted) {
 		pm.Paused(id, p.reason, now.Sub(p.counted))
 	}
 	p.counted = now
 }
 
-// resumeTask ends the pause of task id, if any.
-func (w *worker) resumeTask(id topology.TaskID, now time.Time) {
-	p := w.paused[id]
+// resume ends the pause of task id, if any.
+func (ps *pauses) resume(id topology.TaskID, now time.Time) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[id]
 	if p == nil {
 		return
 	}
-	w.countPaused(id, p, now)
-	delete(w.paused, id)
-	w.log.Info("task resumed", zap.Stringer("task", id), zap.Duration("paused", now.Sub(p.since)))
-	w.publishPauses()
+	ps.countLocked(id, p, now)
+	delete(ps.m, id)
+	ps.log.Info("task resumed", zap.Stringer("task", id), zap.Duration("paused", now.Sub(p.since)))
+	ps.publishLocked()
 }
 
-// dropPause forgets the pause of a task that left this worker.
-func (w *worker) dropPause(id topology.TaskID) {
-	if p := w.paused[id]; p != nil {
-		w.countPaused(id, p, time.Now())
-		delete(w.paused, id)
-		w.publishPauses()
+// drop forgets the pause of a task that left this worker.
+func (ps *pauses) drop(id topology.TaskID) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p := ps.m[id]; p != nil {
+		ps.countLocked(id, p, time.Now())
+		delete(ps.m, id)
+		ps.publishLocked()
 	}
 }
 
-// publishPauses makes the paused tasks visible to Degraded and metrics.
-func (w *worker) publishPauses() {
-	if pm, ok := w.a.cfg.metrics.(PauseMetrics); ok {
-		pm.PausedTasks(len(w.paused))
+// publishLocked makes the paused tasks visible to Degraded and metrics.
+func (ps *pauses) publishLocked() {
+	if pm, ok := ps.metrics.(PauseMetrics); ok {
+		pm.PausedTasks(len(ps.m))
 	}
 	var reasons []string
-	for id, p := range w.paused {
+	for id, p := range ps.m {
 		reasons = append(reasons, fmt.Sprintf("task %s paused since %s (%s): %v",
 			id, p.since.UTC().Format(time.RFC3339), p.reason, p.cause))
 	}
 	sort.Strings(reasons)
-	w.a.degraded.Store(&reasons)
+	ps.degraded.Store(&reasons)
 }
 
 // Degraded lists why the worker runs with reduced capacity: one line per
@@ -114,29 +157,3 @@ func (a *App) Degraded() []string {
 // work may be half done, so the transaction must abort and every task
 // rewind to its last commit before it is tried again.
 func interruptedErr(err error) bool { return errors.Is(err, topology.ErrInterrupted) }
-
-// recoverInterrupted aborts the open transaction (dropping what every
-// task produced and wrote since the last commit) and rewinds the tasks;
-// the interrupted task stays paused and redoes its record after its
-// backoff. At least once there is no transaction to abort: the worker
-// rebuilds its session and reopens its tasks from their checkpoints.
-func (w *worker) recoverInterrupted(ctx context.Context, cause error) error {
-	if w.sess == nil {
-		return fmt.Errorf("%w: %w", errRestart, cause)
-	}
-	start := time.Now()
-	w.consumed, w.produced = 0, 0
-	w.outTimes = w.outTimes[:0]
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.sessionTimeout+w.a.cfg.txnTimeout)
-	_, err := w.sess.End(ectx, kgo.TryAbort)
-	cancel()
-	w.a.cfg.metrics.Committed(time.Since(start), false)
-	if err != nil {
-		return fmt.Errorf("%w: abort after an interrupted task: %w", errRestart, err)
-	}
-	w.log.Info("transaction aborted after a dependency outage; rewinding tasks to their last commit", zap.Error(cause))
-	if err := w.rewind(ctx); err != nil {
-		return err
-	}
-	return w.begin()
-}

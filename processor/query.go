@@ -94,18 +94,3 @@ func (a *App) taskOf(w *worker, store string, key []byte) (topology.TaskID, erro
 	}
 	return topology.TaskID{}, fmt.Errorf("%w: %q", ErrUnknownStore, store)
 }
-
-// publish makes the current tasks visible to queries, except those the
-// group has already taken away (see onRevoked).
-func (w *worker) publish() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	owned := w.ownedTasksLocked()
-	ready := make(map[topology.TaskID]bool, len(w.tasks))
-	for id := range w.tasks {
-		if owned[id] {
-			ready[id] = true
-		}
-	}
-	w.a.serving.Store(&serving{w: w, ready: ready})
-}

@@ -4,49 +4,159 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"sort"
+	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/state"
+	"github.com/weirstream/weir/state/pebble"
 	"github.com/weirstream/weir/topology"
 )
 
 // globalTask is the name under which global tables live in the DB.
 const globalTask = "global"
 
-// taskStores gives a task core its stores: its own through a pending
-// batch, global ones read-only from the DB.
+// task is a task core with the stores it writes through.
+type task struct {
+	id     topology.TaskID
+	name   string
+	core   *topology.Task
+	stores map[string]*layers
+	logs   map[string]string // store -> changelog topic
+	cp     state.Checkpoint
+	// reported is what Metrics.Processed has been told, since the core
+	// counts from its creation; frozen is the count when the interval
+	// in flight ended.
+	reported, frozen topology.TaskStats
+}
+
+// taskSet is the worker's tasks: it opens (restoring local state), runs,
+// rewinds, closes and drops them, and publishes them to queries.
+type taskSet struct {
+	a      *App
+	p      *plan
+	db     *pebble.DB
+	log    *zap.Logger
+	cl     *kgo.Client // for admin requests and restore clients' settings
+	in     *inputs
+	grp    *group
+	pauses *pauses
+	m      map[topology.TaskID]*task
+	n      int          // Parallelism
+	done   atomic.Int64 // records processed, for tests
+}
+
+func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp *group) *taskSet {
+	return &taskSet{a: a, p: p, db: db, log: a.log, cl: cl, in: in, grp: grp,
+		pauses: newPauses(a), m: map[topology.TaskID]*task{}, n: a.cfg.parallelism}
+}
+
+// taskStores gives a task core its stores: its own through pending
+// overlays (layers), global ones read-only from the DB.
 type taskStores struct {
-	w *worker
-	t *task
+	ts *taskSet
+	t  *task
 }
 
 func (s taskStores) KeyValue(name string) (state.KeyValueStore, error) {
 	if pd := s.t.stores[name]; pd != nil {
 		return pd, nil
 	}
-	for _, g := range s.w.p.globals {
+	for _, g := range s.ts.p.globals {
 		if g.Store == name {
-			return s.w.db.Store(globalTask, name), nil
+			return s.ts.db.Store(globalTask, name), nil
 		}
 	}
 	return nil, fmt.Errorf("processor: task %s has no store %q", s.t.id, name)
 }
 
-func (w *worker) newCore(t *task) (*topology.Task, error) {
-	core, err := w.a.topo.NewTask(t.id, taskStores{w, t},
-		topology.DefaultBadInput(w.a.cfg.badInput),
-		topology.WithPartitionCounts(w.p.counts),
-		topology.WithLogger(slogFrom(w.log.With(zap.Stringer("task", t.id)))),
+func (ts *taskSet) newCore(t *task) (*topology.Task, error) {
+	core, err := ts.a.topo.NewTask(t.id, taskStores{ts, t},
+		topology.DefaultBadInput(ts.a.cfg.badInput),
+		topology.WithPartitionCounts(ts.p.counts),
+		topology.WithLogger(slogFrom(ts.log.With(zap.Stringer("task", t.id)))),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("processor: create task %s: %w", t.id, err)
 	}
 	return core, nil
 }
+
+// forRecord returns the task that reads topic/partition, opening it if
+// the record came before the assignment callback did.
+func (ts *taskSet) forRecord(ctx context.Context, topic string, partition int32) (*task, int, error) {
+	sub, ok := ts.a.topo.SubtopologyOf(topic)
+	if !ok {
+		return nil, 0, fmt.Errorf("processor: record from unexpected topic %s", topic)
+	}
+	id := topology.TaskID{Subtopology: sub, Partition: partition}
+	if t := ts.m[id]; t != nil {
+		return t, sub, nil
+	}
+	t, err := ts.open(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	ts.publish()
+	return t, sub, nil
+}
+
+// sync opens (and restores) the tasks in want that are not open, and
+// closes the open ones not in want, dropping their local state.
+func (ts *taskSet) sync(ctx context.Context, want map[topology.TaskID]bool) error {
+	var gone []*task
+	for id, t := range ts.m {
+		if !want[id] {
+			ts.in.forget(t.core.Inputs())
+			t.core.Close()
+			delete(ts.m, id)
+			ts.pauses.drop(id)
+			gone = append(gone, t)
+		}
+	}
+	if len(gone) > 0 {
+		ts.publish() // queries stop reading them before their state goes
+	}
+	for _, t := range gone {
+		// The task moved away: its local state would only go stale, so
+		// one range delete drops it (its changelog has it all).
+		if err := ts.db.DropTask(t.name); err != nil {
+			return fmt.Errorf("processor: drop state of task %s: %w", t.id, err)
+		}
+		ts.log.Info("task moved away; local state dropped", zap.Stringer("task", t.id))
+	}
+	ids := make([]topology.TaskID, 0, len(want))
+	for id := range want {
+		if ts.m[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	for _, id := range ids {
+		if _, err := ts.open(ctx, id); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		ts.in.restartWaits() // restoring kept the loop from reading
+	}
+	ts.publish()
+	return nil
+}
+
+func lessID(a, b topology.TaskID) bool {
+	if a.Subtopology != b.Subtopology {
+		return a.Subtopology < b.Subtopology
+	}
+	return a.Partition < b.Partition
+}
+
+// publish makes the open tasks visible to queries.
+func (ts *taskSet) publish() { ts.grp.publish(ts.m) }
 
 // storeIndex says which stores keep a derived time index: it stays out
 // of their changelog and restore rebuilds it.
@@ -60,188 +170,265 @@ func storeIndex(k topology.StoreKind) []state.PendingOpt {
 	return nil
 }
 
-// openTask checks the task's local state against the cluster, restores
-// the changelog tail past its checkpoint, and makes its core.
-func (w *worker) openTask(ctx context.Context, id topology.TaskID) (*task, error) {
-	t := &task{id: id, name: id.String(), stores: map[string]*state.Pending{}, logs: map[string]string{}}
-	for _, st := range w.p.subs[id.Subtopology].Stores {
-		t.stores[st.Name] = state.NewPending(w.db.Store(t.name, st.Name), storeIndex(st.Kind)...)
+// open checks the task's local state against the cluster, restores the
+// changelog tail past its checkpoint, and makes its core.
+func (ts *taskSet) open(ctx context.Context, id topology.TaskID) (*task, error) {
+	t := &task{id: id, name: id.String(), stores: map[string]*layers{}, logs: map[string]string{}}
+	for _, st := range ts.p.subs[id.Subtopology].Stores {
+		t.stores[st.Name] = newLayers(ts.db.Store(t.name, st.Name), storeIndex(st.Kind)...)
 		t.logs[st.Name] = st.Changelog
 	}
-	cp, ok, err := w.db.Checkpoint(t.name)
+	cp, ok, err := ts.db.Checkpoint(t.name)
 	if err != nil {
 		return nil, fmt.Errorf("processor: task %s: read checkpoint: %w", id, err)
 	}
 	if ok {
-		if err := cp.Check(w.p.identity); err != nil {
-			w.log.Warn("discarding local state that does not belong to this cluster/application", zap.Stringer("task", id), zap.Error(err))
-			if err := w.db.DropTask(t.name); err != nil {
+		if err := cp.Check(ts.p.identity); err != nil {
+			ts.log.Warn("discarding local state that does not belong to this cluster/application", zap.Stringer("task", id), zap.Error(err))
+			if err := ts.db.DropTask(t.name); err != nil {
 				return nil, err
 			}
 			ok = false
 		}
 	}
 	if !ok {
-		cp = state.Checkpoint{Identity: w.p.identity, Offsets: map[state.TopicPartition]int64{}}
+		cp = state.Checkpoint{Identity: ts.p.identity, Offsets: map[state.TopicPartition]int64{}}
 	}
 	t.cp = cp
-	if err := w.restore(ctx, t); err != nil {
+	if err := ts.restore(ctx, t); err != nil {
 		return nil, err
 	}
-	if t.core, err = w.newCore(t); err != nil {
+	if t.core, err = ts.newCore(t); err != nil {
 		return nil, err
 	}
-	if err := w.locate(ctx, t.core.Inputs()); err != nil {
+	if err := ts.in.locate(ctx, ts.cl, t.core.Inputs()); err != nil {
 		return nil, fmt.Errorf("processor: task %s: %w", id, err)
 	}
-	w.tasks[id] = t
-	w.log.Info("task opened", zap.Stringer("task", id))
+	ts.m[id] = t
+	ts.log.Info("task opened", zap.Stringer("task", id))
 	return t, nil
 }
 
-// restore replays each store's changelog partition from the checkpoint
-// to the last stable offset.
-func (w *worker) restore(ctx context.Context, t *task) error {
-	adm := kadm.NewClient(w.cl)
-	for _, name := range sortedKeys(t.logs) {
-		topic := t.logs[name]
-		if topic == "" {
-			continue
+// process runs every task while it is ready (topology.Task.Ready) and the
+// commit is not due, then fires wall-clock punctuations, on Parallelism
+// goroutines. A task paused by an unavailable dependency is skipped until
+// its next try; ctx reaches the serdes, so a stop never waits on a
+// registry call.
+func (ts *taskSet) process(ctx context.Context, now, commitBy time.Time) error {
+	// Safe in parallel: each input partition belongs to one task.
+	ready := ts.in.caughtUp(now)
+	return firstErr(eachTask(ts.n, ts.sorted(), func(_ int, t *task) error {
+		return ts.run(ctx, t, ready, now, commitBy)
+	}))
+}
+
+// run processes one task: what the core says it waits for (Ready,
+// ErrWaiting, ErrInterrupted) decides what happens next.
+func (ts *taskSet) run(ctx context.Context, t *task, ready func(topology.TopicPartition) bool, now, commitBy time.Time) error {
+	if ts.pauses.waiting(t.id, now) {
+		return nil
+	}
+records:
+	for n := 0; t.core.Ready(ready); n++ {
+		// Past the commit time, what is left waits for the next
+		// transaction (the commit stops at held records).
+		if n%256 == 255 && !time.Now().Before(commitBy) {
+			break
 		}
-		tp := state.TopicPartition{Topic: topic, Partition: t.id.Partition}
-		end, err := w.settledEnd(ctx, adm, topic, t.id.Partition)
-		if err != nil {
-			return fmt.Errorf("processor: task %s: changelog %s end offset: %w", t.id, topic, err)
-		}
-		start := t.cp.Offsets[tp]
-		if start > end {
-			w.log.Warn("local state is ahead of its changelog; rebuilding it", zap.String("changelog", topic), zap.Int64("checkpoint", start), zap.Int64("end", end))
-			if err := w.db.DropTask(t.name); err != nil {
-				return err
+		_, err := t.core.Process(ctx)
+		switch {
+		case err == nil:
+			ts.done.Add(1)
+			ts.pauses.resume(t.id, now)
+		case errors.Is(err, topology.ErrWaiting):
+			// The record stays queued and held: nothing to undo.
+			if ctx.Err() == nil { // else stopping, not an outage
+				ts.pauses.pause(t.id, err, now)
 			}
-			t.cp.Offsets = map[state.TopicPartition]int64{}
-			return w.restore(ctx, t)
+			break records
+		case errors.Is(err, topology.ErrInterrupted):
+			ts.pauses.pause(t.id, err, now)
+			return fmt.Errorf("processor: task %s: %w", t.id, err)
+		default:
+			return fmt.Errorf("processor: task %s stopped: %w", t.id, err)
 		}
-		if start == end {
-			continue
+	}
+	if ts.pauses.paused(t.id) {
+		return nil // a paused task does nothing, punctuations included
+	}
+	if err := t.core.Punctuate(now); err != nil {
+		if errors.Is(err, topology.ErrInterrupted) {
+			ts.pauses.pause(t.id, err, now)
 		}
-		n, err := w.replay(ctx, t.name, name, t.stores[name].Index(), tp, start, end, t.cp)
-		if err != nil {
-			return fmt.Errorf("processor: task %s: restore %s: %w", t.id, topic, err)
-		}
-		t.cp.Offsets[tp] = end
-		w.log.Info("restored", zap.Stringer("task", t.id), zap.String("store", name), zap.Int64("records", n), zap.Int64("from", start), zap.Int64("to", end))
+		return fmt.Errorf("processor: task %s punctuation: %w", t.id, err)
 	}
 	return nil
 }
 
-// settledEnd returns the end of a changelog partition once no
-// transaction is open on it: the last stable offset equals the high
-// watermark. Otherwise the previous owner's last commit could still be
-// landing there (its markers are written after its offsets commit), and a
-// restore that stopped at the older stable offset would miss it.
-func (w *worker) settledEnd(ctx context.Context, adm *kadm.Client, topic string, p int32) (int64, error) {
-	backoff := 10 * time.Millisecond
-	for {
-		lso, err := adm.ListCommittedOffsets(ctx, topic)
-		if err == nil {
-			err = lso.Error()
+// produce ends the interval: it hands every task's outputs and changelog
+// records to the open transaction, after the commit hooks forward what
+// processors held back for the commit (e.g. the latest profile of each
+// changed customer), and freezes each store's overlay, so that tasks can
+// go on into the next interval's while this one commits. Tasks prepare
+// their records in parallel; they are produced in task order, so
+// partitions get the same records in the same order whatever the
+// parallelism.
+func (ts *taskSet) produce(ctx context.Context, txn *session) error {
+	type prepared struct {
+		outs []topology.Output
+		logs []*kgo.Record
+	}
+	tasks := ts.sorted()
+	recs := make([]prepared, len(tasks))
+	errs := eachTask(ts.n, tasks, func(i int, t *task) error {
+		if err := t.core.Commit(); err != nil {
+			if errors.Is(err, topology.ErrInterrupted) {
+				ts.pauses.pause(t.id, err, time.Now())
+			}
+			return fmt.Errorf("processor: task %s commit hooks: %w", t.id, err)
 		}
-		var hw kadm.ListedOffsets
-		if err == nil {
-			hw, err = adm.ListEndOffsets(ctx, topic)
-			if err == nil {
-				err = hw.Error()
+		recs[i].outs = t.core.TakeOutputs()
+		for _, name := range sortedKeys(t.stores) {
+			topic := t.logs[name]
+			if topic == "" {
+				continue
+			}
+			err := t.stores[name].top.Changes(func(k, v []byte, tombstone bool) error {
+				r := &kgo.Record{Topic: topic, Partition: t.id.Partition, Key: append([]byte(nil), k...)}
+				if !tombstone {
+					r.Value = append([]byte{}, v...)
+				}
+				recs[i].logs = append(recs[i].logs, r)
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("processor: task %s store %s: changelog: %w", t.id, name, err)
 			}
 		}
-		if err == nil {
-			l, _ := lso.Lookup(topic, p)
-			h, _ := hw.Lookup(topic, p)
-			if l.Offset >= h.Offset {
-				return l.Offset, nil
+		for _, l := range t.stores {
+			l.freeze()
+		}
+		t.frozen = t.core.Stats()
+		return nil
+	})
+	if err := firstErr(errs); err != nil {
+		return err
+	}
+	for _, p := range recs {
+		for _, o := range p.outs {
+			txn.output(ctx, o)
+		}
+		for _, r := range p.logs {
+			txn.produce(ctx, r)
+		}
+	}
+	return nil
+}
+
+// committed moves local state forward after a commit: each task's
+// frozen writes go to Pebble in one batch with the checkpoint of the
+// changelog ends the transaction reached.
+func (ts *taskSet) committed(txn *session) error {
+	return firstErr(eachTask(ts.n, ts.sorted(), func(_ int, t *task) error {
+		st := t.frozen
+		ts.a.cfg.metrics.Processed(t.id, topology.TaskStats{
+			RecordsIn: st.RecordsIn - t.reported.RecordsIn, RecordsOut: st.RecordsOut - t.reported.RecordsOut,
+			Skipped: st.Skipped - t.reported.Skipped, DeadLettered: st.DeadLettered - t.reported.DeadLettered,
+			Late: st.Late - t.reported.Late,
+		})
+		t.reported = st
+		writes := map[string]state.Batch{}
+		for name, l := range t.stores {
+			if !l.frozen.Empty() {
+				writes[name] = l.frozen
 			}
-			err = fmt.Errorf("a transaction is still open on %s/%d (stable %d, end %d)", topic, p, l.Offset, h.Offset)
 		}
-		w.log.Debug("waiting for the changelog to settle", zap.Error(err))
-		if sleepCtx(ctx, backoff) != nil {
-			return 0, fmt.Errorf("%w (while waiting: %v)", ctx.Err(), err)
+		if len(writes) == 0 {
+			return nil
 		}
-		backoff = min(2*backoff, time.Second)
+		cp := state.Checkpoint{Identity: ts.p.identity, Offsets: maps.Clone(t.cp.Offsets)}
+		if cp.Offsets == nil {
+			cp.Offsets = map[state.TopicPartition]int64{}
+		}
+		for name := range writes {
+			tp := state.TopicPartition{Topic: t.logs[name], Partition: t.id.Partition}
+			if end, ok := txn.logEnd(tp); ok {
+				cp.Offsets[tp] = end
+			}
+		}
+		if err := ts.db.Commit(t.name, writes, cp); err != nil {
+			return fmt.Errorf("processor: task %s: apply committed state: %w", t.id, err)
+		}
+		for _, l := range t.stores {
+			l.committed()
+		}
+		t.cp = cp
+		return nil
+	}))
+}
+
+// rewind drops every task's uncommitted state (both intervals) and
+// rebuilds its core, as the session rewound the consumer to the last
+// committed offsets.
+func (ts *taskSet) rewind(ctx context.Context) error {
+	var tps []topology.TopicPartition
+	for _, t := range ts.m {
+		tps = append(tps, t.core.Inputs()...)
+		for _, l := range t.stores {
+			l.drop()
+		}
+		t.core.Close()
+		core, err := ts.newCore(t)
+		if err != nil {
+			return err
+		}
+		t.core = core
+		t.reported, t.frozen = topology.TaskStats{}, topology.TaskStats{}
+	}
+	return ts.in.locate(ctx, ts.cl, tps)
+}
+
+// held returns, per input partition, the first record a task has
+// buffered but not processed: the commit stops there, while the consumer
+// reads on. A task holds records while it waits on another partition.
+func (ts *taskSet) held() map[string]map[int32]int64 {
+	var out map[string]map[int32]int64
+	for _, t := range ts.m {
+		for tp, off := range t.core.Held() {
+			if out == nil {
+				out = map[string]map[int32]int64{}
+			}
+			if out[tp.Topic] == nil {
+				out[tp.Topic] = map[int32]int64{}
+			}
+			out[tp.Topic][tp.Partition] = off
+		}
+	}
+	return out
+}
+
+// close closes every task core; local state stays for the next run.
+func (ts *taskSet) close() {
+	for _, t := range ts.m {
+		t.core.Close()
+		ts.pauses.drop(t.id)
 	}
 }
 
-// replay reads topic/partition [start, end) with read_committed and
-// applies it to store of task in batches, each with its checkpoint; idx,
-// if not nil, is the store's derived index, rebuilt from each batch. It
-// returns the number of records applied.
-func (w *worker) replay(ctx context.Context, task, store string, idx *state.Index, tp state.TopicPartition, start, end int64, cp state.Checkpoint) (int64, error) {
-	cl, err := w.a.newClient("restore",
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start)}}),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// Control records let us see the commit marker that ends the log.
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64<<20),
-	)
-	if err != nil {
-		return 0, err
+func (ts *taskSet) sorted() []*task {
+	out := make([]*task, 0, len(ts.m))
+	for _, t := range ts.m {
+		out = append(out, t)
 	}
-	defer cl.Close()
-	batch := make([]state.Change, 0, w.a.cfg.restoreBatch)
-	var derived []state.Change
-	var n int64
-	pos := start
-	began := time.Now()
-	flush := func() error {
-		c := state.Checkpoint{Identity: cp.Identity, Offsets: map[state.TopicPartition]int64{}}
-		for k, v := range cp.Offsets {
-			c.Offsets[k] = v
-		}
-		c.Offsets[tp] = pos
-		recs := batch
-		if idx != nil {
-			var err error
-			if derived, err = idx.Derive(derived[:0], batch); err != nil {
-				return fmt.Errorf("records before offset %d: %w", pos, err)
-			}
-			recs = derived
-		}
-		if err := w.db.ApplyRestore(task, store, recs, c); err != nil {
-			return err
-		}
-		n += int64(len(batch))
-		batch = batch[:0]
-		w.a.cfg.metrics.Restored(tp.Topic, tp.Partition, n, end-pos)
-		return nil
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	for pos < end {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
-		if ferr != nil {
-			return n, ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= end {
-				return
-			}
-			pos = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
-			}
-			batch = append(batch, state.Change{Key: r.Key, Value: r.Value, Tombstone: r.Value == nil})
-		})
-		if len(batch) >= w.a.cfg.restoreBatch || (pos >= end && len(batch) > 0) || (pos >= end && n == 0) {
-			if err := flush(); err != nil {
-				return n, err
-			}
-		}
-	}
-	if secs := time.Since(began).Seconds(); secs > 0 && n > 0 {
-		w.log.Info("restore rate", zap.String("changelog", tp.Topic), zap.Int32("partition", tp.Partition), zap.Float64("records_per_sec", float64(n)/secs))
-	}
-	return n, nil
+	sort.Strings(out)
+	return out
 }

@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
-	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/state/pebble"
 	"github.com/weirstream/weir/topology"
 )
@@ -20,84 +16,27 @@ import (
 // maxPollRecords bounds the records taken from the client per loop.
 const maxPollRecords = 5000
 
-// worker is one running member of the application's group. Its loop is
-// single-threaded: group callbacks only record assignment changes, which
-// the loop applies between polls.
+// worker is one running member of the application's group. It ties its
+// parts together in one loop: the group's assignment (group), the
+// transaction (session), input positions (inputs), the tasks (taskSet)
+// and global tables (globals).
 type worker struct {
 	a   *App
 	p   *plan
 	db  *pebble.DB
 	log *zap.Logger
+	bal *taskBalancer // who owns which task, for interactive queries
 
-	sess *kgo.GroupTransactSession // exactly-once only
-	cl   *kgo.Client
-	bal  *taskBalancer // who owns which task, for interactive queries
-
-	mu      sync.Mutex
-	owned   map[topology.TopicPartition]bool // what the group gave us
-	changed bool
-
-	tasks   map[topology.TaskID]*task
-	paused  map[topology.TaskID]*pause
-	inputs  map[topology.TopicPartition]*input
-	keyPart map[string]kgo.TopicPartitioner
-	rr      map[string]int // round robin for records without a key
-
-	// Input records on another partition than InputPartitioner says.
-	internal   map[string]bool // repartition topics: Weir partitions them
-	parts      *partitions
-	mispart    map[string]int64 // per topic, since the last report
-	warnedPart map[string]bool
-
-	outTimes []time.Time // event times of this commit's outputs
-	// Records consumed and produced in the open transaction.
-	consumed, produced int
-
-	globalCl    *kgo.Client
-	globalApply func(kgo.Fetches) error
-	stopGlobals context.CancelFunc
-	globalDone  chan struct{}
-	globalErr   chan error
-
-	// One commit period's produce results.
-	prodMu  sync.Mutex
-	prodErr error
-	logEnds map[state.TopicPartition]int64 // changelog partition -> last offset + 1
-}
-
-// task is a task core with the stores it writes through.
-type task struct {
-	id     topology.TaskID
-	name   string
-	core   *topology.Task
-	stores map[string]*state.Pending
-	logs   map[string]string // store -> changelog topic
-	cp     state.Checkpoint
-	// reported is what Metrics.Processed has been told, since the core
-	// counts from its creation.
-	reported topology.TaskStats
+	grp   *group
+	txn   *session
+	in    *inputs
+	tasks *taskSet
+	glob  *globals
 }
 
 func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
-	w := &worker{
-		a: a, p: p, db: db, log: a.log,
-		owned:   map[topology.TopicPartition]bool{},
-		tasks:   map[topology.TaskID]*task{},
-		paused:  map[topology.TaskID]*pause{},
-		inputs:  map[topology.TopicPartition]*input{},
-		keyPart: map[string]kgo.TopicPartitioner{},
-		rr:      map[string]int{},
-
-		internal: map[string]bool{}, parts: newPartitions(),
-		mispart: map[string]int64{}, warnedPart: map[string]bool{},
-	}
-	for _, s := range p.subs {
-		for _, src := range s.Sources {
-			if src.Internal {
-				w.internal[src.Topic] = true
-			}
-		}
-	}
+	w := &worker{a: a, p: p, db: db, log: a.log}
+	w.grp = &group{a: a, w: w, owned: map[topology.TopicPartition]bool{}}
 	w.bal = newTaskBalancer(a.topo.SubtopologyOf, a.cfg.advertise, a.log.Named("balancer"))
 	opts := a.clientOpts("group",
 		kgo.ConsumerGroup(a.topo.AppID()),
@@ -112,159 +51,84 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxPartitionBytes(a.cfg.fetchPartition),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.OnPartitionsAssigned(w.onAssigned),
-		kgo.OnPartitionsRevoked(w.onRevoked),
-		kgo.OnPartitionsLost(w.onRevoked),
+		kgo.OnPartitionsAssigned(w.grp.onAssigned),
+		kgo.OnPartitionsRevoked(w.grp.onRevoked),
+		kgo.OnPartitionsLost(w.grp.onRevoked),
 	)
 	if a.cfg.serverSide {
 		// The broker's range assignor (KIP-848) co-partitions like ours.
 		opts = append(opts, kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()))
 	}
-	var err error
+	var (
+		sess *kgo.GroupTransactSession
+		cl   *kgo.Client
+		err  error
+	)
 	switch a.cfg.guarantee {
 	case ExactlyOnce:
 		opts = append(opts,
 			kgo.TransactionalID(a.topo.AppID()+"-"+a.cfg.instanceID),
 			kgo.TransactionTimeout(a.cfg.txnTimeout),
 		)
-		w.sess, err = kgo.NewGroupTransactSession(opts...)
+		sess, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {
-			w.cl = w.sess.Client()
+			cl = sess.Client()
 		}
 	default:
-		w.cl, err = kgo.NewClient(opts...)
+		cl, err = kgo.NewClient(opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: kafka client: %v", ErrConfig, err)
 	}
+	w.txn = newSession(a.log, a.cfg.metrics, sess, cl, p.counts)
+	w.in = newInputs(a.cfg.maxTaskIdle, a.topo.AppID(), a.log,
+		newPartitionCheck(a.cfg.partitioner, p, a.log, a.cfg.metrics))
+	w.tasks = newTaskSet(a, p, db, cl, w.in, w.grp)
 	return w, nil
 }
 
-func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for t, parts := range ps {
-		for _, p := range parts {
-			w.owned[topology.TopicPartition{Topic: t, Partition: p}] = true
-		}
+// run is the worker's loop: poll, hand records to tasks, let ready tasks
+// process, and commit every CommitInterval. What a task waits for is the
+// task core's to say (Ready, ErrWaiting, ErrInterrupted); what to do
+// about it is decided here and in taskSet.run.
+func (w *worker) run(ctx context.Context) (err error) {
+	if w.glob, err = loadGlobals(ctx, w.a, w.p, w.db, w.txn.cl); err != nil {
+		return err
 	}
-	w.changed = true
-}
-
-func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for t, parts := range ps {
-		for _, p := range parts {
-			delete(w.owned, topology.TopicPartition{Topic: t, Partition: p})
-		}
-	}
-	w.changed = true
-	// Queries stop reading revoked tasks now: the next owner may open
-	// them before this worker's loop gets to close them.
-	if s := w.a.serving.Load(); s != nil {
-		owned := w.ownedTasksLocked()
-		ready := make(map[topology.TaskID]bool, len(s.ready))
-		for id := range s.ready {
-			if owned[id] {
-				ready[id] = true
-			}
-		}
-		w.a.serving.Store(&serving{w: s.w, ready: ready})
-	}
-}
-
-// ownedTasksLocked returns the tasks with an input partition the group
-// gave this worker. w.mu must be held.
-func (w *worker) ownedTasksLocked() map[topology.TaskID]bool {
-	out := map[topology.TaskID]bool{}
-	for tp := range w.owned {
-		if sub, ok := w.a.topo.SubtopologyOf(tp.Topic); ok {
-			out[topology.TaskID{Subtopology: sub, Partition: tp.Partition}] = true
-		}
-	}
-	return out
-}
-
-func (w *worker) close(abandoned bool) {
-	for _, t := range w.tasks {
-		t.core.Close()
-		w.dropPause(t.id)
-	}
-	if w.globalCl != nil {
-		w.stopGlobals()
-		<-w.globalDone
-		w.globalCl.Close()
-	}
-	if w.sess != nil && !abandoned {
-		// A transaction still open here (a failed run) is aborted now
-		// rather than left to the broker's timeout.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if _, err := w.sess.End(ctx, kgo.TryAbort); err != nil {
-			w.log.Debug("abort on close", zap.Error(err))
-		}
-		cancel()
-	}
-	// Closing leaves the group; an abandoned transaction stays open until
-	// the broker times it out, as after a crash.
-	w.cl.Close()
-}
-
-func (w *worker) run(ctx context.Context) error {
-	if err := w.bootstrapGlobals(ctx); err != nil {
+	if err := w.txn.begin(); err != nil {
 		return err
 	}
 	nextCommit := time.Now().Add(w.a.cfg.commitInterval)
-	if err := w.begin(); err != nil {
-		return err
-	}
 	for {
 		if err := w.syncAssignment(ctx); err != nil {
 			return err
 		}
-		pollCtx, cancel := context.WithDeadline(ctx, nextCommit)
-		// A bounded poll keeps each commit small on a backlog: kgo may
-		// have tens of megabytes buffered.
-		fs := w.cl.PollRecords(pollCtx, maxPollRecords)
-		cancel()
-		if fs.IsClientClosed() {
-			return errors.New("processor: kafka client closed")
-		}
-		var fetchErr error
-		fs.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				fetchErr = errors.Join(fetchErr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
-			}
-		})
-		if fetchErr != nil {
-			w.log.Warn("fetch errors (the client retries)", zap.Error(fetchErr))
+		fs, err := w.poll(ctx, nextCommit)
+		if err != nil {
+			return err
 		}
 		if err := w.syncAssignment(ctx); err != nil {
 			return err
 		}
-		var addErr error
-		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			w.seen(p.Topic, p.Partition, p.LastStableOffset)
-			if n := len(p.Records); n > 0 {
-				w.a.cfg.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
-			}
-		})
-		fs.EachRecord(func(r *kgo.Record) {
-			if addErr != nil {
-				return
-			}
-			if r.Attrs.IsControl() {
-				if w.read(r) {
-					w.consumed++ // the commit must move past it
-				}
-				return
-			}
-			addErr = w.add(ctx, r)
-		})
-		if addErr != nil {
-			return addErr
+		if err := w.feed(ctx, fs); err != nil {
+			return err
 		}
-		if err := w.process(ctx, time.Now(), nextCommit); err != nil {
+		err = w.tasks.process(ctx, time.Now(), nextCommit)
+		if err == nil {
+			err = w.glob.failed()
+		}
+		if err == nil && ctx.Err() != nil {
+			return w.finish(ctx)
+		}
+		if err == nil && !time.Now().Before(nextCommit) {
+			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
+			if err = w.commit(ctx, nextCommit); err == nil {
+				if err := w.txn.begin(); err != nil {
+					return err
+				}
+			}
+		}
+		if err != nil {
 			if !interruptedErr(err) {
 				return err
 			}
@@ -275,147 +139,66 @@ func (w *worker) run(ctx context.Context) error {
 				return err
 			}
 			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
-			continue
-		}
-		select {
-		case err := <-w.globalErr:
-			return err
-		default:
-		}
-		if ctx.Err() != nil {
-			// Finish the work in hand: the last commit must not see the
-			// cancelled context, or its transaction would dangle until
-			// the broker times it out.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.txnTimeout)
-			err := w.commit(cctx)
-			cancel()
-			if err != nil && !errors.Is(err, errAbandoned) {
-				// An interrupted task's half-done work is aborted by close.
-				// Nothing is lost: the input offsets were not committed
-				// either, so whoever owns these tasks next redoes the work.
-				w.log.Warn("final commit did not complete; the next owner reprocesses from the last commit", zap.Error(err))
-				return ctx.Err()
-			}
-			if err != nil {
-				return err
-			}
-			return ctx.Err()
-		}
-		if now := time.Now(); !now.Before(nextCommit) {
-			if err := w.commit(ctx); err != nil {
-				if !interruptedErr(err) {
-					return err
-				}
-				if err := w.recoverInterrupted(ctx, err); err != nil {
-					return err
-				}
-				nextCommit = time.Now().Add(w.a.cfg.commitInterval)
-				continue
-			}
-			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
-			if err := w.begin(); err != nil {
-				return err
-			}
 		}
 	}
 }
 
-func (w *worker) begin() error {
-	if w.sess == nil {
-		return nil
+// poll takes what the client has fetched, waiting at most until the next
+// commit. A bounded poll keeps each commit small on a backlog: kgo may
+// have tens of megabytes buffered.
+func (w *worker) poll(ctx context.Context, until time.Time) (kgo.Fetches, error) {
+	pollCtx, cancel := context.WithDeadline(ctx, until)
+	fs := w.txn.cl.PollRecords(pollCtx, maxPollRecords)
+	cancel()
+	if fs.IsClientClosed() {
+		return nil, errors.New("processor: kafka client closed")
 	}
-	if err := w.sess.Begin(); err != nil {
-		return fmt.Errorf("%w: begin transaction: %w", errRestart, err)
-	}
-	return nil
-}
-
-// syncAssignment opens (and restores) tasks for newly owned partitions
-// and closes tasks whose partitions went away.
-func (w *worker) syncAssignment(ctx context.Context) error {
-	w.mu.Lock()
-	if !w.changed {
-		w.mu.Unlock()
-		return nil
-	}
-	w.changed = false
-	want := map[topology.TaskID]bool{}
-	for tp := range w.owned {
-		if sub, ok := w.a.topo.SubtopologyOf(tp.Topic); ok {
-			want[topology.TaskID{Subtopology: sub, Partition: tp.Partition}] = true
+	var fetchErr error
+	fs.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			fetchErr = errors.Join(fetchErr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
 		}
-	}
-	w.mu.Unlock()
-
-	var gone []*task
-	for id, t := range w.tasks {
-		if !want[id] {
-			for _, tp := range t.core.Inputs() {
-				delete(w.inputs, tp)
-			}
-			t.core.Close()
-			delete(w.tasks, id)
-			w.dropPause(id)
-			gone = append(gone, t)
-		}
-	}
-	if len(gone) > 0 {
-		w.publish() // queries stop reading them before their state goes
-	}
-	for _, t := range gone {
-		// The task moved away: its local state would only go stale, so
-		// one range delete drops it (its changelog has it all).
-		if err := w.db.DropTask(t.name); err != nil {
-			return fmt.Errorf("processor: drop state of task %s: %w", t.id, err)
-		}
-		w.log.Info("task moved away; local state dropped", zap.Stringer("task", t.id))
-	}
-	ids := make([]topology.TaskID, 0, len(want))
-	for id := range want {
-		if w.tasks[id] == nil {
-			ids = append(ids, id)
-		}
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		if ids[i].Subtopology != ids[j].Subtopology {
-			return ids[i].Subtopology < ids[j].Subtopology
-		}
-		return ids[i].Partition < ids[j].Partition
 	})
-	for _, id := range ids {
-		if _, err := w.openTask(ctx, id); err != nil {
-			return err
-		}
+	if fetchErr != nil {
+		w.log.Warn("fetch errors (the client retries)", zap.Error(fetchErr))
 	}
-	if len(ids) > 0 {
-		// Restoring kept the loop from reading: waits start afresh.
-		for _, in := range w.inputs {
-			in.behind = time.Time{}
+	return fs, nil
+}
+
+// feed moves input positions forward and buffers new records in their
+// tasks.
+func (w *worker) feed(ctx context.Context, fs kgo.Fetches) error {
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		w.in.seen(p.Topic, p.Partition, p.LastStableOffset)
+		if n := len(p.Records); n > 0 {
+			w.a.cfg.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
 		}
-	}
-	w.publish()
-	return nil
+	})
+	var err error
+	fs.EachRecord(func(r *kgo.Record) {
+		if err == nil {
+			err = w.add(ctx, r)
+		}
+	})
+	return err
 }
 
 func (w *worker) add(ctx context.Context, r *kgo.Record) error {
-	sub, ok := w.a.topo.SubtopologyOf(r.Topic)
-	if !ok {
-		return fmt.Errorf("processor: record from unexpected topic %s", r.Topic)
-	}
-	id := topology.TaskID{Subtopology: sub, Partition: r.Partition}
-	t := w.tasks[id]
-	if t == nil {
-		var err error
-		if t, err = w.openTask(ctx, id); err != nil {
-			return err
+	if r.Attrs.IsControl() {
+		if w.in.read(r) {
+			w.txn.consume() // the commit must move past it
 		}
-		w.publish()
-	}
-	if !w.read(r) {
 		return nil
 	}
-	w.consumed++
-	w.checkPartition(r, sub)
+	t, sub, err := w.tasks.forRecord(ctx, r.Topic, r.Partition)
+	if err != nil {
+		return err
+	}
+	if !w.in.read(r) {
+		return nil
+	}
+	w.txn.consume()
+	w.in.check.check(r, sub)
 	hs := make([]topology.Header, len(r.Headers))
 	for i, h := range r.Headers {
 		hs[i] = topology.Header{Key: h.Key, Value: h.Value}
@@ -426,111 +209,64 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 	})
 }
 
-// process runs every task while it is ready (topology.Task.Ready) and the
-// commit is not due, then fires wall-clock punctuations. A task paused by
-// an unavailable dependency is skipped until its next try; ctx reaches
-// the serdes, so a stop never waits on a registry call.
-func (w *worker) process(ctx context.Context, now, commitBy time.Time) error {
-	ready := w.caughtUp(now)
-	for _, t := range w.tasks {
-		if p := w.paused[t.id]; p != nil {
-			w.countPaused(t.id, p, now)
-			if now.Before(p.retryAt) {
-				continue
-			}
-		}
-	records:
-		for n := 0; t.core.Ready(ready); n++ {
-			// Past the commit time, what is left waits for the next
-			// transaction (the commit stops at held records).
-			if n%256 == 255 && !time.Now().Before(commitBy) {
-				break
-			}
-			_, err := t.core.Process(ctx)
-			switch {
-			case err == nil:
-				w.resumeTask(t.id, now)
-			case errors.Is(err, topology.ErrWaiting):
-				// The record stays queued and held: nothing to undo.
-				if ctx.Err() == nil { // else stopping, not an outage
-					w.pauseTask(t.id, err, now)
-				}
-				break records
-			case errors.Is(err, topology.ErrInterrupted):
-				w.pauseTask(t.id, err, now)
-				return fmt.Errorf("processor: task %s: %w", t.id, err)
-			default:
-				return fmt.Errorf("processor: task %s stopped: %w", t.id, err)
-			}
-		}
-		if w.paused[t.id] != nil {
-			continue // a paused task does nothing, punctuations included
-		}
-		if err := t.core.Punctuate(now); err != nil {
-			if errors.Is(err, topology.ErrInterrupted) {
-				w.pauseTask(t.id, err, now)
-			}
-			return fmt.Errorf("processor: task %s punctuation: %w", t.id, err)
-		}
+// syncAssignment opens (and restores) tasks for newly owned partitions
+// and closes tasks whose partitions went away.
+func (w *worker) syncAssignment(ctx context.Context) error {
+	want, changed := w.grp.take()
+	if !changed {
+		return nil
 	}
-	return nil
+	return w.tasks.sync(ctx, want)
 }
 
 // commit produces every task's outputs and changelog records, then ends
 // the transaction (or, at least once, flushes and commits offsets). Only
 // when Kafka has the commit does local state move forward.
-func (w *worker) commit(ctx context.Context) error {
+//
+// Pipelined: while the transaction ends, tasks go on processing the
+// records already fetched, into the next interval's overlays (up to
+// nextBy, the next commit's time); what they produce joins the next
+// transaction. The client is not polled meanwhile (franz-go forbids
+// polling during End), so the offsets this transaction commits stop at
+// what was held when it ended: the first record each task had not
+// processed. An abort drops both intervals and rewinds. A zero nextBy
+// ends without processing (stopping).
+func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 	start := time.Now()
-	w.reportMispartitioned()
-	w.prodMu.Lock()
-	w.prodErr = nil
-	w.logEnds = map[state.TopicPartition]int64{}
-	w.prodMu.Unlock()
-
-	for _, t := range w.sortedTasks() {
-		// Commit hooks forward what processors held back for the commit
-		// (e.g. the latest profile of each changed customer).
-		if err := t.core.Commit(); err != nil {
-			if errors.Is(err, topology.ErrInterrupted) {
-				w.pauseTask(t.id, err, time.Now())
-			}
-			return fmt.Errorf("processor: task %s commit hooks: %w", t.id, err)
-		}
-		for _, o := range t.core.TakeOutputs() {
-			w.produce(ctx, w.outRecord(o))
-			w.outTimes = append(w.outTimes, o.Timestamp)
-		}
-		for _, name := range sortedKeys(t.stores) {
-			topic := t.logs[name]
-			if topic == "" {
-				continue
-			}
-			err := t.stores[name].Changes(func(k, v []byte, tombstone bool) error {
-				r := &kgo.Record{Topic: topic, Partition: t.id.Partition, Key: append([]byte(nil), k...)}
-				if !tombstone {
-					r.Value = append([]byte{}, v...)
-				}
-				w.produce(ctx, r)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("processor: task %s store %s: changelog: %w", t.id, name, err)
-			}
-		}
+	w.in.check.report()
+	if err := w.tasks.produce(ctx, w.txn); err != nil {
+		return err
 	}
-
 	select {
 	case <-w.a.abandon:
-		_ = w.cl.Flush(ctx) // the open transaction holds data when "crashing"
+		_ = w.txn.cl.Flush(ctx) // the open transaction holds data when "crashing"
 		return errAbandoned
 	default:
 	}
+	held := w.tasks.held()
 	// Ending must not be cut short by a cancelled ctx: a transaction the
 	// broker committed must reach local state too.
 	// It may wait out a rebalance that waits for a dead member's session.
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.sessionTimeout+w.a.cfg.txnTimeout)
-	committed, err := w.end(ectx)
-	cancel()
+	defer cancel()
+	var (
+		committed bool
+		err, perr error
+	)
+	if w.abortAfterNext(ctx, nextBy) {
+		perr = errForcedAbort
+		committed, err = w.txn.end(ectx, held, true)
+	} else {
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			committed, err = w.txn.end(ectx, held, false)
+		}()
+		if !nextBy.IsZero() {
+			perr = w.tasks.process(ctx, time.Now(), nextBy)
+		}
+		<-ended
+	}
 	if err != nil {
 		w.a.cfg.metrics.Committed(time.Since(start), false)
 		return err
@@ -538,185 +274,93 @@ func (w *worker) commit(ctx context.Context) error {
 	// Reported once local state reflects the outcome, so a hook can tell
 	// when queries see a commit.
 	defer func() { w.a.cfg.metrics.Committed(time.Since(start), committed) }()
-	now := time.Now()
-	if committed {
-		for _, ts := range w.outTimes {
-			w.a.cfg.metrics.EndToEnd(now.Sub(ts))
-		}
-	}
-	w.outTimes = w.outTimes[:0]
+	w.txn.reportEndToEnd(committed)
 	if !committed {
 		w.log.Info("transaction aborted; rewinding tasks to their last commit")
-		return w.rewind(ctx)
-	}
-	for _, t := range w.sortedTasks() {
-		st := t.core.Stats()
-		w.a.cfg.metrics.Processed(t.id, topology.TaskStats{
-			RecordsIn: st.RecordsIn - t.reported.RecordsIn, RecordsOut: st.RecordsOut - t.reported.RecordsOut,
-			Skipped: st.Skipped - t.reported.Skipped, DeadLettered: st.DeadLettered - t.reported.DeadLettered,
-			Late: st.Late - t.reported.Late,
-		})
-		t.reported = st
-		writes := map[string]state.Batch{}
-		for name, pd := range t.stores {
-			if !pd.Empty() {
-				writes[name] = pd
-			}
-		}
-		if len(writes) == 0 {
-			continue
-		}
-		cp := state.Checkpoint{Identity: w.p.identity, Offsets: maps.Clone(t.cp.Offsets)}
-		if cp.Offsets == nil {
-			cp.Offsets = map[state.TopicPartition]int64{}
-		}
-		for name := range writes {
-			tp := state.TopicPartition{Topic: t.logs[name], Partition: t.id.Partition}
-			if end, ok := w.logEnds[tp]; ok {
-				cp.Offsets[tp] = end
-			}
-		}
-		if err := w.db.Commit(t.name, writes, cp); err != nil {
-			return fmt.Errorf("processor: task %s: apply committed state: %w", t.id, err)
-		}
-		for _, pd := range t.stores {
-			pd.Reset()
-		}
-		t.cp = cp
-	}
-	return nil
-}
-
-func (w *worker) end(ctx context.Context) (bool, error) {
-	// Flush first so every produce result is in before deciding: End's
-	// own flush would come too late to turn a commit into an abort.
-	if err := w.cl.Flush(ctx); err != nil {
-		return false, fmt.Errorf("%w: flush: %w", errRestart, err)
-	}
-	w.prodMu.Lock()
-	perr := w.prodErr
-	w.prodMu.Unlock()
-	held := w.held()
-	// Held records keep the commit from being empty: ending it with an
-	// abort would set the consumer back to the last commit and read
-	// them again.
-	idle := w.consumed == 0 && w.produced == 0 && len(held) == 0
-	w.consumed, w.produced = 0, 0
-	if w.sess == nil {
-		if perr != nil {
-			return false, fmt.Errorf("processor: produce: %w", perr)
-		}
-		if err := w.cl.CommitUncommittedOffsets(holdBackPlain(ctx, held)); err != nil {
-			return false, fmt.Errorf("processor: commit offsets: %w", err)
-		}
-		return true, nil
-	}
-	try := kgo.TryCommit
-	if perr != nil {
-		w.log.Warn("a produce failed; aborting the transaction", zap.Error(perr))
-		try = kgo.TryAbort
-	}
-	if idle && perr == nil {
-		// Nothing to commit. Ending empty transactions with an abort is
-		// free, while an empty commit makes franz-go hold the session
-		// for 500ms (it cannot tell the broker supports KIP-447).
-		if _, err := w.sess.End(ctx, kgo.TryAbort); err != nil {
-			return false, fmt.Errorf("%w: end empty transaction: %w", errRestart, err)
-		}
-		return true, nil
-	}
-	committed, err := w.sess.End(holdBack(ctx, held), try)
-	if err != nil {
-		return false, fmt.Errorf("%w: end transaction: %w", errRestart, err)
-	}
-	// Produce errors that surfaced during End's flush.
-	w.prodMu.Lock()
-	perr = w.prodErr
-	w.prodMu.Unlock()
-	if committed && perr != nil {
-		return false, fmt.Errorf("processor: transaction committed despite a produce error: %w", perr)
-	}
-	return committed, nil
-}
-
-// rewind drops every task's uncommitted state and rebuilds its core, as
-// the session rewound the consumer to the last committed offsets.
-func (w *worker) rewind(ctx context.Context) error {
-	var tps []topology.TopicPartition
-	for id, t := range w.tasks {
-		tps = append(tps, t.core.Inputs()...)
-		for _, pd := range t.stores {
-			pd.Reset()
-		}
-		t.core.Close()
-		core, err := w.newCore(t)
-		if err != nil {
+		if err := w.tasks.rewind(ctx); err != nil {
 			return err
 		}
-		t.core = core
-		t.reported = topology.TaskStats{}
-		w.tasks[id] = t
+		if perr != nil && !interruptedErr(perr) && perr != errForcedAbort {
+			return perr
+		}
+		return nil // an interrupted task was rewound with the rest
 	}
-	return w.locate(ctx, tps)
+	if err := w.tasks.committed(w.txn); err != nil {
+		return err
+	}
+	return perr // the next interval's: an interruption aborts only it
 }
 
-func (w *worker) produce(ctx context.Context, r *kgo.Record) {
-	w.produced++
-	w.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-		w.prodMu.Lock()
-		defer w.prodMu.Unlock()
-		if err != nil {
-			w.prodErr = errors.Join(w.prodErr, fmt.Errorf("%s/%d: %w", r.Topic, r.Partition, err))
-			return
-		}
-		tp := state.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		if w.logEnds != nil && r.Offset+1 > w.logEnds[tp] {
-			w.logEnds[tp] = r.Offset + 1
-		}
-	})
+// errForcedAbort marks a transaction aborted by abortAfterNext.
+var errForcedAbort = errors.New("processor: transaction aborted for a test")
+
+// abortAfterNext is a test hook (App.abortPipelined): it processes the
+// next interval first and, if that took records, reports that the
+// transaction must abort, so that an abort meets a next interval with
+// state in it.
+func (w *worker) abortAfterNext(ctx context.Context, nextBy time.Time) bool {
+	if nextBy.IsZero() || w.a.abortPipelined.Load() <= 0 {
+		return false
+	}
+	before := w.tasks.done.Load()
+	if err := w.tasks.process(ctx, time.Now(), nextBy); err != nil || w.tasks.done.Load() == before {
+		return false
+	}
+	w.a.abortPipelined.Add(-1)
+	w.log.Info("aborting the transaction with the next interval processed (test hook)")
+	return true
 }
 
-func (w *worker) outRecord(o topology.Output) *kgo.Record {
-	r := &kgo.Record{Topic: o.Topic, Key: o.Key, Value: o.Value, Timestamp: o.Timestamp, Partition: o.Partition}
-	for _, h := range o.Headers {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+// finish commits the work in hand when stopping: the last commit must
+// not see the cancelled context, or its transaction would dangle until
+// the broker times it out.
+func (w *worker) finish(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.txnTimeout)
+	err := w.commit(cctx, time.Time{})
+	cancel()
+	if err != nil && !errors.Is(err, errAbandoned) {
+		// An interrupted task's half-done work is aborted by close.
+		// Nothing is lost: the input offsets were not committed
+		// either, so whoever owns these tasks next redoes the work.
+		w.log.Warn("final commit did not complete; the next owner reprocesses from the last commit", zap.Error(err))
+		return ctx.Err()
 	}
-	if r.Partition < 0 {
-		n := int(w.p.counts[o.Topic])
-		if n <= 0 {
-			n = 1
-		}
-		if o.Key != nil {
-			tp := w.keyPart[o.Topic]
-			if tp == nil {
-				tp = kgo.StickyKeyPartitioner(nil).ForTopic(o.Topic)
-				w.keyPart[o.Topic] = tp
-			}
-			r.Partition = int32(tp.Partition(r, n))
-		} else {
-			r.Partition = int32(w.rr[o.Topic] % n)
-			w.rr[o.Topic]++
-		}
+	if err != nil {
+		return err
 	}
-	return r
+	return ctx.Err()
 }
 
-func (w *worker) sortedTasks() []*task {
-	out := make([]*task, 0, len(w.tasks))
-	for _, t := range w.tasks {
-		out = append(out, t)
+// recoverInterrupted aborts the open transaction (dropping what every
+// task produced and wrote since the last commit) and rewinds the tasks;
+// the interrupted task stays paused and redoes its record after its
+// backoff. At least once there is no transaction to abort: the worker
+// rebuilds its session and reopens its tasks from their checkpoints.
+func (w *worker) recoverInterrupted(ctx context.Context, cause error) error {
+	if w.txn.sess == nil {
+		return fmt.Errorf("%w: %w", errRestart, cause)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	start := time.Now()
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.sessionTimeout+w.a.cfg.txnTimeout)
+	err := w.txn.abort(ectx)
+	cancel()
+	w.a.cfg.metrics.Committed(time.Since(start), false)
+	if err != nil {
+		return fmt.Errorf("%w: after an interrupted task: %w", errRestart, err)
+	}
+	w.log.Info("transaction aborted after a dependency outage; rewinding tasks to their last commit", zap.Error(cause))
+	if err := w.tasks.rewind(ctx); err != nil {
+		return err
+	}
+	return w.txn.begin()
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+// close closes the tasks, stops following global tables and ends the
+// session (see session.close).
+func (w *worker) close(abandoned bool) {
+	w.tasks.close()
+	w.glob.close()
+	w.txn.close(abandoned)
 }
 
 // kgoLogger sends franz-go's logs to zap, one level quieter: the client

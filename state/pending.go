@@ -71,6 +71,11 @@ func (p *Pending) Index() *Index { return p.index }
 // Base returns the store under the overlay.
 func (p *Pending) Base() KeyValueStore { return p.base }
 
+// SetBase puts the overlay in front of base instead, keeping its writes.
+// A runtime that stacks overlays (one per commit interval in flight)
+// restacks them with it. No iterator of p may be open.
+func (p *Pending) SetBase(base KeyValueStore) { p.base = base }
+
 // Len is the number of pending point writes (puts and deletes).
 func (p *Pending) Len() int { return p.points.n }
 

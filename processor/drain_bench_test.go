@@ -1,0 +1,107 @@
+package processor_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirstream/weir/codec/avro"
+	"github.com/weirstream/weir/internal/demo"
+	"github.com/weirstream/weir/internal/kafkatest"
+	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/topology"
+)
+
+// BenchmarkDrainProfiles drains a preloaded backlog of profile events
+// through the personalization topology with one worker (exactly-once,
+// 100ms commits, start-up included) and reports events/s. On real Kafka
+// with KAFKA_BROKERS set; BENCH_DRAIN_EVENTS sets the backlog (default
+// 20000).
+func BenchmarkDrainProfiles(b *testing.B) {
+	n := 20000
+	if s := os.Getenv("BENCH_DRAIN_EVENTS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	c := kafkatest.New(b)
+	const parts = 8
+	tp := profile.PrefixedTopics(c.Name("") + ".")
+	events := []string{tp.Views, tp.Purchases, tp.Tickets}
+	for _, topic := range append(events, tp.Customers) {
+		c.CreateTopic(ctx, topic, parts, nil)
+	}
+	c.CreateTopic(ctx, tp.Products, 1, nil)
+	rc, err := avro.NewHTTPRegistryClient(c.Registry)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := avro.NewRegistry(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for _, r := range profile.Generate(1, n, profile.GenOptions{Customers: max(n/100, 100)}) {
+		switch {
+		case r.View != nil:
+			r.Topic = tp.Views
+		case r.Purchase != nil:
+			r.Topic = tp.Purchases
+		case r.Ticket != nil:
+			r.Topic = tp.Tickets
+		case r.Customer != nil:
+			r.Topic = tp.Customers
+		default:
+			r.Topic = tp.Products
+		}
+		k, v, err := r.Encode(serdes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: r.Topic, Key: k, Value: v, Timestamp: r.Time})
+	}
+	if err := c.Client().ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		id := c.Name("drain" + strconv.Itoa(i))
+		out := tp
+		out.Updates, out.Triggers = id+".updates", id+".triggers"
+		c.CreateTopic(ctx, out.Updates, parts, nil)
+		c.CreateTopic(ctx, out.Triggers, parts, nil)
+		topo, err := profile.Topology(profile.Config{AppID: id, Topics: out, Serdes: serdes, BadInput: topology.DeadLetter})
+		if err != nil {
+			b.Fatal(err)
+		}
+		app, err := processor.New(topo, processor.SeedBrokers(c.Brokers...), processor.StateDir(b.TempDir()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- app.Run(rctx) }()
+		for _, topic := range events {
+			if err := demo.WaitCommitted(ctx, c.Brokers, id, topic); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
