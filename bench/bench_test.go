@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weirstream/weir/events"
 )
 
 func TestPercentile(t *testing.T) {
@@ -56,7 +58,7 @@ func TestCompareFindsEveryField(t *testing.T) {
 	for _, m := range got {
 		fields = append(fields, m.Customer+"/"+m.Field)
 	}
-	want := "c1/top_categories c1/country c2/present c3/present"
+	want := "c1/country c1/top_categories c2/present c3/present"
 	if strings.Join(fields, " ") != want {
 		t.Fatalf("Compare fields = %v, want %s", fields, want)
 	}
@@ -112,5 +114,24 @@ func TestResultsRender(t *testing.T) {
 	}
 	if img.Bounds().Dx() < 100 || img.Bounds().Dy() < 100 {
 		t.Fatalf("chart is %v, too small to hold anything", img.Bounds())
+	}
+}
+
+func TestCompareTriggersByIDAndField(t *testing.T) {
+	at := time.Unix(1000, 0)
+	a := map[string]events.Trigger{
+		"c:at_risk:2":     {TriggerID: "c:at_risk:2", CustomerID: "c", Type: events.AtRisk, FiredAt: at, Score: 0.5},
+		"c:high_intent:5": {TriggerID: "c:high_intent:5", CustomerID: "c", Type: events.HighIntent, FiredAt: at},
+	}
+	b := map[string]events.Trigger{
+		"c:at_risk:2":        {TriggerID: "c:at_risk:2", CustomerID: "c", Type: events.AtRisk, FiredAt: at, Score: 0.25},
+		"c:cart_abandoned:7": {TriggerID: "c:cart_abandoned:7", CustomerID: "c", Type: events.CartAbandoned, FiredAt: at},
+	}
+	var got []string
+	for _, m := range CompareTriggers(a, b) {
+		got = append(got, m.Customer+"/"+m.Field)
+	}
+	if want := "c:at_risk:2/score c:cart_abandoned:7/present c:high_intent:5/present"; strings.Join(got, " ") != want {
+		t.Fatalf("CompareTriggers = %v, want %s", got, want)
 	}
 }
