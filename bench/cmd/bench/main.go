@@ -26,6 +26,7 @@ import (
 
 	"github.com/weirstream/weir/bench"
 	"github.com/weirstream/weir/codec/avro"
+	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/profile"
 )
 
@@ -121,6 +122,7 @@ type system struct {
 	app      string // application id = consumer group
 	stateDir string
 	out      string // output topic
+	triggers string // trigger topic
 	dec      bench.DecodeFunc
 	argv     func(extra ...string) []string
 	log      string
@@ -211,6 +213,7 @@ func run(ctx context.Context) (int, error) {
 	h.topics = bench.NewTopics(runID)
 	weir := h.newSystem("weir", runID+"-weir", h.topics.Updates, weirDec, h.weirArgv(h.topics, runID+"-weir"))
 	ks := h.newSystem("kstreams", runID+"-ks", h.topics.KSProfiles, bench.KSDecoder, h.ksArgv(h.topics, runID+"-ks"))
+	weir.triggers, ks.triggers = h.topics.Triggers, h.topics.KSTriggers
 	ks.res.Available = h.ksJar != ""
 	if !ks.res.Available && ks.res.Note == "" {
 		ks.res.Note = "not run"
@@ -386,6 +389,8 @@ func (h *harness) preload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	say("running profilemodel over the workload")
+	wl.RunModel(recs, cfg.partitions)
 	recs = nil
 	h.wl = wl
 	w := &h.res.Workload
@@ -488,8 +493,12 @@ func (h *harness) verify(ctx context.Context, systems []*system, final bool) err
 		}
 		say("%s: %d output records, %d customers, %d mismatches against the input model", s.res.Name, o.Records, len(o.Last), len(mm))
 	}
+	var terr error
+	if !final {
+		terr = h.verifyTriggers(ctx, systems, outs)
+	}
 	if len(systems) < 2 {
-		return nil
+		return terr
 	}
 	mm := bench.Compare(outs[0].Last, outs[1].Last)
 	var ex []string
@@ -503,7 +512,57 @@ func (h *harness) verify(ctx context.Context, systems []*system, final bool) err
 	}
 	say("compare weir vs kstreams (final=%v): %d mismatches %v", final, len(mm), ex)
 	if len(mm) > 0 {
-		return fmt.Errorf("weir and kstreams disagree on %d fields (e.g. %s)", len(mm), strings.Join(ex, "; "))
+		return errors.Join(terr, fmt.Errorf("weir and kstreams disagree on %d fields (e.g. %s)", len(mm), strings.Join(ex, "; ")))
+	}
+	return terr
+}
+
+// verifyTriggers compares the systems' triggers with each other, and
+// each system's profiles and triggers with profilemodel (every field).
+func (h *harness) verifyTriggers(ctx context.Context, systems []*system, outs []bench.Output) error {
+	c := &h.res.Correctness
+	weirDec, err := bench.WeirTriggerDecoder(h.reg)
+	if err != nil {
+		return err
+	}
+	var trs []map[string]events.Trigger
+	var bad []string
+	for i, s := range systems {
+		dec := bench.KSTriggerDecoder
+		if i == 0 {
+			dec = weirDec
+		}
+		tr, err := bench.ReadTriggers(ctx, h.brokers, s.triggers, dec, 3*time.Second)
+		if err != nil {
+			s.res.Errors = append(s.res.Errors, "reading triggers: "+err.Error())
+			return err
+		}
+		trs = append(trs, tr)
+		pm, tm := bench.Compare(outs[i].Last, h.wl.Model.Profiles), bench.CompareTriggers(tr, h.wl.Model.Triggers)
+		c.Triggers = append(c.Triggers, len(tr))
+		c.ModelProfileMismatches = append(c.ModelProfileMismatches, len(pm))
+		c.ModelTriggerMismatches = append(c.ModelTriggerMismatches, len(tm))
+		for _, m := range append(pm[:min(len(pm), 3)], tm[:min(len(tm), 3)]...) {
+			c.ModelExamples = append(c.ModelExamples, s.res.Name+" vs profilemodel: "+m.String())
+		}
+		say("%s: %d triggers; against profilemodel: %d profile field mismatches, %d trigger mismatches", s.res.Name, len(tr), len(pm), len(tm))
+		if len(pm)+len(tm) > 0 {
+			bad = append(bad, fmt.Sprintf("%s disagrees with profilemodel on %d profile fields and %d triggers", s.res.Name, len(pm), len(tm)))
+		}
+	}
+	if len(trs) > 1 {
+		mm := bench.CompareTriggers(trs[0], trs[1])
+		c.TriggerMismatches = len(mm)
+		for _, m := range mm[:min(len(mm), 5)] {
+			c.TriggerExamples = append(c.TriggerExamples, m.String())
+		}
+		say("compare weir vs kstreams triggers: %d mismatches %v", len(mm), c.TriggerExamples)
+		if len(mm) > 0 {
+			bad = append(bad, fmt.Sprintf("weir and kstreams disagree on %d triggers (e.g. %s)", len(mm), strings.Join(c.TriggerExamples, "; ")))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
 	}
 	return nil
 }
@@ -689,7 +748,7 @@ func (h *harness) settings() {
 	s["offset_reset"] = "earliest"
 	s["weir_pipeline"] = "weir run -pipeline profiles: the full profile topology (also triggers, carts, purchase/view join)"
 	s["kill9"] = "SIGKILL, then the same command on the same state directory; no static membership, so the group waits for the killed member's session timeout (45 s, both systems' default)"
-	s["kstreams_topology"] = "bench.md subset: profile aggregate with products/customers enrichment + 5-minute windowed view count"
+	s["kstreams_topology"] = "Weir's whole profile topology (bench/kstreams/README.md): purchase/view join, catalog and customers enrichment, windows, carts, triggers, per-commit profiles"
 }
 
 // startKafka runs scripts/kafka.sh start and returns the bootstrap
