@@ -140,7 +140,7 @@ type Workload struct {
 
 // RunModel computes w.Model from the records w was built from.
 func (w *Workload) RunModel(recs []profile.Record, partitions int32) {
-	w.Model = RunModel(recs, w.Bad, partitions)
+	w.Model = RunModel(recs, w.Bad, partitions, ModelBudget)
 }
 
 // Build encodes recs for topics t: every badEvery-th event (0: none) is

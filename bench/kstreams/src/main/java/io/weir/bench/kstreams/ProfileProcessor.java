@@ -54,6 +54,11 @@ final class ProfileProcessor implements Processor<String, Input, String, Profile
     private List<String> itemCats;
     private long recStreamTime = Long.MIN_VALUE; // stream time during the current record
     private long firedAt = Long.MIN_VALUE; // stream time timers were last checked at
+    // No timer below this deadline is left: the next check scans from here, so a scan costs what
+    // it finds rather than stepping over every deleted timer since the store began (RocksDB, like
+    // Pebble, keeps tombstones until a compaction). A timer set below it lowers it (a late cart
+    // event can arm a deadline stream time has passed already: it fires at the next check).
+    private long scanFrom = Long.MIN_VALUE;
 
     @Override
     @SuppressWarnings({"unchecked", "rawtypes"})
@@ -193,6 +198,7 @@ final class ProfileProcessor implements Processor<String, Input, String, Profile
         }
         if (deadline != 0) {
             timers.put(timerKey(id, deadline), new byte[0]);
+            scanFrom = Math.min(scanFrom, deadline);
         }
     }
 
@@ -200,8 +206,11 @@ final class ProfileProcessor implements Processor<String, Input, String, Profile
     private void fireTimers(long st) {
         // Upper bound: the bare 8-byte deadline st+1, which sorts before every key with that deadline.
         Bytes to = Bytes.wrap(ByteBuffer.allocate(8).putLong((st + 1) ^ Long.MIN_VALUE).array());
+        Bytes from = scanFrom == Long.MIN_VALUE ? null
+                : Bytes.wrap(ByteBuffer.allocate(8).putLong(scanFrom ^ Long.MIN_VALUE).array());
+        scanFrom = st + 1;
         List<Bytes> due = new ArrayList<>();
-        try (KeyValueIterator<Bytes, byte[]> it = timers.range(null, to)) {
+        try (KeyValueIterator<Bytes, byte[]> it = timers.range(from, to)) {
             while (it.hasNext()) {
                 KeyValue<Bytes, byte[]> kv = it.next();
                 if (kv.key.compareTo(to) < 0) {
