@@ -81,7 +81,8 @@ public final class Main {
     static Args parse(String[] argv) {
         Map<String, String> v = new HashMap<>();
         boolean tx = false;
-        boolean defaultSegments = false;
+        // Also from the environment, so a harness run can try it without changing its command line.
+        boolean defaultSegments = "1".equals(System.getenv("WEIR_BENCH_KS_DEFAULT_SEGMENTS"));
         for (int i = 0; i < argv.length; i++) {
             String f = argv[i];
             switch (f) {
