@@ -81,8 +81,20 @@ func TestKafkaStreamsPeerAgreesWithWeir(t *testing.T) {
 	for _, tr := range m.Triggers {
 		modelTr[tr.TriggerID] = tr
 	}
-	if len(weirTr) < 10 {
-		t.Fatalf("seed %d: only %d triggers: the scenario should exercise them", seed, len(weirTr))
+	// The scenario must exercise every trigger type and the join.
+	types := map[events.TriggerType]int{}
+	for _, tr := range weirTr {
+		types[tr.Type]++
+	}
+	afterView := 0
+	for _, p := range weir {
+		if p.LastPurchaseAfterView {
+			afterView++
+		}
+	}
+	t.Logf("seed %d: triggers by type %v; %d of %d profiles with last_purchase_after_view", seed, types, afterView, len(weir))
+	if types[events.HighIntent] == 0 || types[events.AtRisk] == 0 || types[events.CartAbandoned] == 0 || afterView == 0 {
+		t.Fatalf("seed %d: the scenario misses a trigger type or the join: %v, %d after view", seed, types, afterView)
 	}
 	report(t, "weir vs profilemodel: profiles", Compare(weir, m.Latest))
 	report(t, "weir vs profilemodel: triggers", CompareTriggers(weirTr, modelTr))

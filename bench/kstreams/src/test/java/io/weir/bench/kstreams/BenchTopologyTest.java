@@ -268,6 +268,29 @@ class BenchTopologyTest {
         assertEquals(Map.of(T.views(), 1L, T.purchases(), 1L, T.tickets(), 1L), MalformedCounter.byTopic());
     }
 
+    /**
+     * Kafka Streams' join would pair a purchase arriving 8 minutes behind stream time with a
+     * view before it (its stores keep 31 minutes); Weir's join drops it (stream time past
+     * purchase time + 1 min grace), and so must the peer.
+     */
+    @Test
+    void purchaseAfterViewKeepsWeirsLateness() throws IOException {
+        start(SchemaSource.fromDir(SCHEMAS));
+        product("p1", "shoes");
+        view("c1", at(0), "p1", null);
+        purchase("c1", at(60), "PURCHASE", 100); // on time: joined
+        view("c2", at(100), "p1", null);
+        view("c3", at(700), null, "books"); // stream time 700 s
+        purchase("c2", at(200), "PURCHASE", 100); // 500 s late: not joined
+        view("c4", at(750), "p1", null);
+        view("c3", at(800), null, "books"); // stream time 800 s
+        purchase("c4", at(760), "PURCHASE", 100); // 40 s late, within grace: joined
+        Map<String, JsonNode> got = latestProfiles();
+        assertTrue(got.get("c1").get("last_purchase_after_view").asBoolean(), "c1");
+        assertEquals(false, got.get("c2").get("last_purchase_after_view").asBoolean(), "c2");
+        assertTrue(got.get("c4").get("last_purchase_after_view").asBoolean(), "c4");
+    }
+
     @Test
     void joinStoresKeepTheDslRetentionWithLongerSegments() {
         JoinWindows w = JoinWindows.ofTimeDifferenceAndGrace(Duration.ofMinutes(30), Duration.ofMinutes(1))
