@@ -308,3 +308,57 @@ func CheckModel(got map[string]Profile, want map[string]*Expect) []Mismatch {
 	})
 	return out
 }
+
+// Side is one system's output for CheckTriggersAndModel.
+type Side struct {
+	Name     string
+	Profiles map[string]Profile // last per customer
+	Triggers string             // trigger topic
+	Decode   TriggerDecodeFunc
+}
+
+// CheckTriggersAndModel reads each side's triggers, compares them between
+// the first two sides (the full sets of ids, every field), and compares
+// each side's profiles and triggers with m (every field, for the customers
+// m modelled). It records the counts in r.Correctness, logs with say, and
+// returns an error naming every disagreement.
+func CheckTriggersAndModel(ctx context.Context, brokers []string, sides []Side, m *Model, r *Results, say func(string, ...any)) error {
+	c := &r.Correctness
+	c.ModelSkipped = len(m.Skipped)
+	var trs []map[string]events.Trigger
+	var bad []string
+	for _, s := range sides {
+		tr, err := ReadTriggers(ctx, brokers, s.Triggers, s.Decode, 3*time.Second)
+		if err != nil {
+			return fmt.Errorf("%s: reading triggers: %w", s.Name, err)
+		}
+		trs = append(trs, tr)
+		pm, tm := Compare(m.OnlyProfiles(s.Profiles), m.Profiles), CompareTriggers(m.OnlyTriggers(tr), m.Triggers)
+		c.Triggers = append(c.Triggers, len(tr))
+		c.ModelProfileMismatches = append(c.ModelProfileMismatches, len(pm))
+		c.ModelTriggerMismatches = append(c.ModelTriggerMismatches, len(tm))
+		for _, x := range append(pm[:min(len(pm), 3)], tm[:min(len(tm), 3)]...) {
+			c.ModelExamples = append(c.ModelExamples, s.Name+" vs profilemodel: "+x.String())
+		}
+		say("%s: %d triggers; against profilemodel (%d customers, %d busiest left out): %d profile field mismatches, %d trigger mismatches",
+			s.Name, len(tr), len(m.Profiles), len(m.Skipped), len(pm), len(tm))
+		if len(pm)+len(tm) > 0 {
+			bad = append(bad, fmt.Sprintf("%s disagrees with profilemodel on %d profile fields and %d triggers", s.Name, len(pm), len(tm)))
+		}
+	}
+	if len(trs) > 1 {
+		mm := CompareTriggers(trs[0], trs[1])
+		c.TriggerMismatches = len(mm)
+		for _, x := range mm[:min(len(mm), 5)] {
+			c.TriggerExamples = append(c.TriggerExamples, x.String())
+		}
+		say("compare %s vs %s triggers: %d mismatches %v", sides[0].Name, sides[1].Name, len(mm), c.TriggerExamples)
+		if len(mm) > 0 {
+			bad = append(bad, fmt.Sprintf("%s and %s disagree on %d triggers (e.g. %s)", sides[0].Name, sides[1].Name, len(mm), strings.Join(c.TriggerExamples, "; ")))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}

@@ -26,7 +26,6 @@ import (
 
 	"github.com/weirstream/weir/bench"
 	"github.com/weirstream/weir/codec/avro"
-	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/profile"
 )
 
@@ -520,54 +519,19 @@ func (h *harness) verify(ctx context.Context, systems []*system, final bool) err
 // verifyTriggers compares the systems' triggers with each other, and
 // each system's profiles and triggers with profilemodel (every field).
 func (h *harness) verifyTriggers(ctx context.Context, systems []*system, outs []bench.Output) error {
-	c := &h.res.Correctness
 	weirDec, err := bench.WeirTriggerDecoder(h.reg)
 	if err != nil {
 		return err
 	}
-	var trs []map[string]events.Trigger
-	var bad []string
+	var sides []bench.Side
 	for i, s := range systems {
-		dec := bench.KSTriggerDecoder
+		sd := bench.Side{Name: s.res.Name, Profiles: outs[i].Last, Triggers: s.triggers, Decode: bench.KSTriggerDecoder}
 		if i == 0 {
-			dec = weirDec
+			sd.Decode = weirDec
 		}
-		tr, err := bench.ReadTriggers(ctx, h.brokers, s.triggers, dec, 3*time.Second)
-		if err != nil {
-			s.res.Errors = append(s.res.Errors, "reading triggers: "+err.Error())
-			return err
-		}
-		trs = append(trs, tr)
-		mod := h.wl.Model
-		c.ModelSkipped = len(mod.Skipped)
-		pm, tm := bench.Compare(mod.OnlyProfiles(outs[i].Last), mod.Profiles), bench.CompareTriggers(mod.OnlyTriggers(tr), mod.Triggers)
-		c.Triggers = append(c.Triggers, len(tr))
-		c.ModelProfileMismatches = append(c.ModelProfileMismatches, len(pm))
-		c.ModelTriggerMismatches = append(c.ModelTriggerMismatches, len(tm))
-		for _, m := range append(pm[:min(len(pm), 3)], tm[:min(len(tm), 3)]...) {
-			c.ModelExamples = append(c.ModelExamples, s.res.Name+" vs profilemodel: "+m.String())
-		}
-		say("%s: %d triggers; against profilemodel (%d customers, %d busiest left out): %d profile field mismatches, %d trigger mismatches",
-			s.res.Name, len(tr), len(mod.Profiles), len(mod.Skipped), len(pm), len(tm))
-		if len(pm)+len(tm) > 0 {
-			bad = append(bad, fmt.Sprintf("%s disagrees with profilemodel on %d profile fields and %d triggers", s.res.Name, len(pm), len(tm)))
-		}
+		sides = append(sides, sd)
 	}
-	if len(trs) > 1 {
-		mm := bench.CompareTriggers(trs[0], trs[1])
-		c.TriggerMismatches = len(mm)
-		for _, m := range mm[:min(len(mm), 5)] {
-			c.TriggerExamples = append(c.TriggerExamples, m.String())
-		}
-		say("compare weir vs kstreams triggers: %d mismatches %v", len(mm), c.TriggerExamples)
-		if len(mm) > 0 {
-			bad = append(bad, fmt.Sprintf("weir and kstreams disagree on %d triggers (e.g. %s)", len(mm), strings.Join(c.TriggerExamples, "; ")))
-		}
-	}
-	if len(bad) > 0 {
-		return errors.New(strings.Join(bad, "; "))
-	}
-	return nil
+	return bench.CheckTriggersAndModel(ctx, h.brokers, sides, h.wl.Model, h.res, say)
 }
 
 var restoredRE = regexp.MustCompile(`restored (\d+) records`)
