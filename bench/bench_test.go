@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/profile"
 )
 
 func TestPercentile(t *testing.T) {
@@ -56,7 +59,7 @@ func TestCompareFindsEveryField(t *testing.T) {
 	for _, m := range got {
 		fields = append(fields, m.Customer+"/"+m.Field)
 	}
-	want := "c1/top_categories c1/country c2/present c3/present"
+	want := "c1/country c1/top_categories c2/present c3/present"
 	if strings.Join(fields, " ") != want {
 		t.Fatalf("Compare fields = %v, want %s", fields, want)
 	}
@@ -112,5 +115,51 @@ func TestResultsRender(t *testing.T) {
 	}
 	if img.Bounds().Dx() < 100 || img.Bounds().Dy() < 100 {
 		t.Fatalf("chart is %v, too small to hold anything", img.Bounds())
+	}
+}
+
+func TestCompareTriggersByIDAndField(t *testing.T) {
+	at := time.Unix(1000, 0)
+	a := map[string]events.Trigger{
+		"c:at_risk:2":     {TriggerID: "c:at_risk:2", CustomerID: "c", Type: events.AtRisk, FiredAt: at, Score: 0.5},
+		"c:high_intent:5": {TriggerID: "c:high_intent:5", CustomerID: "c", Type: events.HighIntent, FiredAt: at},
+	}
+	b := map[string]events.Trigger{
+		"c:at_risk:2":        {TriggerID: "c:at_risk:2", CustomerID: "c", Type: events.AtRisk, FiredAt: at, Score: 0.25},
+		"c:cart_abandoned:7": {TriggerID: "c:cart_abandoned:7", CustomerID: "c", Type: events.CartAbandoned, FiredAt: at},
+	}
+	var got []string
+	for _, m := range CompareTriggers(a, b) {
+		got = append(got, m.Customer+"/"+m.Field)
+	}
+	if want := "c:at_risk:2/score c:cart_abandoned:7/present c:high_intent:5/present"; strings.Join(got, " ") != want {
+		t.Fatalf("CompareTriggers = %v, want %s", got, want)
+	}
+}
+
+// Leaving the busiest customers out of the model changes nothing for the
+// others: their events still move stream time (windows, joins, timers).
+func TestRunModelSkipsOnlyTheBusiest(t *testing.T) {
+	recs := profile.Generate(5, 3000, profile.GenOptions{Customers: 20})
+	bad := make([]bool, len(recs))
+	for i := range bad {
+		bad[i] = recs[i].IsEvent() && i%97 == 0
+	}
+	all := RunModel(recs, bad, 3, 1e18)
+	some := RunModel(recs, bad, 3, 20_000)
+	if len(all.Skipped) != 0 || len(some.Skipped) == 0 || len(some.Profiles) == 0 {
+		t.Fatalf("skipped %d of all, %d (modelled %d) within the budget", len(all.Skipped), len(some.Skipped), len(some.Profiles))
+	}
+	if mm := Compare(all.OnlyProfiles(some.Profiles), all.Profiles); len(mm) == 0 {
+		t.Fatal("comparing against the full model should report the skipped customers")
+	}
+	if mm := Compare(some.OnlyProfiles(all.Profiles), some.Profiles); len(mm) != 0 {
+		t.Fatalf("%d mismatches, e.g. %v", len(mm), mm[0])
+	}
+	if mm := CompareTriggers(some.OnlyTriggers(all.Triggers), some.Triggers); len(mm) != 0 {
+		t.Fatalf("%d trigger mismatches, e.g. %v", len(mm), mm[0])
+	}
+	if len(some.Triggers) == 0 {
+		t.Fatal("no triggers modelled")
 	}
 }

@@ -81,6 +81,15 @@ type Results struct {
 		FinalMismatches int      `json:"final_mismatches"` // after the recovery phases' probes
 		FinalCompared   bool     `json:"final_compared"`
 		FinalExamples   []string `json:"final_examples,omitempty"`
+		// Triggers: the full sets by id (and every field), between the
+		// systems and each against profilemodel; profiles (every field)
+		// against profilemodel.
+		TriggerMismatches      int      `json:"trigger_mismatches"`
+		TriggerExamples        []string `json:"trigger_examples,omitempty"`
+		Triggers               []int    `json:"triggers"` // per system
+		ModelProfileMismatches []int    `json:"model_profile_mismatches"`
+		ModelTriggerMismatches []int    `json:"model_trigger_mismatches"`
+		ModelSkipped           int      `json:"model_skipped_customers"` // the busiest, left out of the model (bench.ModelBudget)
 	} `json:"correctness"`
 	Notes []string `json:"notes,omitempty"`
 	Took  string   `json:"took"`
@@ -249,6 +258,8 @@ func (r *Results) Markdown(jsonName string) string {
 		b.WriteString("Correctness: **not compared** (Kafka Streams did not run)")
 	}
 	fmt.Fprintf(&b, "; against the input model (version, views, purchases, lifetime value, top categories): %v mismatches per system.\n\n", c.ModelMismatches)
+	fmt.Fprintf(&b, "Every profile field and trigger: triggers %v per system, %d trigger mismatches between the systems; against profilemodel (all but the %d busiest customers): profiles %v, triggers %v mismatches per system.\n\n",
+		c.Triggers, c.TriggerMismatches, c.ModelSkipped, c.ModelProfileMismatches, c.ModelTriggerMismatches)
 	for _, s := range r.Systems {
 		if !s.Available || len(s.Errors) > 0 {
 			fmt.Fprintf(&b, "- %s: available=%v %s %s\n", s.Name, s.Available, s.Note, strings.Join(s.Errors, "; "))

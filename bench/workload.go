@@ -21,13 +21,13 @@ type Topics struct {
 	Prefix string // P
 	profile.Topics
 	KSProfiles string // P.ks_profiles
-	KSViews5m  string // P.ks_views_5m, the peer's windowed counts
+	KSTriggers string // P.ks_triggers
 }
 
 // NewTopics names the topics of prefix P.
 func NewTopics(p string) Topics {
 	q := p + "."
-	return Topics{Prefix: p, KSProfiles: q + "ks_profiles", KSViews5m: q + "ks_views_5m", Topics: profile.PrefixedTopics(q)}
+	return Topics{Prefix: p, KSProfiles: q + "ks_profiles", KSTriggers: q + "ks_triggers", Topics: profile.PrefixedTopics(q)}
 }
 
 // Inputs are the event topics whose lag measures progress.
@@ -49,7 +49,7 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, partitions in
 	}{
 		{t.Views, partitions, keep}, {t.Purchases, partitions, keep}, {t.Tickets, partitions, keep},
 		{t.Customers, partitions, keep}, {t.Products, 1, keep},
-		{t.Updates, partitions, out}, {t.Triggers, partitions, out}, {t.KSProfiles, partitions, out}, {t.KSViews5m, partitions, out},
+		{t.Updates, partitions, out}, {t.Triggers, partitions, out}, {t.KSProfiles, partitions, out}, {t.KSTriggers, partitions, out},
 	} {
 		resp, err := adm.CreateTopic(ctx, tp.n, -1, tp.cfg, tp.name)
 		if err == nil {
@@ -59,7 +59,7 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, partitions in
 			return fmt.Errorf("bench: create topic %s: %w", tp.name, err)
 		}
 	}
-	return waitTopics(ctx, adm, t.Views, t.Purchases, t.Tickets, t.Customers, t.Products, t.Updates, t.Triggers, t.KSProfiles, t.KSViews5m)
+	return waitTopics(ctx, adm, t.Views, t.Purchases, t.Tickets, t.Customers, t.Products, t.Updates, t.Triggers, t.KSProfiles, t.KSTriggers)
 }
 
 // waitTopics waits until every partition of topics has a leader, so that
@@ -132,6 +132,15 @@ type Workload struct {
 	// in production order: version v's event is EventTimes[c][v-1].
 	EventTimes map[string][]time.Time
 	LastTime   time.Time // latest event time
+	// Bad[i] says whether record i of the input was replaced by
+	// malformed bytes; Model is what profilemodel computes (RunModel).
+	Bad   []bool
+	Model *Model
+}
+
+// RunModel computes w.Model from the records w was built from.
+func (w *Workload) RunModel(recs []profile.Record, partitions int32) {
+	w.Model = RunModel(recs, w.Bad, partitions, ModelBudget)
 }
 
 // Build encodes recs for topics t: every badEvery-th event (0: none) is
@@ -145,6 +154,7 @@ func Build(recs []profile.Record, t Topics, enc func(profile.Record) ([]byte, []
 		}
 	}
 	w.Records = make([]*kgo.Record, 0, len(recs))
+	w.Bad = make([]bool, len(recs))
 	for i, r := range recs {
 		k, v, err := enc(r)
 		if err != nil {
@@ -167,6 +177,7 @@ func Build(recs []profile.Record, t Topics, enc func(profile.Record) ([]byte, []
 			w.Events++
 			if badEvery > 0 && w.Events%badEvery == 0 {
 				w.Malformed++
+				w.Bad[i] = true
 				v = profile.Malformed(seed, i)
 			} else {
 				e := w.Expect[r.Key]

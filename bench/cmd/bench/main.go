@@ -121,6 +121,7 @@ type system struct {
 	app      string // application id = consumer group
 	stateDir string
 	out      string // output topic
+	triggers string // trigger topic
 	dec      bench.DecodeFunc
 	argv     func(extra ...string) []string
 	log      string
@@ -211,6 +212,7 @@ func run(ctx context.Context) (int, error) {
 	h.topics = bench.NewTopics(runID)
 	weir := h.newSystem("weir", runID+"-weir", h.topics.Updates, weirDec, h.weirArgv(h.topics, runID+"-weir"))
 	ks := h.newSystem("kstreams", runID+"-ks", h.topics.KSProfiles, bench.KSDecoder, h.ksArgv(h.topics, runID+"-ks"))
+	weir.triggers, ks.triggers = h.topics.Triggers, h.topics.KSTriggers
 	ks.res.Available = h.ksJar != ""
 	if !ks.res.Available && ks.res.Note == "" {
 		ks.res.Note = "not run"
@@ -386,6 +388,8 @@ func (h *harness) preload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	say("running profilemodel over the workload")
+	wl.RunModel(recs, cfg.partitions)
 	recs = nil
 	h.wl = wl
 	w := &h.res.Workload
@@ -488,8 +492,12 @@ func (h *harness) verify(ctx context.Context, systems []*system, final bool) err
 		}
 		say("%s: %d output records, %d customers, %d mismatches against the input model", s.res.Name, o.Records, len(o.Last), len(mm))
 	}
+	var terr error
+	if !final {
+		terr = h.verifyTriggers(ctx, systems, outs)
+	}
 	if len(systems) < 2 {
-		return nil
+		return terr
 	}
 	mm := bench.Compare(outs[0].Last, outs[1].Last)
 	var ex []string
@@ -503,9 +511,27 @@ func (h *harness) verify(ctx context.Context, systems []*system, final bool) err
 	}
 	say("compare weir vs kstreams (final=%v): %d mismatches %v", final, len(mm), ex)
 	if len(mm) > 0 {
-		return fmt.Errorf("weir and kstreams disagree on %d fields (e.g. %s)", len(mm), strings.Join(ex, "; "))
+		return errors.Join(terr, fmt.Errorf("weir and kstreams disagree on %d fields (e.g. %s)", len(mm), strings.Join(ex, "; ")))
 	}
-	return nil
+	return terr
+}
+
+// verifyTriggers compares the systems' triggers with each other, and
+// each system's profiles and triggers with profilemodel (every field).
+func (h *harness) verifyTriggers(ctx context.Context, systems []*system, outs []bench.Output) error {
+	weirDec, err := bench.WeirTriggerDecoder(h.reg)
+	if err != nil {
+		return err
+	}
+	var sides []bench.Side
+	for i, s := range systems {
+		sd := bench.Side{Name: s.res.Name, Profiles: outs[i].Last, Triggers: s.triggers, Decode: bench.KSTriggerDecoder}
+		if i == 0 {
+			sd.Decode = weirDec
+		}
+		sides = append(sides, sd)
+	}
+	return bench.CheckTriggersAndModel(ctx, h.brokers, sides, h.wl.Model, h.res, say)
 }
 
 var restoredRE = regexp.MustCompile(`restored (\d+) records`)
@@ -689,7 +715,7 @@ func (h *harness) settings() {
 	s["offset_reset"] = "earliest"
 	s["weir_pipeline"] = "weir run -pipeline profiles: the full profile topology (also triggers, carts, purchase/view join)"
 	s["kill9"] = "SIGKILL, then the same command on the same state directory; no static membership, so the group waits for the killed member's session timeout (45 s, both systems' default)"
-	s["kstreams_topology"] = "bench.md subset: profile aggregate with products/customers enrichment + 5-minute windowed view count"
+	s["kstreams_topology"] = "Weir's whole profile topology (bench/kstreams/README.md): purchase/view join, catalog and customers enrichment, windows, carts, triggers, per-commit profiles"
 }
 
 // startKafka runs scripts/kafka.sh start and returns the bootstrap

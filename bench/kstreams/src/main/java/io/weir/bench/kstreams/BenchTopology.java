@@ -1,136 +1,244 @@
 package io.weir.bench.kstreams;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import org.apache.avro.generic.GenericRecord;
+import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
-import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Branched;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.GlobalKTable;
-import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.Joined;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Named;
 import org.apache.kafka.streams.kstream.Produced;
-import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.kstream.StreamJoined;
+import org.apache.kafka.streams.processor.api.ContextualFixedKeyProcessor;
+import org.apache.kafka.streams.processor.api.FixedKeyRecord;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.state.WindowBytesStoreSupplier;
 import org.apache.kafka.streams.state.internals.RocksDbWindowBytesStoreSupplier;
 
 /**
- * The benchmark topology (bench.md): page views, purchase events and support tickets keyed by
- * customer id, views enriched from the products global table, every event joined with the
- * customers table, folded into one profile per customer; plus a 5-minute windowed view count.
+ * Weir's profile topology (profile/topology.go), node for node, in Kafka Streams: page views,
+ * purchase events and support tickets keyed by customer id; the purchase-after-view
+ * stream-stream join wired first; views and line items enriched from the products global table;
+ * everything left-joined with the customers table and folded by one processor into profiles
+ * (written per commit) and triggers.
  */
 public final class BenchTopology {
     /** Store names; they name the changelog topics. */
     public static final String STORE_PROFILES = "ks-profiles";
+    public static final String STORE_CART_TIMERS = "ks-profile-cart-timers";
     public static final String STORE_CUSTOMERS = "ks-customers";
     public static final String STORE_PRODUCTS = "ks-products";
-    public static final String STORE_VIEWS_5M = "ks-views-5m";
+    public static final String JOIN_PURCHASE_VIEW = "ks-purchase-view";
 
-    public static final Duration VIEW_WINDOW = Duration.ofMinutes(5);
     public static final Duration GRACE = Duration.ofMinutes(1);
+    public static final Duration VIEW_BEFORE_PURCHASE = Duration.ofMinutes(30);
     /**
-     * RocksDB segment length of the windowed store. The default (retention / 2 = 3 min) opens
-     * and drops one RocksDB instance per task every 3 minutes of event time; the benchmark
-     * replays days of event time in minutes, so the stream thread spent most of its time in
-     * RocksDB.open/close, transactions outlived transaction.timeout.ms (10 s), the broker
-     * aborted them and the thread was fenced. Retention (what the store keeps and serves)
-     * stays window + grace.
+     * RocksDB segment length of the join's two window stores when not the default (retention
+     * / 2 = 15.5 min): see bench/kstreams/README.md, "Window store segments".
      */
-    public static final Duration VIEW_SEGMENT = Duration.ofHours(1);
+    public static final Duration JOIN_SEGMENT = Duration.ofHours(24);
 
     /** Topic names under a run prefix P: P.web_browsing and so on. */
     public record Topics(String views, String purchases, String tickets, String customers, String products,
-                         String profiles, String views5m) {
+                         String profiles, String triggers) {
         public static Topics withPrefix(String p) {
             String q = p.isEmpty() ? "" : p + ".";
             return new Topics(q + "web_browsing", q + "purchase_events", q + "support_tickets",
-                    q + "customers", q + "products", q + "ks_profiles", q + "ks_views_5m");
+                    q + "customers", q + "products", q + "ks_profiles", q + "ks_triggers");
         }
     }
 
     private BenchTopology() {}
 
     public static Topology build(Topics t, SchemaSource schemas) {
+        return build(t, schemas, false);
+    }
+
+    /** With defaultSegments the join stores are the DSL's defaults (15.5-minute segments). */
+    public static Topology build(Topics t, SchemaSource schemas, boolean defaultSegments) {
         StreamsBuilder b = new StreamsBuilder();
         var key = Serdes.String();
 
         GlobalKTable<String, AvroSerde.Framed> products = b.globalTable(t.products(),
                 Consumed.with(key, new AvroSerde(Kind.PRODUCT, schemas)).withName("products-source"),
                 Materialized.as(STORE_PRODUCTS));
+        // Not cached: every row reaches the profile processor as a tick (stream time moved).
         KTable<String, AvroSerde.Framed> customers = b.table(t.customers(),
-                Consumed.with(key, new AvroSerde(Kind.CUSTOMER, schemas)).withName("customers-source"),
-                Materialized.as(STORE_CUSTOMERS));
+                Consumed.with(key, new AvroSerde(Kind.CUSTOMER, schemas)).withName("customers-source")
+                        .withTimestampExtractor(EventTime.CUSTOMERS),
+                Materialized.<String, AvroSerde.Framed, KeyValueStore<Bytes, byte[]>>as(STORE_CUSTOMERS)
+                        .withCachingDisabled());
 
         KStream<String, AvroSerde.Framed> views = b.stream(t.views(),
-                Consumed.with(key, new AvroSerde(Kind.PAGE_VIEW, schemas)).withName("views-source"));
+                Consumed.with(key, new AvroSerde(Kind.PAGE_VIEW, schemas)).withName("views-source")
+                        .withTimestampExtractor(EventTime.EVENTS));
         KStream<String, AvroSerde.Framed> purchases = b.stream(t.purchases(),
-                Consumed.with(key, new AvroSerde(Kind.PURCHASE_EVENT, schemas)).withName("purchases-source"));
+                Consumed.with(key, new AvroSerde(Kind.PURCHASE_EVENT, schemas)).withName("purchases-source")
+                        .withTimestampExtractor(EventTime.EVENTS));
         KStream<String, AvroSerde.Framed> tickets = b.stream(t.tickets(),
-                Consumed.with(key, new AvroSerde(Kind.SUPPORT_TICKET, schemas)).withName("tickets-source"));
+                Consumed.with(key, new AvroSerde(Kind.SUPPORT_TICKET, schemas)).withName("tickets-source")
+                        .withTimestampExtractor(EventTime.EVENTS));
 
-        // Views: the view's own category, else the catalog's category of its product.
-        KStream<String, Event> viewEvents = views.leftJoin(products,
-                // "" rather than null: a null lookup key is not joined the same way in every version.
-                (id, v) -> str(v.record(), "product_id"),
+        // The join first: its results reach the processor ahead of the event whose arrival
+        // produced them (a source forwards to its children in the order they were added).
+        KStream<String, PurchaseRef> bought = purchases
+                .filter((id, v) -> "PURCHASE".equals(String.valueOf(v.record().get("type"))),
+                        Named.as("profile-purchases-only"))
+                // processValues rather than mapValues: the ref keeps the record's event time.
+                .processValues(() -> new ContextualFixedKeyProcessor<String, AvroSerde.Framed, PurchaseRef>() {
+                    @Override
+                    public void process(FixedKeyRecord<String, AvroSerde.Framed> r) {
+                        context().forward(r.withValue(PurchaseRef.of(r.value().record(), r.timestamp())));
+                    }
+                }, Named.as("profile-purchase-ref"));
+        KStream<String, String> viewed = views
+                .filter((id, v) -> !str(v.record(), "product_id").isEmpty(), Named.as("profile-product-views"))
+                .mapValues((id, v) -> str(v.record(), "product_id"), Named.as("profile-view-ref"));
+        JoinWindows window = JoinWindows.ofTimeDifferenceAndGrace(VIEW_BEFORE_PURCHASE, GRACE).after(Duration.ZERO);
+        StreamJoined<String, PurchaseRef, String> joined = StreamJoined.with(key, new PurchaseRef.StoreSerde(), Serdes.String())
+                .withName(JOIN_PURCHASE_VIEW).withStoreName(JOIN_PURCHASE_VIEW);
+        if (!defaultSegments) {
+            joined = joined.withThisStoreSupplier(joinStore(JOIN_PURCHASE_VIEW + "-left", window))
+                    .withOtherStoreSupplier(joinStore(JOIN_PURCHASE_VIEW + "-right", window));
+        }
+        KStream<String, Input> signals = bought
+                .join(viewed, (p, productId) -> p.products().contains(productId)
+                        ? Input.ofAfterView(new Input.AfterView(p.eventId(), p.time())) : null, window, joined)
+                .filter((id, in) -> in != null, Named.as("profile-same-product"));
+
+        // The events themselves, enriched from the catalog.
+        KStream<String, Input> viewIn = views.leftJoin(products,
+                (id, v) -> str(v.record(), "product_id"), // "" rather than null: never joined
                 (v, p) -> {
                     String cat = str(v.record(), "category");
                     if (cat.isEmpty() && p != null) {
                         cat = str(p.record(), "category");
                     }
-                    return Event.view(cat);
+                    return Input.ofView(Input.viewOf(v.record(), cat));
                 },
-                Named.as("views-category"));
-        KStream<String, Event> purchaseEvents = purchases.mapValues(
-                v -> Event.purchaseEvent("PURCHASE".equals(String.valueOf(v.record().get("type"))),
-                        (Long) v.record().get("total_cents")),
-                Named.as("purchase-events"));
-        KStream<String, Event> ticketEvents = tickets.mapValues(v -> Event.ticket(), Named.as("ticket-events"));
+                Named.as("profile-view-category"));
+        KStream<String, Input> items = purchases.flatMapValues(v -> {
+            Input.Purchase p = Input.purchaseOf(v.record());
+            if (p.items().isEmpty()) {
+                return List.of(Input.ofItem(p, -1));
+            }
+            List<Input> out = new ArrayList<>(p.items().size());
+            for (int i = 0; i < p.items().size(); i++) {
+                out.add(Input.ofItem(p, i));
+            }
+            return out;
+        }, Named.as("profile-line-items"));
+        KStream<String, Input> itemIn = items.leftJoin(products,
+                (id, in) -> in.item() < 0 ? "" : in.purchase().items().get(in.item()).productId(),
+                (in, p) -> p == null ? in : in.withItemCat(str(p.record(), "category")),
+                Named.as("profile-item-category"));
+        KStream<String, Input> ticketIn = tickets.mapValues(v -> Input.ofTicket(Input.ticketOf(v.record())),
+                Named.as("profile-ticket"));
 
-        KStream<String, Event> withCustomer = viewEvents
-                .merge(purchaseEvents, Named.as("merge-purchases"))
-                .merge(ticketEvents, Named.as("merge-tickets"))
-                .leftJoin(customers, (e, c) -> c == null ? e
-                                : e.withCustomer(str(c.record(), "segment"), str(c.record(), "country")),
-                        org.apache.kafka.streams.kstream.Joined.<String, Event, AvroSerde.Framed>as("customer-join"));
+        KStream<String, Input> withCustomer = signals
+                .merge(viewIn, Named.as("profile-inputs-views"))
+                .merge(itemIn, Named.as("profile-inputs-items"))
+                .merge(ticketIn, Named.as("profile-inputs-tickets"))
+                .leftJoin(customers, (in, c) -> c == null ? in
+                                : in.withCustomer(str(c.record(), "segment"), str(c.record(), "country")),
+                        Joined.<String, Input, AvroSerde.Framed>as("profile-customer"));
+        KStream<String, Input> ticks = customers.toStream(Named.as("profile-customer-rows"))
+                .mapValues(c -> Input.ofTick(), Named.as("profile-tick"));
 
-        withCustomer
-                .groupByKey(Grouped.as("profiles"))
-                .aggregate(Profile::new, (id, e, p) -> p.apply(e), Named.as("profile"),
-                        Materialized.<String, Profile, KeyValueStore<Bytes, byte[]>>as(STORE_PROFILES)
-                                .withKeySerde(key)
-                                .withValueSerde(new Profile.StoreSerde()))
-                .toStream(Named.as("profile-updates"))
-                .mapValues((id, p) -> p.toJson(id), Named.as("profile-json"))
-                .to(t.profiles(), Produced.with(key, Serdes.String()).withName("profiles-sink"));
-
-        views
-                .groupByKey(Grouped.as("views-by-customer"))
-                .windowedBy(TimeWindows.ofSizeAndGrace(VIEW_WINDOW, GRACE))
-                .count(Named.as("views-5m"), Materialized.<String, Long>as(viewsStore())
-                        .withKeySerde(key)
-                        .withValueSerde(Serdes.Long()))
-                .toStream(Named.as("views-5m-updates"))
-                .map((wk, n) -> KeyValue.pair(wk.key() + "@" + wk.window().start(), n), Named.as("views-5m-key"))
-                .to(t.views5m(), Produced.with(key, Serdes.Long()).withName("views-5m-sink"));
-
+        b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(STORE_PROFILES), key,
+                new ProfileState.StoreSerde()).withCachingEnabled());
+        b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(STORE_CART_TIMERS),
+                Serdes.Bytes(), Serdes.ByteArray()).withCachingEnabled());
+        KStream<String, ProfileProcessor.Out> out = withCustomer
+                .merge(ticks, Named.as("profile-all-inputs"))
+                .process(ProfileProcessor::new, Named.as("profile"), STORE_PROFILES, STORE_CART_TIMERS);
+        out.split(Named.as("profile-outputs-"))
+                .branch((id, o) -> !o.trigger(), Branched.withConsumer(s -> s
+                        .mapValues(ProfileProcessor.Out::json, Named.as("profile-update"))
+                        .to(t.profiles(), Produced.with(key, Serdes.String()).withName("profiles-sink"))))
+                .defaultBranch(Branched.withConsumer(s -> s
+                        .mapValues(ProfileProcessor.Out::json, Named.as("profile-trigger"))
+                        .to(t.triggers(), Produced.with(key, Serdes.String()).withName("triggers-sink"))));
         return b.build();
     }
 
-    /**
-     * The DSL's default store for the windowed count (RocksDB, timestamped, retention window +
-     * grace) but with {@link #VIEW_SEGMENT} segments. The public Stores factories derive the
-     * segment length from the retention; only the internal supplier takes it.
-     */
-    static WindowBytesStoreSupplier viewsStore() {
-        return new RocksDbWindowBytesStoreSupplier(STORE_VIEWS_5M, VIEW_WINDOW.plus(GRACE).toMillis(),
-                VIEW_SEGMENT.toMillis(), VIEW_WINDOW.toMillis(), false,
-                RocksDbWindowBytesStoreSupplier.WindowStoreTypes.TIMESTAMPED_WINDOW_STORE);
+    /** The DSL's join store (RocksDB, retention window + grace, duplicates kept) with JOIN_SEGMENT segments. */
+    static WindowBytesStoreSupplier joinStore(String name, JoinWindows w) {
+        return new RocksDbWindowBytesStoreSupplier(name, w.size() + w.gracePeriodMs(), JOIN_SEGMENT.toMillis(),
+                w.size(), true, RocksDbWindowBytesStoreSupplier.WindowStoreTypes.DEFAULT_WINDOW_STORE);
+    }
+
+    /** What the join buffers of a purchase: its event id, time and products. */
+    record PurchaseRef(String eventId, long time, List<String> products) {
+        static PurchaseRef of(GenericRecord r, long time) {
+            Input.Purchase p = Input.purchaseOf(r);
+            List<String> ids = new ArrayList<>(p.items().size());
+            for (Input.Item it : p.items()) {
+                ids.add(it.productId());
+            }
+            return new PurchaseRef(p.eventId(), time, ids);
+        }
+
+        static final class StoreSerde implements Serde<PurchaseRef> {
+            @Override
+            public org.apache.kafka.common.serialization.Serializer<PurchaseRef> serializer() {
+                return (topic, p) -> {
+                    if (p == null) {
+                        return null;
+                    }
+                    ByteArrayOutputStream buf = new ByteArrayOutputStream(64);
+                    try (DataOutputStream out = new DataOutputStream(buf)) {
+                        out.writeUTF(p.eventId());
+                        out.writeLong(p.time());
+                        out.writeInt(p.products().size());
+                        for (String s : p.products()) {
+                            out.writeUTF(s);
+                        }
+                    } catch (IOException e) {
+                        throw new SerializationException("purchase ref: " + e, e);
+                    }
+                    return buf.toByteArray();
+                };
+            }
+
+            @Override
+            public org.apache.kafka.common.serialization.Deserializer<PurchaseRef> deserializer() {
+                return (topic, data) -> {
+                    if (data == null) {
+                        return null;
+                    }
+                    try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
+                        String id = in.readUTF();
+                        long time = in.readLong();
+                        List<String> ids = new ArrayList<>();
+                        for (int n = in.readInt(); n > 0; n--) {
+                            ids.add(in.readUTF());
+                        }
+                        return new PurchaseRef(id, time, ids);
+                    } catch (IOException e) {
+                        throw new SerializationException("purchase ref: " + e, e);
+                    }
+                };
+            }
+        }
     }
 
     /** A string or optional-string field; "" when null or absent. */

@@ -38,16 +38,16 @@ import org.apache.kafka.streams.processor.StateRestoreListener;
  *
  * <pre>
  * java -jar weir-bench-kstreams.jar --bootstrap HOST:PORT --registry URL --prefix P --app-id ID
- *     --state-dir DIR [--transactional-state-stores] [--schemas-dir DIR]
+ *     --state-dir DIR [--transactional-state-stores] [--schemas-dir DIR] [--default-segments]
  * </pre>
  */
 public final class Main {
     private static final String USAGE = "usage: java -jar weir-bench-kstreams.jar --bootstrap HOST:PORT"
             + " --registry URL --prefix P --app-id ID --state-dir DIR"
-            + " [--transactional-state-stores] [--schemas-dir DIR]";
+            + " [--transactional-state-stores] [--schemas-dir DIR] [--default-segments]";
 
     record Args(String bootstrap, String registry, String prefix, String appId, String stateDir,
-                boolean transactionalStores, String schemasDir) {}
+                boolean transactionalStores, String schemasDir, boolean defaultSegments) {}
 
     public static void main(String[] argv) throws Exception {
         // Logs (stderr) quiet unless asked for with -Dorg.slf4j.simpleLogger.defaultLogLevel=info.
@@ -74,17 +74,20 @@ public final class Main {
         BenchTopology.Topics topics = BenchTopology.Topics.withPrefix(a.prefix());
         Properties props = config(a);
         createOutputTopics(props, topics);
-        Topology topology = BenchTopology.build(topics, schemas);
+        Topology topology = BenchTopology.build(topics, schemas, a.defaultSegments());
         System.exit(run(topology, props));
     }
 
     static Args parse(String[] argv) {
         Map<String, String> v = new HashMap<>();
         boolean tx = false;
+        // Also from the environment, so a harness run can try it without changing its command line.
+        boolean defaultSegments = "1".equals(System.getenv("WEIR_BENCH_KS_DEFAULT_SEGMENTS"));
         for (int i = 0; i < argv.length; i++) {
             String f = argv[i];
             switch (f) {
                 case "--transactional-state-stores" -> tx = true;
+                case "--default-segments" -> defaultSegments = true;
                 case "--bootstrap", "--registry", "--prefix", "--app-id", "--state-dir", "--schemas-dir" -> {
                     if (i + 1 >= argv.length) {
                         throw new IllegalArgumentException(f + " needs a value");
@@ -107,7 +110,7 @@ public final class Main {
             throw new IllegalArgumentException("missing " + String.join(", ", missing));
         }
         return new Args(v.get("--bootstrap"), v.get("--registry"), v.get("--prefix"), v.get("--app-id"),
-                v.get("--state-dir"), tx, v.get("--schemas-dir"));
+                v.get("--state-dir"), tx, v.get("--schemas-dir"), defaultSegments);
     }
 
     static Properties config(Args a) {
@@ -129,7 +132,7 @@ public final class Main {
     }
 
     /**
-     * Creates the two output topics (partitions as the views topic) if the harness did not, and
+     * Creates the two output topics (profiles, triggers) (partitions as the views topic) if the harness did not, and
      * sets retention.ms=-1 on them: their record times are event times, which may be older
      * than the broker's retention, and the broker would delete them at once.
      */
@@ -146,7 +149,7 @@ public final class Main {
                 System.err.println("kstreams: cannot describe " + t.views() + ": " + e.getCause());
             }
             Map<ConfigResource, Collection<AlterConfigOp>> keep = new HashMap<>();
-            for (String name : List.of(t.profiles(), t.views5m())) {
+            for (String name : List.of(t.profiles(), t.triggers())) {
                 try {
                     admin.createTopics(List.of(new NewTopic(name, partitions, (short) -1)
                                     .configs(Map.of(TopicConfig.RETENTION_MS_CONFIG, "-1"))))

@@ -3,6 +3,7 @@ package io.weir.bench.kstreams;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -24,14 +25,15 @@ import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.generic.GenericRecordBuilder;
 import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.LongDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.kstream.JoinWindows;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -53,7 +55,7 @@ class BenchTopologyTest {
     private TopologyTestDriver driver;
     private TestInputTopic<String, byte[]> views, purchases, tickets, customers, products;
     private TestOutputTopic<String, String> profiles;
-    private TestOutputTopic<String, Long> views5m;
+    private TestOutputTopic<String, String> triggers;
     private int eventSeq;
 
     @BeforeEach
@@ -73,6 +75,10 @@ class BenchTopologyTest {
     }
 
     private void start(SchemaSource source) {
+        start(source, false);
+    }
+
+    private void start(SchemaSource source, boolean defaultSegments) {
         Properties p = new Properties();
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, "bench-test");
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
@@ -80,7 +86,7 @@ class BenchTopologyTest {
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
         p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, MalformedCounter.class);
-        driver = new TopologyTestDriver(BenchTopology.build(T, source), p, T0);
+        driver = new TopologyTestDriver(BenchTopology.build(T, source, defaultSegments), p, T0);
         var ks = new StringSerializer();
         var vs = new ByteArraySerializer();
         views = driver.createInputTopic(T.views(), ks, vs);
@@ -89,7 +95,7 @@ class BenchTopologyTest {
         customers = driver.createInputTopic(T.customers(), ks, vs);
         products = driver.createInputTopic(T.products(), ks, vs);
         profiles = driver.createOutputTopic(T.profiles(), new StringDeserializer(), new StringDeserializer());
-        views5m = driver.createOutputTopic(T.views5m(), new StringDeserializer(), new LongDeserializer());
+        triggers = driver.createOutputTopic(T.triggers(), new StringDeserializer(), new StringDeserializer());
     }
 
     // ---- Avro records, Confluent-framed ----
@@ -262,43 +268,84 @@ class BenchTopologyTest {
         assertEquals(Map.of(T.views(), 1L, T.purchases(), 1L, T.tickets(), 1L), MalformedCounter.byTopic());
     }
 
+    /**
+     * Kafka Streams' join would pair a purchase arriving 8 minutes behind stream time with a
+     * view before it (its stores keep 31 minutes); Weir's join drops it (stream time past
+     * purchase time + 1 min grace), and so must the peer.
+     */
     @Test
-    void windowedViewCount() throws IOException {
+    void purchaseAfterViewKeepsWeirsLateness() throws IOException {
         start(SchemaSource.fromDir(SCHEMAS));
-        Instant w0 = Instant.parse("2026-11-03T10:00:00Z");
-        view("c1", w0.plusSeconds(10), null, "a");
-        view("c1", w0.plusSeconds(200), null, "a");
-        view("c1", w0.plusSeconds(310), null, "a"); // next window; stream time 10:05:10
-        view("c1", w0.plusSeconds(250), null, "a"); // late but within grace: counts in window 0
-        view("c1", w0.plusSeconds(500), null, "a"); // stream time 10:08:20: window 0 closed (10:06)
-        view("c1", w0.plusSeconds(100), null, "a"); // beyond grace: dropped by the window
-        Map<String, Long> got = views5m.readKeyValuesToMap();
-        long start0 = w0.toEpochMilli();
-        long start1 = start0 + Duration.ofMinutes(5).toMillis();
-        assertEquals(Map.of("c1@" + start0, 3L, "c1@" + start1, 2L), got);
+        product("p1", "shoes");
+        view("c1", at(0), "p1", null);
+        purchase("c1", at(60), "PURCHASE", 100); // on time: joined
+        view("c2", at(100), "p1", null);
+        view("c3", at(700), null, "books"); // stream time 700 s
+        purchase("c2", at(200), "PURCHASE", 100); // 500 s late: not joined
+        view("c4", at(750), "p1", null);
+        view("c3", at(800), null, "books"); // stream time 800 s
+        purchase("c4", at(760), "PURCHASE", 100); // 40 s late, within grace: joined
+        Map<String, JsonNode> got = latestProfiles();
+        assertTrue(got.get("c1").get("last_purchase_after_view").asBoolean(), "c1");
+        assertEquals(false, got.get("c2").get("last_purchase_after_view").asBoolean(), "c2");
+        assertTrue(got.get("c4").get("last_purchase_after_view").asBoolean(), "c4");
     }
 
     @Test
-    void windowStoreSegmentsLongerThanRetention() {
-        var s = BenchTopology.viewsStore();
-        assertEquals(Duration.ofMinutes(6).toMillis(), s.retentionPeriod()); // window + grace, the DSL default
-        assertEquals(Duration.ofMinutes(5).toMillis(), s.windowSize());
-        assertEquals(Duration.ofHours(1).toMillis(), s.segmentIntervalMs());
+    void joinStoresKeepTheDslRetentionWithLongerSegments() {
+        JoinWindows w = JoinWindows.ofTimeDifferenceAndGrace(Duration.ofMinutes(30), Duration.ofMinutes(1))
+                .after(Duration.ZERO);
+        var s = BenchTopology.joinStore("x", w);
+        assertEquals(Duration.ofMinutes(31).toMillis(), s.retentionPeriod()); // window + grace, the DSL default
+        assertEquals(Duration.ofMinutes(30).toMillis(), s.windowSize());
+        assertEquals(Duration.ofHours(24).toMillis(), s.segmentIntervalMs());
+        assertTrue(s.retainDuplicates());
     }
 
+    /**
+     * The scenario Weir's side wrote (bench/kstreams_test.go, which runs this test with
+     * -Dweir.scenario=IN -Dweir.scenario.out=OUT): its records, in order, go through the
+     * topology; the final profile of every customer and every trigger are written to OUT for the
+     * Go side to compare with Weir's, field by field. Run once with each segment setting.
+     */
     @Test
-    void windowedViewCountAcrossSegments() throws IOException {
-        start(SchemaSource.fromDir(SCHEMAS));
-        Instant h = Instant.parse("2026-11-03T11:00:00Z"); // a segment boundary
-        view("c1", h.minusSeconds(30), null, "a");   // window 10:55, segment 10:00
-        view("c1", h.plusSeconds(30), null, "a");    // window 11:00, segment 11:00
-        view("c1", h.minusSeconds(10), null, "a");   // late within grace: window 10:55
-        view("c1", h.plusSeconds(3 * 3600), null, "a"); // 14:00: the 10:00 and 11:00 segments expire
-        view("c1", h.minusSeconds(20), null, "a");   // beyond grace: dropped
-        Map<String, Long> got = views5m.readKeyValuesToMap();
-        long w1055 = h.minusSeconds(300).toEpochMilli();
-        assertEquals(Map.of("c1@" + w1055, 2L, "c1@" + h.toEpochMilli(), 1L,
-                "c1@" + h.plusSeconds(3 * 3600).toEpochMilli(), 1L), got);
+    void scenarioFromWeir() throws IOException {
+        String in = System.getProperty("weir.scenario", "");
+        Assumptions.assumeFalse(in.isEmpty(), "no -Dweir.scenario: run by bench/kstreams_test.go");
+        Map<String, Object> result = new java.util.LinkedHashMap<>();
+        for (boolean defaults : new boolean[] {false, true}) {
+            if (driver != null) {
+                driver.close();
+            }
+            start(SchemaSource.fromDir(SCHEMAS), defaults);
+            Map<String, TestInputTopic<String, byte[]>> inputs = Map.of("web_browsing", views,
+                    "purchase_events", purchases, "support_tickets", tickets, "customers", customers,
+                    "products", products);
+            int n = 0;
+            for (String line : Files.readAllLines(Path.of(in))) {
+                if (line.isBlank()) {
+                    continue;
+                }
+                JsonNode r = JSON.readTree(line);
+                TestInputTopic<String, byte[]> topic = inputs.get(r.get("topic").asText());
+                assertNotNull(topic, "topic " + r.get("topic"));
+                topic.pipeInput(r.get("key").asText(), java.util.Base64.getDecoder().decode(r.get("value").asText()),
+                        Instant.ofEpochMilli(r.get("ts").asLong()));
+                n++;
+            }
+            assertTrue(n > 0, "scenario has records");
+            List<JsonNode> ps = new ArrayList<>(latestProfiles().values());
+            List<JsonNode> ts = new ArrayList<>();
+            for (String v : triggers.readValuesToList()) {
+                ts.add(JSON.readTree(v));
+            }
+            assertTrue(!ps.isEmpty() && !ts.isEmpty(), "profiles and triggers written");
+            result.put(defaults ? "default_segments" : "long_segments", Map.of("profiles", ps, "triggers", ts));
+        }
+        String out = System.getProperty("weir.scenario.out", "");
+        if (!out.isEmpty()) {
+            Files.writeString(Path.of(out), JSON.writeValueAsString(result));
+        }
     }
 
     @Test
@@ -357,14 +404,21 @@ class BenchTopologyTest {
     }
 
     @Test
-    void storeSerdeRoundTrip() {
-        Profile p = new Profile();
-        p.apply(Event.view("b").withCustomer("vip", "DE"));
-        p.apply(Event.view("a"));
-        p.apply(Event.purchaseEvent(true, 250));
-        var serde = new Profile.StoreSerde();
-        Profile q = serde.deserializer().deserialize("x", serde.serializer().serialize("x", p));
-        assertEquals(p.toJson("c"), q.toJson("c"));
-        assertEquals(List.of("a", "b"), q.topCategories());
+    void storeSerdeRoundTrip() throws IOException {
+        start(SchemaSource.fromDir(SCHEMAS));
+        product("p1", "shoes");
+        customer("c1", at(0), "vip", "DE");
+        view("c1", at(1), "p1", null);
+        purchase("c1", at(2), "ADD_TO_CART", 500);
+        ticket("c1", at(3));
+        ProfileState p = (ProfileState) driver.getKeyValueStore(BenchTopology.STORE_PROFILES).get("c1");
+        assertNotNull(p);
+        var serde = new ProfileState.StoreSerde();
+        ProfileState q = serde.deserializer().deserialize("x", serde.serializer().serialize("x", p));
+        assertEquals(Json.write(p.toMap("c1")), Json.write(q.toMap("c1")));
+        assertEquals(p.cartDeadline, q.cartDeadline);
+        assertEquals(p.windows.keySet(), q.windows.keySet());
+        assertEquals(3, q.version);
+        assertEquals(List.of("p1"), q.cart.keySet().stream().toList());
     }
 }
