@@ -5,8 +5,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,9 +32,22 @@ import (
 )
 
 func main() {
+	cfg, err := loadConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err := run(ctx)
+	go func() {
+		<-ctx.Done()
+		say("interrupted: stopping the processes and the Kafka this run started (interrupt again to quit at once)")
+		stop() // a second signal kills the bench; its children get SIGTERM (Pdeathsig)
+	}()
+	code, err := run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		if code == 0 {
@@ -44,75 +59,6 @@ func main() {
 
 func say(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
-// config comes from the environment (see bench/README.md).
-type config struct {
-	root         string
-	brokers      []string
-	events       int
-	customers    int
-	seed         uint64
-	badEvery     int
-	partitions   int32
-	pacedSecs    int
-	phases       map[string]bool
-	skipKS       bool
-	outDir       string
-	drainTimeout time.Duration
-}
-
-func envInt(name string, def int) int {
-	if v := os.Getenv(name); v != "" {
-		n, err := strconv.Atoi(v)
-		if err == nil {
-			return n
-		}
-		say("ignoring %s=%q: %v", name, v, err)
-	}
-	return def
-}
-
-func loadConfig() (config, error) {
-	c := config{
-		events:     envInt("BENCH_EVENTS", 150_000),
-		seed:       uint64(envInt("BENCH_SEED", 1)),
-		badEvery:   envInt("BENCH_BAD_EVERY", 1000),
-		partitions: int32(envInt("BENCH_PARTITIONS", 12)),
-		pacedSecs:  envInt("BENCH_PACED_SECONDS", 60),
-		skipKS:     os.Getenv("BENCH_SKIP_KSTREAMS") != "",
-		phases:     map[string]bool{},
-	}
-	c.customers = envInt("BENCH_CUSTOMERS", min(max(c.events/100, 1000), 20000))
-	c.drainTimeout = time.Duration(envInt("BENCH_DRAIN_TIMEOUT_SECONDS", 1800)) * time.Second
-	for _, p := range strings.Split(envOr("BENCH_PHASES", "throughput,recovery,paced"), ",") {
-		c.phases[strings.TrimSpace(p)] = true
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return c, err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			c.root = d
-			break
-		}
-		if filepath.Dir(d) == d {
-			return c, fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
-	c.outDir = envOr("BENCH_OUT", filepath.Join(c.root, "bench", "results"))
-	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
-		c.brokers = strings.Split(b, ",")
-	}
-	return c, nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // system is one system under test.
@@ -143,20 +89,29 @@ type harness struct {
 	res     *bench.Results
 	weirBin string
 	ksJar   string
+	procs   bench.Group // every process the run started
 }
 
-func run(ctx context.Context) (int, error) {
-	began := time.Now()
-	cfg, err := loadConfig()
-	if err != nil {
-		return 2, err
+// start starts a system process in the run's group.
+func (h *harness) start(name string, argv []string, logPath string) (*bench.Process, error) {
+	p, err := h.procs.Start(name, argv, h.cfg.root, logPath)
+	if err == nil {
+		say("%s: started (pid %d)", name, p.Pid())
+		if h.cfg.onStart != nil {
+			h.cfg.onStart(p)
+		}
 	}
+	return p, err
+}
+
+func run(ctx context.Context, cfg config) (int, error) {
+	began := time.Now()
 	h := &harness{cfg: cfg, res: &bench.Results{Versions: map[string]string{}, Settings: map[string]string{}}}
 	h.res.Date = began.UTC().Format("2006-01-02T150405Z")
 	h.res.GitSHA = gitSHA(cfg.root)
 	h.res.Machine = bench.ReadMachine()
 	runID := "bench-" + began.UTC().Format("20060102-150405")
-	h.work = filepath.Join(cfg.root, ".cache", "bench", runID)
+	h.work = filepath.Join(cmp.Or(cfg.workBase, filepath.Join(cfg.root, ".cache", "bench")), runID)
 	if err := os.MkdirAll(h.work, 0o755); err != nil {
 		return 2, err
 	}
@@ -167,7 +122,7 @@ func run(ctx context.Context) (int, error) {
 		h.brokers = cfg.brokers
 		h.res.Notes = append(h.res.Notes, "Kafka given by KAFKA_BROKERS (not started by the harness; may be shared)")
 	} else {
-		bs, stopKafka, err := startKafka(ctx, cfg.root)
+		bs, stopKafka, err := startKafka(ctx, cfg.root, cfg.kafkaScript)
 		if err != nil {
 			return 2, err
 		}
@@ -175,12 +130,21 @@ func run(ctx context.Context) (int, error) {
 		h.brokers = bs
 	}
 	say("kafka at %s", strings.Join(h.brokers, ","))
-	if os.Getenv("BENCH_KEEP") == "" {
+	if !cfg.keep {
 		defer h.cleanUp(runID)
 	}
 	reg := srfake.New()
 	defer reg.Close()
 	h.regURL = reg.URL()
+	// First of the defers to run (last in, first out): the processes stop
+	// before their registry, topics and Kafka go, also when the run is
+	// interrupted or fails.
+	defer func() {
+		for _, name := range h.procs.StopAll(60 * time.Second) {
+			say("stopped %s", name)
+		}
+	}()
+	var err error
 
 	if h.cl, err = kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000)); err != nil {
@@ -415,7 +379,7 @@ func (h *harness) preload(ctx context.Context) error {
 func (h *harness) throughput(ctx context.Context, s *system) error {
 	os.RemoveAll(s.stateDir)
 	say("%s: draining %d events from the earliest offset", s.res.Name, h.wl.Events)
-	p, err := bench.Start(s.res.Name, s.argv(), h.cfg.root, s.log)
+	p, err := h.start(s.res.Name, s.argv(), s.log)
 	if err != nil {
 		return err
 	}
@@ -552,7 +516,7 @@ func (h *harness) startAndProbe(ctx context.Context, s *system, extra ...string)
 		return 0, 0, time.Time{}, err
 	}
 	defer watch.Close()
-	p, err := bench.Start(s.res.Name, s.argv(extra...), h.cfg.root, s.log)
+	p, err := h.start(s.res.Name, s.argv(extra...), s.log)
 	if err != nil {
 		return 0, 0, time.Time{}, err
 	}
@@ -652,7 +616,7 @@ func (h *harness) cleanUp(runID string) {
 
 // catchUp runs s on its state until it has taken in all its input.
 func (h *harness) catchUp(ctx context.Context, s *system) error {
-	p, err := bench.Start(s.res.Name, s.argv(), h.cfg.root, s.log)
+	p, err := h.start(s.res.Name, s.argv(), s.log)
 	if err != nil {
 		return err
 	}
@@ -692,15 +656,23 @@ func (h *harness) settings() {
 	s["kstreams_topology"] = "bench.md subset: profile aggregate with products/customers enrichment + 5-minute windowed view count"
 }
 
-// startKafka runs scripts/kafka.sh start and returns the bootstrap
-// address (its last line) and how to stop it.
-func startKafka(ctx context.Context, root string) ([]string, func(), error) {
-	say("starting a single-node Kafka (scripts/kafka.sh start)")
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "kafka.sh"), "start")
+// startKafka runs script start (scripts/kafka.sh) and returns the
+// bootstrap address (its last line) and how to stop it. An interrupted
+// start is stopped too: the broker may be up already.
+func startKafka(ctx context.Context, root, script string) ([]string, func(), error) {
+	say("starting a single-node Kafka (%s start)", script)
+	stop := func() {
+		say("stopping Kafka (%s stop)", script)
+		c := exec.Command(script, "stop")
+		c.Dir, c.Stdout, c.Stderr = root, os.Stderr, os.Stderr
+		_ = c.Run()
+	}
+	cmd := exec.CommandContext(ctx, script, "start")
 	cmd.Dir, cmd.Stderr = root, os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, nil, fmt.Errorf("scripts/kafka.sh start: %w", err)
+		stop()
+		return nil, nil, fmt.Errorf("%s start: %w", script, err)
 	}
 	var last string
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -710,13 +682,8 @@ func startKafka(ctx context.Context, root string) ([]string, func(), error) {
 		}
 	}
 	if last == "" {
-		return nil, nil, errors.New("scripts/kafka.sh start printed no bootstrap address")
-	}
-	stop := func() {
-		say("stopping Kafka (scripts/kafka.sh stop)")
-		c := exec.Command(filepath.Join(root, "scripts", "kafka.sh"), "stop")
-		c.Dir, c.Stdout, c.Stderr = root, os.Stderr, os.Stderr
-		_ = c.Run()
+		stop()
+		return nil, nil, errors.New(script + " start printed no bootstrap address")
 	}
 	return strings.Split(last, ","), stop, nil
 }
