@@ -35,7 +35,7 @@ type config struct {
 	scale        []int // worker counts of the scaling table
 	kafkaScript  string
 
-	workBase string                // default <root>/.cache/bench; tests set it
+	workBase string               // default <root>/.cache/bench; tests set it
 	onStart  func(*bench.Process) // tests: called on each process started
 }
 
@@ -63,12 +63,12 @@ func parseConfig(args []string, getenv func(string) string, root string, out io.
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
-		drainSecs   int
-		phases      string
-		scale       string
-		brokers     string
-		partitions  int
-		opts        []option
+		drainSecs  int
+		phases     string
+		scale      string
+		brokers    string
+		partitions int
+		opts       []option
 	)
 	add := func(name, env string) { opts = append(opts, option{name, env}) }
 	fs.IntVar(&c.events, "events", 150_000, "events preloaded (the whole run takes about 10 minutes on 2 cores)")
