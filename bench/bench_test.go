@@ -95,9 +95,13 @@ func TestResultsRender(t *testing.T) {
 		{Name: "kstreams", Available: true, Throughput: 10000, KillToOutputSecs: 3, KillRestoredRecords: 7},
 	}}
 	r.Correctness.Compared = true
+	r.Systems[0].CPUProfile = ".cache/bench/x/weir-cpu.pprof"
+	r.Systems[0].CPUBreakdown = &Breakdown{Seconds: 2, Wall: 1, Shares: []Share{{Category: CatState, Seconds: 1.5, Percent: 75,
+		Top: []FuncShare{{Function: "state.(*pendingIter).Next", Percent: 60}}}}}
 	md := r.Markdown("x.json")
 	for _, want := range []string{"| Throughput (events/s, higher is better) | 20000 | 10000 | 2.00 |",
-		"| Records restored after kill -9 (records, lower is better) | 0 | 7 | — |", "identical in both systems"} {
+		"| Records restored after kill -9 (records, lower is better) | 0 | 7 | — |", "identical in both systems",
+		"## Where weir's drain time goes", "| state | 75.0% | 1.50 | `state.(*pendingIter).Next` 60.0% |", "go tool pprof -top .cache/bench/x/weir-cpu.pprof"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

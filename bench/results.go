@@ -19,16 +19,18 @@ type SystemResult struct {
 	Note      string `json:"note,omitempty"`
 
 	// Throughput run: drain the preloaded input from the earliest offset.
-	Events                 int     `json:"events"`
-	StartToFirstCommitSecs float64 `json:"start_to_first_record_seconds"` // process start -> "fetching"/"running" line or first commit seen
-	DrainSeconds           float64 `json:"drain_seconds"`                 // first record -> zero lag seen
-	Throughput             float64 `json:"throughput_events_per_sec"`
-	ThroughputWithStartup  float64 `json:"throughput_with_startup_events_per_sec"` // process start -> zero lag
-	CPUSeconds             float64 `json:"cpu_seconds"`
-	CPUPer1000Events       float64 `json:"cpu_seconds_per_1000_events"`
-	PeakRSSBytes           int64   `json:"peak_rss_bytes"`
-	OutputRecords          int     `json:"output_records"`
-	Customers              int     `json:"customers"`
+	Events                 int        `json:"events"`
+	StartToFirstCommitSecs float64    `json:"start_to_first_record_seconds"` // process start -> "fetching"/"running" line or first commit seen
+	DrainSeconds           float64    `json:"drain_seconds"`                 // first record -> zero lag seen
+	Throughput             float64    `json:"throughput_events_per_sec"`
+	ThroughputWithStartup  float64    `json:"throughput_with_startup_events_per_sec"` // process start -> zero lag
+	CPUSeconds             float64    `json:"cpu_seconds"`
+	CPUPer1000Events       float64    `json:"cpu_seconds_per_1000_events"`
+	PeakRSSBytes           int64      `json:"peak_rss_bytes"`
+	CPUProfile             string     `json:"cpu_profile,omitempty"`   // of the drain, not in git (pprof format)
+	CPUBreakdown           *Breakdown `json:"cpu_breakdown,omitempty"` // where the drain's CPU went`
+	OutputRecords          int        `json:"output_records"`
+	Customers              int        `json:"customers"`
 
 	// Paced run.
 	PacedRate       float64 `json:"paced_rate_events_per_sec,omitempty"`
@@ -257,6 +259,29 @@ func (r *Results) Markdown(jsonName string) string {
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
+	for _, s := range r.Systems {
+		if s.CPUBreakdown != nil {
+			s.CPUBreakdown.markdown(&b, s.Name, s.CPUProfile)
+		}
+	}
 	b.WriteString("\nReproduce: `make bench` (env: BENCH_EVENTS, KAFKA_BROKERS; see bench/README.md).\n")
 	return b.String()
+}
+
+// markdown writes the breakdown as a section of latest.md.
+func (bd *Breakdown) markdown(b *strings.Builder, system, path string) {
+	fmt.Fprintf(b, "\n## Where %s's drain time goes\n\n", system)
+	fmt.Fprintf(b, "CPU profile of the throughput drain: %.1f CPU s in %.1f s of profile (`go tool pprof -top %s`). "+
+		"Each sample counts for the innermost function on its stack that belongs to a part: decode/encode = codec, Avro, encoding/json "+
+		"(input records and stored state); task core = topology, profile; state = state, Pebble; Kafka client = franz-go; "+
+		"Weir runtime loop = processor; GC = collector work anywhere on the stack; other = the rest (scheduler, syscalls outside those).\n\n",
+		bd.Seconds, bd.Wall, path)
+	b.WriteString("| part | share of CPU | CPU s | heaviest functions (share of CPU) |\n|---|---:|---:|---|\n")
+	for _, s := range bd.Shares {
+		var tops []string
+		for _, f := range s.Top {
+			tops = append(tops, fmt.Sprintf("`%s` %.1f%%", f.Function, f.Percent))
+		}
+		fmt.Fprintf(b, "| %s | %.1f%% | %.2f | %s |\n", s.Category, s.Percent, s.Seconds, strings.Join(tops, ", "))
+	}
 }

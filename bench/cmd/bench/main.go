@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -379,7 +380,18 @@ func (h *harness) preload(ctx context.Context) error {
 func (h *harness) throughput(ctx context.Context, s *system) error {
 	os.RemoveAll(s.stateDir)
 	say("%s: draining %d events from the earliest offset", s.res.Name, h.wl.Events)
-	p, err := h.start(s.res.Name, s.argv(), s.log)
+	var extra []string
+	var cpu *bench.CPUCollector
+	if h.cfg.profile && s.res.Name == "weir" {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		extra = []string{"-pprof", addr}
+		cpu = bench.CollectCPU(addr)
+		defer cpu.Stop(0)
+	}
+	p, err := h.start(s.res.Name, s.argv(extra...), s.log)
 	if err != nil {
 		return err
 	}
@@ -420,10 +432,58 @@ func (h *harness) throughput(ctx context.Context, s *system) error {
 	r.PeakRSSBytes = sample.PeakRSS
 	say("%s: drained in %.1fs (%.0f events/s; %.0f with start-up), CPU %.1fs, peak RSS %d MiB",
 		r.Name, r.DrainSeconds, r.Throughput, r.ThroughputWithStartup, r.CPUSeconds, r.PeakRSSBytes>>20)
+	if cpu != nil {
+		cpu.Stop(5 * time.Second)
+		if err := h.saveProfile(cpu, r, d.FirstCommit, d.Done); err != nil {
+			r.Errors = append(r.Errors, "CPU profile: "+err.Error())
+			say("%s: CPU profile: %v", r.Name, err)
+		}
+	}
 	if err := p.Stop(60 * time.Second); err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	}
 	return nil
+}
+
+// saveProfile writes the CPU profile of [from, to] next to the logs
+// (binary, out of git) and puts its breakdown in r.
+func (h *harness) saveProfile(cpu *bench.CPUCollector, r *bench.SystemResult, from, to time.Time) error {
+	prof, err := cpu.Profile(from, to)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(h.work, r.Name+"-cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = prof.Write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	b, err := bench.Analyze(prof, 3)
+	if err != nil {
+		return err
+	}
+	r.CPUProfile, r.CPUBreakdown = path, &b
+	if rel, err := filepath.Rel(h.cfg.root, path); err == nil && !strings.HasPrefix(rel, "..") {
+		r.CPUProfile = rel
+	}
+	say("%s: CPU profile of the drain in %s (go tool pprof -top %s); where the time goes:\n%s", r.Name, path, path, b.Text())
+	return os.WriteFile(strings.TrimSuffix(path, ".pprof")+".txt", []byte(b.Text()), 0o644)
+}
+
+// freeAddr is a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // verify reads both outputs and compares them (and each with the model
@@ -585,7 +645,7 @@ func (h *harness) killRecovery(ctx context.Context, s *system, warm bool) error 
 }
 
 // cleanUp deletes the run's topics (every name starting with runID) and
-// its state directories and binaries; the logs stay.
+// its state directories and binaries; the logs and profiles stay.
 func (h *harness) cleanUp(runID string) {
 	if cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...)); err == nil && len(h.brokers) > 0 {
 		defer cl.Close()
@@ -608,7 +668,7 @@ func (h *harness) cleanUp(runID string) {
 	}
 	entries, _ := os.ReadDir(h.work)
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".log") {
+		if ext := filepath.Ext(e.Name()); ext != ".log" && ext != ".pprof" && ext != ".txt" {
 			os.RemoveAll(filepath.Join(h.work, e.Name()))
 		}
 	}
