@@ -164,6 +164,14 @@ type Breakdown struct {
 	Shares  []Share `json:"shares"`
 }
 
+// Busy is the CPU time per wall time, in percent of one core.
+func (b Breakdown) Busy() float64 {
+	if b.Wall == 0 {
+		return 0
+	}
+	return 100 * b.Seconds / b.Wall
+}
+
 // gcFuncs mark a sample as garbage collection wherever they are on its
 // stack (the mark workers, assists, sweeping, scavenging).
 var gcFuncs = []string{"runtime.gc", "runtime.bgsweep", "runtime.bgscavenge", "runtime.markroot", "runtime.scanobject",
@@ -289,17 +297,42 @@ func shortFunc(fn string) string {
 	if fn == "" {
 		return "?"
 	}
+	if j := strings.IndexByte(fn, '['); j >= 0 {
+		// The import path ends before any type arguments (which hold
+		// paths of their own).
+		return shortFunc(fn[:j]) + dropTypeArgs(fn[j:])
+	}
 	i := strings.LastIndexByte(fn, '/')
 	if rest := fn[i+1:]; i > 0 && len(rest) > 2 && rest[0] == 'v' && rest[1] >= '0' && rest[1] <= '9' {
 		i = strings.LastIndexByte(fn[:i], '/')
 	}
-	return fn[i+1:]
+	return dropTypeArgs(fn[i+1:])
+}
+
+// dropTypeArgs shortens generic instantiations: F[go.shape.x, ...] -> F[…].
+func dropTypeArgs(fn string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range fn {
+		switch {
+		case r == '[':
+			if depth == 0 {
+				b.WriteString("[…]")
+			}
+			depth++
+		case r == ']':
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // Text is the breakdown as a small table, one category per line.
 func (b Breakdown) Text() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "CPU %.1fs in %.1fs of profile\n", b.Seconds, b.Wall)
+	fmt.Fprintf(&sb, "CPU %.1fs in %.1fs of profile (%.0f%% of one core)\n", b.Seconds, b.Wall, b.Busy())
 	for _, s := range b.Shares {
 		var tops []string
 		for _, f := range s.Top {

@@ -79,6 +79,16 @@ func TestAnalyzeClassifiesByInnermostKnownFunction(t *testing.T) {
 	if txt := b.Text(); !bytes.Contains([]byte(txt), []byte("Kafka client")) {
 		t.Errorf("text breakdown lacks the Kafka client:\n%s", txt)
 	}
+	for in, want := range map[string]string{
+		"github.com/weirstream/weir/codec/avro.(*Serde[go.shape.struct { A string \"avro:\\\"a\\\"\" },go.shape.int]).Decode": "avro.(*Serde[…]).Decode",
+		"github.com/cockroachdb/pebble/v2.(*Iterator).Next":                                                                   "pebble/v2.(*Iterator).Next",
+		"github.com/weirstream/weir/topology.Map[...].func1":                                                                  "topology.Map[…].func1",
+		"runtime.memmove": "runtime.memmove",
+	} {
+		if got := shortFunc(in); got != want {
+			t.Errorf("shortFunc(%q) = %q, want %q", in, got, want)
+		}
+	}
 	if _, err := Analyze(&profile.Profile{SampleType: []*profile.ValueType{{Type: "alloc_space"}}}, 1); err == nil {
 		t.Error("Analyze took a heap profile")
 	}

@@ -271,11 +271,11 @@ func (r *Results) Markdown(jsonName string) string {
 // markdown writes the breakdown as a section of latest.md.
 func (bd *Breakdown) markdown(b *strings.Builder, system, path string) {
 	fmt.Fprintf(b, "\n## Where %s's drain time goes\n\n", system)
-	fmt.Fprintf(b, "CPU profile of the throughput drain: %.1f CPU s in %.1f s of profile (`go tool pprof -top %s`). "+
+	fmt.Fprintf(b, "CPU profile of the throughput drain: %.1f CPU s in %.1f s of profile, %.0f%% of one core (`go tool pprof -top %s`). "+
 		"Each sample counts for the innermost function on its stack that belongs to a part: decode/encode = codec, Avro, encoding/json "+
 		"(input records and stored state); task core = topology, profile; state = state, Pebble; Kafka client = franz-go; "+
 		"Weir runtime loop = processor; GC = collector work anywhere on the stack; other = the rest (scheduler, syscalls outside those).\n\n",
-		bd.Seconds, bd.Wall, path)
+		bd.Seconds, bd.Wall, bd.Busy(), path)
 	b.WriteString("| part | share of CPU | CPU s | heaviest functions (share of CPU) |\n|---|---:|---:|---|\n")
 	for _, s := range bd.Shares {
 		var tops []string

@@ -751,6 +751,20 @@ func startKafka(ctx context.Context, root, script string) ([]string, func(), err
 // gitSHA reads HEAD from .git without running git.
 func gitSHA(root string) string {
 	dir := filepath.Join(root, ".git")
+	// A worktree's .git is a file naming its git dir; refs live in the
+	// common dir.
+	common := dir
+	if b, err := os.ReadFile(dir); err == nil {
+		if d, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: "); ok {
+			dir, common = d, d
+			if c, err := os.ReadFile(filepath.Join(d, "commondir")); err == nil {
+				common = filepath.Join(d, strings.TrimSpace(string(c)))
+				if filepath.IsAbs(strings.TrimSpace(string(c))) {
+					common = strings.TrimSpace(string(c))
+				}
+			}
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "HEAD"))
 	if err != nil {
 		return "nogit"
@@ -760,11 +774,11 @@ func gitSHA(root string) string {
 	if !ok {
 		return head[:min(len(head), 12)]
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, ref)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(common, ref)); err == nil {
 		s := strings.TrimSpace(string(b))
 		return s[:min(len(s), 12)]
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "packed-refs")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(common, "packed-refs")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if sha, name, ok := strings.Cut(line, " "); ok && name == ref {
 				return sha[:min(len(sha), 12)]

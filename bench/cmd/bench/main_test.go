@@ -148,3 +148,31 @@ esac
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestGitSHAInWorktree: a worktree's .git file leads to its HEAD and the
+// common dir's refs.
+func TestGitSHAInWorktree(t *testing.T) {
+	dir := t.TempDir()
+	common := filepath.Join(dir, "main.git")
+	wt := filepath.Join(common, "worktrees", "b")
+	root := filepath.Join(dir, "wt")
+	for _, d := range []string{filepath.Join(common, "refs", "heads"), wt, root} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		filepath.Join(root, ".git"):                 "gitdir: " + wt + "\n",
+		filepath.Join(wt, "HEAD"):                   "ref: refs/heads/b\n",
+		filepath.Join(wt, "commondir"):              "../..\n",
+		filepath.Join(common, "refs", "heads", "b"): "0123456789abcdef0123456789abcdef01234567\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := gitSHA(root); got != "0123456789ab" {
+		t.Fatalf("gitSHA = %q, want 0123456789ab", got)
+	}
+}
