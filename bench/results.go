@@ -84,8 +84,25 @@ type Results struct {
 		FinalCompared   bool     `json:"final_compared"`
 		FinalExamples   []string `json:"final_examples,omitempty"`
 	} `json:"correctness"`
-	Notes []string `json:"notes,omitempty"`
-	Took  string   `json:"took"`
+	Scaling []*ScaleRun `json:"scaling,omitempty"`
+	Notes   []string    `json:"notes,omitempty"`
+	Took    string      `json:"took"`
+}
+
+// ScaleRun is one row of the scaling table: Weir workers draining the
+// preloaded input from the earliest offset with a fresh application id
+// and fresh state directories.
+type ScaleRun struct {
+	Name             string  `json:"name"`
+	Workers          int     `json:"workers"`
+	Partitions       int32   `json:"partitions"` // of each event topic
+	Events           int64   `json:"events"`
+	DrainSeconds     float64 `json:"drain_seconds"` // first record -> zero lag
+	Throughput       float64 `json:"throughput_events_per_sec"`
+	CPUSeconds       float64 `json:"cpu_seconds"` // all workers
+	CPUPer1000Events float64 `json:"cpu_seconds_per_1000_events"`
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"` // summed over the workers
+	Error            string  `json:"error,omitempty"`
 }
 
 // Percentile returns the q-quantile (0..1) of sorted durations in ms.
@@ -258,6 +275,19 @@ func (r *Results) Markdown(jsonName string) string {
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	if len(r.Scaling) > 0 {
+		b.WriteString("\n## Scaling: Weir workers on the same broker and input\n\n")
+		b.WriteString("Each run drains the preloaded input from the earliest offset with a fresh application id and fresh state directories, one process per worker, exactly-once, 100 ms commits. " +
+			"CPU and peak RSS are summed over the workers.\n\n")
+		b.WriteString("| run | workers | partitions | throughput (events/s) | CPU s per 1000 events | peak RSS (MiB) |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, sr := range r.Scaling {
+			if sr.Error != "" {
+				fmt.Fprintf(&b, "| %s | %d | %d | failed: %s | | |\n", sr.Name, sr.Workers, sr.Partitions, sr.Error)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s |\n", sr.Name, sr.Workers, sr.Partitions, num(sr.Throughput), num(sr.CPUPer1000Events), num(float64(sr.PeakRSSBytes)/(1<<20)))
+		}
 	}
 	for _, s := range r.Systems {
 		if s.CPUBreakdown != nil {

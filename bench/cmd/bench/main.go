@@ -247,6 +247,10 @@ func run(ctx context.Context, cfg config) (int, error) {
 			say("paced: %v", err)
 		}
 	}
+	if cfg.phases["scaling"] && ctx.Err() == nil {
+		// Last: its runs write to the same output topics.
+		h.scaling(ctx, runID)
+	}
 	name := h.finish(began)
 	say("results in %s and %s", name, filepath.Join(cfg.outDir, "latest.md"))
 	if mismatch != nil {
@@ -276,10 +280,15 @@ func (h *harness) newSystem(name, app, out string, dec bench.DecodeFunc, argv fu
 
 func (h *harness) weirArgv(t bench.Topics, app string) func(...string) []string {
 	return func(extra ...string) []string {
-		return append([]string{h.weirBin, "run", "-pipeline", "profiles", "-brokers", strings.Join(h.brokers, ","),
-			"-registry", h.regURL, "-auto-register", "-app", app, "-topic-prefix", t.Prefix + ".",
-			"-state-dir", filepath.Join(h.work, "weir-state"), "-instance", app + "-0", "-commit-interval", "100ms"}, extra...)
+		return h.weirWorkerArgv(t, app, filepath.Join(h.work, "weir-state"), app+"-0", extra...)
 	}
+}
+
+// weirWorkerArgv runs one worker of app on topics t.
+func (h *harness) weirWorkerArgv(t bench.Topics, app, stateDir, instance string, extra ...string) []string {
+	return append([]string{h.weirBin, "run", "-pipeline", "profiles", "-brokers", strings.Join(h.brokers, ","),
+		"-registry", h.regURL, "-auto-register", "-app", app, "-topic-prefix", t.Prefix + ".",
+		"-state-dir", stateDir, "-instance", instance, "-commit-interval", "100ms"}, extra...)
 }
 
 func (h *harness) ksArgv(t bench.Topics, app string, flags ...string) func(...string) []string {
