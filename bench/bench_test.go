@@ -120,4 +120,15 @@ func TestResultsRender(t *testing.T) {
 	if img.Bounds().Dx() < 100 || img.Bounds().Dy() < 100 {
 		t.Fatalf("chart is %v, too small to hold anything", img.Bounds())
 	}
+	// Both systems' bars are drawn, in their colours.
+	seen := map[[3]uint32]bool{}
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
+		}
+	}
+	if !seen[[3]uint32{38, 110, 190}] || !seen[[3]uint32{230, 120, 40}] {
+		t.Fatal("the chart lacks Weir's or Kafka Streams' bars")
+	}
 }
