@@ -93,16 +93,18 @@ type Results struct {
 // preloaded input from the earliest offset with a fresh application id
 // and fresh state directories.
 type ScaleRun struct {
-	Name             string  `json:"name"`
-	Workers          int     `json:"workers"`
-	Partitions       int32   `json:"partitions"` // of each event topic
-	Events           int64   `json:"events"`
-	DrainSeconds     float64 `json:"drain_seconds"` // first record -> zero lag
-	Throughput       float64 `json:"throughput_events_per_sec"`
-	CPUSeconds       float64 `json:"cpu_seconds"` // all workers
-	CPUPer1000Events float64 `json:"cpu_seconds_per_1000_events"`
-	PeakRSSBytes     int64   `json:"peak_rss_bytes"` // summed over the workers
-	Error            string  `json:"error,omitempty"`
+	Name             string     `json:"name"`
+	Workers          int        `json:"workers"`
+	Partitions       int32      `json:"partitions"` // of each event topic
+	Events           int64      `json:"events"`
+	DrainSeconds     float64    `json:"drain_seconds"` // first record -> zero lag
+	Throughput       float64    `json:"throughput_events_per_sec"`
+	CPUSeconds       float64    `json:"cpu_seconds"` // all workers
+	CPUPer1000Events float64    `json:"cpu_seconds_per_1000_events"`
+	PeakRSSBytes     int64      `json:"peak_rss_bytes"` // summed over the workers
+	CPUProfile       string     `json:"cpu_profile,omitempty"`
+	CPUBreakdown     *Breakdown `json:"cpu_breakdown,omitempty"`
+	Error            string     `json:"error,omitempty"`
 }
 
 // Percentile returns the q-quantile (0..1) of sorted durations in ms.
@@ -291,7 +293,12 @@ func (r *Results) Markdown(jsonName string) string {
 	}
 	for _, s := range r.Systems {
 		if s.CPUBreakdown != nil {
-			s.CPUBreakdown.markdown(&b, s.Name, s.CPUProfile)
+			s.CPUBreakdown.markdown(&b, s.Name+"'s drain", s.CPUProfile)
+		}
+	}
+	for _, sr := range r.Scaling {
+		if sr.CPUBreakdown != nil {
+			sr.CPUBreakdown.markdown(&b, "the drain of "+sr.Name, sr.CPUProfile)
 		}
 	}
 	b.WriteString("\nReproduce: `make bench` (env: BENCH_EVENTS, KAFKA_BROKERS; see bench/README.md).\n")
@@ -299,9 +306,9 @@ func (r *Results) Markdown(jsonName string) string {
 }
 
 // markdown writes the breakdown as a section of latest.md.
-func (bd *Breakdown) markdown(b *strings.Builder, system, path string) {
-	fmt.Fprintf(b, "\n## Where %s's drain time goes\n\n", system)
-	fmt.Fprintf(b, "CPU profile of the throughput drain: %.1f CPU s in %.1f s of profile, %.0f%% of one core (`go tool pprof -top %s`). "+
+func (bd *Breakdown) markdown(b *strings.Builder, what, path string) {
+	fmt.Fprintf(b, "\n## Where the time of %s goes\n\n", what)
+	fmt.Fprintf(b, "CPU profile from first record to zero lag: %.1f CPU s in %.1f s of profile, %.0f%% of one core (`go tool pprof -top %s`). "+
 		"Each sample counts for the innermost function on its stack that belongs to a part: decode/encode = codec, Avro, encoding/json "+
 		"(input records and stored state); task core = topology, profile; state = state, Pebble; Kafka client = franz-go; "+
 		"Weir runtime loop = processor; GC = collector work anywhere on the stack; other = the rest (scheduler, syscalls outside those).\n\n",

@@ -389,18 +389,18 @@ func (h *harness) preload(ctx context.Context) error {
 func (h *harness) throughput(ctx context.Context, s *system) error {
 	os.RemoveAll(s.stateDir)
 	say("%s: draining %d events from the earliest offset", s.res.Name, h.wl.Events)
-	var extra []string
+	argv := s.argv()
 	var cpu *bench.CPUCollector
-	if h.cfg.profile && s.res.Name == "weir" {
-		addr, err := freeAddr()
-		if err != nil {
+	if s.res.Name == "weir" {
+		var err error
+		if argv, cpu, err = h.profiled(argv); err != nil {
 			return err
 		}
-		extra = []string{"-pprof", addr}
-		cpu = bench.CollectCPU(addr)
-		defer cpu.Stop(0)
+		if cpu != nil {
+			defer cpu.Stop(0)
+		}
 	}
-	p, err := h.start(s.res.Name, s.argv(extra...), s.log)
+	p, err := h.start(s.res.Name, argv, s.log)
 	if err != nil {
 		return err
 	}
@@ -443,9 +443,11 @@ func (h *harness) throughput(ctx context.Context, s *system) error {
 		r.Name, r.DrainSeconds, r.Throughput, r.ThroughputWithStartup, r.CPUSeconds, r.PeakRSSBytes>>20)
 	if cpu != nil {
 		cpu.Stop(5 * time.Second)
-		if err := h.saveProfile(cpu, r, d.FirstCommit, d.Done); err != nil {
+		if path, b, err := h.saveProfile(cpu, r.Name, d.FirstCommit, d.Done); err != nil {
 			r.Errors = append(r.Errors, "CPU profile: "+err.Error())
 			say("%s: CPU profile: %v", r.Name, err)
+		} else {
+			r.CPUProfile, r.CPUBreakdown = path, b
 		}
 	}
 	if err := p.Stop(60 * time.Second); err != nil {
@@ -454,35 +456,51 @@ func (h *harness) throughput(ctx context.Context, s *system) error {
 	return nil
 }
 
-// saveProfile writes the CPU profile of [from, to] next to the logs
-// (binary, out of git) and puts its breakdown in r.
-func (h *harness) saveProfile(cpu *bench.CPUCollector, r *bench.SystemResult, from, to time.Time) error {
+// saveProfile writes the CPU profile of [from, to] next to the logs as
+// <name>-cpu.pprof (binary, out of git) and returns its path (relative
+// to the module root) and breakdown.
+func (h *harness) saveProfile(cpu *bench.CPUCollector, name string, from, to time.Time) (string, *bench.Breakdown, error) {
 	prof, err := cpu.Profile(from, to)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	path := filepath.Join(h.work, r.Name+"-cpu.pprof")
+	path := filepath.Join(h.work, name+"-cpu.pprof")
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	err = prof.Write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	b, err := bench.Analyze(prof, 3)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	r.CPUProfile, r.CPUBreakdown = path, &b
+	say("%s: CPU profile of the drain in %s (go tool pprof -top %s); where the time goes:\n%s", name, path, path, b.Text())
+	if err := os.WriteFile(strings.TrimSuffix(path, ".pprof")+".txt", []byte(b.Text()), 0o644); err != nil {
+		return "", nil, err
+	}
 	if rel, err := filepath.Rel(h.cfg.root, path); err == nil && !strings.HasPrefix(rel, "..") {
-		r.CPUProfile = rel
+		path = rel
 	}
-	say("%s: CPU profile of the drain in %s (go tool pprof -top %s); where the time goes:\n%s", r.Name, path, path, b.Text())
-	return os.WriteFile(strings.TrimSuffix(path, ".pprof")+".txt", []byte(b.Text()), 0o644)
+	return path, &b, nil
+}
+
+// profiled adds -pprof to argv (when the run profiles) and starts
+// collecting from it; the collector is nil otherwise.
+func (h *harness) profiled(argv []string) ([]string, *bench.CPUCollector, error) {
+	if !h.cfg.profile {
+		return argv, nil, nil
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(argv, "-pprof", addr), bench.CollectCPU(addr), nil
 }
 
 // freeAddr is a loopback address with a port free right now.

@@ -72,11 +72,22 @@ func (h *harness) scaleDrain(ctx context.Context, sr *bench.ScaleRun, app string
 	anyExited := make(chan struct{})
 	var once sync.Once
 	defer func() { stopAll(procs) }()
+	var cpu *bench.CPUCollector
 	for i := range sr.Workers {
 		stateDir := filepath.Join(h.work, fmt.Sprintf("%s-state-%d", app, i))
 		os.RemoveAll(stateDir)
-		p, err := h.start(fmt.Sprintf("weir-%s-%d", app, i), h.weirWorkerArgv(t, app, stateDir, fmt.Sprintf("%s-%d", app, i)),
-			filepath.Join(h.work, fmt.Sprintf("%s-%d.log", app, i)))
+		argv := h.weirWorkerArgv(t, app, stateDir, fmt.Sprintf("%s-%d", app, i))
+		if sr.Partitions == 1 && i == 0 {
+			// Where does a partition alone spend its time?
+			var err error
+			if argv, cpu, err = h.profiled(argv); err != nil {
+				return err
+			}
+			if cpu != nil {
+				defer cpu.Stop(0)
+			}
+		}
+		p, err := h.start(fmt.Sprintf("weir-%s-%d", app, i), argv, filepath.Join(h.work, fmt.Sprintf("%s-%d.log", app, i)))
 		if err != nil {
 			return err
 		}
@@ -93,10 +104,10 @@ func (h *harness) scaleDrain(ctx context.Context, sr *bench.ScaleRun, app string
 	defer cancel()
 	var last bench.Progress
 	d, err := bench.WaitDrained(dctx, h.adm, app, t.Inputs(), 50*time.Millisecond, anyExited, func(p bench.Progress) { last = p })
-	var cpu float64
+	var cpuSecs float64
 	for _, p := range procs {
 		s := p.Sample()
-		cpu += s.CPUSeconds
+		cpuSecs += s.CPUSeconds
 		sr.PeakRSSBytes += s.PeakRSS
 	}
 	if err != nil {
@@ -115,12 +126,20 @@ func (h *harness) scaleDrain(ctx context.Context, sr *bench.ScaleRun, app string
 	if sr.DrainSeconds > 0 {
 		sr.Throughput = float64(sr.Events) / sr.DrainSeconds
 	}
-	sr.CPUSeconds = cpu
+	sr.CPUSeconds = cpuSecs
 	if sr.Events > 0 {
-		sr.CPUPer1000Events = cpu / float64(sr.Events) * 1000
+		sr.CPUPer1000Events = cpuSecs / float64(sr.Events) * 1000
+	}
+	if cpu != nil {
+		cpu.Stop(5 * time.Second)
+		path, b, err := h.saveProfile(cpu, app, d.FirstCommit, d.Done)
+		if err != nil {
+			say("scaling: %s: CPU profile: %v", sr.Name, err)
+		}
+		sr.CPUProfile, sr.CPUBreakdown = path, b
 	}
 	say("scaling: %s: %d events in %.1fs (%.0f events/s), CPU %.1fs (%.3f s per 1000 events)",
-		sr.Name, sr.Events, sr.DrainSeconds, sr.Throughput, cpu, sr.CPUPer1000Events)
+		sr.Name, sr.Events, sr.DrainSeconds, sr.Throughput, cpuSecs, sr.CPUPer1000Events)
 	return nil
 }
 
