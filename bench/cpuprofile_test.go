@@ -3,7 +3,12 @@ package bench
 import (
 	"bytes"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/pprof/profile"
 )
@@ -92,4 +97,47 @@ func TestAnalyzeClassifiesByInnermostKnownFunction(t *testing.T) {
 	if _, err := Analyze(&profile.Profile{SampleType: []*profile.ValueType{{Type: "alloc_space"}}}, 1); err == nil {
 		t.Error("Analyze took a heap profile")
 	}
+}
+
+// TestCPUCollector takes profiles from a pprof handler (retrying after
+// a failure) and merges those of an interval.
+func TestCPUCollector(t *testing.T) {
+	var failed atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		if failed.CompareAndSwap(false, true) {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		pprof.Profile(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := CollectCPU(srv.Listener.Addr().String())
+	defer c.Stop(0)
+	from := time.Now()
+	// Busy for a while, so that a window holds samples.
+	x := 0
+	for time.Since(from) < 1500*time.Millisecond {
+		x++
+	}
+	to := time.Now()
+	c.Stop(5 * time.Second)
+	p, err := c.Profile(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Analyze(p, 1); err != nil {
+		t.Fatalf("the merged profile: %v", err)
+	}
+	if p.DurationNanos < int64(time.Second) {
+		t.Errorf("merged profile lasts %v, want at least a window", time.Duration(p.DurationNanos))
+	}
+	if !failed.Load() {
+		t.Error("the handler was never asked")
+	}
+	if _, err := c.Profile(to.Add(time.Hour), to.Add(2*time.Hour)); err == nil {
+		t.Error("a profile of an interval with no window")
+	}
+	_ = x
 }
