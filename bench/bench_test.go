@@ -103,7 +103,7 @@ func TestResultsRender(t *testing.T) {
 	md := r.Markdown("x.json")
 	for _, want := range []string{"| Throughput (events/s, higher is better) | 20000 | 10000 | 2.00 |",
 		"| Records restored after kill -9 (records, lower is better) | 0 | 7 | — |", "identical in both systems",
-		"## Where the time of weir's drain goes", "| state | 75.0% | 1.50 | `state.(*pendingIter).Next` 60.0% |", "go tool pprof -top .cache/bench/x/weir-cpu.pprof",
+		"## Where the time of weir's drain goes", "| state | 75.0% | 1.50 | `state.(*pendingIter).Next` 60.0% |  |", "go tool pprof -top .cache/bench/x/weir-cpu.pprof",
 		"| 2 workers | 2 | 12 | 4000 | 0.2 | 100.0 |", "| one partition, one worker | 1 | 1 | failed: boom | | |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

@@ -148,7 +148,8 @@ type Share struct {
 	Category string      `json:"category"`
 	Seconds  float64     `json:"cpu_seconds"`
 	Percent  float64     `json:"percent"`
-	Top      []FuncShare `json:"top,omitempty"` // the category's heaviest functions: the innermost of the category on each stack
+	Top      []FuncShare `json:"top,omitempty"`     // the category's heaviest functions: the innermost of the category on each stack
+	Callers  []FuncShare `json:"callers,omitempty"` // the heaviest callers from other parts (e.g. the task core function that scans a store)
 }
 
 // FuncShare is the CPU time of the samples a function put in its category.
@@ -213,35 +214,40 @@ func isEncode(fn string) bool {
 
 // category is the sample's category: GC if a GC function is anywhere on
 // its stack, else that of the innermost function with one. It also
-// returns the function that decided (the leaf for other).
-func category(s *profile.Sample) (string, string) {
-	leaf := ""
+// returns the function that decided (the leaf for other) and the caller
+// from another part that led there (the first function further out with
+// another category; "" if none).
+func category(s *profile.Sample) (cat, fn, caller string) {
+	var names []string // innermost first, inlined ones too
 	for _, loc := range s.Location {
 		for _, l := range loc.Line {
-			if l.Function == nil {
-				continue
-			}
-			for _, g := range gcFuncs {
-				if strings.HasPrefix(l.Function.Name, g) {
-					return CatGC, l.Function.Name
-				}
+			if l.Function != nil {
+				names = append(names, l.Function.Name)
 			}
 		}
 	}
-	for _, loc := range s.Location {
-		for _, l := range loc.Line { // innermost first, inlined ones too
-			if l.Function == nil {
-				continue
-			}
-			if leaf == "" {
-				leaf = l.Function.Name
-			}
-			if cat := classify(l.Function.Name); cat != "" {
-				return cat, l.Function.Name
+	for _, name := range names {
+		for _, g := range gcFuncs {
+			if strings.HasPrefix(name, g) {
+				return CatGC, name, ""
 			}
 		}
 	}
-	return CatOther, leaf
+	for i, name := range names {
+		if cat = classify(name); cat == "" {
+			continue
+		}
+		for _, out := range names[i+1:] {
+			if c := classify(out); c != "" && c != cat {
+				return cat, name, out
+			}
+		}
+		return cat, name, ""
+	}
+	if len(names) > 0 {
+		fn = names[0]
+	}
+	return CatOther, fn, ""
 }
 
 // Analyze computes the breakdown of a CPU profile: each sample goes to
@@ -258,15 +264,19 @@ func Analyze(p *profile.Profile, topN int) (Breakdown, error) {
 	}
 	secs := map[string]float64{}
 	flat := map[string]map[string]float64{}
+	callers := map[string]map[string]float64{}
 	var total float64
 	for _, s := range p.Sample {
 		v := float64(s.Value[idx]) / 1e9
-		cat, fn := category(s)
+		cat, fn, caller := category(s)
 		secs[cat] += v
 		if flat[cat] == nil {
-			flat[cat] = map[string]float64{}
+			flat[cat], callers[cat] = map[string]float64{}, map[string]float64{}
 		}
 		flat[cat][shortFunc(fn)] += v
+		if caller != "" {
+			callers[cat][shortFunc(caller)] += v
+		}
 		total += v
 	}
 	b := Breakdown{Seconds: total, Wall: float64(p.DurationNanos) / 1e9}
@@ -275,20 +285,28 @@ func Analyze(p *profile.Profile, topN int) (Breakdown, error) {
 	}
 	for _, c := range Categories {
 		sh := Share{Category: c, Seconds: secs[c], Percent: 100 * secs[c] / total}
-		fns := make([]string, 0, len(flat[c]))
-		for f := range flat[c] {
-			fns = append(fns, f)
-		}
-		sort.Slice(fns, func(i, j int) bool {
-			a, b := flat[c][fns[i]], flat[c][fns[j]]
-			return a > b || a == b && fns[i] < fns[j]
-		})
-		for _, f := range fns[:min(len(fns), topN)] {
-			sh.Top = append(sh.Top, FuncShare{Function: f, Percent: 100 * flat[c][f] / total})
-		}
+		sh.Top = heaviest(flat[c], topN, total)
+		sh.Callers = heaviest(callers[c], topN, total)
 		b.Shares = append(b.Shares, sh)
 	}
 	return b, nil
+}
+
+// heaviest is the n functions of m with the most time, in percent of total.
+func heaviest(m map[string]float64, n int, total float64) []FuncShare {
+	fns := make([]string, 0, len(m))
+	for f := range m {
+		fns = append(fns, f)
+	}
+	sort.Slice(fns, func(i, j int) bool {
+		a, b := m[fns[i]], m[fns[j]]
+		return a > b || a == b && fns[i] < fns[j]
+	})
+	var out []FuncShare
+	for _, f := range fns[:min(len(fns), n)] {
+		out = append(out, FuncShare{Function: f, Percent: 100 * m[f] / total})
+	}
+	return out
 }
 
 // shortFunc drops the import path but the package: github.com/x/y/pkg.F
@@ -334,11 +352,19 @@ func (b Breakdown) Text() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "CPU %.1fs in %.1fs of profile (%.0f%% of one core)\n", b.Seconds, b.Wall, b.Busy())
 	for _, s := range b.Shares {
-		var tops []string
-		for _, f := range s.Top {
-			tops = append(tops, fmt.Sprintf("%s %.1f%%", f.Function, f.Percent))
+		fmt.Fprintf(&sb, "  %-18s %6.1f%% %7.2fs  %s\n", s.Category, s.Percent, s.Seconds, funcList(s.Top, "%s %.1f%%"))
+		if len(s.Callers) > 0 {
+			fmt.Fprintf(&sb, "  %-18s %6s  %7s  called from %s\n", "", "", "", funcList(s.Callers, "%s %.1f%%"))
 		}
-		fmt.Fprintf(&sb, "  %-18s %6.1f%% %7.2fs  %s\n", s.Category, s.Percent, s.Seconds, strings.Join(tops, ", "))
 	}
 	return sb.String()
+}
+
+// funcList formats fs with format (function, percent), comma-separated.
+func funcList(fs []FuncShare, format string) string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, fmt.Sprintf(format, f.Function, f.Percent))
+	}
+	return strings.Join(out, ", ")
 }

@@ -81,6 +81,12 @@ func TestAnalyzeClassifiesByInnermostKnownFunction(t *testing.T) {
 	if top := b.Shares[2].Top; len(top) != 1 || top[0].Function != "pebble/v2.(*mergingIter).findNextEntry" {
 		t.Errorf("state's top functions %+v, want Pebble's iterator", top)
 	}
+	if c := b.Shares[2].Callers; len(c) != 1 || c[0].Function != "profile.(*profiler).fireTimers" {
+		t.Errorf("state's callers %+v, want the task core's timer scan", c)
+	}
+	if c := b.Shares[0].Callers; len(c) != 1 || c[0].Function != "topology.(*sourceNode).process" {
+		t.Errorf("decode's callers %+v, want the source node", c)
+	}
 	if txt := b.Text(); !bytes.Contains([]byte(txt), []byte("Kafka client")) {
 		t.Errorf("text breakdown lacks the Kafka client:\n%s", txt)
 	}

@@ -313,12 +313,8 @@ func (bd *Breakdown) markdown(b *strings.Builder, what, path string) {
 		"(input records and stored state); task core = topology, profile; state = state, Pebble; Kafka client = franz-go; "+
 		"Weir runtime loop = processor; GC = collector work anywhere on the stack; other = the rest (scheduler, syscalls outside those).\n\n",
 		bd.Seconds, bd.Wall, bd.Busy(), path)
-	b.WriteString("| part | share of CPU | CPU s | heaviest functions (share of CPU) |\n|---|---:|---:|---|\n")
+	b.WriteString("| part | share of CPU | CPU s | heaviest functions (share of CPU) | called from (another part) |\n|---|---:|---:|---|---|\n")
 	for _, s := range bd.Shares {
-		var tops []string
-		for _, f := range s.Top {
-			tops = append(tops, fmt.Sprintf("`%s` %.1f%%", f.Function, f.Percent))
-		}
-		fmt.Fprintf(b, "| %s | %.1f%% | %.2f | %s |\n", s.Category, s.Percent, s.Seconds, strings.Join(tops, ", "))
+		fmt.Fprintf(b, "| %s | %.1f%% | %.2f | %s | %s |\n", s.Category, s.Percent, s.Seconds, funcList(s.Top, "`%s` %.1f%%"), funcList(s.Callers, "`%s` %.1f%%"))
 	}
 }
