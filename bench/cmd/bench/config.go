@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/weirstream/weir/bench"
 )
 
 // config is the run's settings: flags, each with an environment variable
@@ -35,8 +33,7 @@ type config struct {
 	scale        []int // worker counts of the scaling table
 	kafkaScript  string
 
-	workBase string               // default <root>/.cache/bench; tests set it
-	onStart  func(*bench.Process) // tests: called on each process started
+	workBase string // -work-dir
 }
 
 // phaseNames are the phases in the order they run.
@@ -91,6 +88,8 @@ func parseConfig(args []string, getenv func(string) string, root string, out io.
 	add("out", "BENCH_OUT")
 	fs.IntVar(&drainSecs, "drain-timeout-seconds", 1800, "give up on a drain after this long")
 	add("drain-timeout-seconds", "BENCH_DRAIN_TIMEOUT_SECONDS")
+	fs.StringVar(&c.workBase, "work-dir", filepath.Join(".cache", "bench"), "where each run keeps its logs, CPU profiles, state and binaries (in <dir>/<run>/); relative to the module root")
+	add("work-dir", "BENCH_WORK_DIR")
 	fs.BoolVar(&c.keep, "keep", false, "keep the run's topics, state directories and binaries (logs and profiles are always kept)")
 	add("keep", "BENCH_KEEP")
 	fs.BoolVar(&c.profile, "profile", true, "take a CPU profile of Weir's drain (weir run -pprof) and print where the time goes")
@@ -153,7 +152,7 @@ func parseConfig(args []string, getenv func(string) string, root string, out io.
 		}
 		c.scale = append(c.scale, n)
 	}
-	for _, p := range []*string{&c.outDir, &c.kafkaScript} {
+	for _, p := range []*string{&c.outDir, &c.kafkaScript, &c.workBase} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(root, *p)
 		}

@@ -5,7 +5,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -98,9 +97,6 @@ func (h *harness) start(name string, argv []string, logPath string) (*bench.Proc
 	p, err := h.procs.Start(name, argv, h.cfg.root, logPath)
 	if err == nil {
 		say("%s: started (pid %d)", name, p.Pid())
-		if h.cfg.onStart != nil {
-			h.cfg.onStart(p)
-		}
 	}
 	return p, err
 }
@@ -112,7 +108,7 @@ func run(ctx context.Context, cfg config) (int, error) {
 	h.res.GitSHA = gitSHA(cfg.root)
 	h.res.Machine = bench.ReadMachine()
 	runID := "bench-" + began.UTC().Format("20060102-150405")
-	h.work = filepath.Join(cmp.Or(cfg.workBase, filepath.Join(cfg.root, ".cache", "bench")), runID)
+	h.work = filepath.Join(cfg.workBase, runID)
 	if err := os.MkdirAll(h.work, 0o755); err != nil {
 		return 2, err
 	}

@@ -1,33 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/weirstream/weir/bench"
 	"github.com/weirstream/weir/internal/kafkatest"
 )
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := findRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
 
 // TestHelpListsEveryOption: -h prints each flag with its environment
 // variable and default, and starts nothing.
@@ -41,7 +31,7 @@ func TestHelpListsEveryOption(t *testing.T) {
 		"-events int\t(env BENCH_EVENTS, default \"150000\")", "BENCH_CUSTOMERS", "BENCH_SEED", "BENCH_BAD_EVERY",
 		"BENCH_PARTITIONS", "BENCH_PACED_SECONDS", "-phases string\t(env BENCH_PHASES, default \"throughput,recovery,paced,scaling\")",
 		"BENCH_SKIP_KSTREAMS", "BENCH_OUT", "BENCH_DRAIN_TIMEOUT_SECONDS", "BENCH_KEEP", "BENCH_PROFILE",
-		"BENCH_SCALE_WORKERS", "-brokers string\t(env KAFKA_BROKERS", "BENCH_KAFKA_SCRIPT",
+		"BENCH_SCALE_WORKERS", "BENCH_WORK_DIR", "-brokers string\t(env KAFKA_BROKERS", "BENCH_KAFKA_SCRIPT",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h output lacks %q:\n%s", want, out.String())
@@ -77,11 +67,24 @@ func TestConfigFlagsOverEnvironment(t *testing.T) {
 	}
 }
 
-// TestInterruptStopsKafkaAndProcesses runs the bench with a stand-in
-// for scripts/kafka.sh (its "broker" is a sleep process; the address it
-// prints is the test cluster's), interrupts it as soon as it has started
-// weir, and checks that weir and the broker are gone and the script was
-// asked to stop.
+// TestMain runs the bench's main instead of the tests when asked to: the
+// interrupt test runs it as a process of its own.
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv("BENCH_TEST_MAIN_ARGS"); ok {
+		os.Args = append([]string{"bench"}, strings.Fields(args)...)
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+var startedRE = regexp.MustCompile(`weir: started \(pid (\d+)\)`)
+
+// TestInterruptStopsKafkaAndProcesses runs the bench as a process with a
+// stand-in for scripts/kafka.sh (its "broker" is a sleep process; the
+// address it prints is the test cluster's), sends it SIGTERM as soon as
+// it says it started weir, and checks that weir and the broker are gone
+// and the script was asked to stop.
 func TestInterruptStopsKafkaAndProcesses(t *testing.T) {
 	c := kafkatest.New(t)
 	dir := t.TempDir()
@@ -95,58 +98,72 @@ esac
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := parseConfig([]string{"-events", "2000", "-partitions", "2", "-skip-kstreams", "-phases", "throughput",
-		"-kafka-script", script, "-out", filepath.Join(dir, "out")}, func(string) string { return "" }, repoRoot(t), &bytes.Buffer{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KAFKA_BROKERS=") && !strings.HasPrefix(kv, "BENCH_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "BENCH_TEST_MAIN_ARGS=-events 2000 -partitions 2 -skip-kstreams -phases throughput -kafka-script "+script+
+		" -out "+filepath.Join(dir, "out")+" -work-dir "+filepath.Join(dir, "work"))
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.workBase = dir
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var started []*bench.Process
-	cfg.onStart = func(p *bench.Process) {
-		started = append(started, p)
-		cancel() // the interrupt
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	code, err := run(ctx, cfg)
-	if code == 0 || !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted run: code %d, %v; want non-zero and context.Canceled", code, err)
-	}
-	if len(started) == 0 {
-		t.Fatal("the run started no process before the interrupt")
-	}
-	for _, p := range started {
-		select {
-		case <-p.Exited():
-		default:
-			t.Errorf("%s (pid %d) still running after the run returned", p.Name, p.Pid())
+	var out strings.Builder
+	weirPid := 0
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if m := startedRE.FindStringSubmatch(sc.Text()); m != nil && weirPid == 0 {
+			weirPid, _ = strconv.Atoi(m[1])
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	err = cmd.Wait()
+	if weirPid == 0 {
+		t.Fatalf("the bench never started weir (%v):\n%s", err, out.String())
+	}
+	if err == nil || !strings.Contains(out.String(), "interrupted: stopping") {
+		t.Fatalf("interrupted bench: exit %v; want a failure after saying it was interrupted:\n%s", err, out.String())
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, "stopped")); err != nil || strings.TrimSpace(string(b)) != "stopped" {
-		t.Fatalf("the Kafka script was not asked to stop: %v", err)
+		t.Fatalf("the Kafka script was not asked to stop (%v):\n%s", err, out.String())
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "broker.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	// The stand-in broker is the script's orphan: wait for it to be gone
-	// (or a zombie, if nothing reaps orphans here).
-	alive := func() bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return false
+	brokerPid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	// Both were children of children: wait for them to be gone (or
+	// zombies, if nothing reaps orphans here).
+	for name, pid := range map[string]int{"weir": weirPid, "the stand-in broker": brokerPid} {
+		deadline := time.Now().Add(10 * time.Second)
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s (pid %d) still runs after the bench exited:\n%s", name, pid, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		i := bytes.LastIndexByte(b, ')')
-		return i < 0 || !bytes.HasPrefix(b[i+1:], []byte(" Z"))
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for alive() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the stand-in broker (pid %d) still runs", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
+}
+
+// alive tells whether pid runs (a zombie does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
 	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || !bytes.HasPrefix(b[i+1:], []byte(" Z"))
 }
 
 // TestGitSHAInWorktree: a worktree's .git file leads to its HEAD and the
