@@ -736,6 +736,12 @@ func (h *harness) settings() {
 	s["offset_reset"] = "earliest"
 	s["weir_pipeline"] = "weir run -pipeline profiles: the full profile topology (also triggers, carts, purchase/view join)"
 	s["kill9"] = "SIGKILL, then the same command on the same state directory; no static membership, so the group waits for the killed member's session timeout (45 s, both systems' default)"
+	if h.cfg.profile {
+		s["weir_cpu_profile"] = "weir run -pprof during the throughput drain and the one-partition run: back-to-back 1 s CPU profiles (100 Hz sampling)"
+	}
+	if h.cfg.phases["scaling"] {
+		s["scaling"] = fmt.Sprintf("workers %v, one process each, fresh app id and state per run; then 1 partition per topic, 1 worker", h.cfg.scale)
+	}
 	s["kstreams_topology"] = "bench.md subset: profile aggregate with products/customers enrichment + 5-minute windowed view count"
 }
 
