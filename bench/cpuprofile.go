@@ -185,6 +185,8 @@ func classify(fn string) string {
 	switch {
 	case strings.Contains(fn, "twmb/franz-go"):
 		return CatKafka
+	case isJSONScanner(fn):
+		return "" // shared by Marshal (compacting raw values) and Unmarshal
 	case strings.Contains(fn, "weirstream/weir/codec"), strings.Contains(fn, "twmb/avro"), strings.HasPrefix(fn, "encoding/json."):
 		if isEncode(fn) {
 			return CatEncode
@@ -198,6 +200,13 @@ func classify(fn string) string {
 		return CatRuntime
 	}
 	return ""
+}
+
+// isJSONScanner tells encoding/json's syntax scanner, which both
+// directions use.
+func isJSONScanner(fn string) bool {
+	name, ok := strings.CutPrefix(fn, "encoding/json.")
+	return ok && (strings.HasPrefix(name, "state") || strings.Contains(name, "scanner") || strings.HasPrefix(name, "checkValid"))
 }
 
 // isEncode tells encoding from decoding within the codec packages by the

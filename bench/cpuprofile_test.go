@@ -56,6 +56,8 @@ func TestAnalyzeClassifiesByInnermostKnownFunction(t *testing.T) {
 		150: {w + "profile.(*profiler).apply", w + "topology.(*node).forward"},
 		// Scheduler: other.
 		60: {"runtime.futex", "runtime.findRunnable", "runtime.schedule"},
+		// JSON's scanner works for the side that calls it: here Marshal.
+		30: {"encoding/json.stateInString", "encoding/json.(*scanner).eof", "encoding/json.appendCompact", "encoding/json.Marshal", w + "topology.(*KVStore[...]).Put"},
 		// The runtime loop itself.
 		40: {"runtime.mapaccess", w + "processor.(*worker).commit"},
 	})
@@ -63,10 +65,10 @@ func TestAnalyzeClassifiesByInnermostKnownFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(b.Seconds-1.3) > 1e-9 || b.Wall != 2 {
-		t.Fatalf("total %vs over %vs, want 1.3s over 2s", b.Seconds, b.Wall)
+	if math.Abs(b.Seconds-1.33) > 1e-9 || b.Wall != 2 {
+		t.Fatalf("total %vs over %vs, want 1.33s over 2s", b.Seconds, b.Wall)
 	}
-	want := map[string]float64{CatDecode: 0.1, CatEncode: 0.2, CatState: 0.3, CatKafka: 0.4, CatGC: 0.05, CatTaskCore: 0.15, CatOther: 0.06, CatRuntime: 0.04}
+	want := map[string]float64{CatDecode: 0.1, CatEncode: 0.23, CatState: 0.3, CatKafka: 0.4, CatGC: 0.05, CatTaskCore: 0.15, CatOther: 0.06, CatRuntime: 0.04}
 	if len(b.Shares) != len(Categories) {
 		t.Fatalf("%d shares, want one per category: %+v", len(b.Shares), b.Shares)
 	}
