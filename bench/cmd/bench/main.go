@@ -186,7 +186,7 @@ func run(ctx context.Context, cfg config) (int, error) {
 	}
 
 	fail := func(err error) (int, error) {
-		h.finish(began)
+		h.finish(ctx, began)
 		return 1, err
 	}
 	if err := h.preload(ctx); err != nil {
@@ -247,15 +247,22 @@ func run(ctx context.Context, cfg config) (int, error) {
 		// Last: its runs write to the same output topics.
 		h.scaling(ctx, runID)
 	}
-	name := h.finish(began)
-	say("results in %s and %s", name, filepath.Join(cfg.outDir, "latest.md"))
+	if name := h.finish(ctx, began); name != "" {
+		say("results in %s and %s", name, filepath.Join(cfg.outDir, "latest.md"))
+	}
 	if mismatch != nil {
 		return 1, mismatch
 	}
 	return 0, ctx.Err()
 }
 
-func (h *harness) finish(began time.Time) string {
+// finish writes the results, unless the run was interrupted: a partial
+// run must not replace latest.md.
+func (h *harness) finish(ctx context.Context, began time.Time) string {
+	if ctx.Err() != nil {
+		say("interrupted: no results written to %s", h.cfg.outDir)
+		return ""
+	}
 	h.res.Took = time.Since(began).Round(time.Second).String()
 	name, err := h.res.Write(h.cfg.outDir)
 	if err != nil {

@@ -135,6 +135,9 @@ esac
 	if err == nil || !strings.Contains(out.String(), "interrupted: stopping") {
 		t.Fatalf("interrupted bench: exit %v; want a failure after saying it was interrupted:\n%s", err, out.String())
 	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "latest.md")); err == nil {
+		t.Error("the interrupted run wrote latest.md")
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, "stopped")); err != nil || strings.TrimSpace(string(b)) != "stopped" {
 		t.Fatalf("the Kafka script was not asked to stop (%v):\n%s", err, out.String())
 	}
