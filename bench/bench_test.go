@@ -98,13 +98,13 @@ func TestResultsRender(t *testing.T) {
 	r.Systems[0].CPUProfile = ".cache/bench/x/weir-cpu.pprof"
 	r.Systems[0].CPUBreakdown = &Breakdown{Seconds: 2, Wall: 1, Shares: []Share{{Category: CatState, Seconds: 1.5, Percent: 75,
 		Top: []FuncShare{{Function: "state.(*pendingIter).Next", Percent: 60}}}}}
-	r.Scaling = []*ScaleRun{{Name: "2 workers", Workers: 2, Partitions: 12, Throughput: 4000, CPUPer1000Events: 0.2, PeakRSSBytes: 100 << 20},
+	r.Scaling = []*ScaleRun{{Name: "2 workers", Workers: 2, Partitions: 12, Events: 150000, Throughput: 4000, CPUPer1000Events: 0.2, PeakRSSBytes: 100 << 20},
 		{Name: "one partition, one worker", Workers: 1, Partitions: 1, Error: "boom"}}
 	md := r.Markdown("x.json")
 	for _, want := range []string{"| Throughput (events/s, higher is better) | 20000 | 10000 | 2.00 |",
 		"| Records restored after kill -9 (records, lower is better) | 0 | 7 | — |", "identical in both systems",
 		"## Where the time of weir's drain goes", "| state | 75.0% | 1.50 | `state.(*pendingIter).Next` 60.0% |  |", "go tool pprof -top .cache/bench/x/weir-cpu.pprof",
-		"| 2 workers | 2 | 12 | 4000 | 0.2 | 100.0 |", "| one partition, one worker | 1 | 1 | failed: boom | | |"} {
+		"| 2 workers | 2 | 12 | 150000 | 4000 | 0.2 | 100.0 |", "| one partition, one worker | 1 | 1 | | failed: boom | | |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

@@ -282,13 +282,14 @@ func (r *Results) Markdown(jsonName string) string {
 		b.WriteString("\n## Scaling: Weir workers on the same broker and input\n\n")
 		b.WriteString("Each run drains the preloaded input from the earliest offset with a fresh application id and fresh state directories, one process per worker, exactly-once, 100 ms commits. " +
 			"CPU and peak RSS are summed over the workers.\n\n")
-		b.WriteString("| run | workers | partitions | throughput (events/s) | CPU s per 1000 events | peak RSS (MiB) |\n|---|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| run | workers | partitions | events | throughput (events/s) | CPU s per 1000 events | peak RSS (MiB) |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, sr := range r.Scaling {
 			if sr.Error != "" {
-				fmt.Fprintf(&b, "| %s | %d | %d | failed: %s | | |\n", sr.Name, sr.Workers, sr.Partitions, sr.Error)
+				fmt.Fprintf(&b, "| %s | %d | %d | | failed: %s | | |\n", sr.Name, sr.Workers, sr.Partitions, sr.Error)
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s |\n", sr.Name, sr.Workers, sr.Partitions, num(sr.Throughput), num(sr.CPUPer1000Events), num(float64(sr.PeakRSSBytes)/(1<<20)))
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s |\n", sr.Name, sr.Workers, sr.Partitions, sr.Events,
+				num(sr.Throughput), num(sr.CPUPer1000Events), num(float64(sr.PeakRSSBytes)/(1<<20)))
 		}
 	}
 	for _, s := range r.Systems {

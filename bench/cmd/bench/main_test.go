@@ -31,7 +31,7 @@ func TestHelpListsEveryOption(t *testing.T) {
 		"-events int\t(env BENCH_EVENTS, default \"150000\")", "BENCH_CUSTOMERS", "BENCH_SEED", "BENCH_BAD_EVERY",
 		"BENCH_PARTITIONS", "BENCH_PACED_SECONDS", "-phases string\t(env BENCH_PHASES, default \"throughput,recovery,paced,scaling\")",
 		"BENCH_SKIP_KSTREAMS", "BENCH_OUT", "BENCH_DRAIN_TIMEOUT_SECONDS", "BENCH_KEEP", "BENCH_PROFILE",
-		"BENCH_SCALE_WORKERS", "BENCH_WORK_DIR", "-brokers string\t(env KAFKA_BROKERS", "BENCH_KAFKA_SCRIPT",
+		"BENCH_SCALE_WORKERS", "BENCH_ONE_PARTITION_EVENTS", "BENCH_WORK_DIR", "-brokers string\t(env KAFKA_BROKERS", "BENCH_KAFKA_SCRIPT",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h output lacks %q:\n%s", want, out.String())
@@ -46,7 +46,7 @@ func TestConfigFlagsOverEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.events != 5000 || c.seed != 9 || !c.skipKS || len(c.brokers) != 2 || c.outDir != "/tmp/x" || c.customers != 1000 ||
-		!c.phases["scaling"] || c.phases["paced"] || c.kafkaScript != "/repo/scripts/kafka.sh" || !c.profile || len(c.scale) != 3 {
+		!c.phases["scaling"] || c.phases["paced"] || c.kafkaScript != "/repo/scripts/kafka.sh" || !c.profile || len(c.scale) != 3 || c.onePartition != 5000 {
 		t.Fatalf("config %+v", c)
 	}
 	for _, tc := range []struct {

@@ -13,8 +13,9 @@ import (
 )
 
 // scaling drains the preloaded input again with 1, 2, 4... Weir workers
-// (-scale-workers), then a copy of it with every event topic in one
-// partition drained by one worker: what a hot partition alone can do.
+// (-scale-workers), then a workload of -one-partition-events with every
+// event topic in one partition drained by one worker: what a hot
+// partition alone can do.
 func (h *harness) scaling(ctx context.Context, runID string) {
 	for _, n := range h.cfg.scale {
 		if ctx.Err() != nil {
@@ -26,7 +27,7 @@ func (h *harness) scaling(ctx context.Context, runID string) {
 		}
 		h.res.Scaling = append(h.res.Scaling, h.scaleRun(ctx, name, fmt.Sprintf("%s-scale%d", runID, n), h.topics, n, h.cfg.partitions))
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || h.cfg.onePartition == 0 {
 		return
 	}
 	t := bench.NewTopics(runID + "-onepart")
@@ -40,13 +41,13 @@ func (h *harness) scaling(ctx context.Context, runID string) {
 	h.res.Scaling = append(h.res.Scaling, h.scaleRun(ctx, sr.Name, runID+"-onepart", t, 1, 1))
 }
 
-// preloadOnePartition writes the same workload to topics t, each with
-// one partition.
+// preloadOnePartition writes the workload's first -one-partition-events
+// events (same seed and customers) to topics t, each with one partition.
 func (h *harness) preloadOnePartition(ctx context.Context, t bench.Topics) error {
 	if err := bench.CreateTopics(ctx, h.adm, t, 1, false); err != nil {
 		return err
 	}
-	recs := profile.Generate(h.cfg.seed, h.cfg.events, profile.GenOptions{Customers: h.cfg.customers})
+	recs := profile.Generate(h.cfg.seed, h.cfg.onePartition, profile.GenOptions{Customers: h.cfg.customers})
 	wl, err := bench.Build(recs, t, func(r profile.Record) ([]byte, []byte, error) { return r.Encode(h.serdes) }, h.cfg.seed, h.cfg.badEvery)
 	if err != nil {
 		return err
