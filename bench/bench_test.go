@@ -98,9 +98,16 @@ func TestResultsRender(t *testing.T) {
 		{Name: "kstreams", Available: true, Throughput: 10000, KillToOutputSecs: 3, KillRestoredRecords: 7},
 	}}
 	r.Correctness.Compared = true
+	r.Systems[0].CPUProfile = ".cache/bench/x/weir-cpu.pprof"
+	r.Systems[0].CPUBreakdown = &Breakdown{Seconds: 2, Wall: 1, Shares: []Share{{Category: CatState, Seconds: 1.5, Percent: 75,
+		Top: []FuncShare{{Function: "state.(*pendingIter).Next", Percent: 60}}}}}
+	r.Scaling = []*ScaleRun{{Name: "2 workers", Workers: 2, Partitions: 12, Events: 150000, Throughput: 4000, CPUPer1000Events: 0.2, PeakRSSBytes: 100 << 20},
+		{Name: "one partition, one worker", Workers: 1, Partitions: 1, Error: "boom"}}
 	md := r.Markdown("x.json")
 	for _, want := range []string{"| Throughput (events/s, higher is better) | 20000 | 10000 | 2.00 |",
-		"| Records restored after kill -9 (records, lower is better) | 0 | 7 | — |", "identical in both systems"} {
+		"| Records restored after kill -9 (records, lower is better) | 0 | 7 | — |", "identical in both systems",
+		"## Where the time of weir's drain goes", "| state | 75.0% | 1.50 | `state.(*pendingIter).Next` 60.0% |  |", "go tool pprof -top .cache/bench/x/weir-cpu.pprof",
+		"| 2 workers | 2 | 12 | 150000 | 4000 | 0.2 | 100.0 |", "| one partition, one worker | 1 | 1 | | failed: boom | | |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
@@ -115,6 +122,17 @@ func TestResultsRender(t *testing.T) {
 	}
 	if img.Bounds().Dx() < 100 || img.Bounds().Dy() < 100 {
 		t.Fatalf("chart is %v, too small to hold anything", img.Bounds())
+	}
+	// Both systems' bars are drawn, in their colours.
+	seen := map[[3]uint32]bool{}
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
+		}
+	}
+	if !seen[[3]uint32{38, 110, 190}] || !seen[[3]uint32{230, 120, 40}] {
+		t.Fatal("the chart lacks Weir's or Kafka Streams' bars")
 	}
 }
 

@@ -44,6 +44,10 @@ func Start(name string, argv []string, dir, logPath string) (*Process, error) {
 	fmt.Fprintf(log, "== %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	// Its own process group: a terminal's Ctrl-C reaches the bench only,
+	// which stops its children in order. If the bench dies, they get
+	// SIGTERM.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	cmd.Stderr = log
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -180,4 +184,63 @@ func (p *Process) Kill9() {
 	p.sample()
 	_ = p.cmd.Process.Kill()
 	<-p.exited
+}
+
+// Group is the processes a run started, so that a run that ends early
+// (interrupted, or failed) stops every one of them.
+type Group struct {
+	mu    sync.Mutex
+	procs []*Process
+}
+
+// Start starts a process (see Start) in g.
+func (g *Group) Start(name string, argv []string, dir, logPath string) (*Process, error) {
+	p, err := Start(name, argv, dir, logPath)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// Forget the ones that are gone.
+	live := g.procs[:0]
+	for _, q := range g.procs {
+		select {
+		case <-q.exited:
+		default:
+			live = append(live, q)
+		}
+	}
+	g.procs = append(live, p)
+	return p, nil
+}
+
+// StopAll stops every process of g still running, all at once: SIGTERM,
+// then SIGKILL after grace. It returns the names of those it stopped.
+func (g *Group) StopAll(grace time.Duration) []string {
+	g.mu.Lock()
+	procs := g.procs
+	g.procs = nil
+	g.mu.Unlock()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		stopped []string
+	)
+	for _, p := range procs {
+		select {
+		case <-p.exited:
+			continue
+		default:
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Stop(grace)
+			mu.Lock()
+			stopped = append(stopped, p.Name)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return stopped
 }

@@ -19,16 +19,18 @@ type SystemResult struct {
 	Note      string `json:"note,omitempty"`
 
 	// Throughput run: drain the preloaded input from the earliest offset.
-	Events                 int     `json:"events"`
-	StartToFirstCommitSecs float64 `json:"start_to_first_record_seconds"` // process start -> "fetching"/"running" line or first commit seen
-	DrainSeconds           float64 `json:"drain_seconds"`                 // first record -> zero lag seen
-	Throughput             float64 `json:"throughput_events_per_sec"`
-	ThroughputWithStartup  float64 `json:"throughput_with_startup_events_per_sec"` // process start -> zero lag
-	CPUSeconds             float64 `json:"cpu_seconds"`
-	CPUPer1000Events       float64 `json:"cpu_seconds_per_1000_events"`
-	PeakRSSBytes           int64   `json:"peak_rss_bytes"`
-	OutputRecords          int     `json:"output_records"`
-	Customers              int     `json:"customers"`
+	Events                 int        `json:"events"`
+	StartToFirstCommitSecs float64    `json:"start_to_first_record_seconds"` // process start -> "fetching"/"running" line or first commit seen
+	DrainSeconds           float64    `json:"drain_seconds"`                 // first record -> zero lag seen
+	Throughput             float64    `json:"throughput_events_per_sec"`
+	ThroughputWithStartup  float64    `json:"throughput_with_startup_events_per_sec"` // process start -> zero lag
+	CPUSeconds             float64    `json:"cpu_seconds"`
+	CPUPer1000Events       float64    `json:"cpu_seconds_per_1000_events"`
+	PeakRSSBytes           int64      `json:"peak_rss_bytes"`
+	CPUProfile             string     `json:"cpu_profile,omitempty"`   // of the drain, not in git (pprof format)
+	CPUBreakdown           *Breakdown `json:"cpu_breakdown,omitempty"` // where the drain's CPU went`
+	OutputRecords          int        `json:"output_records"`
+	Customers              int        `json:"customers"`
 
 	// Paced run.
 	PacedRate       float64 `json:"paced_rate_events_per_sec,omitempty"`
@@ -91,8 +93,27 @@ type Results struct {
 		ModelTriggerMismatches []int    `json:"model_trigger_mismatches"`
 		ModelSkipped           int      `json:"model_skipped_customers"` // the busiest, left out of the model (bench.ModelBudget)
 	} `json:"correctness"`
-	Notes []string `json:"notes,omitempty"`
-	Took  string   `json:"took"`
+	Scaling []*ScaleRun `json:"scaling,omitempty"`
+	Notes   []string    `json:"notes,omitempty"`
+	Took    string      `json:"took"`
+}
+
+// ScaleRun is one row of the scaling table: Weir workers draining the
+// preloaded input from the earliest offset with a fresh application id
+// and fresh state directories.
+type ScaleRun struct {
+	Name             string     `json:"name"`
+	Workers          int        `json:"workers"`
+	Partitions       int32      `json:"partitions"` // of each event topic
+	Events           int64      `json:"events"`
+	DrainSeconds     float64    `json:"drain_seconds"` // first record -> zero lag
+	Throughput       float64    `json:"throughput_events_per_sec"`
+	CPUSeconds       float64    `json:"cpu_seconds"` // all workers
+	CPUPer1000Events float64    `json:"cpu_seconds_per_1000_events"`
+	PeakRSSBytes     int64      `json:"peak_rss_bytes"` // summed over the workers
+	CPUProfile       string     `json:"cpu_profile,omitempty"`
+	CPUBreakdown     *Breakdown `json:"cpu_breakdown,omitempty"`
+	Error            string     `json:"error,omitempty"`
 }
 
 // Percentile returns the q-quantile (0..1) of sorted durations in ms.
@@ -268,6 +289,44 @@ func (r *Results) Markdown(jsonName string) string {
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
+	if len(r.Scaling) > 0 {
+		b.WriteString("\n## Scaling: Weir workers on the same broker and input\n\n")
+		b.WriteString("Each run drains the preloaded input from the earliest offset with a fresh application id and fresh state directories, one process per worker, exactly-once, 100 ms commits. " +
+			"CPU and peak RSS are summed over the workers.\n\n")
+		b.WriteString("| run | workers | partitions | events | throughput (events/s) | CPU s per 1000 events | peak RSS (MiB) |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, sr := range r.Scaling {
+			if sr.Error != "" {
+				fmt.Fprintf(&b, "| %s | %d | %d | | failed: %s | | |\n", sr.Name, sr.Workers, sr.Partitions, sr.Error)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s |\n", sr.Name, sr.Workers, sr.Partitions, sr.Events,
+				num(sr.Throughput), num(sr.CPUPer1000Events), num(float64(sr.PeakRSSBytes)/(1<<20)))
+		}
+	}
+	for _, s := range r.Systems {
+		if s.CPUBreakdown != nil {
+			s.CPUBreakdown.markdown(&b, s.Name+"'s drain", s.CPUProfile)
+		}
+	}
+	for _, sr := range r.Scaling {
+		if sr.CPUBreakdown != nil {
+			sr.CPUBreakdown.markdown(&b, "the drain of "+sr.Name, sr.CPUProfile)
+		}
+	}
 	b.WriteString("\nReproduce: `make bench` (env: BENCH_EVENTS, KAFKA_BROKERS; see bench/README.md).\n")
 	return b.String()
+}
+
+// markdown writes the breakdown as a section of latest.md.
+func (bd *Breakdown) markdown(b *strings.Builder, what, path string) {
+	fmt.Fprintf(b, "\n## Where the time of %s goes\n\n", what)
+	fmt.Fprintf(b, "CPU profile from first record to zero lag: %.1f CPU s in %.1f s of profile, %.0f%% of one core (`go tool pprof -top %s`). "+
+		"Each sample counts for the innermost function on its stack that belongs to a part: decode/encode = codec, Avro, encoding/json "+
+		"(input records and stored state); task core = topology, profile; state = state, Pebble; Kafka client = franz-go; "+
+		"Weir runtime loop = processor; GC = collector work anywhere on the stack; other = the rest (scheduler, syscalls outside those).\n\n",
+		bd.Seconds, bd.Wall, bd.Busy(), path)
+	b.WriteString("| part | share of CPU | CPU s | heaviest functions (share of CPU) | called from (another part) |\n|---|---:|---:|---|---|\n")
+	for _, s := range bd.Shares {
+		fmt.Fprintf(b, "| %s | %.1f%% | %.2f | %s | %s |\n", s.Category, s.Percent, s.Seconds, funcList(s.Top, "`%s` %.1f%%"), funcList(s.Callers, "`%s` %.1f%%"))
+	}
 }

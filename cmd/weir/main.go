@@ -131,6 +131,7 @@ func runWorker(ctx context.Context, args []string) error {
 	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
 	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
 	verbose := fs.Bool("v", false, "log at debug level")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this HOST:PORT (e.g. 127.0.0.1:6060), apart from the -http API; default off")
 	// How the input's producers place keys, so queries find them.
 	partitioner := processor.Murmur2
 	if env := os.Getenv("WEIR_PARTITIONER"); env != "" {
@@ -151,6 +152,14 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	if *brokers == "" || *registry == "" {
 		return fmt.Errorf("run: -brokers and -registry are required")
+	}
+	if *pprofAddr != "" {
+		ps, err := listenPprof(*pprofAddr)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		defer ps.stop()
+		ps.start()
 	}
 	co, err := conn.options()
 	if err != nil {

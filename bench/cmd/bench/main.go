@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -30,9 +32,22 @@ import (
 )
 
 func main() {
+	cfg, err := loadConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err := run(ctx)
+	go func() {
+		<-ctx.Done()
+		say("interrupted: stopping the processes and the Kafka this run started (interrupt again to quit at once)")
+		stop() // a second signal kills the bench; its children get SIGTERM (Pdeathsig)
+	}()
+	code, err := run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		if code == 0 {
@@ -44,75 +59,6 @@ func main() {
 
 func say(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
-// config comes from the environment (see bench/README.md).
-type config struct {
-	root         string
-	brokers      []string
-	events       int
-	customers    int
-	seed         uint64
-	badEvery     int
-	partitions   int32
-	pacedSecs    int
-	phases       map[string]bool
-	skipKS       bool
-	outDir       string
-	drainTimeout time.Duration
-}
-
-func envInt(name string, def int) int {
-	if v := os.Getenv(name); v != "" {
-		n, err := strconv.Atoi(v)
-		if err == nil {
-			return n
-		}
-		say("ignoring %s=%q: %v", name, v, err)
-	}
-	return def
-}
-
-func loadConfig() (config, error) {
-	c := config{
-		events:     envInt("BENCH_EVENTS", 150_000),
-		seed:       uint64(envInt("BENCH_SEED", 1)),
-		badEvery:   envInt("BENCH_BAD_EVERY", 1000),
-		partitions: int32(envInt("BENCH_PARTITIONS", 12)),
-		pacedSecs:  envInt("BENCH_PACED_SECONDS", 60),
-		skipKS:     os.Getenv("BENCH_SKIP_KSTREAMS") != "",
-		phases:     map[string]bool{},
-	}
-	c.customers = envInt("BENCH_CUSTOMERS", min(max(c.events/100, 1000), 20000))
-	c.drainTimeout = time.Duration(envInt("BENCH_DRAIN_TIMEOUT_SECONDS", 1800)) * time.Second
-	for _, p := range strings.Split(envOr("BENCH_PHASES", "throughput,recovery,paced"), ",") {
-		c.phases[strings.TrimSpace(p)] = true
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return c, err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			c.root = d
-			break
-		}
-		if filepath.Dir(d) == d {
-			return c, fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
-	c.outDir = envOr("BENCH_OUT", filepath.Join(c.root, "bench", "results"))
-	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
-		c.brokers = strings.Split(b, ",")
-	}
-	return c, nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // system is one system under test.
@@ -144,20 +90,26 @@ type harness struct {
 	res     *bench.Results
 	weirBin string
 	ksJar   string
+	procs   bench.Group // every process the run started
 }
 
-func run(ctx context.Context) (int, error) {
-	began := time.Now()
-	cfg, err := loadConfig()
-	if err != nil {
-		return 2, err
+// start starts a system process in the run's group.
+func (h *harness) start(name string, argv []string, logPath string) (*bench.Process, error) {
+	p, err := h.procs.Start(name, argv, h.cfg.root, logPath)
+	if err == nil {
+		say("%s: started (pid %d)", name, p.Pid())
 	}
+	return p, err
+}
+
+func run(ctx context.Context, cfg config) (int, error) {
+	began := time.Now()
 	h := &harness{cfg: cfg, res: &bench.Results{Versions: map[string]string{}, Settings: map[string]string{}}}
 	h.res.Date = began.UTC().Format("2006-01-02T150405Z")
 	h.res.GitSHA = gitSHA(cfg.root)
 	h.res.Machine = bench.ReadMachine()
 	runID := "bench-" + began.UTC().Format("20060102-150405")
-	h.work = filepath.Join(cfg.root, ".cache", "bench", runID)
+	h.work = filepath.Join(cfg.workBase, runID)
 	if err := os.MkdirAll(h.work, 0o755); err != nil {
 		return 2, err
 	}
@@ -168,7 +120,7 @@ func run(ctx context.Context) (int, error) {
 		h.brokers = cfg.brokers
 		h.res.Notes = append(h.res.Notes, "Kafka given by KAFKA_BROKERS (not started by the harness; may be shared)")
 	} else {
-		bs, stopKafka, err := startKafka(ctx, cfg.root)
+		bs, stopKafka, err := startKafka(ctx, cfg.root, cfg.kafkaScript)
 		if err != nil {
 			return 2, err
 		}
@@ -176,12 +128,21 @@ func run(ctx context.Context) (int, error) {
 		h.brokers = bs
 	}
 	say("kafka at %s", strings.Join(h.brokers, ","))
-	if os.Getenv("BENCH_KEEP") == "" {
+	if !cfg.keep {
 		defer h.cleanUp(runID)
 	}
 	reg := srfake.New()
 	defer reg.Close()
 	h.regURL = reg.URL()
+	// First of the defers to run (last in, first out): the processes stop
+	// before their registry, topics and Kafka go, also when the run is
+	// interrupted or fails.
+	defer func() {
+		for _, name := range h.procs.StopAll(60 * time.Second) {
+			say("stopped %s", name)
+		}
+	}()
+	var err error
 
 	if h.cl, err = kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000)); err != nil {
@@ -227,7 +188,7 @@ func run(ctx context.Context) (int, error) {
 	}
 
 	fail := func(err error) (int, error) {
-		h.finish(began)
+		h.finish(ctx, began)
 		return 1, err
 	}
 	if err := h.preload(ctx); err != nil {
@@ -284,15 +245,26 @@ func run(ctx context.Context) (int, error) {
 			say("paced: %v", err)
 		}
 	}
-	name := h.finish(began)
-	say("results in %s and %s", name, filepath.Join(cfg.outDir, "latest.md"))
+	if cfg.phases["scaling"] && ctx.Err() == nil {
+		// Last: its runs write to the same output topics.
+		h.scaling(ctx, runID)
+	}
+	if name := h.finish(ctx, began); name != "" {
+		say("results in %s and %s", name, filepath.Join(cfg.outDir, "latest.md"))
+	}
 	if mismatch != nil {
 		return 1, mismatch
 	}
 	return 0, ctx.Err()
 }
 
-func (h *harness) finish(began time.Time) string {
+// finish writes the results, unless the run was interrupted: a partial
+// run must not replace latest.md.
+func (h *harness) finish(ctx context.Context, began time.Time) string {
+	if ctx.Err() != nil {
+		say("interrupted: no results written to %s", h.cfg.outDir)
+		return ""
+	}
 	h.res.Took = time.Since(began).Round(time.Second).String()
 	name, err := h.res.Write(h.cfg.outDir)
 	if err != nil {
@@ -313,10 +285,15 @@ func (h *harness) newSystem(name, app, out string, dec bench.DecodeFunc, argv fu
 
 func (h *harness) weirArgv(t bench.Topics, app string) func(...string) []string {
 	return func(extra ...string) []string {
-		return append([]string{h.weirBin, "run", "-pipeline", "profiles", "-brokers", strings.Join(h.brokers, ","),
-			"-registry", h.regURL, "-auto-register", "-app", app, "-topic-prefix", t.Prefix + ".",
-			"-state-dir", filepath.Join(h.work, "weir-state"), "-instance", app + "-0", "-commit-interval", "100ms"}, extra...)
+		return h.weirWorkerArgv(t, app, filepath.Join(h.work, "weir-state"), app+"-0", extra...)
 	}
+}
+
+// weirWorkerArgv runs one worker of app on topics t.
+func (h *harness) weirWorkerArgv(t bench.Topics, app, stateDir, instance string, extra ...string) []string {
+	return append([]string{h.weirBin, "run", "-pipeline", "profiles", "-brokers", strings.Join(h.brokers, ","),
+		"-registry", h.regURL, "-auto-register", "-app", app, "-topic-prefix", t.Prefix + ".",
+		"-state-dir", stateDir, "-instance", instance, "-commit-interval", "100ms"}, extra...)
 }
 
 func (h *harness) ksArgv(t bench.Topics, app string, flags ...string) func(...string) []string {
@@ -419,7 +396,18 @@ func (h *harness) preload(ctx context.Context) error {
 func (h *harness) throughput(ctx context.Context, s *system) error {
 	os.RemoveAll(s.stateDir)
 	say("%s: draining %d events from the earliest offset", s.res.Name, h.wl.Events)
-	p, err := bench.Start(s.res.Name, s.argv(), h.cfg.root, s.log)
+	argv := s.argv()
+	var cpu *bench.CPUCollector
+	if s.res.Name == "weir" {
+		var err error
+		if argv, cpu, err = h.profiled(argv); err != nil {
+			return err
+		}
+		if cpu != nil {
+			defer cpu.Stop(0)
+		}
+	}
+	p, err := h.start(s.res.Name, argv, s.log)
 	if err != nil {
 		return err
 	}
@@ -460,10 +448,76 @@ func (h *harness) throughput(ctx context.Context, s *system) error {
 	r.PeakRSSBytes = sample.PeakRSS
 	say("%s: drained in %.1fs (%.0f events/s; %.0f with start-up), CPU %.1fs, peak RSS %d MiB",
 		r.Name, r.DrainSeconds, r.Throughput, r.ThroughputWithStartup, r.CPUSeconds, r.PeakRSSBytes>>20)
+	if cpu != nil {
+		cpu.Stop(5 * time.Second)
+		if path, b, err := h.saveProfile(cpu, r.Name, d.FirstCommit, d.Done); err != nil {
+			r.Errors = append(r.Errors, "CPU profile: "+err.Error())
+			say("%s: CPU profile: %v", r.Name, err)
+		} else {
+			r.CPUProfile, r.CPUBreakdown = path, b
+		}
+	}
 	if err := p.Stop(60 * time.Second); err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	}
 	return nil
+}
+
+// saveProfile writes the CPU profile of [from, to] next to the logs as
+// <name>-cpu.pprof (binary, out of git) and returns its path (relative
+// to the module root) and breakdown.
+func (h *harness) saveProfile(cpu *bench.CPUCollector, name string, from, to time.Time) (string, *bench.Breakdown, error) {
+	prof, err := cpu.Profile(from, to)
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(h.work, name+"-cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", nil, err
+	}
+	err = prof.Write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := bench.Analyze(prof, 3)
+	if err != nil {
+		return "", nil, err
+	}
+	say("%s: CPU profile of the drain in %s (go tool pprof -top %s); where the time goes:\n%s", name, path, path, b.Text())
+	if err := os.WriteFile(strings.TrimSuffix(path, ".pprof")+".txt", []byte(b.Text()), 0o644); err != nil {
+		return "", nil, err
+	}
+	if rel, err := filepath.Rel(h.cfg.root, path); err == nil && !strings.HasPrefix(rel, "..") {
+		path = rel
+	}
+	return path, &b, nil
+}
+
+// profiled adds -pprof to argv (when the run profiles) and starts
+// collecting from it; the collector is nil otherwise.
+func (h *harness) profiled(argv []string) ([]string, *bench.CPUCollector, error) {
+	if !h.cfg.profile {
+		return argv, nil, nil
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(argv, "-pprof", addr), bench.CollectCPU(addr), nil
+}
+
+// freeAddr is a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // verify reads both outputs and compares them (and each with the model
@@ -578,7 +632,7 @@ func (h *harness) startAndProbe(ctx context.Context, s *system, extra ...string)
 		return 0, 0, time.Time{}, err
 	}
 	defer watch.Close()
-	p, err := bench.Start(s.res.Name, s.argv(extra...), h.cfg.root, s.log)
+	p, err := h.start(s.res.Name, s.argv(extra...), s.log)
 	if err != nil {
 		return 0, 0, time.Time{}, err
 	}
@@ -647,7 +701,7 @@ func (h *harness) killRecovery(ctx context.Context, s *system, warm bool) error 
 }
 
 // cleanUp deletes the run's topics (every name starting with runID) and
-// its state directories and binaries; the logs stay.
+// its state directories and binaries; the logs and profiles stay.
 func (h *harness) cleanUp(runID string) {
 	if cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...)); err == nil && len(h.brokers) > 0 {
 		defer cl.Close()
@@ -670,7 +724,7 @@ func (h *harness) cleanUp(runID string) {
 	}
 	entries, _ := os.ReadDir(h.work)
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".log") {
+		if ext := filepath.Ext(e.Name()); ext != ".log" && ext != ".pprof" && ext != ".txt" {
 			os.RemoveAll(filepath.Join(h.work, e.Name()))
 		}
 	}
@@ -678,7 +732,7 @@ func (h *harness) cleanUp(runID string) {
 
 // catchUp runs s on its state until it has taken in all its input.
 func (h *harness) catchUp(ctx context.Context, s *system) error {
-	p, err := bench.Start(s.res.Name, s.argv(), h.cfg.root, s.log)
+	p, err := h.start(s.res.Name, s.argv(), s.log)
 	if err != nil {
 		return err
 	}
@@ -715,18 +769,32 @@ func (h *harness) settings() {
 	s["offset_reset"] = "earliest"
 	s["weir_pipeline"] = "weir run -pipeline profiles: the full profile topology (also triggers, carts, purchase/view join)"
 	s["kill9"] = "SIGKILL, then the same command on the same state directory; no static membership, so the group waits for the killed member's session timeout (45 s, both systems' default)"
+	if h.cfg.profile {
+		s["weir_cpu_profile"] = "weir run -pprof during the throughput drain and the one-partition run: back-to-back 1 s CPU profiles (100 Hz sampling)"
+	}
+	if h.cfg.phases["scaling"] {
+		s["scaling"] = fmt.Sprintf("workers %v, one process each, fresh app id and state per run; then 1 partition per topic, 1 worker", h.cfg.scale)
+	}
 	s["kstreams_topology"] = "Weir's whole profile topology (bench/kstreams/README.md): purchase/view join, catalog and customers enrichment, windows, carts, triggers, per-commit profiles"
 }
 
-// startKafka runs scripts/kafka.sh start and returns the bootstrap
-// address (its last line) and how to stop it.
-func startKafka(ctx context.Context, root string) ([]string, func(), error) {
-	say("starting a single-node Kafka (scripts/kafka.sh start)")
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "kafka.sh"), "start")
+// startKafka runs script start (scripts/kafka.sh) and returns the
+// bootstrap address (its last line) and how to stop it. An interrupted
+// start is stopped too: the broker may be up already.
+func startKafka(ctx context.Context, root, script string) ([]string, func(), error) {
+	say("starting a single-node Kafka (%s start)", script)
+	stop := func() {
+		say("stopping Kafka (%s stop)", script)
+		c := exec.Command(script, "stop")
+		c.Dir, c.Stdout, c.Stderr = root, os.Stderr, os.Stderr
+		_ = c.Run()
+	}
+	cmd := exec.CommandContext(ctx, script, "start")
 	cmd.Dir, cmd.Stderr = root, os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, nil, fmt.Errorf("scripts/kafka.sh start: %w", err)
+		stop()
+		return nil, nil, fmt.Errorf("%s start: %w", script, err)
 	}
 	var last string
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -736,13 +804,8 @@ func startKafka(ctx context.Context, root string) ([]string, func(), error) {
 		}
 	}
 	if last == "" {
-		return nil, nil, errors.New("scripts/kafka.sh start printed no bootstrap address")
-	}
-	stop := func() {
-		say("stopping Kafka (scripts/kafka.sh stop)")
-		c := exec.Command(filepath.Join(root, "scripts", "kafka.sh"), "stop")
-		c.Dir, c.Stdout, c.Stderr = root, os.Stderr, os.Stderr
-		_ = c.Run()
+		stop()
+		return nil, nil, errors.New(script + " start printed no bootstrap address")
 	}
 	return strings.Split(last, ","), stop, nil
 }
@@ -750,6 +813,20 @@ func startKafka(ctx context.Context, root string) ([]string, func(), error) {
 // gitSHA reads HEAD from .git without running git.
 func gitSHA(root string) string {
 	dir := filepath.Join(root, ".git")
+	// A worktree's .git is a file naming its git dir; refs live in the
+	// common dir.
+	common := dir
+	if b, err := os.ReadFile(dir); err == nil {
+		if d, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: "); ok {
+			dir, common = d, d
+			if c, err := os.ReadFile(filepath.Join(d, "commondir")); err == nil {
+				common = filepath.Join(d, strings.TrimSpace(string(c)))
+				if filepath.IsAbs(strings.TrimSpace(string(c))) {
+					common = strings.TrimSpace(string(c))
+				}
+			}
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "HEAD"))
 	if err != nil {
 		return "nogit"
@@ -759,11 +836,11 @@ func gitSHA(root string) string {
 	if !ok {
 		return head[:min(len(head), 12)]
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, ref)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(common, ref)); err == nil {
 		s := strings.TrimSpace(string(b))
 		return s[:min(len(s), 12)]
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "packed-refs")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(common, "packed-refs")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if sha, name, ok := strings.Cut(line, " "); ok && name == ref {
 				return sha[:min(len(sha), 12)]

@@ -85,7 +85,7 @@ func (h *harness) pacedOne(ctx context.Context, runID string, s *system, rate fl
 		return err
 	}
 	say("%s: paced run at %.0f events/s for %ds (%d events)", s.res.Name, rate, h.cfg.pacedSecs, n)
-	p, err := bench.Start(ps.res.Name+"-paced", ps.argv(), h.cfg.root, ps.log)
+	p, err := h.start(ps.res.Name+"-paced", ps.argv(), ps.log)
 	if err != nil {
 		return err
 	}
