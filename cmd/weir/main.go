@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -131,6 +132,7 @@ func runWorker(ctx context.Context, args []string) error {
 	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
 	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
 	verbose := fs.Bool("v", false, "log at debug level")
+	parallelism := fs.Int("parallelism", 0, "goroutines that process this worker's tasks (default GOMAXPROCS)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this HOST:PORT (e.g. 127.0.0.1:6060), apart from the -http API; default off")
 	// How the input's producers place keys, so queries find them.
 	partitioner := processor.Murmur2
@@ -152,6 +154,9 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	if *brokers == "" || *registry == "" {
 		return fmt.Errorf("run: -brokers and -registry are required")
+	}
+	if *parallelism < 0 {
+		return fmt.Errorf("run: -parallelism %d: give at least 1, or 0 for GOMAXPROCS (%d here)", *parallelism, runtime.GOMAXPROCS(0))
 	}
 	if *pprofAddr != "" {
 		ps, err := listenPprof(*pprofAddr)
@@ -201,6 +206,9 @@ func runWorker(ctx context.Context, args []string) error {
 		processor.InputPartitioner(partitioner),
 	}
 	opts = append(opts, co.processor...)
+	if *parallelism != 0 {
+		opts = append(opts, processor.Parallelism(*parallelism))
+	}
 	if *stateDir != "" {
 		opts = append(opts, processor.StateDir(*stateDir))
 	}
