@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,30 +25,39 @@ type wkey struct {
 	start int64
 }
 
-// layersModel drives two task stores as the pipelined runtime does (a
-// plain key-value store and a window store with its derived index, each
-// a top overlay over a frozen one over Pebble) and checks them against
-// maps: reads of both layers, Pebble after each commit, the changelog of
-// each interval, and a restore of that changelog.
+// skey is a session: a user key and its first and last times.
+type skey struct {
+	key        string
+	start, end int64
+}
+
+// layersModel drives three task stores as the pipelined runtime does (a
+// plain key-value store, and a window and a session store with their
+// derived indexes, each a top overlay over a frozen one over Pebble) and
+// checks them against maps: reads of both layers, Pebble after each
+// commit, the changelog of each interval, and a restore of that
+// changelog.
 type layersModel struct {
 	t    *testing.T
 	seed uint64
 	rng  *rand.Rand
 	db   *pebble.DB
 
-	kvBase, winBase state.KeyValueStore
-	kv, win         *layers
-	ws              *state.WindowStore // the core's, over win; remade at a rewind
+	kvBase, winBase, sesBase state.KeyValueStore
+	kv, win, ses             *layers
+	ws                       *state.WindowStore  // the core's, over win; remade at a rewind
+	ss                       *state.SessionStore // likewise, over ses
 
 	cur, frozen, committed    map[string]string
 	wcur, wfrozen, wcommitted map[wkey]string
+	scur, sfrozen, scommitted map[skey]string
 
 	inFlight bool
 	// Changelog records of the interval in flight, and of every
 	// committed one, in order (what the changelog topics hold).
-	txnKV, txnWin []state.Change
-	logKV, logWin []state.Change
-	restores      int
+	txnKV, txnWin, txnSes []state.Change
+	logKV, logWin, logSes []state.Change
+	restores              int
 }
 
 func (m *layersModel) fatalf(format string, args ...any) {
@@ -224,6 +234,86 @@ func (m *layersModel) winOp(step int) {
 	}
 }
 
+// sesOp is one random operation on the session store; session ends
+// move forward with the step, and expiry follows them.
+func (m *layersModel) sesOp(step int) {
+	now := int64(step)
+	k := string(rune('p' + m.rng.IntN(5)))
+	switch r := m.rng.IntN(20); {
+	case r < 9:
+		end := now - 40 + m.rng.Int64N(50)
+		start, v := end-m.rng.Int64N(10), "s"+strconv.Itoa(step)
+		m.must(m.ss.Put([]byte(k), start, end, []byte(v)))
+		m.scur[skey{k, start, end}] = v
+	case r < 11:
+		for s := range m.scur { // remove one, if any
+			m.must(m.ss.Remove([]byte(s.key), s.start, s.end))
+			delete(m.scur, s)
+			break
+		}
+	case r < 15:
+		t := now - 30 + m.rng.Int64N(20)
+		if m.rng.IntN(10) == 0 {
+			t = now - 100 // behind the low watermark
+		}
+		m.must(m.ss.ExpireBefore(t))
+		for s := range m.scur {
+			if s.end < t {
+				delete(m.scur, s)
+			}
+		}
+	default:
+		from, to := now-40+m.rng.Int64N(50), now-40+m.rng.Int64N(50)
+		if m.rng.IntN(3) == 0 {
+			from = math.MinInt64
+		}
+		m.checkSessions(step, m.ss, from, to, m.scur)
+	}
+}
+
+// checkSessions compares FetchAll(from, to) of ss with the model: the
+// sessions ending in [from, to], in end order, then key, then start.
+func (m *layersModel) checkSessions(step int, ss *state.SessionStore, from, to int64, model map[skey]string) {
+	m.t.Helper()
+	var got, want []string
+	it := ss.FetchAll(from, to)
+	for it.Next() {
+		got = append(got, fmt.Sprintf("%d/%s/%d=%s", it.End(), it.Key(), it.Start(), it.Value()))
+	}
+	m.must(it.Close())
+	var ks []skey
+	for s := range model {
+		if s.end >= from && s.end <= to {
+			ks = append(ks, s)
+		}
+	}
+	slices.SortFunc(ks, func(a, b skey) int {
+		switch {
+		case a.end != b.end:
+			return cmpInt(a.end, b.end)
+		case a.key != b.key:
+			return strings.Compare(a.key, b.key)
+		}
+		return cmpInt(a.start, b.start)
+	})
+	for _, s := range ks {
+		want = append(want, fmt.Sprintf("%d/%s/%d=%s", s.end, s.key, s.start, model[s]))
+	}
+	if !slices.Equal(got, want) {
+		m.fatalf("step %d: sessions FetchAll(%d, %d) =\n%q\nwant\n%q", step, from, to, got, want)
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 func cmpStart(s string) int {
 	n, _ := strconv.Atoi(s[:slices.Index([]byte(s), '=')])
 	return n
@@ -291,9 +381,11 @@ func (m *layersModel) changes(p *state.Pending, index bool) []state.Change {
 func (m *layersModel) freeze() {
 	m.txnKV = m.changes(m.kv.top, false)
 	m.txnWin = m.changes(m.win.top, true)
+	m.txnSes = m.changes(m.ses.top, true)
 	m.kv.freeze()
 	m.win.freeze()
-	m.frozen, m.wfrozen = maps.Clone(m.cur), maps.Clone(m.wcur)
+	m.ses.freeze()
+	m.frozen, m.wfrozen, m.sfrozen = maps.Clone(m.cur), maps.Clone(m.wcur), maps.Clone(m.scur)
 	m.inFlight = true
 }
 
@@ -306,15 +398,20 @@ func (m *layersModel) commit(step int) {
 	if !m.win.frozen.Empty() {
 		writes["win"] = m.win.frozen
 	}
+	if !m.ses.frozen.Empty() {
+		writes["ses"] = m.ses.frozen
+	}
 	if len(writes) > 0 {
 		cp := state.Checkpoint{Offsets: map[state.TopicPartition]int64{{Topic: "log", Partition: 0}: int64(step)}}
 		m.must(m.db.Commit("task", writes, cp))
 	}
 	m.kv.committed()
 	m.win.committed()
-	m.committed, m.wcommitted = m.frozen, m.wfrozen
+	m.ses.committed()
+	m.committed, m.wcommitted, m.scommitted = m.frozen, m.wfrozen, m.sfrozen
 	m.logKV = append(m.logKV, m.txnKV...)
 	m.logWin = append(m.logWin, m.txnWin...)
+	m.logSes = append(m.logSes, m.txnSes...)
 	m.inFlight = false
 	m.checkCommitted(step)
 }
@@ -324,8 +421,10 @@ func (m *layersModel) commit(step int) {
 func (m *layersModel) abort() {
 	m.kv.drop()
 	m.win.drop()
+	m.ses.drop()
 	m.ws = state.NewWindowStore(m.win)
-	m.cur, m.wcur = maps.Clone(m.committed), maps.Clone(m.wcommitted)
+	m.ss = state.NewSessionStore(m.ses)
+	m.cur, m.wcur, m.scur = maps.Clone(m.committed), maps.Clone(m.wcommitted), maps.Clone(m.scommitted)
 	m.inFlight = false
 }
 
@@ -349,10 +448,20 @@ func (m *layersModel) checkCommitted(step int) {
 	if !maps.Equal(replayed, m.committed) {
 		m.fatalf("step %d: the changelog replays to %v; committed %v", step, replayed, m.committed)
 	}
-	// The committed window store reads like the model, and its index
-	// and primary entries match one for one.
+	// The committed window and session stores read like the model, and
+	// their index and primary entries match one for one.
 	m.checkWindows(step, state.NewWindowStore(m.winBase), math.MinInt64, math.MaxInt64, m.wcommitted)
-	local := dumpKV(m.t, m.winBase)
+	m.checkSessions(step, state.NewSessionStore(m.sesBase), math.MinInt64, math.MaxInt64, m.scommitted)
+	m.checkIndexed(step, "win", m.winBase, len(m.wcommitted), state.WindowIndex, m.logWin)
+	m.checkIndexed(step, "ses", m.sesBase, len(m.scommitted), state.SessionIndex, m.logSes)
+}
+
+// checkIndexed checks that a committed indexed store holds n primary and
+// n index entries and, now and then, that its changelog restored into an
+// empty store in random batches, as restore.go does, gives the same keys.
+func (m *layersModel) checkIndexed(step int, store string, base state.KeyValueStore, n int, x *state.Index, log []state.Change) {
+	m.t.Helper()
+	local := dumpKV(m.t, base)
 	var prim, idx int
 	for k := range local {
 		switch k[0] {
@@ -362,27 +471,25 @@ func (m *layersModel) checkCommitted(step int) {
 			idx++
 		}
 	}
-	if prim != len(m.wcommitted) || idx != len(m.wcommitted) {
-		m.fatalf("step %d: Pebble holds %d windows and %d index entries; want %d of each", step, prim, idx, len(m.wcommitted))
+	if prim != n || idx != n {
+		m.fatalf("step %d: %s: Pebble holds %d entries and %d index entries; want %d of each", step, store, prim, idx, n)
 	}
-	// Now and then, restore the window changelog into an empty store
-	// in random batches, as restore.go does.
 	if m.rng.IntN(8) != 0 {
 		return
 	}
 	m.restores++
 	task := "restored-" + strconv.Itoa(m.restores)
 	var derived []state.Change
-	for rest := m.logWin; len(rest) > 0; {
+	for rest := log; len(rest) > 0; {
 		n := min(len(rest), 1+m.rng.IntN(40))
 		var err error
-		derived, err = state.WindowIndex.Derive(derived[:0], rest[:n])
+		derived, err = x.Derive(derived[:0], rest[:n])
 		m.must(err)
-		m.must(m.db.ApplyRestore(task, "win", derived, state.Checkpoint{}))
+		m.must(m.db.ApplyRestore(task, store, derived, state.Checkpoint{}))
 		rest = rest[n:]
 	}
-	if got := dumpKV(m.t, m.db.Store(task, "win")); !maps.Equal(got, local) {
-		m.fatalf("step %d: restored window store differs from the committed one:\n%v\n%v", step, got, local)
+	if got := dumpKV(m.t, m.db.Store(task, store)); !maps.Equal(got, local) {
+		m.fatalf("step %d: restored %s store differs from the committed one:\n%v\n%v", step, store, got, local)
 	}
 	m.must(m.db.DropTask(task))
 }
@@ -409,22 +516,27 @@ func TestLayersOverPebbleModel(t *testing.T) {
 	defer db.Close()
 	m := &layersModel{
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 2)), db: db,
-		kvBase: db.Store("task", "kv"), winBase: db.Store("task", "win"),
+		kvBase: db.Store("task", "kv"), winBase: db.Store("task", "win"), sesBase: db.Store("task", "ses"),
 		cur: map[string]string{}, committed: map[string]string{},
 		wcur: map[wkey]string{}, wcommitted: map[wkey]string{},
+		scur: map[skey]string{}, scommitted: map[skey]string{},
 	}
 	m.kv = newLayers(m.kvBase)
 	m.win = newLayers(m.winBase, storeIndex(topology.KindWindow)...)
+	m.ses = newLayers(m.sesBase, storeIndex(topology.KindSession)...)
 	m.ws = state.NewWindowStore(m.win)
+	m.ss = state.NewSessionStore(m.ses)
 	step := 0
 	for round := 0; round < 400; round++ {
 		for range m.rng.IntN(40) {
 			step++
 			m.kvOp(step)
 			m.winOp(step)
+			m.sesOp(step)
 		}
 		m.checkScan(step, nil, nil)
 		m.checkWindows(step, m.ws, math.MinInt64, math.MaxInt64, m.wcur)
+		m.checkSessions(step, m.ss, math.MinInt64, math.MaxInt64, m.scur)
 		switch r := m.rng.IntN(10); {
 		case r == 0:
 			m.abort()
