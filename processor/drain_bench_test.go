@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -20,7 +22,9 @@ import (
 // through the personalization topology with one worker (exactly-once,
 // 100ms commits, start-up included) and reports events/s. On real Kafka
 // with KAFKA_BROKERS set; BENCH_DRAIN_EVENTS sets the backlog (default
-// 20000).
+// 20000) and BENCH_DRAIN_PARTITIONS the partitions of every event and
+// output topic (default 8; 1 measures one task per subtopology, the
+// one-partition row of issue 12).
 func BenchmarkDrainProfiles(b *testing.B) {
 	n := 20000
 	if s := os.Getenv("BENCH_DRAIN_EVENTS"); s != "" {
@@ -29,9 +33,16 @@ func BenchmarkDrainProfiles(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	parts := int32(8)
+	if s := os.Getenv("BENCH_DRAIN_PARTITIONS"); s != "" {
+		p, err := strconv.Atoi(s)
+		if err != nil || p < 1 {
+			b.Fatalf("BENCH_DRAIN_PARTITIONS=%q: want a positive number", s)
+		}
+		parts = int32(p)
+	}
 	ctx := context.Background()
 	c := kafkatest.New(b)
-	const parts = 8
 	tp := profile.PrefixedTopics(c.Name("") + ".")
 	events := []string{tp.Views, tp.Purchases, tp.Tickets}
 	for _, topic := range append(events, tp.Customers) {
@@ -74,6 +85,7 @@ func BenchmarkDrainProfiles(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	var cpu time.Duration
 	for i := range b.N {
 		b.StopTimer()
 		id := c.Name("drain" + strconv.Itoa(i))
@@ -90,6 +102,7 @@ func BenchmarkDrainProfiles(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		cpu0 := processCPU(b)
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- app.Run(rctx) }()
@@ -102,6 +115,18 @@ func BenchmarkDrainProfiles(b *testing.B) {
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
+		cpu += processCPU(b) - cpu0
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	// CPU per event is steadier than events/s on a shared machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/event")
+}
+
+// processCPU is the user and system CPU time the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
