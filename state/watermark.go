@@ -38,6 +38,15 @@ type lowWatermark struct {
 	// is live between it and t), so consecutive ones join into one range.
 	cleared int64
 
+	// hi, when hiKnown, is a time no index entry is at or after (shared
+	// watermarks only): gets and fetches of windows from there on answer
+	// without a lookup. Stream time is mostly the newest time in a store,
+	// so a join's lookups at it mostly find nothing. hiRetry counts the
+	// gets left before learning hi is tried again.
+	hi      int64
+	hiKnown bool
+	hiRetry int
+
 	// ahead is, in index order, a copy of every live index key with a
 	// time before aheadEnd, when aheadOK.
 	ahead    [][]byte
@@ -73,6 +82,56 @@ func watermarkOf(kv KeyValueStore) *lowWatermark {
 	return &lowWatermark{}
 }
 
+// learnMax bounds the index entries a store reads to learn hi; a store
+// with more entries at or after the time asked waits learnRetry gets.
+const (
+	learnMax   = 64
+	learnRetry = 1024
+)
+
+// noneFrom reports whether kv's time index holds no entry at or after t,
+// without a lookup when it can; it learns hi if it does not know it.
+func (w *lowWatermark) noneFrom(kv KeyValueStore, t int64) (bool, error) {
+	if !w.shared {
+		return false, nil
+	}
+	if !w.hiKnown {
+		if w.hiRetry > 0 {
+			w.hiRetry--
+			return false, nil
+		}
+		if err := w.learnHi(kv, t); err != nil {
+			return false, err
+		}
+	}
+	return w.knownNoneFrom(t), nil
+}
+
+// knownNoneFrom reports whether it is known, without a lookup, that no
+// index entry is at or after t.
+func (w *lowWatermark) knownNoneFrom(t int64) bool { return w.hiKnown && t >= w.hi }
+
+// learnHi reads the index entries at or after t: if they are few, hi is
+// just past the last one.
+func (w *lowWatermark) learnHi(kv KeyValueStore, t int64) error {
+	it := kv.Range(indexTimeBound(t), []byte{tagIndex + 1})
+	n, hi := 0, t
+	for it.Next() {
+		if n++; n > learnMax {
+			w.hiRetry = learnRetry
+			return it.Close()
+		}
+		hi = max(hi, indexTime(it.Key())+1)
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if hi > t || n == 0 { // else the last entry is at math.MaxInt64
+		w.hi, w.hiKnown = hi, true
+	}
+	return nil
+}
+
 // aheadMax bounds the index keys an expiry reads past its bound.
 const aheadMax = 256
 
@@ -91,6 +150,9 @@ func (w *lowWatermark) added(ik []byte) {
 	t := indexTime(ik)
 	if w.known && t < w.t {
 		w.t = t
+	}
+	if w.hiKnown && t >= w.hi {
+		w.hi, w.hiKnown = t+1, t < math.MaxInt64
 	}
 	if w.aheadOK && t < w.aheadEnd {
 		if i, found := w.find(ik); !found {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -237,6 +238,31 @@ func TestExpiryModel(t *testing.T) {
 		for op := 0; op < 3000; op++ {
 			w, s := ws[rng.IntN(2)], ss[rng.IntN(2)]
 			switch r := rng.IntN(100); {
+			case r < 20: // a get and a fetch, checked against the model
+				k := fmt.Sprint(rng.Int64N(20))
+				start := low - 10 + rng.Int64N(700)
+				if _, ok, err := w.Get([]byte(k), start); err != nil || ok != wm[win{k, start}] {
+					t.Fatalf("seed %d: Get(%s, %d) = %v, %v; model says %v", seed, k, start, ok, err, wm[win{k, start}])
+				}
+				to := start + rng.Int64N(50)
+				var want []int64
+				for x := range wm {
+					if x.key == k && x.start >= start && x.start <= to {
+						want = append(want, x.start)
+					}
+				}
+				slices.Sort(want)
+				it := w.Fetch([]byte(k), start, to)
+				var got []int64
+				for it.Next() {
+					got = append(got, it.Start())
+				}
+				if err := it.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("seed %d: Fetch(%s, %d, %d) = %v; model says %v", seed, k, start, to, got, want)
+				}
 			case r < 55:
 				k := rng.Int64N(20)
 				start := low - 5 + rng.Int64N(600) // some below the bound

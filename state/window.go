@@ -29,6 +29,9 @@ func (w *WindowStore) Put(key []byte, start int64, value []byte) error {
 
 // Get returns the value of key's window that starts at start.
 func (w *WindowStore) Get(key []byte, start int64) ([]byte, bool, error) {
+	if none, err := w.low.noneFrom(w.kv, start); err != nil || none {
+		return nil, false, err
+	}
 	return w.kv.Get(primaryKey(key, start))
 }
 
@@ -49,7 +52,47 @@ func (w *WindowStore) Fetch(key []byte, from, to int64) *WindowIterator {
 	if from <= to {
 		hi = append(primaryKey(key, to), 0) // just past the entry at to
 	}
-	return &WindowIterator{e: entryIter{it: w.kv.Range(lo, hi), n: 1}}
+	return &WindowIterator{e: entryIter{it: &fetchIter{low: w.low, from: from, open: func() Iterator { return w.kv.Range(lo, hi) }}, n: 1}}
+}
+
+// fetchIter is a window fetch that opens its range only if some window
+// may start at or after from: at each Next until then, it asks the
+// watermark, so writes made while it is open are still seen.
+type fetchIter struct {
+	low  *lowWatermark
+	from int64
+	open func() Iterator
+	it   Iterator
+	done bool
+}
+
+func (f *fetchIter) Next() bool {
+	if f.it == nil {
+		if f.done || f.low.knownNoneFrom(f.from) {
+			f.done = true
+			return false
+		}
+		f.it = f.open()
+	}
+	return f.it.Next()
+}
+
+func (f *fetchIter) Key() []byte   { return f.it.Key() }
+func (f *fetchIter) Value() []byte { return f.it.Value() }
+
+func (f *fetchIter) Err() error {
+	if f.it == nil {
+		return nil
+	}
+	return f.it.Err()
+}
+
+func (f *fetchIter) Close() error {
+	f.done = true
+	if f.it == nil {
+		return nil
+	}
+	return f.it.Close()
 }
 
 // FetchAll iterates every window with from <= start <= to, ordered by
