@@ -11,10 +11,15 @@ import "github.com/weirstream/weir/state"
 //
 // The core holds the layers itself (a state.KeyValueStore), so the
 // overlays can be restacked under it.
+//
+// It keeps the time index watermark its window or session stores share
+// (state.WatermarkHolder): a commit leaves what they read true, a drop
+// does not.
 type layers struct {
 	base   state.KeyValueStore
 	top    *state.Pending
 	frozen *state.Pending
+	wm     state.IndexWatermark
 }
 
 // newLayers stacks two overlays over base; opts (a derived index) apply
@@ -41,7 +46,11 @@ func (l *layers) committed() { l.frozen.Reset() }
 func (l *layers) drop() {
 	l.top.Reset()
 	l.frozen.Reset()
+	l.wm.Reset()
 }
+
+// IndexWatermark is the watermark the stores over l share.
+func (l *layers) IndexWatermark() *state.IndexWatermark { return &l.wm }
 
 func (l *layers) Get(key []byte) ([]byte, bool, error) { return l.top.Get(key) }
 func (l *layers) Put(key, value []byte) error          { return l.top.Put(key, value) }

@@ -3,6 +3,7 @@ package processor
 import (
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -109,5 +110,42 @@ func TestLayersTwoIntervals(t *testing.T) {
 		l.committed()
 		committed = frozen
 		check("after commit")
+	}
+}
+
+// TestLayersDropForgetsIndexWatermark: window stores over layers share a
+// read-ahead of the time index; a drop (an abort) brings back entries it
+// had already expired, so the stores of the rebuilt core must find and
+// expire them again instead of trusting the old read-ahead.
+func TestLayersDropForgetsIndexWatermark(t *testing.T) {
+	base := state.NewMemory()
+	for i := int64(0); i < 10; i++ { // committed windows
+		if err := state.NewWindowStore(base).Put([]byte("k"), i, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := newLayers(base, state.WithIndex(state.WindowIndex))
+	w := state.NewWindowStore(l)
+	if err := w.ExpireBefore(5); err != nil { // reads ahead 5..9
+		t.Fatal(err)
+	}
+	l.drop() // abort: windows 0..4 are back
+	w = state.NewWindowStore(l)
+	if err := w.ExpireBefore(3); err != nil {
+		t.Fatal(err)
+	}
+	it := w.FetchAll(-100, 100)
+	var got []int64
+	for it.Next() {
+		got = append(got, it.Start())
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{3, 4, 5, 6, 7, 8, 9}; !slices.Equal(got, want) {
+		t.Fatalf("windows after drop and expiry = %v; want %v", got, want)
+	}
+	if _, ok, _ := w.Get([]byte("k"), 1); ok {
+		t.Fatal("window 1 survived the expiry after the drop")
 	}
 }

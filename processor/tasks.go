@@ -56,7 +56,7 @@ func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp 
 }
 
 // taskStores gives a task core its stores: its own through pending
-// overlays (layers), global ones read-only from the DB.
+// overlays (layers), global ones read-only from the DB through a cache.
 type taskStores struct {
 	ts *taskSet
 	t  *task
@@ -68,7 +68,8 @@ func (s taskStores) KeyValue(name string) (state.KeyValueStore, error) {
 	}
 	for _, g := range s.ts.p.globals {
 		if g.Store == name {
-			return s.ts.db.Store(globalTask, name), nil
+			// Read on almost every record, written rarely: cached.
+			return s.ts.db.CachedStore(globalTask, name), nil
 		}
 	}
 	return nil, fmt.Errorf("processor: task %s has no store %q", s.t.id, name)

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 )
 
@@ -140,27 +141,33 @@ func (p *Pending) DeleteRange(start, end []byte) error {
 		return nil
 	}
 	p.points.deleteRange(start, end)
-	p.ranges = mergeRanges(append(p.ranges, KeyRange{Start: start, End: end}))
+	p.ranges = insertRange(p.ranges, KeyRange{Start: start, End: end})
 	return nil
 }
 
-// mergeRanges sorts ranges and joins the overlapping and touching ones.
-func mergeRanges(rs []KeyRange) []KeyRange {
-	sort.Slice(rs, func(i, j int) bool { return bytes.Compare(rs[i].Start, rs[j].Start) < 0 })
-	out := rs[:0]
-	for _, r := range rs {
-		if n := len(out); n > 0 {
-			last := &out[n-1]
-			if last.End == nil || bytes.Compare(r.Start, last.End) <= 0 {
-				if last.End != nil && (r.End == nil || bytes.Compare(r.End, last.End) > 0) {
-					last.End = r.End
-				}
-				continue
-			}
+// insertRange adds r to rs (disjoint, in order) and joins it with the
+// ranges it overlaps or touches. Expiries add a range per record or so:
+// it costs a binary search and a local merge, not a sort of them all.
+func insertRange(rs []KeyRange, r KeyRange) []KeyRange {
+	i := sort.Search(len(rs), func(i int) bool { return bytes.Compare(rs[i].Start, r.Start) > 0 })
+	rs = slices.Insert(rs, i, r)
+	// Only r's neighbours can join: from the one before it, merge
+	// forward while the next range starts at or before the current end.
+	for j := max(i-1, 0); j <= i && j+1 < len(rs); {
+		cur, next := &rs[j], rs[j+1]
+		if cur.End != nil && bytes.Compare(next.Start, cur.End) > 0 {
+			j++
+			continue
 		}
-		out = append(out, r)
+		if cur.End != nil && (next.End == nil || bytes.Compare(next.End, cur.End) > 0) {
+			cur.End = next.End
+		}
+		rs = slices.Delete(rs, j+1, j+2)
+		if j < i {
+			i-- // r is now part of rs[j]
+		}
 	}
-	return out
+	return rs
 }
 
 // RangeDeletes returns the pending range deletes, disjoint and in order.

@@ -17,12 +17,15 @@ var ErrInvalidSession = errors.New("state: session end before start")
 // A SessionStore is not safe for concurrent use.
 type SessionStore struct {
 	kv  KeyValueStore
-	low lowWatermark // over session ends
+	low *lowWatermark // over session ends
 }
 
-// NewSessionStore layers a session store over kv, which it owns from now
-// on: nothing else may write to kv.
-func NewSessionStore(kv KeyValueStore) *SessionStore { return &SessionStore{kv: kv} }
+// NewSessionStore layers a session store over kv: nothing but session
+// stores over kv may write to it. If kv is a WatermarkHolder, the stores
+// over it share what they know of its time index.
+func NewSessionStore(kv KeyValueStore) *SessionStore {
+	return &SessionStore{kv: kv, low: watermarkOf(kv)}
+}
 
 // Put sets the value of the session. Like KeyValueStore.Put, it may retain
 // value.
@@ -33,8 +36,9 @@ func (s *SessionStore) Put(key []byte, start, end int64, value []byte) error {
 	if err := s.kv.Put(primaryKey(key, end, start), value); err != nil {
 		return err
 	}
-	s.low.added(end)
-	return s.kv.Put(indexKey(key, end, start), nil)
+	ik := indexKey(key, end, start)
+	s.low.added(ik)
+	return s.kv.Put(ik, nil)
 }
 
 // Get returns the value of the session (key, start, end).
@@ -48,7 +52,9 @@ func (s *SessionStore) Remove(key []byte, start, end int64) error {
 	if err := s.kv.Delete(primaryKey(key, end, start)); err != nil {
 		return err
 	}
-	return s.kv.Delete(indexKey(key, end, start))
+	ik := indexKey(key, end, start)
+	s.low.removed(ik)
+	return s.kv.Delete(ik)
 }
 
 // FindSessions iterates key's sessions with end >= earliestEnd and
@@ -84,7 +90,7 @@ func (s *SessionStore) FetchAll(from, to int64) *SessionIterator {
 // proportional to the number of expired sessions: it starts where the
 // last expiry stopped.
 func (s *SessionStore) ExpireBefore(t int64) error {
-	return expireIndex(s.kv, &s.low, t, 1, sessionOrder)
+	return expireIndex(s.kv, s.low, t, 1, sessionOrder)
 }
 
 // sessionOrder turns index times (end; start) into primary ones (end, start).

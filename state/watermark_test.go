@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
 	"testing"
+	"time"
 )
 
 // recordingKV records the start of every Range and counts the entries
@@ -13,7 +18,20 @@ type recordingKV struct {
 	KeyValueStore
 	starts [][]byte
 	steps  int
+	wm     IndexWatermark
 }
+
+// IndexWatermark makes window and session stores over it read ahead.
+func (r *recordingKV) IndexWatermark() *IndexWatermark { return &r.wm }
+
+// heldKV shares one watermark among the stores over it, as the runtime's
+// task stores do.
+type heldKV struct {
+	KeyValueStore
+	wm IndexWatermark
+}
+
+func (h *heldKV) IndexWatermark() *IndexWatermark { return &h.wm }
 
 func (r *recordingKV) Range(start, end []byte) Iterator {
 	r.starts = append(r.starts, append([]byte(nil), start...))
@@ -56,8 +74,9 @@ func windowsOf(t *testing.T, it *WindowIterator) string {
 }
 
 // TestWindowExpiryStartsAtWatermark: an expiry scans the time index from
-// where the last one stopped, not from its start, and a put below the
-// watermark lowers it again.
+// where the last one stopped, not from its start; the expiries after it
+// delete what it read ahead without a scan; a put below the watermark
+// lowers it again.
 func TestWindowExpiryStartsAtWatermark(t *testing.T) {
 	kv := &recordingKV{KeyValueStore: NewPending(NewMemory())}
 	w := NewWindowStore(kv)
@@ -75,8 +94,8 @@ func TestWindowExpiryStartsAtWatermark(t *testing.T) {
 	if err := w.ExpireBefore(8); err != nil {
 		t.Fatal(err)
 	}
-	if s := kv.lastStart(t); !bytes.Equal(s, indexTimeBound(5)) {
-		t.Fatalf("second expiry scanned from %q; want the last bound %q", s, indexTimeBound(5))
+	if len(kv.starts) != 0 {
+		t.Fatalf("the second expiry scanned from %q; want it to use the read-ahead", kv.starts)
 	}
 	if err := w.ExpireBefore(8); err != nil {
 		t.Fatal(err)
@@ -108,9 +127,10 @@ func TestWindowExpiryStartsAtWatermark(t *testing.T) {
 		t.Fatal("late window's value survived its expiry")
 	}
 
-	// A new store over the same data (a rewind, a restart) knows nothing
-	// and scans from the start once.
+	// A new store over the same data after a rewind (which resets the
+	// shared watermark) knows nothing and scans from the start once.
 	kv.starts = nil
+	kv.wm.Reset()
 	w2 := NewWindowStore(kv)
 	if err := w2.ExpireBefore(10); err != nil {
 		t.Fatal(err)
@@ -131,9 +151,15 @@ func TestSessionExpiryStartsAtWatermark(t *testing.T) {
 	for _, step := range []struct {
 		t     int64
 		start []byte
-	}{{4, []byte{tagIndex}}, {7, indexTimeBound(4)}} {
+	}{{4, []byte{tagIndex}}, {7, nil}} { // nil: from the read-ahead
 		if err := s.ExpireBefore(step.t); err != nil {
 			t.Fatal(err)
+		}
+		if step.start == nil {
+			if len(kv.starts) != 0 {
+				t.Fatalf("ExpireBefore(%d) scanned from %q; want the read-ahead", step.t, kv.starts)
+			}
+			continue
 		}
 		if got := kv.lastStart(t); !bytes.Equal(got, step.start) {
 			t.Fatalf("ExpireBefore(%d) scanned from %q; want %q", step.t, got, step.start)
@@ -155,6 +181,210 @@ func TestSessionExpiryStartsAtWatermark(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[k@7-8 k@8-9 k@9-10]" {
 		t.Fatalf("sessions = %v", got)
+	}
+}
+
+// TestExpiryReadAheadScansOncePerWindow: expiring a long index one
+// entry at a time (stream time moving on record by record) opens one scan
+// per aheadMax entries, not one per expiry, and its range deletes join
+// into one.
+func TestExpiryReadAheadScansOncePerWindow(t *testing.T) {
+	p := NewPending(NewMemory())
+	kv := &recordingKV{KeyValueStore: p}
+	w := NewWindowStore(kv)
+	const n = 10 * aheadMax
+	for i := int64(0); i < n; i++ {
+		if err := w.Put([]byte(fmt.Sprint(i%7)), 2*i, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := int64(1); i <= 2*n; i++ {
+		if err := w.ExpireBefore(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if scans := len(kv.starts); scans > n/aheadMax+2 {
+		t.Fatalf("%d expiries opened %d scans; want at most %d", n, scans, n/aheadMax+2)
+	}
+	if got := windowsOf(t, w.FetchAll(math.MinInt64, math.MaxInt64)); got != "[]" {
+		t.Fatalf("left after expiring all: %s", got)
+	}
+	if rs := p.RangeDeletes(); len(rs) != 1 {
+		t.Fatalf("%d expiries left %d range deletes; want them joined into 1", n, len(rs))
+	}
+}
+
+// TestExpiryModel: random puts, deletes (late ones included) and
+// expiries on window and session stores leave exactly what a map model
+// says, and FetchAll agrees, whatever the read-ahead holds.
+func TestExpiryModel(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	for round := 0; round < 20; round++ {
+		// Two stores over each kv, written in turn, as a join's two
+		// processors do.
+		kv := &heldKV{KeyValueStore: NewPending(NewMemory())}
+		ws := [2]*WindowStore{NewWindowStore(kv), NewWindowStore(kv)}
+		skv := &heldKV{KeyValueStore: NewPending(NewMemory())}
+		ss := [2]*SessionStore{NewSessionStore(skv), NewSessionStore(skv)}
+		type win struct {
+			key   string
+			start int64
+		}
+		wm := map[win]bool{}
+		sm := map[[3]int64]bool{} // key, start, end
+		low := int64(0)
+		for op := 0; op < 3000; op++ {
+			w, s := ws[rng.IntN(2)], ss[rng.IntN(2)]
+			switch r := rng.IntN(100); {
+			case r < 20: // a get and a fetch, checked against the model
+				k := fmt.Sprint(rng.Int64N(20))
+				start := low - 10 + rng.Int64N(700)
+				if _, ok, err := w.Get([]byte(k), start); err != nil || ok != wm[win{k, start}] {
+					t.Fatalf("seed %d: Get(%s, %d) = %v, %v; model says %v", seed, k, start, ok, err, wm[win{k, start}])
+				}
+				to := start + rng.Int64N(50)
+				var want []int64
+				for x := range wm {
+					if x.key == k && x.start >= start && x.start <= to {
+						want = append(want, x.start)
+					}
+				}
+				slices.Sort(want)
+				it := w.Fetch([]byte(k), start, to)
+				var got []int64
+				for it.Next() {
+					got = append(got, it.Start())
+				}
+				if err := it.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("seed %d: Fetch(%s, %d, %d) = %v; model says %v", seed, k, start, to, got, want)
+				}
+			case r < 55:
+				k := rng.Int64N(20)
+				start := low - 5 + rng.Int64N(600) // some below the bound
+				if err := w.Put([]byte(fmt.Sprint(k)), start, []byte("v")); err != nil {
+					t.Fatal(err)
+				}
+				wm[win{fmt.Sprint(k), start}] = true
+				end := start + rng.Int64N(3)
+				if err := s.Put([]byte(fmt.Sprint(k)), start, end, []byte("v")); err != nil {
+					t.Fatal(err)
+				}
+				sm[[3]int64{k, start, end}] = true
+			case r < 70:
+				k := rng.Int64N(20)
+				start := low + rng.Int64N(600)
+				if err := w.Delete([]byte(fmt.Sprint(k)), start); err != nil {
+					t.Fatal(err)
+				}
+				delete(wm, win{fmt.Sprint(k), start})
+				for e := range 3 {
+					if err := s.Remove([]byte(fmt.Sprint(k)), start, start+int64(e)); err != nil {
+						t.Fatal(err)
+					}
+					delete(sm, [3]int64{k, start, start + int64(e)})
+				}
+			default:
+				low += rng.Int64N(40)
+				if err := w.ExpireBefore(low); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.ExpireBefore(low); err != nil {
+					t.Fatal(err)
+				}
+				for x := range wm {
+					if x.start < low {
+						delete(wm, x)
+					}
+				}
+				for x := range sm {
+					if x[2] < low {
+						delete(sm, x)
+					}
+				}
+			}
+		}
+		w, s := ws[0], ss[0]
+		var want []string
+		for x := range wm {
+			want = append(want, fmt.Sprintf("%s@%d", x.key, x.start))
+		}
+		it := w.FetchAll(math.MinInt64, math.MaxInt64)
+		var got []string
+		for it.Next() {
+			got = append(got, fmt.Sprintf("%s@%d", it.Key(), it.Start()))
+			if _, ok, _ := w.Get(it.Key(), it.Start()); !ok {
+				t.Fatalf("seed %d: index entry %s@%d without its window", seed, it.Key(), it.Start())
+			}
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("seed %d round %d: windows\n got %v\nwant %v", seed, round, got, want)
+		}
+		// No primary entry outlives its index entry.
+		pit := kv.Range([]byte{tagPrimary}, []byte{tagPrimary + 1})
+		n := 0
+		for pit.Next() {
+			n++
+		}
+		if err := pit.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(wm) {
+			t.Fatalf("seed %d round %d: %d primary windows; want %d", seed, round, n, len(wm))
+		}
+		want, got = nil, nil
+		for x := range sm {
+			want = append(want, fmt.Sprintf("%d@%d-%d", x[0], x[1], x[2]))
+		}
+		sit := s.FetchAll(math.MinInt64, math.MaxInt64)
+		for sit.Next() {
+			got = append(got, fmt.Sprintf("%s@%d-%d", sit.Key(), sit.Start(), sit.End()))
+		}
+		if err := sit.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("seed %d round %d: sessions\n got %v\nwant %v", seed, round, got, want)
+		}
+	}
+}
+
+// TestExpiryWithoutHolderScans: stores over a kv that shares no
+// watermark cannot know what another store over it wrote, so each expiry
+// scans (no read-ahead) and finds what the other one put.
+func TestExpiryWithoutHolderScans(t *testing.T) {
+	kv := NewPending(NewMemory())
+	a, b := NewWindowStore(kv), NewWindowStore(kv)
+	for i := int64(10); i < 20; i++ {
+		if err := a.Put([]byte("k"), i, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.ExpireBefore(12); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put([]byte("other"), 13, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ExpireBefore(14); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Get([]byte("other"), 13); ok {
+		t.Fatal("a window another store put survived its expiry")
+	}
+	if got := windowsOf(t, a.FetchAll(math.MinInt64, math.MaxInt64)); got != "[k@14 k@15 k@16 k@17 k@18 k@19]" {
+		t.Fatalf("after expiry: %s", got)
 	}
 }
 

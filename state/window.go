@@ -8,12 +8,13 @@ import "math"
 // A WindowStore is not safe for concurrent use.
 type WindowStore struct {
 	kv  KeyValueStore
-	low lowWatermark
+	low *lowWatermark
 }
 
-// NewWindowStore layers a window store over kv, which it owns from now on:
-// nothing else may write to kv.
-func NewWindowStore(kv KeyValueStore) *WindowStore { return &WindowStore{kv: kv} }
+// NewWindowStore layers a window store over kv: nothing but window stores
+// over kv may write to it. If kv is a WatermarkHolder, the stores over it
+// share what they know of its time index.
+func NewWindowStore(kv KeyValueStore) *WindowStore { return &WindowStore{kv: kv, low: watermarkOf(kv)} }
 
 // Put sets the value of key's window that starts at start. Like
 // KeyValueStore.Put, it may retain value.
@@ -21,12 +22,16 @@ func (w *WindowStore) Put(key []byte, start int64, value []byte) error {
 	if err := w.kv.Put(primaryKey(key, start), value); err != nil {
 		return err
 	}
-	w.low.added(start)
-	return w.kv.Put(indexKey(key, start), nil)
+	ik := indexKey(key, start)
+	w.low.added(ik)
+	return w.kv.Put(ik, nil)
 }
 
 // Get returns the value of key's window that starts at start.
 func (w *WindowStore) Get(key []byte, start int64) ([]byte, bool, error) {
+	if none, err := w.low.noneFrom(w.kv, start); err != nil || none {
+		return nil, false, err
+	}
 	return w.kv.Get(primaryKey(key, start))
 }
 
@@ -35,7 +40,9 @@ func (w *WindowStore) Delete(key []byte, start int64) error {
 	if err := w.kv.Delete(primaryKey(key, start)); err != nil {
 		return err
 	}
-	return w.kv.Delete(indexKey(key, start))
+	ik := indexKey(key, start)
+	w.low.removed(ik)
+	return w.kv.Delete(ik)
 }
 
 // Fetch iterates key's windows with from <= start <= to, in start order.
@@ -45,7 +52,47 @@ func (w *WindowStore) Fetch(key []byte, from, to int64) *WindowIterator {
 	if from <= to {
 		hi = append(primaryKey(key, to), 0) // just past the entry at to
 	}
-	return &WindowIterator{e: entryIter{it: w.kv.Range(lo, hi), n: 1}}
+	return &WindowIterator{e: entryIter{it: &fetchIter{low: w.low, from: from, open: func() Iterator { return w.kv.Range(lo, hi) }}, n: 1}}
+}
+
+// fetchIter is a window fetch that opens its range only if some window
+// may start at or after from: at each Next until then, it asks the
+// watermark, so writes made while it is open are still seen.
+type fetchIter struct {
+	low  *lowWatermark
+	from int64
+	open func() Iterator
+	it   Iterator
+	done bool
+}
+
+func (f *fetchIter) Next() bool {
+	if f.it == nil {
+		if f.done || f.low.knownNoneFrom(f.from) {
+			f.done = true
+			return false
+		}
+		f.it = f.open()
+	}
+	return f.it.Next()
+}
+
+func (f *fetchIter) Key() []byte   { return f.it.Key() }
+func (f *fetchIter) Value() []byte { return f.it.Value() }
+
+func (f *fetchIter) Err() error {
+	if f.it == nil {
+		return nil
+	}
+	return f.it.Err()
+}
+
+func (f *fetchIter) Close() error {
+	f.done = true
+	if f.it == nil {
+		return nil
+	}
+	return f.it.Close()
 }
 
 // FetchAll iterates every window with from <= start <= to, ordered by
@@ -68,34 +115,75 @@ func (w *WindowStore) FetchAll(from, to int64) *WindowIterator {
 // proportional to the number of expired windows: it starts where the last
 // expiry stopped.
 func (w *WindowStore) ExpireBefore(t int64) error {
-	return expireIndex(w.kv, &w.low, t, 0, func(first int64, _ []int64) []int64 { return []int64{first} })
+	return expireIndex(w.kv, w.low, t, 0, func(first int64, _ []int64) []int64 { return []int64{first} })
 }
 
 // expireIndex deletes the primary entries of every index entry with first
 // time < t, then the index entries themselves with one range delete. It
 // scans from the low watermark, not from the start of the index, so it
-// never walks the deletions of earlier expiries again.
+// never walks the deletions of earlier expiries again, and reads ahead
+// past t, so the expiries that follow find their entries without a scan
+// until t passes what it read.
 func expireIndex(kv KeyValueStore, low *lowWatermark, t int64, n int, reorder func(int64, []int64) []int64) error {
 	if t == math.MinInt64 || (low.known && t <= low.t) {
 		return nil
 	}
 	lo, hi := low.bound(), indexTimeBound(t)
-	it := kv.Range(lo, hi)
-	for it.Next() {
-		first, key, rest, err := parseIndexKey(it.Key(), n)
+	from := low.deleteFrom()
+	deleteOne := func(ik []byte) error {
+		first, key, rest, err := parseIndexKey(ik, n)
 		if err != nil {
-			it.Close()
 			return err
 		}
-		if err := kv.Delete(primaryKey(key, reorder(first, rest)...)); err != nil {
-			it.Close()
+		return kv.Delete(primaryKey(key, reorder(first, rest)...))
+	}
+	if !low.shared {
+		// Stores that do not share a watermark cannot trust a
+		// read-ahead: another one over the same kv may have written.
+		it := kv.Range(lo, hi)
+		for it.Next() {
+			if err := deleteOne(it.Key()); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		if err := it.Close(); err != nil {
 			return err
 		}
+	} else if low.covers(t) {
+		for _, ik := range low.takeBefore(t) {
+			if err := deleteOne(ik); err != nil {
+				return err
+			}
+		}
+	} else {
+		low.readAhead()
+		it := kv.Range(lo, []byte{tagIndex + 1})
+		ended := true
+		for it.Next() {
+			ik := it.Key()
+			if first := indexTime(ik); first >= t {
+				if low.aheadFull() {
+					low.full(first)
+					ended = false
+					break
+				}
+				low.keep(ik)
+				continue
+			}
+			if err := deleteOne(ik); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
+		if ended {
+			low.done()
+		}
 	}
-	if err := it.Close(); err != nil {
-		return err
-	}
-	if err := kv.DeleteRange(lo, hi); err != nil {
+	if err := kv.DeleteRange(from, hi); err != nil {
 		return err
 	}
 	low.expired(t)

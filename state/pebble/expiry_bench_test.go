@@ -111,3 +111,73 @@ func benchExpiry(b *testing.B, history int) {
 	}
 	b.ReportMetric(float64(records)/float64(b.N), "changelog-records/op")
 }
+
+// heldPending is a window overlay that shares one index watermark among
+// the stores over it, as the runtime's task stores do (processor/layers.go).
+type heldPending struct {
+	*state.Pending
+	wm state.IndexWatermark
+}
+
+func (h *heldPending) IndexWatermark() *state.IndexWatermark { return &h.wm }
+
+// BenchmarkWindowExpiryPerRecord measures expiry the way a stream–stream
+// join drives it: every record puts one window at stream time and expires
+// the window that fell out of retention, with a commit to Pebble every
+// 100 records (the 100 ms interval of a one-partition drain). One op is
+// one record's put and expiry. "scan" opens an iterator per expiry (a
+// store over a kv that shares no watermark); "readahead" deletes from
+// the read-ahead list (the runtime's case).
+func BenchmarkWindowExpiryPerRecord(b *testing.B) {
+	for _, shared := range []bool{false, true} {
+		name := "scan"
+		if shared {
+			name = "readahead"
+		}
+		b.Run(name, func(b *testing.B) {
+			const (
+				retention = 10_000
+				customers = 1000
+				perCommit = 100
+			)
+			db := benchDB(b)
+			p := newWindowPending(db.Store("0_0", "w"))
+			var kv state.KeyValueStore = p
+			if shared {
+				kv = &heldPending{Pending: p}
+			}
+			cp := state.Checkpoint{Identity: identity(), Offsets: map[state.TopicPartition]int64{{Topic: "c"}: 0}}
+			commit := func() {
+				if err := db.Commit("0_0", map[string]state.Batch{"w": p}, cp); err != nil {
+					b.Fatal(err)
+				}
+				p.Reset()
+			}
+			keys := make([][]byte, customers)
+			for i := range keys {
+				keys[i] = []byte(fmt.Sprintf("customer-%04d", i))
+			}
+			value := make([]byte, 100)
+			ws := state.NewWindowStore(kv)
+			for i := 0; i < retention; i++ {
+				if err := ws.Put(keys[i%customers], int64(i), value); err != nil {
+					b.Fatal(err)
+				}
+			}
+			commit()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t := int64(retention + i)
+				if err := ws.Put(keys[i%customers], t, value); err != nil {
+					b.Fatal(err)
+				}
+				if err := ws.ExpireBefore(t - retention + 1); err != nil {
+					b.Fatal(err)
+				}
+				if i%perCommit == perCommit-1 {
+					commit()
+				}
+			}
+		})
+	}
+}

@@ -58,6 +58,8 @@ type DB struct {
 	closed atomic.Bool
 	// writes counts writes, so open iterators know to refresh their view.
 	writes atomic.Uint64
+	// gens counts writes per task, for cached views (CachedStore).
+	gens generations
 }
 
 // Open opens or creates the database in dir.
@@ -130,7 +132,7 @@ func checkpointKey(task string) []byte { return appendName([]byte{'c'}, task) }
 // the runtime. A view is for one goroutine; take one view per goroutine.
 func (d *DB) Store(task, store string) state.KeyValueStore {
 	p := storePrefix(task, store)
-	return &Store{d: d, prefix: p, end: state.PrefixEnd(p)}
+	return &Store{d: d, task: task, prefix: p, end: state.PrefixEnd(p)}
 }
 
 // Checkpoint returns the task's checkpoint and whether there is one.
@@ -191,7 +193,9 @@ func (d *DB) DropTask(task string) error {
 	p := taskPrefix(task)
 	_ = b.DeleteRange(p, state.PrefixEnd(p), nil)
 	_ = b.Delete(checkpointKey(task), nil)
-	if err := d.apply(b); err != nil {
+	err := d.apply(b)
+	d.wrote(task)
+	if err != nil {
 		return fmt.Errorf("state/pebble: drop task %s: %w", task, err)
 	}
 	d.log.Debug("dropped task state", zap.String("task", task))
@@ -240,7 +244,9 @@ func (d *DB) Commit(task string, writes map[string]state.Batch, cp state.Checkpo
 		}
 	}
 	_ = b.Set(checkpointKey(task), enc, nil)
-	if err := d.apply(b); err != nil {
+	err = d.apply(b)
+	d.wrote(task)
+	if err != nil {
 		return fmt.Errorf("state/pebble: commit task %s: %w", task, err)
 	}
 	return nil
@@ -271,7 +277,9 @@ func (d *DB) ApplyRestore(task, store string, records []state.Change, cp state.C
 		}
 	}
 	_ = b.Set(checkpointKey(task), enc, nil)
-	if err := d.apply(b); err != nil {
+	err = d.apply(b)
+	d.wrote(task)
+	if err != nil {
 		return fmt.Errorf("state/pebble: restore task %s store %s: %w", task, store, err)
 	}
 	return nil
@@ -286,6 +294,7 @@ func (d *DB) apply(b *pb.Batch) error {
 // Store is a view of one task's store in the DB.
 type Store struct {
 	d      *DB
+	task   string
 	prefix []byte
 	end    []byte // PrefixEnd(prefix)
 	kb, vb []byte // reused buffers: a view belongs to one goroutine
@@ -321,6 +330,7 @@ func (s *Store) Put(key, value []byte) error {
 	}
 	err := s.d.db.Set(s.key(key), value, s.d.wo)
 	s.d.writes.Add(1)
+	s.d.wrote(s.task)
 	return err
 }
 
@@ -331,6 +341,7 @@ func (s *Store) Delete(key []byte) error {
 	}
 	err := s.d.db.Delete(s.key(key), s.d.wo)
 	s.d.writes.Add(1)
+	s.d.wrote(s.task)
 	return err
 }
 
@@ -346,6 +357,7 @@ func (s *Store) DeleteRange(start, end []byte) error {
 	lo, hi := s.bounds(start, end)
 	err := s.d.db.DeleteRange(lo, hi, s.d.wo)
 	s.d.writes.Add(1)
+	s.d.wrote(s.task)
 	return err
 }
 
