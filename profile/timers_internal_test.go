@@ -27,7 +27,7 @@ func (s *startsKV) Range(start, end []byte) state.Iterator {
 // still fires.
 func TestTimerScanStartsAfterLastFired(t *testing.T) {
 	kv := &startsKV{KeyValueStore: state.NewPending(state.NewMemory())}
-	p := &profiler{keys: codec.String(), timers: kv, decoded: map[string]stored{"late": {}}}
+	p := &profiler{keys: codec.String(), timers: kv, cache: map[string]*cached{"late": {}}}
 	at := func(ms int64) time.Time { return time.UnixMilli(ms) }
 	enc := func(ms int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(ms)^(1<<63)) }
 	scanned := func(want []byte) {
