@@ -23,9 +23,13 @@ type profiler struct {
 	timers   state.KeyValueStore
 	// firedTo: every timer with a deadline at or before it has fired, so
 	// the next scan starts after it rather than at the first key, where
-	// the deletions of fired timers pile up until a compaction. Memory
-	// only: a new task core (open, rewind) scans from the start once.
+	// the deletions of fired timers pile up until a compaction. nextDue:
+	// no timer is due before it (the first deadline the last scan saw
+	// past its end, lowered by setTimer), so stream time below it scans
+	// nothing. Memory only: a new task core (open, rewind) scans from the
+	// start once.
 	firedTo    int64
+	nextDue    int64
 	firedKnown bool
 
 	// The record the buffered signals and items belong to.
@@ -258,6 +262,7 @@ func (p *profiler) setTimer(id string, old, deadline int64) error {
 	if p.firedKnown && deadline <= p.firedTo { // a deadline already past
 		p.firedTo, p.firedKnown = deadline-1, deadline != math.MinInt64
 	}
+	p.nextDue = min(p.nextDue, deadline)
 	return p.timers.Put(k, []byte{})
 }
 
@@ -270,13 +275,27 @@ func (p *profiler) fireTimers(now time.Time) error {
 		if st <= p.firedTo {
 			return nil
 		}
+		if st < p.nextDue {
+			p.firedTo = st
+			return nil
+		}
 		start = binary.BigEndian.AppendUint64(nil, uint64(p.firedTo+1)^(1<<63))
 	}
-	end := binary.BigEndian.AppendUint64(nil, uint64(st+1)^(1<<63))
-	it := p.timers.Range(start, end)
+	// Past the due ones, the first key left says when the next is due.
+	it := p.timers.Range(start, nil)
 	var due [][]byte
+	next := int64(math.MaxInt64)
 	for it.Next() {
-		due = append(due, append([]byte(nil), it.Key()...))
+		k := it.Key()
+		if len(k) < 8 {
+			it.Close()
+			return fmt.Errorf("%w: cart timer key %q", topology.ErrStore, k)
+		}
+		if d := int64(binary.BigEndian.Uint64(k) ^ (1 << 63)); d > st {
+			next = d
+			break
+		}
+		due = append(due, append([]byte(nil), k...))
 	}
 	err := it.Err()
 	if cerr := it.Close(); err == nil {
@@ -285,7 +304,7 @@ func (p *profiler) fireTimers(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	p.firedTo, p.firedKnown = st, true
+	p.firedTo, p.nextDue, p.firedKnown = st, next, true
 	for _, k := range due {
 		if err := p.timers.Delete(k); err != nil {
 			return err
