@@ -209,3 +209,71 @@ func TestDeriveRejectsForeignKeys(t *testing.T) {
 		t.Fatalf("Derive of a session tombstone = %+v", got)
 	}
 }
+
+// rangeDeletesKV counts range deletes.
+type rangeDeletesKV struct {
+	*recordingKV
+	n int
+}
+
+func (r *rangeDeletesKV) DeleteRange(start, end []byte) error {
+	r.n++
+	return r.recordingKV.DeleteRange(start, end)
+}
+
+// TestWindowExpirySkipsUntilNextEntry: an expiry remembers the first
+// entry past its bound, so expiries up to it neither scan nor write a
+// range delete; a put below it, or stream time passing it, makes the
+// next expiry scan again, and the entries before its bound go.
+func TestWindowExpirySkipsUntilNextEntry(t *testing.T) {
+	kv := &rangeDeletesKV{recordingKV: &recordingKV{KeyValueStore: NewPending(NewMemory())}}
+	w := NewWindowStore(kv)
+	put := func(key string, start int64) {
+		t.Helper()
+		if err := w.Put([]byte(key), start, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expire := func(before int64) {
+		t.Helper()
+		if err := w.ExpireBefore(before); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quiet := func(what string) {
+		t.Helper()
+		if len(kv.starts) != 0 || kv.n != 0 {
+			t.Fatalf("%s: %d scans (from %q) and %d range deletes; want none", what, len(kv.starts), kv.starts, kv.n)
+		}
+	}
+	put("a", 10)
+	put("b", 20)
+	expire(5)
+	if s := kv.lastStart(t); !bytes.Equal(s, []byte{tagIndex}) {
+		t.Fatalf("first expiry scanned from %q; want the start of the index", s)
+	}
+	if kv.n != 0 {
+		t.Fatalf("an expiry that found nothing wrote %d range deletes", kv.n)
+	}
+	expire(8)
+	expire(10)
+	quiet("expiries before the first entry")
+	expire(11)
+	if s := kv.lastStart(t); !bytes.Equal(s, indexTimeBound(10)) {
+		t.Fatalf("expiry past the first entry scanned from %q; want %q", s, indexTimeBound(10))
+	}
+	if kv.n != 1 {
+		t.Fatalf("%d range deletes after expiring an entry; want 1", kv.n)
+	}
+	kv.n = 0
+	expire(20)
+	quiet("an expiry up to the next entry")
+	put("late", 15) // below the next entry known (20)
+	expire(16)
+	if len(kv.starts) != 1 || kv.n != 1 {
+		t.Fatalf("an expiry past a late put: %d scans, %d range deletes; want 1 and 1", len(kv.starts), kv.n)
+	}
+	if got := windowsOf(t, w.FetchAll(-100, 100)); got != "[b@20]" {
+		t.Fatalf("left after expiries: %s", got)
+	}
+}

@@ -1,6 +1,9 @@
 package state
 
-import "math"
+import (
+	"bytes"
+	"math"
+)
 
 // WindowStore keeps one value per (key, window start), layered over a
 // KeyValueStore (layout in layout.go). Times are unix milliseconds.
@@ -74,15 +77,30 @@ func (w *WindowStore) ExpireBefore(t int64) error {
 // expireIndex deletes the primary entries of every index entry with first
 // time < t, then the index entries themselves with one range delete. It
 // scans from the low watermark, not from the start of the index, so it
-// never walks the deletions of earlier expiries again.
+// never walks the deletions of earlier expiries again, and not at all
+// when the watermark knows of no entry before t.
 func expireIndex(kv KeyValueStore, low *lowWatermark, t int64, n int, reorder func(int64, []int64) []int64) error {
 	if t == math.MinInt64 || (low.known && t <= low.t) {
 		return nil
 	}
+	if low.empty(t) {
+		low.expired(t, low.next)
+		return nil
+	}
 	lo, hi := low.bound(), indexTimeBound(t)
-	it := kv.Range(lo, hi)
+	// Unbounded: the first entry past hi says where the next expiry
+	// has work.
+	it := kv.Range(lo, nil)
+	next, found := int64(math.MaxInt64), false
 	for it.Next() {
-		first, key, rest, err := parseIndexKey(it.Key(), n)
+		k := it.Key()
+		if bytes.Compare(k, hi) >= 0 {
+			if len(k) >= 9 && k[0] == tagIndex {
+				next = decTime(k[1:9])
+			}
+			break
+		}
+		first, key, rest, err := parseIndexKey(k, n)
 		if err != nil {
 			it.Close()
 			return err
@@ -91,14 +109,18 @@ func expireIndex(kv KeyValueStore, low *lowWatermark, t int64, n int, reorder fu
 			it.Close()
 			return err
 		}
+		found = true
 	}
 	if err := it.Close(); err != nil {
 		return err
 	}
-	if err := kv.DeleteRange(lo, hi); err != nil {
-		return err
+	// Nothing found, nothing to hide: no range delete.
+	if found {
+		if err := kv.DeleteRange(lo, hi); err != nil {
+			return err
+		}
 	}
-	low.expired(t)
+	low.expired(t, next)
 	return nil
 }
 
