@@ -361,6 +361,9 @@ func (d *Driver) StoreAt(name string, partition int32) (state.KeyValueStore, err
 // worker does after a restart or a restore: processors start with nothing
 // in memory and stream time starts afresh; stores, outputs and input
 // offsets are kept. Records still buffered (see PipeRaw) are dropped.
+// With ManualCommit, call Commit first: a processor may hold writes in
+// memory until its commit hook (the profile's write-back cache), and
+// those are dropped too, while the stores keep what was written.
 func (d *Driver) Reopen() error {
 	if err := d.Close(); err != nil {
 		return err
