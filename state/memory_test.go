@@ -38,3 +38,20 @@ func TestMemoryInsertAllocations(t *testing.T) {
 		t.Fatalf("%.3f allocations per new key; want at most 1.05", per)
 	}
 }
+
+// A window store's Get builds its key in a buffer it keeps: no allocation.
+func TestWindowGetAllocations(t *testing.T) {
+	w := state.NewWindowStore(state.NewMemory())
+	k := []byte("customer-1")
+	if err := w.Put(k, 5, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	per := testing.AllocsPerRun(100, func() {
+		if v, ok, err := w.Get(k, 5); err != nil || !ok || string(v) != "v" {
+			t.Fatalf("Get = %q, %v, %v", v, ok, err)
+		}
+	})
+	if per != 0 {
+		t.Fatalf("%.1f allocations per Get; want none", per)
+	}
+}

@@ -12,6 +12,8 @@ import (
 type WindowStore struct {
 	kv  KeyValueStore
 	low lowWatermark
+	// key is Get's key: a store never retains the key of a Get.
+	key []byte
 }
 
 // NewWindowStore layers a window store over kv, which it owns from now on:
@@ -30,7 +32,8 @@ func (w *WindowStore) Put(key []byte, start int64, value []byte) error {
 
 // Get returns the value of key's window that starts at start.
 func (w *WindowStore) Get(key []byte, start int64) ([]byte, bool, error) {
-	return w.kv.Get(primaryKey(key, start))
+	w.key = encTime(appendKey(append(w.key[:0], tagPrimary), key), start)
+	return w.kv.Get(w.key)
 }
 
 // Delete removes key's window that starts at start.
@@ -43,10 +46,13 @@ func (w *WindowStore) Delete(key []byte, start int64) error {
 
 // Fetch iterates key's windows with from <= start <= to, in start order.
 func (w *WindowStore) Fetch(key []byte, from, to int64) *WindowIterator {
-	lo := primaryKey(key, from)
+	// Both bounds in one allocation; the iterator keeps them.
+	n := 5 + len(key) + 8
+	b := make([]byte, 0, 2*n+1)
+	lo := encTime(appendKey(append(b, tagPrimary), key), from)[:n:n]
 	hi := lo
 	if from <= to {
-		hi = append(primaryKey(key, to), 0) // just past the entry at to
+		hi = append(encTime(appendKey(append(b[n:n], tagPrimary), key), to), 0) // just past the entry at to
 	}
 	return &WindowIterator{e: entryIter{it: w.kv.Range(lo, hi), n: 1}}
 }
