@@ -282,6 +282,11 @@ type joinSide struct {
 
 func (s joinSide) open(t, grace, st int64) bool { return t+s.span+1+grace > st }
 
+// joinKeys are one side node's buffers for a record's key as each side's
+// store encodes it. A node's record never reaches the same node again (the
+// graph has no cycles within a task), so one pair per node serves.
+type joinKeys struct{ self, other []byte }
+
 type joinEntry struct {
 	joined bool
 	value  []byte
@@ -377,7 +382,18 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 	// arrive handles a record of one side: join it with the other side's
 	// open records, then buffer it. pair builds the result from this
 	// side's value and the other's bytes.
-	arrive := func(nc *nodeCtx, m msg, self, other joinSide, encode func() ([]byte, error), pair func(k K, ob []byte) (VR, error)) error {
+	ka, _ := ks.(codec.Appender[K])
+	// encodeKey encodes k into buf when the serde can append: window
+	// stores copy keys into their own, so one buffer per node serves.
+	encodeKey := func(buf *[]byte, topic string, k K) ([]byte, error) {
+		if ka == nil {
+			return ks.Encode(topic, k)
+		}
+		b, err := ka.AppendEncode((*buf)[:0], topic, k)
+		*buf = b
+		return b, err
+	}
+	arrive := func(nc *nodeCtx, m msg, self, other joinSide, keys *joinKeys, encode func() ([]byte, error), pair func(k K, ob []byte) (VR, error)) error {
 		k := as[K](m.key)
 		t := m.ts.UnixMilli()
 		now, _ := nc.streamTime()
@@ -390,11 +406,11 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 		if err != nil {
 			return userErr(name+": encode value", err)
 		}
-		skb, err := ks.Encode(self.topic, k)
+		skb, err := encodeKey(&keys.self, self.topic, k)
 		if err != nil {
 			return userErr(name+": encode key", err)
 		}
-		okb, err := ks.Encode(other.topic, k)
+		okb, err := encodeKey(&keys.other, other.topic, k)
 		if err != nil {
 			return userErr(name+": encode key", err)
 		}
@@ -524,9 +540,10 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 			}
 			return nil
 		})
+		keys := &joinKeys{}
 		return procFunc(func(m msg) error {
 			lv := as[V1](m.value)
-			return arrive(nc, m, left, right,
+			return arrive(nc, m, left, right, keys,
 				func() ([]byte, error) { return ls.Encode(left.topic, lv) },
 				func(k K, rb []byte) (VR, error) {
 					rv, err := decodeR(right.topic, rb)
@@ -539,9 +556,10 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 		if err != nil {
 			return nil, err
 		}
+		keys := &joinKeys{}
 		return procFunc(func(m msg) error {
 			rv := as[V2](m.value)
-			return arrive(nc, m, right, left,
+			return arrive(nc, m, right, left, keys,
 				func() ([]byte, error) { return rs.Encode(right.topic, rv) },
 				func(k K, lb []byte) (VR, error) {
 					lv, err := decodeL(left.topic, lb)
