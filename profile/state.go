@@ -165,9 +165,14 @@ func (s *stored) applyView(e event) []events.Trigger {
 	}
 	w := &s.Windows[i]
 	w.Count++
-	if p.ViewsWindowStart == nil || start >= p.ViewsWindowStart.UnixMilli() {
-		t := msTime(start)
-		p.ViewsWindowStart, p.Views5m = &t, w.Count
+	if old := p.ViewsWindowStart; old == nil || start >= old.UnixMilli() {
+		// A new time only when it changed: times are never modified once
+		// set, so an output may share it.
+		if t := msTime(start); old == nil || !old.Equal(t) || old.Location() != time.UTC {
+			nt := t
+			p.ViewsWindowStart = &nt
+		}
+		p.Views5m = w.Count
 	}
 	if e.viewCat == "" {
 		return nil
