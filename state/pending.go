@@ -140,8 +140,29 @@ func (p *Pending) DeleteRange(start, end []byte) error {
 		return nil
 	}
 	p.points.deleteRange(start, end)
-	p.ranges = mergeRanges(append(p.ranges, KeyRange{Start: start, End: end}))
+	p.ranges = addRange(p.ranges, KeyRange{Start: start, End: end})
 	return nil
+}
+
+// addRange adds r to rs, disjoint and in order. A range starting at or
+// after the last one (what expiries, which move forward, write) can only
+// touch the last: no sort.
+func addRange(rs []KeyRange, r KeyRange) []KeyRange {
+	n := len(rs)
+	if n == 0 {
+		return append(rs, r)
+	}
+	if bytes.Compare(rs[n-1].Start, r.Start) > 0 {
+		return mergeRanges(append(rs, r))
+	}
+	last := &rs[n-1]
+	if last.End != nil && bytes.Compare(r.Start, last.End) > 0 {
+		return append(rs, r)
+	}
+	if last.End != nil && (r.End == nil || bytes.Compare(r.End, last.End) > 0) {
+		last.End = r.End
+	}
+	return rs
 }
 
 // mergeRanges sorts ranges and joins the overlapping and touching ones.
