@@ -167,6 +167,12 @@ type Config struct {
 	// the future cannot advance stream time and close everyone's windows
 	// early. Negative: no bound (as Kafka Streams). Default: Grace (1m).
 	MaxFutureSkew time.Duration
+	// CachedProfiles bounds the write-back cache of each task: the
+	// profiles it keeps decoded, changed ones written to the store once
+	// per commit. Past it, the changed ones are written at once and the
+	// cache starts afresh, so memory stays bounded with many customers
+	// (a profile takes a few KiB at most). Default: 20000.
+	CachedProfiles int
 }
 
 // KeyFormat is the encoding of the input topics' keys.
@@ -232,6 +238,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxFutureSkew == 0 {
 		c.MaxFutureSkew = Grace
+	}
+	switch {
+	case c.CachedProfiles == 0:
+		c.CachedProfiles = maxCachedProfiles
+	case c.CachedProfiles < 0:
+		return c, fmt.Errorf("%w: CachedProfiles %d: use a positive bound, or 0 for the default (%d)", ErrConfig, c.CachedProfiles, maxCachedProfiles)
 	}
 	if c.Emit != PerCommit && c.Emit != PerEvent {
 		return c, fmt.Errorf("%w: emit mode %d", ErrConfig, c.Emit)

@@ -60,5 +60,9 @@
 //     customer:type:version, so replays are idempotent.
 //
 // Updates are written per commit by default (the latest profile of each
-// changed customer, through the task's commit hook) or per event.
+// changed customer, through the task's commit hook) or per event. Either
+// way, a changed profile stays decoded in memory and reaches
+// StoreProfiles at the next commit (or earlier, when more than
+// Config.CachedProfiles are cached), so the store, and queries of it, hold
+// every profile as of the last commit or later, never older.
 package profile

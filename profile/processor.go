@@ -12,8 +12,9 @@ import (
 )
 
 // profiler keeps the profiles. Per task, in memory, it holds only what
-// belongs to the record being processed (join signals, line items) and,
-// in PerCommit mode, which customers changed since the last commit.
+// belongs to the record being processed (join signals, line items), the
+// profiles it caches (below) and, in PerCommit mode, which customers
+// changed since the last commit.
 type profiler struct {
 	keys     codec.Serde[string]
 	emit     EmitMode
@@ -22,9 +23,13 @@ type profiler struct {
 	timers   state.KeyValueStore
 	// firedTo: every timer with a deadline at or before it has fired, so
 	// the next scan starts after it rather than at the first key, where
-	// the deletions of fired timers pile up until a compaction. Memory
-	// only: a new task core (open, rewind) scans from the start once.
+	// the deletions of fired timers pile up until a compaction. nextDue:
+	// no timer is due before it (the first deadline the last scan saw
+	// past its end, lowered by setTimer), so stream time below it scans
+	// nothing. Memory only: a new task core (open, rewind) scans from the
+	// start once.
 	firedTo    int64
+	nextDue    int64
 	firedKnown bool
 
 	// The record the buffered signals and items belong to.
@@ -32,44 +37,85 @@ type profiler struct {
 	afterView map[string]bool
 	itemCats  []string
 
-	changed []string
-	isDirty map[string]bool
+	changed   []string
+	isChanged map[string]bool
 
-	// decoded holds profiles already decoded, so an event does not decode
-	// its customer's JSON again. It cannot go stale: this processor is the
-	// only writer of StoreProfiles, and a rewind or a task move replaces
-	// it together with the state it read.
-	decoded map[string]stored
+	// cache holds decoded profiles, and is a write-back cache, as Kafka
+	// Streams' caching store: an event changes its customer's cached
+	// profile only, and the commit hook encodes and writes each dirty one
+	// once, into the store's pending overlay, before the runtime takes
+	// the interval's changelog records. So the store holds every profile
+	// as of the last commit (queries read committed state: exactly
+	// that), and between commits it may lag the cache. It cannot go stale:
+	// this processor is the only writer of StoreProfiles, and a rewind or
+	// a task move replaces it (and drops its dirty profiles) together with
+	// the uncommitted state it wrote.
+	cache map[string]*cached
+	// dirty lists the customers whose cached profile the store does not
+	// have yet, in the order they first changed.
+	dirty []string
+	// maxCached bounds cache (Config.CachedProfiles): past it, the dirty
+	// profiles are written back and the cache starts afresh.
+	maxCached int
 }
 
-// maxDecoded bounds the decoded profiles kept; past it the cache starts
-// afresh.
-const maxDecoded = 20000
+// cached is a decoded profile; dirty means the store does not have it yet.
+type cached struct {
+	s     stored
+	dirty bool
+}
 
-func (p *profiler) get(id string) (stored, bool, error) {
-	if s, ok := p.decoded[id]; ok {
-		return s, true, nil
+// maxCachedProfiles is the default of Config.CachedProfiles.
+const maxCachedProfiles = 20000
+
+// get returns id's profile, from the cache or else decoded from the
+// store (and cached); nil if it has none. Changes made through it must be
+// marked with touch.
+func (p *profiler) get(id string) (*cached, error) {
+	if c, ok := p.cache[id]; ok {
+		return c, nil
 	}
 	s, ok, err := p.profiles.Get(id)
-	if err == nil && ok {
-		p.remember(id, s)
+	if err != nil || !ok {
+		return nil, err
 	}
-	return s, ok, err
+	return p.add(id, s)
 }
 
-func (p *profiler) put(id string, s stored) error {
-	if err := p.profiles.Put(id, s); err != nil {
-		return err
+// add caches s as id's profile. Past maxCached, the cache is written back
+// and starts afresh.
+func (p *profiler) add(id string, s stored) (*cached, error) {
+	if len(p.cache) >= p.maxCached {
+		if err := p.writeBack(); err != nil {
+			return nil, err
+		}
+		clear(p.cache)
 	}
-	p.remember(id, s)
+	c := &cached{s: s}
+	p.cache[id] = c
+	return c, nil
+}
+
+// touch marks c, id's cached profile, as changed.
+func (p *profiler) touch(id string, c *cached) {
+	if !c.dirty {
+		c.dirty = true
+		p.dirty = append(p.dirty, id)
+	}
+}
+
+// writeBack encodes and writes every dirty profile to the store.
+func (p *profiler) writeBack() error {
+	for _, id := range p.dirty {
+		c := p.cache[id]
+		if err := p.profiles.Put(id, c.s); err != nil {
+			return err
+		}
+		c.dirty = false
+	}
+	clear(p.dirty)
+	p.dirty = p.dirty[:0]
 	return nil
-}
-
-func (p *profiler) remember(id string, s stored) {
-	if len(p.decoded) >= maxDecoded {
-		clear(p.decoded)
-	}
-	p.decoded[id] = s
 }
 
 func (p *profiler) Init(ctx *topology.Context[string, output]) error {
@@ -81,16 +127,16 @@ func (p *profiler) Init(ctx *topology.Context[string, output]) error {
 	if p.timers, err = ctx.Store(StoreCartTimers); err != nil {
 		return err
 	}
-	p.isDirty = map[string]bool{}
-	p.decoded = map[string]stored{}
+	p.isChanged = map[string]bool{}
+	p.cache = map[string]*cached{}
+	if p.maxCached <= 0 {
+		p.maxCached = maxCachedProfiles
+	}
 	// An interval of 1ms fires whenever stream time moves.
 	if _, err := ctx.Schedule(time.Millisecond, topology.StreamTime, p.fireTimers); err != nil {
 		return err
 	}
-	if p.emit == PerCommit {
-		return ctx.OnCommit(p.flush)
-	}
-	return nil
+	return ctx.OnCommit(p.commit)
 }
 
 // sameRecord reports whether m is the record buffered state belongs to,
@@ -130,12 +176,17 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 		afterView: p.afterView,
 	}
 	p.afterView, p.itemCats = nil, nil
-	s, _, err := p.get(id)
+	c, err := p.get(id)
+	if err == nil && c == nil {
+		c, err = p.add(id, stored{})
+	}
 	if err != nil {
 		return err
 	}
+	s := &c.s
 	oldDeadline := s.CartDeadline
 	fired := s.apply(id, e)
+	p.touch(id, c)
 	s.CartDeadline = 0
 	if s.CartActivity != 0 && len(s.Profile.CartItems) > 0 {
 		s.CartDeadline = s.CartActivity + CartIdle.Milliseconds()
@@ -145,16 +196,13 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 			return err
 		}
 	}
-	if err := p.put(id, s); err != nil {
-		return err
-	}
 	if p.emit == PerEvent {
 		u := s.Profile
 		if err := ctx.ForwardAt(id, output{update: &u}, u.UpdatedAt); err != nil {
 			return err
 		}
-	} else if !p.isDirty[id] {
-		p.isDirty[id] = true
+	} else if !p.isChanged[id] {
+		p.isChanged[id] = true
 		p.changed = append(p.changed, id)
 	}
 	for i := range fired {
@@ -214,6 +262,7 @@ func (p *profiler) setTimer(id string, old, deadline int64) error {
 	if p.firedKnown && deadline <= p.firedTo { // a deadline already past
 		p.firedTo, p.firedKnown = deadline-1, deadline != math.MinInt64
 	}
+	p.nextDue = min(p.nextDue, deadline)
 	return p.timers.Put(k, []byte{})
 }
 
@@ -226,13 +275,27 @@ func (p *profiler) fireTimers(now time.Time) error {
 		if st <= p.firedTo {
 			return nil
 		}
+		if st < p.nextDue {
+			p.firedTo = st
+			return nil
+		}
 		start = binary.BigEndian.AppendUint64(nil, uint64(p.firedTo+1)^(1<<63))
 	}
-	end := binary.BigEndian.AppendUint64(nil, uint64(st+1)^(1<<63))
-	it := p.timers.Range(start, end)
+	// Past the due ones, the first key left says when the next is due.
+	it := p.timers.Range(start, nil)
 	var due [][]byte
+	next := int64(math.MaxInt64)
 	for it.Next() {
-		due = append(due, append([]byte(nil), it.Key()...))
+		k := it.Key()
+		if len(k) < 8 {
+			it.Close()
+			return fmt.Errorf("%w: cart timer key %q", topology.ErrStore, k)
+		}
+		if d := int64(binary.BigEndian.Uint64(k) ^ (1 << 63)); d > st {
+			next = d
+			break
+		}
+		due = append(due, append([]byte(nil), k...))
 	}
 	err := it.Err()
 	if cerr := it.Close(); err == nil {
@@ -241,7 +304,7 @@ func (p *profiler) fireTimers(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	p.firedTo, p.firedKnown = st, true
+	p.firedTo, p.nextDue, p.firedKnown = st, next, true
 	for _, k := range due {
 		if err := p.timers.Delete(k); err != nil {
 			return err
@@ -250,13 +313,14 @@ func (p *profiler) fireTimers(now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("%w: cart timer key: %w", topology.ErrStore, err)
 		}
-		s, ok, err := p.get(id)
+		c, err := p.get(id)
 		if err != nil {
 			return err
 		}
-		if !ok || len(s.Profile.CartItems) == 0 {
+		if c == nil || len(c.s.Profile.CartItems) == 0 {
 			continue
 		}
+		s := &c.s
 		tr := s.cartAbandoned(st)
 		tr.TriggerID = TriggerID(id, tr.Type, s.Profile.Version)
 		tr.CustomerID = id
@@ -267,23 +331,27 @@ func (p *profiler) fireTimers(now time.Time) error {
 	return nil
 }
 
-// flush writes the latest profile of each customer changed since the last
-// commit, in the order they first changed.
-func (p *profiler) flush() error {
-	for _, id := range p.changed {
-		s, ok, err := p.get(id)
-		if err != nil {
-			return err
+// commit is the commit hook: in PerCommit mode it forwards the latest
+// profile of each customer changed since the last commit, in the order
+// they first changed; then it writes the dirty profiles back.
+func (p *profiler) commit() error {
+	if p.emit == PerCommit {
+		for _, id := range p.changed {
+			c, err := p.get(id)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				continue
+			}
+			u := c.s.Profile
+			normalize(&u)
+			if err := p.ctx.ForwardAt(id, output{update: &u}, u.UpdatedAt); err != nil {
+				return err
+			}
 		}
-		if !ok {
-			continue
-		}
-		u := s.Profile
-		normalize(&u)
-		if err := p.ctx.ForwardAt(id, output{update: &u}, u.UpdatedAt); err != nil {
-			return err
-		}
+		clear(p.changed)
+		p.changed, p.isChanged = p.changed[:0], map[string]bool{}
 	}
-	p.changed, p.isDirty = p.changed[:0], map[string]bool{}
-	return nil
+	return p.writeBack()
 }

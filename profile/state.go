@@ -165,9 +165,14 @@ func (s *stored) applyView(e event) []events.Trigger {
 	}
 	w := &s.Windows[i]
 	w.Count++
-	if p.ViewsWindowStart == nil || start >= p.ViewsWindowStart.UnixMilli() {
-		t := msTime(start)
-		p.ViewsWindowStart, p.Views5m = &t, w.Count
+	if old := p.ViewsWindowStart; old == nil || start >= old.UnixMilli() {
+		// A new time only when it changed: times are never modified once
+		// set, so an output may share it.
+		if t := msTime(start); old == nil || !old.Equal(t) || old.Location() != time.UTC {
+			nt := t
+			p.ViewsWindowStart = &nt
+		}
+		p.Views5m = w.Count
 	}
 	if e.viewCat == "" {
 		return nil
@@ -233,10 +238,11 @@ func (s *stored) seen(product string, at int64) {
 // modified once set, so sharing prev is safe.
 func topCategories(counts map[string]int64, prev []string) []string {
 	var top [TopCategories]string
+	var views [TopCategories]int64 // of top, so no map lookups
 	n := 0
 	for c, cc := range counts {
 		i := n
-		for i > 0 && (cc > counts[top[i-1]] || cc == counts[top[i-1]] && c < top[i-1]) {
+		for i > 0 && (cc > views[i-1] || cc == views[i-1] && c < top[i-1]) {
 			i--
 		}
 		if i == TopCategories {
@@ -244,7 +250,8 @@ func topCategories(counts map[string]int64, prev []string) []string {
 		}
 		n = min(n+1, TopCategories)
 		copy(top[i+1:n], top[i:n-1])
-		top[i] = c
+		copy(views[i+1:n], views[i:n-1])
+		top[i], views[i] = c, cc
 	}
 	if slices.Equal(top[:n], prev) {
 		return prev

@@ -65,7 +65,7 @@ func indexKey(key []byte, first int64, rest ...int64) []byte {
 	return b
 }
 
-func indexTimeBound(t int64) []byte { return encTime([]byte{tagIndex}, t) }
+func indexTimeBound(t int64) []byte { return encTime(append(make([]byte, 0, 9), tagIndex), t) }
 
 // parseIndexKey splits an index key into its first time, user key and the
 // encoded rest (n further times).
@@ -86,8 +86,9 @@ func parseIndexKey(b []byte, n int) (first int64, key []byte, rest []int64, err 
 	return first, key, rest, nil
 }
 
-// parsePrimaryKey splits a primary key into the user key and n times.
-func parsePrimaryKey(b []byte, n int) (key []byte, times []int64, err error) {
+// parsePrimaryKey splits a primary key into the user key and n times,
+// appended to times.
+func parsePrimaryKey(b []byte, n int, times []int64) (key []byte, _ []int64, err error) {
 	if len(b) < 5 || b[0] != tagPrimary {
 		return nil, nil, fmt.Errorf("%w: key %q", ErrCorrupt, b)
 	}
@@ -159,7 +160,8 @@ func (e *entryIter) Next() bool {
 			e.value = v
 			return true
 		}
-		key, times, err := parsePrimaryKey(k, e.n)
+		// e.times is handed out until the next call: reuse it.
+		key, times, err := parsePrimaryKey(k, e.n, e.times[:0])
 		if err != nil {
 			e.err = err
 			return false

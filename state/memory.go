@@ -109,7 +109,8 @@ func (s *skipList) set(key, value []byte) *skipNode {
 		}
 		s.level = lvl
 	}
-	n = &skipNode{key: key, value: value, next: make([]*skipNode, lvl)}
+	n = newNode(lvl)
+	n.key, n.value = key, value
 	for i := 0; i < lvl; i++ {
 		n.next[i] = prev[i].next[i]
 		prev[i].next[i] = n
@@ -158,6 +159,42 @@ func (s *skipList) reset() {
 	s.level = 1
 	s.n = 0
 	s.version++
+}
+
+// newNode returns a node of lvl levels. Up to four (all but 1 in 256
+// nodes) the node and its links are one allocation, not two.
+func newNode(lvl int) *skipNode {
+	switch lvl {
+	case 1:
+		x := &struct {
+			n skipNode
+			a [1]*skipNode
+		}{}
+		x.n.next = x.a[:]
+		return &x.n
+	case 2:
+		x := &struct {
+			n skipNode
+			a [2]*skipNode
+		}{}
+		x.n.next = x.a[:]
+		return &x.n
+	case 3:
+		x := &struct {
+			n skipNode
+			a [3]*skipNode
+		}{}
+		x.n.next = x.a[:]
+		return &x.n
+	case 4:
+		x := &struct {
+			n skipNode
+			a [4]*skipNode
+		}{}
+		x.n.next = x.a[:]
+		return &x.n
+	}
+	return &skipNode{next: make([]*skipNode, lvl)}
 }
 
 // KeyValueStore methods: the memory store is the locked skip list.

@@ -1,6 +1,8 @@
 package state
 
-import "math"
+import (
+	"math"
+)
 
 // WindowStore keeps one value per (key, window start), layered over a
 // KeyValueStore (layout in layout.go). Times are unix milliseconds.
@@ -9,6 +11,8 @@ import "math"
 type WindowStore struct {
 	kv  KeyValueStore
 	low *lowWatermark
+	// key is Get's key: a store never retains the key of a Get.
+	key []byte
 }
 
 // NewWindowStore layers a window store over kv: nothing but window stores
@@ -32,7 +36,8 @@ func (w *WindowStore) Get(key []byte, start int64) ([]byte, bool, error) {
 	if none, err := w.low.noneFrom(w.kv, start); err != nil || none {
 		return nil, false, err
 	}
-	return w.kv.Get(primaryKey(key, start))
+	w.key = encTime(appendKey(append(w.key[:0], tagPrimary), key), start)
+	return w.kv.Get(w.key)
 }
 
 // Delete removes key's window that starts at start.
@@ -47,10 +52,13 @@ func (w *WindowStore) Delete(key []byte, start int64) error {
 
 // Fetch iterates key's windows with from <= start <= to, in start order.
 func (w *WindowStore) Fetch(key []byte, from, to int64) *WindowIterator {
-	lo := primaryKey(key, from)
+	// Both bounds in one allocation; the iterator keeps them.
+	n := 5 + len(key) + 8
+	b := make([]byte, 0, 2*n+1)
+	lo := encTime(appendKey(append(b, tagPrimary), key), from)[:n:n]
 	hi := lo
 	if from <= to {
-		hi = append(primaryKey(key, to), 0) // just past the entry at to
+		hi = append(encTime(appendKey(append(b[n:n], tagPrimary), key), to), 0) // just past the entry at to
 	}
 	return &WindowIterator{e: entryIter{it: &fetchIter{low: w.low, from: from, open: func() Iterator { return w.kv.Range(lo, hi) }}, n: 1}}
 }

@@ -282,6 +282,25 @@ type joinSide struct {
 
 func (s joinSide) open(t, grace, st int64) bool { return t+s.span+1+grace > st }
 
+// expiryStep is how far (ms) a join side's expiry bound moves before its
+// closed records are dropped. With null results to emit it is 1: they are
+// emitted as soon as their window closes. Without, dropping them only
+// frees space (a lookup skips closed records anyway), so it waits for a
+// thirty-second of the buffers' retention: one scan, which over Pebble
+// costs an iterator, then drops a batch, and the buffers hold at most
+// that much more.
+func expiryStep(nulls bool, before, after, grace int64) int64 {
+	if nulls {
+		return 1
+	}
+	return max(1, (before+after+grace)/32)
+}
+
+// joinKeys are one side node's buffers for a record's key as each side's
+// store encodes it. A node's record never reaches the same node again (the
+// graph has no cycles within a task), so one pair per node serves.
+type joinKeys struct{ self, other []byte }
+
 type joinEntry struct {
 	joined bool
 	value  []byte
@@ -377,7 +396,18 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 	// arrive handles a record of one side: join it with the other side's
 	// open records, then buffer it. pair builds the result from this
 	// side's value and the other's bytes.
-	arrive := func(nc *nodeCtx, m msg, self, other joinSide, encode func() ([]byte, error), pair func(k K, ob []byte) (VR, error)) error {
+	ka, _ := ks.(codec.Appender[K])
+	// encodeKey encodes k into buf when the serde can append: window
+	// stores copy keys into their own, so one buffer per node serves.
+	encodeKey := func(buf *[]byte, topic string, k K) ([]byte, error) {
+		if ka == nil {
+			return ks.Encode(topic, k)
+		}
+		b, err := ka.AppendEncode((*buf)[:0], topic, k)
+		*buf = b
+		return b, err
+	}
+	arrive := func(nc *nodeCtx, m msg, self, other joinSide, keys *joinKeys, encode func() ([]byte, error), pair func(k K, ob []byte) (VR, error)) error {
 		k := as[K](m.key)
 		t := m.ts.UnixMilli()
 		now, _ := nc.streamTime()
@@ -390,11 +420,11 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 		if err != nil {
 			return userErr(name+": encode value", err)
 		}
-		skb, err := ks.Encode(self.topic, k)
+		skb, err := encodeKey(&keys.self, self.topic, k)
 		if err != nil {
 			return userErr(name+": encode key", err)
 		}
-		okb, err := ks.Encode(other.topic, k)
+		okb, err := encodeKey(&keys.other, other.topic, k)
 		if err != nil {
 			return userErr(name+": encode key", err)
 		}
@@ -503,9 +533,10 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 		}
 		// This side's node closes both sides' windows.
 		lDone, rDone := int64(math.MinInt64), int64(math.MinInt64)
+		lStep, rStep := expiryStep(leftNulls, before, after, grace), expiryStep(rightNulls, before, after, grace)
 		nc.onStreamTime(func(now time.Time) error {
 			st := now.UnixMilli()
-			if lb := st - after - 1 - grace; lb > lDone {
+			if lb := st - after - 1 - grace; lb > lDone && (lDone == math.MinInt64 || lb-lDone >= lStep) {
 				lDone = lb
 				err := expire(nc, left, lb, leftNulls, func(k K, vb []byte) (VR, error) {
 					lv, err := decodeL(left.topic, vb)
@@ -515,7 +546,7 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 					return err
 				}
 			}
-			if rb := st - before - 1 - grace; rb > rDone {
+			if rb := st - before - 1 - grace; rb > rDone && (rDone == math.MinInt64 || rb-rDone >= rStep) {
 				rDone = rb
 				return expire(nc, right, rb, rightNulls, func(k K, vb []byte) (VR, error) {
 					rv, err := decodeR(right.topic, vb)
@@ -524,9 +555,10 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 			}
 			return nil
 		})
+		keys := &joinKeys{}
 		return procFunc(func(m msg) error {
 			lv := as[V1](m.value)
-			return arrive(nc, m, left, right,
+			return arrive(nc, m, left, right, keys,
 				func() ([]byte, error) { return ls.Encode(left.topic, lv) },
 				func(k K, rb []byte) (VR, error) {
 					rv, err := decodeR(right.topic, rb)
@@ -539,9 +571,10 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 		if err != nil {
 			return nil, err
 		}
+		keys := &joinKeys{}
 		return procFunc(func(m msg) error {
 			rv := as[V2](m.value)
-			return arrive(nc, m, right, left,
+			return arrive(nc, m, right, left, keys,
 				func() ([]byte, error) { return rs.Encode(right.topic, rv) },
 				func(k K, lb []byte) (VR, error) {
 					lv, err := decodeL(left.topic, lb)

@@ -331,3 +331,59 @@ func TestExistingStoreOfATableIsCopartitioned(t *testing.T) {
 		t.Fatalf("co-partition groups %v, want [[clicks users]]", cg)
 	}
 }
+
+// An inner stream-stream join drops its closed records in batches: once
+// its bound has moved a thirty-second of the buffers' retention (here
+// (100+100+60)/32 = 8ms) past the last drop. Until then a closed record
+// stays buffered but never joins; an outer join, which emits its null
+// results on close, drops them at once.
+func TestInnerStreamJoinExpiresInBatches(t *testing.T) {
+	w := topology.JoinWithin(100 * time.Millisecond).Grace(60 * time.Millisecond)
+	b := topology.New("app")
+	l := topology.StreamOf(b, "l", str, str)
+	r := topology.StreamOf(b, "r", str, str)
+	topology.JoinStreams(l, r, "inner", w, func(_, a, b string) string { return a + "/" + b }, str, str, str).
+		To("inner", str, str)
+	topology.OuterJoinStreams(l, r, "outer", w, func(_ string, a, b *string) string {
+		if b == nil {
+			return *a + "/-"
+		}
+		return *a + "/" + *b
+	}, str, str, str).To("outer", str, str)
+	d := driver(t, build(t, b))
+	lin, rin := topologytest.Input(d, "l", str, str), topologytest.Input(d, "r", str, str)
+	read := joinedReader(t, d)
+	buffered := func(store string) int {
+		t.Helper()
+		kv, err := d.Store(store)
+		must(t, err)
+		it := kv.Range([]byte("k"), []byte("l")) // primary entries
+		n := 0
+		for it.Next() {
+			n++
+		}
+		must(t, it.Close())
+		return n
+	}
+	// A left record at 0 closes at stream time 161 (0 + 100 + 1 + 60).
+	must(t, rin.Pipe("x", "r0", ms(158))) // bound -3: the first drop, nothing closed
+	must(t, lin.Pipe("k", "a", ms(0)))
+	must(t, rin.Pipe("x", "r1", ms(163))) // bound 2: closed, but only 5ms past the last drop
+	if n := buffered("inner-left"); n != 1 {
+		t.Fatalf("inner join: %d left records buffered before a step; want the closed one still", n)
+	}
+	if n := buffered("outer-left"); n != 0 {
+		t.Fatalf("outer join: %d left records buffered after close; want none", n)
+	}
+	if got := read("outer"); fmt.Sprint(got) != "[k:a/-@0]" {
+		t.Fatalf("outer join emitted %v on close; want [k:a/-@0]", got)
+	}
+	must(t, rin.Pipe("k", "late-but-open", ms(100))) // in reach of 0, but 0 is closed
+	if got := read("inner"); len(got) != 0 {
+		t.Fatalf("inner join joined a closed record: %v", got)
+	}
+	must(t, rin.Pipe("x", "r2", ms(166))) // bound 5: a step past the last drop
+	if n := buffered("inner-left"); n != 0 {
+		t.Fatalf("inner join: %d left records buffered a step after close; want none", n)
+	}
+}

@@ -67,6 +67,16 @@ type Driver struct {
 	taskOpts   []topology.TaskOpt // as New opened the tasks with
 }
 
+// taskStore is one task's store: like the runtime's, it keeps one
+// state.IndexWatermark for the window and session stores over it (a
+// join's two sides), so the task core runs the same code under both.
+type taskStore struct {
+	state.KeyValueStore
+	wm state.IndexWatermark
+}
+
+func (t *taskStore) IndexWatermark() *state.IndexWatermark { return &t.wm }
+
 type taskStores struct {
 	d    *Driver
 	part int32
@@ -117,7 +127,7 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 		for _, s := range st.Stores {
 			ps := make([]state.KeyValueStore, cfg.partitions)
 			for i := range ps {
-				ps[i] = state.NewMemory()
+				ps[i] = &taskStore{KeyValueStore: state.NewMemory()}
 			}
 			d.stores[s.Name] = ps
 		}
@@ -349,18 +359,28 @@ func (d *Driver) Task(id topology.TaskID) (*topology.Task, bool) {
 // Store returns partition 0 of the store name (or the global store).
 func (d *Driver) Store(name string) (state.KeyValueStore, error) { return d.StoreAt(name, 0) }
 
-// StoreAt returns one partition of the store name.
+// StoreAt returns one partition of the store name. Writes to it bypass
+// what the task's window and session stores know of it, so the driver
+// forgets that (as the runtime does after an abort).
 func (d *Driver) StoreAt(name string, partition int32) (state.KeyValueStore, error) {
 	if partition < 0 || partition >= d.partitions {
 		return nil, fmt.Errorf("topologytest: partition %d out of [0, %d)", partition, d.partitions)
 	}
-	return taskStores{d: d, part: partition}.KeyValue(name)
+	kv, err := taskStores{d: d, part: partition}.KeyValue(name)
+	if ts, ok := kv.(*taskStore); ok {
+		ts.wm.Reset()
+		return ts.KeyValueStore, nil
+	}
+	return kv, err
 }
 
 // Reopen closes every task and opens it again over the same stores, as a
 // worker does after a restart or a restore: processors start with nothing
 // in memory and stream time starts afresh; stores, outputs and input
 // offsets are kept. Records still buffered (see PipeRaw) are dropped.
+// With ManualCommit, call Commit first: a processor may hold writes in
+// memory until its commit hook (the profile's write-back cache), and
+// those are dropped too, while the stores keep what was written.
 func (d *Driver) Reopen() error {
 	if err := d.Close(); err != nil {
 		return err
