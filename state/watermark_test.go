@@ -439,15 +439,3 @@ func TestDeriveRejectsForeignKeys(t *testing.T) {
 		t.Fatalf("Derive of a session tombstone = %+v", got)
 	}
 }
-
-// rangeDeletesKV counts range deletes.
-type rangeDeletesKV struct {
-	*recordingKV
-	n int
-}
-
-func (r *rangeDeletesKV) DeleteRange(start, end []byte) error {
-	r.n++
-	return r.recordingKV.DeleteRange(start, end)
-}
-
