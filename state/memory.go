@@ -20,6 +20,7 @@ const maxLevel = 24
 type skipNode struct {
 	key, value []byte
 	next       []*skipNode
+	links      [4]*skipNode // next's array when it fits (newNode)
 }
 
 // skipList is the ordered structure under the memory store and the
@@ -162,39 +163,15 @@ func (s *skipList) reset() {
 }
 
 // newNode returns a node of lvl levels. Up to four (all but 1 in 256
-// nodes) the node and its links are one allocation, not two.
+// nodes) its links live in the node: one allocation, not two.
 func newNode(lvl int) *skipNode {
-	switch lvl {
-	case 1:
-		x := &struct {
-			n skipNode
-			a [1]*skipNode
-		}{}
-		x.n.next = x.a[:]
-		return &x.n
-	case 2:
-		x := &struct {
-			n skipNode
-			a [2]*skipNode
-		}{}
-		x.n.next = x.a[:]
-		return &x.n
-	case 3:
-		x := &struct {
-			n skipNode
-			a [3]*skipNode
-		}{}
-		x.n.next = x.a[:]
-		return &x.n
-	case 4:
-		x := &struct {
-			n skipNode
-			a [4]*skipNode
-		}{}
-		x.n.next = x.a[:]
-		return &x.n
+	n := &skipNode{}
+	if lvl <= len(n.links) {
+		n.next = n.links[:lvl]
+	} else {
+		n.next = make([]*skipNode, lvl)
 	}
-	return &skipNode{next: make([]*skipNode, lvl)}
+	return n
 }
 
 // KeyValueStore methods: the memory store is the locked skip list.
