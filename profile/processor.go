@@ -351,7 +351,8 @@ func (p *profiler) commit() error {
 			}
 		}
 		clear(p.changed)
-		p.changed, p.isChanged = p.changed[:0], map[string]bool{}
+		clear(p.isChanged)
+		p.changed = p.changed[:0]
 	}
 	return p.writeBack()
 }

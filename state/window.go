@@ -1,8 +1,6 @@
 package state
 
-import (
-	"math"
-)
+import "math"
 
 // WindowStore keeps one value per (key, window start), layered over a
 // KeyValueStore (layout in layout.go). Times are unix milliseconds.
