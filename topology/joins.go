@@ -282,20 +282,6 @@ type joinSide struct {
 
 func (s joinSide) open(t, grace, st int64) bool { return t+s.span+1+grace > st }
 
-// expiryStep is how far (ms) a join side's expiry bound moves before its
-// closed records are dropped. With null results to emit it is 1: they are
-// emitted as soon as their window closes. Without, dropping them only
-// frees space (a lookup skips closed records anyway), so it waits for a
-// thirty-second of the buffers' retention: one scan, which over Pebble
-// costs an iterator, then drops a batch, and the buffers hold at most
-// that much more.
-func expiryStep(nulls bool, before, after, grace int64) int64 {
-	if nulls {
-		return 1
-	}
-	return max(1, (before+after+grace)/32)
-}
-
 // joinKeys are one side node's buffers for a record's key as each side's
 // store encodes it. A node's record never reaches the same node again (the
 // graph has no cycles within a task), so one pair per node serves.
@@ -533,10 +519,9 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 		}
 		// This side's node closes both sides' windows.
 		lDone, rDone := int64(math.MinInt64), int64(math.MinInt64)
-		lStep, rStep := expiryStep(leftNulls, before, after, grace), expiryStep(rightNulls, before, after, grace)
 		nc.onStreamTime(func(now time.Time) error {
 			st := now.UnixMilli()
-			if lb := st - after - 1 - grace; lb > lDone && (lDone == math.MinInt64 || lb-lDone >= lStep) {
+			if lb := st - after - 1 - grace; lb > lDone {
 				lDone = lb
 				err := expire(nc, left, lb, leftNulls, func(k K, vb []byte) (VR, error) {
 					lv, err := decodeL(left.topic, vb)
@@ -546,7 +531,7 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 					return err
 				}
 			}
-			if rb := st - before - 1 - grace; rb > rDone && (rDone == math.MinInt64 || rb-rDone >= rStep) {
+			if rb := st - before - 1 - grace; rb > rDone {
 				rDone = rb
 				return expire(nc, right, rb, rightNulls, func(k K, vb []byte) (VR, error) {
 					rv, err := decodeR(right.topic, vb)
