@@ -382,17 +382,9 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 	// arrive handles a record of one side: join it with the other side's
 	// open records, then buffer it. pair builds the result from this
 	// side's value and the other's bytes.
+	// Window stores copy keys into their own, so one buffer per node
+	// serves.
 	ka, _ := ks.(codec.Appender[K])
-	// encodeKey encodes k into buf when the serde can append: window
-	// stores copy keys into their own, so one buffer per node serves.
-	encodeKey := func(buf *[]byte, topic string, k K) ([]byte, error) {
-		if ka == nil {
-			return ks.Encode(topic, k)
-		}
-		b, err := ka.AppendEncode((*buf)[:0], topic, k)
-		*buf = b
-		return b, err
-	}
 	arrive := func(nc *nodeCtx, m msg, self, other joinSide, keys *joinKeys, encode func() ([]byte, error), pair func(k K, ob []byte) (VR, error)) error {
 		k := as[K](m.key)
 		t := m.ts.UnixMilli()
@@ -406,11 +398,11 @@ func streamStreamJoin[K, V1, V2, VR any](l Stream[K, V1], r Stream[K, V2], name,
 		if err != nil {
 			return userErr(name+": encode value", err)
 		}
-		skb, err := encodeKey(&keys.self, self.topic, k)
+		skb, err := encodeInto(&keys.self, ks, ka, self.topic, k)
 		if err != nil {
 			return userErr(name+": encode key", err)
 		}
-		okb, err := encodeKey(&keys.other, other.topic, k)
+		okb, err := encodeInto(&keys.other, ks, ka, other.topic, k)
 		if err != nil {
 			return userErr(name+": encode key", err)
 		}

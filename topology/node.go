@@ -171,6 +171,17 @@ type KVStore[K, V any] struct {
 	keyBuf []byte
 }
 
+// encodeInto encodes k into *buf when ka (ks as a codec.Appender, or nil)
+// can append, else with ks.Encode: for keys only used until the next call.
+func encodeInto[K any](buf *[]byte, ks codec.Serde[K], ka codec.Appender[K], topic string, k K) ([]byte, error) {
+	if ka == nil {
+		return ks.Encode(topic, k)
+	}
+	b, err := ka.AppendEncode((*buf)[:0], topic, k)
+	*buf = b
+	return b, err
+}
+
 // WrapKV makes a typed view of kv. serdeTopic is passed to the serdes
 // (the store's changelog topic; see Topology.Stores).
 func WrapKV[K, V any](kv state.KeyValueStore, serdeTopic string, ks codec.Serde[K], vs codec.Serde[V]) *KVStore[K, V] {
@@ -181,14 +192,7 @@ func WrapKV[K, V any](kv state.KeyValueStore, serdeTopic string, ks codec.Serde[
 // Get returns the value of k and whether it exists.
 func (s *KVStore[K, V]) Get(k K) (V, bool, error) {
 	var zero V
-	var kb []byte
-	var err error
-	if s.ka != nil {
-		kb, err = s.ka.AppendEncode(s.keyBuf[:0], s.topic, k)
-		s.keyBuf = kb
-	} else {
-		kb, err = s.ks.Encode(s.topic, k)
-	}
+	kb, err := encodeInto(&s.keyBuf, s.ks, s.ka, s.topic, k)
 	if err != nil {
 		return zero, false, userErr("store "+s.topic+" key", err)
 	}
