@@ -57,6 +57,10 @@ func main() {
 	os.Exit(code)
 }
 
+// stopGrace is how long a stopped process has between SIGTERM and
+// SIGKILL.
+const stopGrace = time.Minute
+
 func say(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
@@ -138,7 +142,7 @@ func run(ctx context.Context, cfg config) (int, error) {
 	// before their registry, topics and Kafka go, also when the run is
 	// interrupted or fails.
 	defer func() {
-		for _, name := range h.procs.StopAll(60 * time.Second) {
+		for _, name := range h.procs.StopAll(stopGrace) {
 			say("stopped %s", name)
 		}
 	}()
@@ -412,7 +416,7 @@ func (h *harness) throughput(ctx context.Context, s *system) error {
 		return err
 	}
 	s.proc = p
-	defer p.Stop(60 * time.Second)
+	defer p.Stop(stopGrace)
 	dctx, cancel := context.WithTimeout(ctx, h.cfg.drainTimeout)
 	defer cancel()
 	last := time.Now()
@@ -457,7 +461,7 @@ func (h *harness) throughput(ctx context.Context, s *system) error {
 			r.CPUProfile, r.CPUBreakdown = path, b
 		}
 	}
-	if err := p.Stop(60 * time.Second); err != nil {
+	if err := p.Stop(stopGrace); err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	}
 	return nil
@@ -690,7 +694,7 @@ func (h *harness) killRecovery(ctx context.Context, s *system, warm bool) error 
 	say("%s: killed with SIGKILL; starting again", s.res.Name)
 	took, n, _, err := h.startAndProbe(ctx, s)
 	if s.proc != nil {
-		defer s.proc.Stop(60 * time.Second)
+		defer s.proc.Stop(stopGrace)
 	}
 	if err != nil {
 		return err
@@ -736,7 +740,7 @@ func (h *harness) catchUp(ctx context.Context, s *system) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop(60 * time.Second)
+	defer p.Stop(stopGrace)
 	dctx, cancel := context.WithTimeout(ctx, h.cfg.drainTimeout)
 	defer cancel()
 	_, err = bench.WaitDrained(dctx, h.adm, s.app, h.topics.Inputs(), 100*time.Millisecond, p.Exited(), nil)
