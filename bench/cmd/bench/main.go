@@ -814,42 +814,13 @@ func startKafka(ctx context.Context, root, script string) ([]string, func(), err
 	return strings.Split(last, ","), stop, nil
 }
 
-// gitSHA reads HEAD from .git without running git.
+// gitSHA is the first 12 hex digits of HEAD of the repository at root
+// ("nogit" when git cannot say: no git, or no repository).
 func gitSHA(root string) string {
-	dir := filepath.Join(root, ".git")
-	// A worktree's .git is a file naming its git dir; refs live in the
-	// common dir.
-	common := dir
-	if b, err := os.ReadFile(dir); err == nil {
-		if d, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: "); ok {
-			dir, common = d, d
-			if c, err := os.ReadFile(filepath.Join(d, "commondir")); err == nil {
-				common = filepath.Join(d, strings.TrimSpace(string(c)))
-				if filepath.IsAbs(strings.TrimSpace(string(c))) {
-					common = strings.TrimSpace(string(c))
-				}
-			}
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "HEAD"))
+	out, err := exec.Command("git", "-C", root, "rev-parse", "--verify", "HEAD").Output()
 	if err != nil {
 		return "nogit"
 	}
-	head := strings.TrimSpace(string(b))
-	ref, ok := strings.CutPrefix(head, "ref: ")
-	if !ok {
-		return head[:min(len(head), 12)]
-	}
-	if b, err := os.ReadFile(filepath.Join(common, ref)); err == nil {
-		s := strings.TrimSpace(string(b))
-		return s[:min(len(s), 12)]
-	}
-	if b, err := os.ReadFile(filepath.Join(common, "packed-refs")); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if sha, name, ok := strings.Cut(line, " "); ok && name == ref {
-				return sha[:min(len(sha), 12)]
-			}
-		}
-	}
-	return "unknown"
+	s := strings.TrimSpace(string(out))
+	return s[:min(len(s), 12)]
 }

@@ -169,30 +169,31 @@ func alive(pid int) bool {
 	return i < 0 || !bytes.HasPrefix(b[i+1:], []byte(" Z"))
 }
 
-// TestGitSHAInWorktree: a worktree's .git file leads to its HEAD and the
-// common dir's refs.
+// TestGitSHAInWorktree: in a linked worktree (whose .git is a file)
+// gitSHA names the worktree's HEAD, not the main checkout's; outside a
+// repository it says nogit.
 func TestGitSHAInWorktree(t *testing.T) {
 	dir := t.TempDir()
-	common := filepath.Join(dir, "main.git")
-	wt := filepath.Join(common, "worktrees", "b")
-	root := filepath.Join(dir, "wt")
-	for _, d := range []string{filepath.Join(common, "refs", "heads"), wt, root} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
+	main, wt := filepath.Join(dir, "main"), filepath.Join(dir, "wt")
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
+		return strings.TrimSpace(string(out))
 	}
-	files := map[string]string{
-		filepath.Join(root, ".git"):                 "gitdir: " + wt + "\n",
-		filepath.Join(wt, "HEAD"):                   "ref: refs/heads/b\n",
-		filepath.Join(wt, "commondir"):              "../..\n",
-		filepath.Join(common, "refs", "heads", "b"): "0123456789abcdef0123456789abcdef01234567\n",
+	git("init", "-q", main)
+	git("-C", main, "commit", "-q", "--allow-empty", "-m", "one")
+	git("-C", main, "worktree", "add", "-q", "-b", "b", wt)
+	git("-C", wt, "commit", "-q", "--allow-empty", "-m", "two")
+	want := git("-C", wt, "rev-parse", "HEAD")[:12]
+	if got := gitSHA(wt); got != want {
+		t.Fatalf("gitSHA(worktree) = %q, want %q (main is at %s)", got, want, git("-C", main, "rev-parse", "HEAD")[:12])
 	}
-	for name, text := range files {
-		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := gitSHA(root); got != "0123456789ab" {
-		t.Fatalf("gitSHA = %q, want 0123456789ab", got)
+	if got := gitSHA(t.TempDir()); got != "nogit" {
+		t.Fatalf("gitSHA outside a repository = %q, want nogit", got)
 	}
 }
