@@ -124,7 +124,7 @@ func run(ctx context.Context, cfg config) (int, error) {
 		h.brokers = cfg.brokers
 		h.res.Notes = append(h.res.Notes, "Kafka given by KAFKA_BROKERS (not started by the harness; may be shared)")
 	} else {
-		bs, stopKafka, err := startKafka(ctx, cfg.root, cfg.kafkaScript)
+		bs, stopKafka, err := startKafka(ctx, cfg.root, cfg.kafkaScript, filepath.Join(h.work, kafkaDir))
 		if err != nil {
 			return 2, err
 		}
@@ -728,6 +728,9 @@ func (h *harness) cleanUp(runID string) {
 	}
 	entries, _ := os.ReadDir(h.work)
 	for _, e := range entries {
+		if e.Name() == kafkaDir {
+			continue // still running: kafka.sh stop runs after, and keeps the logs
+		}
 		if ext := filepath.Ext(e.Name()); ext != ".log" && ext != ".pprof" && ext != ".txt" {
 			os.RemoveAll(filepath.Join(h.work, e.Name()))
 		}
@@ -782,19 +785,27 @@ func (h *harness) settings() {
 	s["kstreams_topology"] = "Weir's whole profile topology (bench/kstreams/README.md): purchase/view join, catalog and customers enrichment, windows, carts, triggers, per-commit profiles"
 }
 
+// kafkaDir is the directory, in the run's, of the Kafka the bench starts.
+const kafkaDir = "kafka"
+
 // startKafka runs script start (scripts/kafka.sh) and returns the
 // bootstrap address (its last line) and how to stop it. An interrupted
-// start is stopped too: the broker may be up already.
-func startKafka(ctx context.Context, root, script string) ([]string, func(), error) {
-	say("starting a single-node Kafka (%s start)", script)
+// or failed start is stopped too: the broker may be up already. Both run
+// with WEIR_KAFKA_RUN=runDir, so the cluster is the bench's own: a stop
+// never reaches one someone else started (kafka.sh's default run
+// directory is the one `make kafka-up` uses), and a start does not
+// refuse because of it.
+func startKafka(ctx context.Context, root, script, runDir string) ([]string, func(), error) {
+	say("starting a single-node Kafka (%s start, run dir %s)", script, runDir)
+	env := append(os.Environ(), "WEIR_KAFKA_RUN="+runDir)
 	stop := func() {
 		say("stopping Kafka (%s stop)", script)
 		c := exec.Command(script, "stop")
-		c.Dir, c.Stdout, c.Stderr = root, os.Stderr, os.Stderr
+		c.Dir, c.Env, c.Stdout, c.Stderr = root, env, os.Stderr, os.Stderr
 		_ = c.Run()
 	}
 	cmd := exec.CommandContext(ctx, script, "start")
-	cmd.Dir, cmd.Stderr = root, os.Stderr
+	cmd.Dir, cmd.Env, cmd.Stderr = root, env, os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		stop()

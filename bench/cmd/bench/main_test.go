@@ -197,3 +197,62 @@ func TestGitSHAInWorktree(t *testing.T) {
 		t.Fatalf("gitSHA outside a repository = %q, want nogit", got)
 	}
 }
+
+// TestKafkaIsTheBenchsOwn: the script starts and stops the bench's
+// cluster in the run's own directory, whatever WEIR_KAFKA_RUN says. The
+// failed start of a run used to be followed by a stop in the shared
+// default directory, which stops a cluster someone else started there.
+func TestKafkaIsTheBenchsOwn(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("WEIR_KAFKA_RUN", filepath.Join(dir, "shared"))
+	script := filepath.Join(dir, "kafka.sh")
+	calls := filepath.Join(dir, "calls")
+	err := os.WriteFile(script, []byte(`#!/bin/sh
+echo "$1 $WEIR_KAFKA_RUN" >>"`+calls+`"
+case "$1" in
+start) exit 1 ;;
+esac
+`), 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Join(dir, "run", "kafka")
+	if _, _, err := startKafka(context.Background(), dir, script, own); err == nil {
+		t.Fatal("startKafka succeeded with a failing script")
+	}
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), "start "+own+"\nstop "+own+"\n"; got != want {
+		t.Fatalf("script calls:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestCleanUpKeepsKafka: the run's clean-up, which runs before Kafka is
+// stopped, leaves the Kafka run directory (its state says what to stop)
+// and the logs, and removes the rest.
+func TestCleanUpKeepsKafka(t *testing.T) {
+	work := t.TempDir()
+	for name, text := range map[string]string{
+		filepath.Join(kafkaDir, "cluster.env"): "N=1\n",
+		filepath.Join("app-state", "x"):        "",
+		"weir.log":                             "",
+		"weir":                                 "",
+	} {
+		p := filepath.Join(work, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	(&harness{work: work}).cleanUp("bench-x")
+	for name, want := range map[string]bool{filepath.Join(kafkaDir, "cluster.env"): true, "weir.log": true, "app-state": false, "weir": false} {
+		_, err := os.Stat(filepath.Join(work, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s kept: %v, want %v", name, got, want)
+		}
+	}
+}
