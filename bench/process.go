@@ -125,6 +125,7 @@ func (p *Process) Err() error { return p.waitErr }
 // WaitLine waits for a stdout line starting with prefix, at or after
 // index from of the lines, and returns it and its index.
 func (p *Process) WaitLine(ctx context.Context, from int, prefix string) (Line, int, error) {
+	exited := false
 	for {
 		p.mu.Lock()
 		for i := from; i < len(p.lines); i++ {
@@ -135,24 +136,14 @@ func (p *Process) WaitLine(ctx context.Context, from int, prefix string) (Line, 
 			}
 		}
 		p.mu.Unlock()
+		if exited { // the last look, after every line was read
+			return Line{}, 0, fmt.Errorf("bench: %s exited (%v) before printing %q", p.Name, p.waitErr, prefix)
+		}
 		select {
 		case <-ctx.Done():
 			return Line{}, 0, fmt.Errorf("bench: %s never printed %q: %w", p.Name, prefix, ctx.Err())
 		case <-p.exited:
-			// One last look: the line may have come with the exit.
-			p.mu.Lock()
-			n := len(p.lines)
-			p.mu.Unlock()
-			if from >= n {
-				return Line{}, 0, fmt.Errorf("bench: %s exited (%v) before printing %q", p.Name, p.waitErr, prefix)
-			}
-			from = max(from, 0)
-			for i := from; i < n; i++ {
-				if strings.HasPrefix(p.lines[i].Text, prefix) {
-					return p.lines[i], i, nil
-				}
-			}
-			return Line{}, 0, fmt.Errorf("bench: %s exited (%v) before printing %q", p.Name, p.waitErr, prefix)
+			exited = true
 		case <-p.changed:
 		}
 	}
@@ -214,13 +205,19 @@ func (g *Group) Start(name string, argv []string, dir, logPath string) (*Process
 	return p, nil
 }
 
-// StopAll stops every process of g still running, all at once: SIGTERM,
-// then SIGKILL after grace. It returns the names of those it stopped.
+// StopAll stops every process of g still running (see StopAll) and
+// forgets them.
 func (g *Group) StopAll(grace time.Duration) []string {
 	g.mu.Lock()
 	procs := g.procs
 	g.procs = nil
 	g.mu.Unlock()
+	return StopAll(grace, procs...)
+}
+
+// StopAll stops every one of procs still running, all at once: SIGTERM,
+// then SIGKILL after grace. It returns the names of those it stopped.
+func StopAll(grace time.Duration, procs ...*Process) []string {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -56,5 +57,28 @@ func TestGroupStopAll(t *testing.T) {
 	}
 	if again := g.StopAll(time.Second); len(again) != 0 {
 		t.Errorf("a second StopAll stopped %v, want nothing", again)
+	}
+}
+
+// TestWaitLineAfterExit: a line printed right before the exit is found,
+// also when asked after the exit; one never printed is an error naming
+// the exit, not a wait until the deadline.
+func TestWaitLineAfterExit(t *testing.T) {
+	dir := t.TempDir()
+	p, err := Start("short", []string{"sh", "-c", "echo one; echo two"}, dir, filepath.Join(dir, "short.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	<-p.Exited()
+	if l, i, err := p.WaitLine(ctx, 0, "two"); err != nil || l.Text != "two" || i != 1 {
+		t.Fatalf("WaitLine(two) after exit = %q, %d, %v; want \"two\", 1", l.Text, i, err)
+	}
+	if _, _, err := p.WaitLine(ctx, 2, "one"); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("WaitLine(one) from index 2 = %v, want an error saying it exited", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("WaitLine waited for the deadline")
 	}
 }

@@ -133,19 +133,23 @@ func (m Mismatch) String() string {
 
 // Compare compares every field of the profiles of every customer of a or
 // b.
-func Compare(a, b map[string]Profile) []Mismatch {
+func Compare(a, b map[string]Profile) []Mismatch { return compareFields(a, b, ProfileFields) }
+
+// compareFields compares a and b key by key: a key in one only is a
+// mismatch (field "present"), and so is every field that differs.
+func compareFields[V any](a, b map[string]V, fields func(V) []Field) []Mismatch {
 	var out []Mismatch
-	for _, c := range unionKeys(a, b) {
-		pa, oka := a[c]
-		pb, okb := b[c]
+	for _, k := range unionKeys(a, b) {
+		va, oka := a[k]
+		vb, okb := b[k]
 		if !oka || !okb {
-			out = append(out, Mismatch{c, "present", fmt.Sprint(oka), fmt.Sprint(okb)})
+			out = append(out, Mismatch{k, "present", fmt.Sprint(oka), fmt.Sprint(okb)})
 			continue
 		}
-		fa, fb := ProfileFields(pa), ProfileFields(pb)
+		fa, fb := fields(va), fields(vb)
 		for i, f := range fa {
 			if f.Value != fb[i].Value {
-				out = append(out, Mismatch{c, f.Name, f.Value, fb[i].Value})
+				out = append(out, Mismatch{k, f.Name, f.Value, fb[i].Value})
 			}
 		}
 	}
@@ -215,22 +219,7 @@ func unionKeys[V any](a, b map[string]V) []string {
 // only is a mismatch (field "present"), and so is every field that
 // differs between two triggers of the same id.
 func CompareTriggers(a, b map[string]events.Trigger) []Mismatch {
-	var out []Mismatch
-	for _, id := range unionKeys(a, b) {
-		ta, oka := a[id]
-		tb, okb := b[id]
-		if !oka || !okb {
-			out = append(out, Mismatch{id, "present", fmt.Sprint(oka), fmt.Sprint(okb)})
-			continue
-		}
-		fa, fb := TriggerFields(ta), TriggerFields(tb)
-		for i, f := range fa {
-			if f.Value != fb[i].Value {
-				out = append(out, Mismatch{id, f.Name, f.Value, fb[i].Value})
-			}
-		}
-	}
-	return out
+	return compareFields(a, b, TriggerFields)
 }
 
 // TriggerDecodeFunc decodes one trigger record's value.

@@ -151,9 +151,23 @@ for s in socks:
 EOF
 }
 
+# CLUSTER_ID_RE: Kafka's Uuid text form (URL-safe base64 of 16 bytes,
+# unpadded) not starting with "-": kafka-storage reads "-t -xyz..." as a
+# missing argument ("--cluster-id/-t: expected one argument"), which
+# failed one start in 64; Kafka's own Uuid.randomUuid skips such ids too.
+CLUSTER_ID_RE='^[A-Za-z0-9_][A-Za-z0-9_-]{21}$'
+
 new_cluster_id() {
-	# Kafka's Uuid text form: URL-safe base64 of 16 random bytes, unpadded.
-	python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())'
+	local id="" try
+	for try in 1 2 3 4 5 6 7 8; do
+		id=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())') ||
+			die "python3 could not make a cluster id"
+		if [[ "$id" =~ $CLUSTER_ID_RE ]]; then
+			echo "$id"
+			return 0
+		fi
+	done
+	die "could not make a cluster id (python3 gave '$id' on try $try; want 22 URL-safe base64 characters, not starting with '-')"
 }
 
 write_config() {
@@ -233,6 +247,7 @@ jvm_cmd() {
 
 format_node() {
 	local i=$1
+	[[ "${CLUSTER_ID:-}" =~ $CLUSTER_ID_RE ]] || die "refusing to format node $i with cluster id '${CLUSTER_ID:-}'"
 	jvm_cmd
 	local scram=()
 	if [[ -n "${SASL_SSL_BOOTSTRAP:-}" ]]; then
@@ -358,7 +373,7 @@ cmd_start() {
 	mkdir -p "$RUN"
 	rm -f "$RUN"/broker-*.log "$RUN"/broker-*.properties
 	N=$n
-	CLUSTER_ID=$(new_cluster_id)
+	CLUSTER_ID=$(new_cluster_id) || exit 1
 	DATA=$(mktemp -d "$RUN/data.XXXXXX")
 	local ports
 	read -r -a ports <<<"$(free_ports $((3 * N)))"

@@ -66,7 +66,16 @@ func fakeBroker(props string) error {
 const stubJava = `#!/usr/bin/env bash
 case " $* " in
 *" -version "*) echo 'openjdk version "17.0.99" 2026-01-01' >&2; exit 0 ;;
-*" kafka.tools.StorageTool "*) exit 0 ;;
+*" kafka.tools.StorageTool "*)
+	# As kafka-storage's parser: "-t" must be followed by a value that is
+	# not an option.
+	while (($#)) && [[ "$1" != -t ]]; do shift; done
+	if [[ $# -lt 2 || -z "$2" || "$2" == -* ]]; then
+		echo "kafka-storage: error: argument --cluster-id/-t: expected one argument" >&2
+		exit 1
+	fi
+	exit 0
+	;;
 *" kafka.Kafka "*)
 	if [[ -n "${STUB_EXIT:-}" ]]; then
 		echo "stub: failing on purpose" >&2
@@ -78,6 +87,41 @@ esac
 echo "stub java: unexpected arguments: $*" >&2
 exit 2
 `
+
+// stubPython stands in for python3: a call that makes a cluster id
+// prints the next of STUB_UUIDS (split on spaces; "" once they run out);
+// every other call goes to the real python3.
+const stubPython = `#!/usr/bin/env bash
+case "$*" in
+*uuid4*)
+	read -r -a ids <<<"$STUB_UUIDS"
+	n=$(cat "$STUB_UUID_COUNT" 2>/dev/null || echo 0)
+	echo $((n + 1)) >"$STUB_UUID_COUNT"
+	echo "${ids[n]:-}"
+	exit 0
+	;;
+esac
+exec "$REAL_PYTHON" "$@"
+`
+
+// withClusterIDs makes kafka.sh's python3 hand out ids as its cluster ids.
+func withClusterIDs(t *testing.T, ids ...string) []string {
+	t.Helper()
+	real, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "python3"), []byte(stubPython), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return []string{
+		"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"REAL_PYTHON=" + real,
+		"STUB_UUIDS=" + strings.Join(ids, " "),
+		"STUB_UUID_COUNT=" + filepath.Join(dir, "count"),
+	}
+}
 
 type script struct {
 	t   *testing.T
@@ -229,5 +273,43 @@ func TestConcurrentStartsDoNotCollide(t *testing.T) {
 	out, errOut, code := s.do("status")
 	if code != 0 {
 		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestClusterIDNotAnOption: a random id that starts with "-" (one in 64)
+// was passed as "-t -xyz..." and kafka-storage failed with "--cluster-id/-t:
+// expected one argument". Such an id is now drawn again.
+func TestClusterIDNotAnOption(t *testing.T) {
+	const good = "Bq3_x-9ZzAAAAAAAAAAAAA"
+	s := newScript(t, withClusterIDs(t, "-q3_x-9ZzAAAAAAAAAAAAA", good)...)
+	out, errOut, code := s.do("start")
+	if code != 0 {
+		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
+	}
+	env, err := os.ReadFile(filepath.Join(s.run, "cluster.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(env), "CLUSTER_ID="+good+"\n") {
+		t.Fatalf("cluster.env does not hold CLUSTER_ID=%s:\n%s", good, env)
+	}
+}
+
+// TestNoClusterIDFailsClearly: when no valid id can be made, start says
+// so and formats nothing (it used to format with an empty id).
+func TestNoClusterIDFailsClearly(t *testing.T) {
+	s := newScript(t, withClusterIDs(t)...)
+	out, errOut, code := s.do("start")
+	if code == 0 {
+		t.Fatalf("start succeeded without a cluster id:\n%s%s", out, errOut)
+	}
+	if !strings.Contains(errOut, "could not make a cluster id") {
+		t.Errorf("start's error does not say it could not make a cluster id:\n%s", errOut)
+	}
+	if strings.Contains(errOut, "formatting") || strings.Contains(errOut, "expected one argument") {
+		t.Errorf("start went on to format a node:\n%s", errOut)
+	}
+	if _, _, code := s.do("status"); code != 1 {
+		t.Errorf("status after a failed start: exit %d, want 1 (not running)", code)
 	}
 }

@@ -69,7 +69,7 @@ func parseConfig(args []string, getenv func(string) string, root string, out io.
 		opts       []option
 	)
 	add := func(name, env string) { opts = append(opts, option{name, env}) }
-	fs.IntVar(&c.events, "events", 150_000, "events preloaded (the whole run takes about 15 minutes on 2 cores, scaling included)")
+	fs.IntVar(&c.events, "events", 150_000, "events preloaded (the drains' length grows with them)")
 	add("events", "BENCH_EVENTS")
 	fs.IntVar(&c.customers, "customers", 0, "distinct customers; 0: events/100 within [1000, 20000]")
 	add("customers", "BENCH_CUSTOMERS")
@@ -97,7 +97,7 @@ func parseConfig(args []string, getenv func(string) string, root string, out io.
 	add("profile", "BENCH_PROFILE")
 	fs.StringVar(&scale, "scale-workers", "1,2,4", "worker counts of the scaling phase's table, comma-separated")
 	add("scale-workers", "BENCH_SCALE_WORKERS")
-	fs.IntVar(&c.onePartition, "one-partition-events", 30_000, "events of the scaling phase's one-partition run (at most -events; 0: none); its cost grows with the history a partition holds")
+	fs.IntVar(&c.onePartition, "one-partition-events", 30_000, "events of the scaling phase's one-partition run (at most -events; 0: none)")
 	add("one-partition-events", "BENCH_ONE_PARTITION_EVENTS")
 	fs.StringVar(&brokers, "brokers", "", "comma-separated bootstrap brokers of a running Kafka to use (never stopped); empty: start one with -kafka-script")
 	add("brokers", "KAFKA_BROKERS")

@@ -57,6 +57,10 @@ func main() {
 	os.Exit(code)
 }
 
+// stopGrace is how long a stopped process has between SIGTERM and
+// SIGKILL.
+const stopGrace = time.Minute
+
 func say(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
@@ -120,7 +124,7 @@ func run(ctx context.Context, cfg config) (int, error) {
 		h.brokers = cfg.brokers
 		h.res.Notes = append(h.res.Notes, "Kafka given by KAFKA_BROKERS (not started by the harness; may be shared)")
 	} else {
-		bs, stopKafka, err := startKafka(ctx, cfg.root, cfg.kafkaScript)
+		bs, stopKafka, err := startKafka(ctx, cfg.root, cfg.kafkaScript, filepath.Join(h.work, kafkaDir))
 		if err != nil {
 			return 2, err
 		}
@@ -138,7 +142,7 @@ func run(ctx context.Context, cfg config) (int, error) {
 	// before their registry, topics and Kafka go, also when the run is
 	// interrupted or fails.
 	defer func() {
-		for _, name := range h.procs.StopAll(60 * time.Second) {
+		for _, name := range h.procs.StopAll(stopGrace) {
 			say("stopped %s", name)
 		}
 	}()
@@ -412,7 +416,7 @@ func (h *harness) throughput(ctx context.Context, s *system) error {
 		return err
 	}
 	s.proc = p
-	defer p.Stop(60 * time.Second)
+	defer p.Stop(stopGrace)
 	dctx, cancel := context.WithTimeout(ctx, h.cfg.drainTimeout)
 	defer cancel()
 	last := time.Now()
@@ -457,7 +461,7 @@ func (h *harness) throughput(ctx context.Context, s *system) error {
 			r.CPUProfile, r.CPUBreakdown = path, b
 		}
 	}
-	if err := p.Stop(60 * time.Second); err != nil {
+	if err := p.Stop(stopGrace); err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	}
 	return nil
@@ -690,7 +694,7 @@ func (h *harness) killRecovery(ctx context.Context, s *system, warm bool) error 
 	say("%s: killed with SIGKILL; starting again", s.res.Name)
 	took, n, _, err := h.startAndProbe(ctx, s)
 	if s.proc != nil {
-		defer s.proc.Stop(60 * time.Second)
+		defer s.proc.Stop(stopGrace)
 	}
 	if err != nil {
 		return err
@@ -724,6 +728,9 @@ func (h *harness) cleanUp(runID string) {
 	}
 	entries, _ := os.ReadDir(h.work)
 	for _, e := range entries {
+		if e.Name() == kafkaDir {
+			continue // still running: kafka.sh stop runs after, and keeps the logs
+		}
 		if ext := filepath.Ext(e.Name()); ext != ".log" && ext != ".pprof" && ext != ".txt" {
 			os.RemoveAll(filepath.Join(h.work, e.Name()))
 		}
@@ -736,7 +743,7 @@ func (h *harness) catchUp(ctx context.Context, s *system) error {
 	if err != nil {
 		return err
 	}
-	defer p.Stop(60 * time.Second)
+	defer p.Stop(stopGrace)
 	dctx, cancel := context.WithTimeout(ctx, h.cfg.drainTimeout)
 	defer cancel()
 	_, err = bench.WaitDrained(dctx, h.adm, s.app, h.topics.Inputs(), 100*time.Millisecond, p.Exited(), nil)
@@ -778,19 +785,27 @@ func (h *harness) settings() {
 	s["kstreams_topology"] = "Weir's whole profile topology (bench/kstreams/README.md): purchase/view join, catalog and customers enrichment, windows, carts, triggers, per-commit profiles"
 }
 
+// kafkaDir is the directory, in the run's, of the Kafka the bench starts.
+const kafkaDir = "kafka"
+
 // startKafka runs script start (scripts/kafka.sh) and returns the
 // bootstrap address (its last line) and how to stop it. An interrupted
-// start is stopped too: the broker may be up already.
-func startKafka(ctx context.Context, root, script string) ([]string, func(), error) {
-	say("starting a single-node Kafka (%s start)", script)
+// or failed start is stopped too: the broker may be up already. Both run
+// with WEIR_KAFKA_RUN=runDir, so the cluster is the bench's own: a stop
+// never reaches one someone else started (kafka.sh's default run
+// directory is the one `make kafka-up` uses), and a start does not
+// refuse because of it.
+func startKafka(ctx context.Context, root, script, runDir string) ([]string, func(), error) {
+	say("starting a single-node Kafka (%s start, run dir %s)", script, runDir)
+	env := append(os.Environ(), "WEIR_KAFKA_RUN="+runDir)
 	stop := func() {
 		say("stopping Kafka (%s stop)", script)
 		c := exec.Command(script, "stop")
-		c.Dir, c.Stdout, c.Stderr = root, os.Stderr, os.Stderr
+		c.Dir, c.Env, c.Stdout, c.Stderr = root, env, os.Stderr, os.Stderr
 		_ = c.Run()
 	}
 	cmd := exec.CommandContext(ctx, script, "start")
-	cmd.Dir, cmd.Stderr = root, os.Stderr
+	cmd.Dir, cmd.Env, cmd.Stderr = root, env, os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		stop()
@@ -810,42 +825,13 @@ func startKafka(ctx context.Context, root, script string) ([]string, func(), err
 	return strings.Split(last, ","), stop, nil
 }
 
-// gitSHA reads HEAD from .git without running git.
+// gitSHA is the first 12 hex digits of HEAD of the repository at root
+// ("nogit" when git cannot say: no git, or no repository).
 func gitSHA(root string) string {
-	dir := filepath.Join(root, ".git")
-	// A worktree's .git is a file naming its git dir; refs live in the
-	// common dir.
-	common := dir
-	if b, err := os.ReadFile(dir); err == nil {
-		if d, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir: "); ok {
-			dir, common = d, d
-			if c, err := os.ReadFile(filepath.Join(d, "commondir")); err == nil {
-				common = filepath.Join(d, strings.TrimSpace(string(c)))
-				if filepath.IsAbs(strings.TrimSpace(string(c))) {
-					common = strings.TrimSpace(string(c))
-				}
-			}
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "HEAD"))
+	out, err := exec.Command("git", "-C", root, "rev-parse", "--verify", "HEAD").Output()
 	if err != nil {
 		return "nogit"
 	}
-	head := strings.TrimSpace(string(b))
-	ref, ok := strings.CutPrefix(head, "ref: ")
-	if !ok {
-		return head[:min(len(head), 12)]
-	}
-	if b, err := os.ReadFile(filepath.Join(common, ref)); err == nil {
-		s := strings.TrimSpace(string(b))
-		return s[:min(len(s), 12)]
-	}
-	if b, err := os.ReadFile(filepath.Join(common, "packed-refs")); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if sha, name, ok := strings.Cut(line, " "); ok && name == ref {
-				return sha[:min(len(sha), 12)]
-			}
-		}
-	}
-	return "unknown"
+	s := strings.TrimSpace(string(out))
+	return s[:min(len(s), 12)]
 }

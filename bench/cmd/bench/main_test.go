@@ -169,30 +169,90 @@ func alive(pid int) bool {
 	return i < 0 || !bytes.HasPrefix(b[i+1:], []byte(" Z"))
 }
 
-// TestGitSHAInWorktree: a worktree's .git file leads to its HEAD and the
-// common dir's refs.
+// TestGitSHAInWorktree: in a linked worktree (whose .git is a file)
+// gitSHA names the worktree's HEAD, not the main checkout's; outside a
+// repository it says nogit.
 func TestGitSHAInWorktree(t *testing.T) {
 	dir := t.TempDir()
-	common := filepath.Join(dir, "main.git")
-	wt := filepath.Join(common, "worktrees", "b")
-	root := filepath.Join(dir, "wt")
-	for _, d := range []string{filepath.Join(common, "refs", "heads"), wt, root} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	main, wt := filepath.Join(dir, "main"), filepath.Join(dir, "wt")
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", main)
+	git("-C", main, "commit", "-q", "--allow-empty", "-m", "one")
+	git("-C", main, "worktree", "add", "-q", "-b", "b", wt)
+	git("-C", wt, "commit", "-q", "--allow-empty", "-m", "two")
+	want := git("-C", wt, "rev-parse", "HEAD")[:12]
+	if got := gitSHA(wt); got != want {
+		t.Fatalf("gitSHA(worktree) = %q, want %q (main is at %s)", got, want, git("-C", main, "rev-parse", "HEAD")[:12])
+	}
+	if got := gitSHA(t.TempDir()); got != "nogit" {
+		t.Fatalf("gitSHA outside a repository = %q, want nogit", got)
+	}
+}
+
+// TestKafkaIsTheBenchsOwn: the script starts and stops the bench's
+// cluster in the run's own directory, whatever WEIR_KAFKA_RUN says. The
+// failed start of a run used to be followed by a stop in the shared
+// default directory, which stops a cluster someone else started there.
+func TestKafkaIsTheBenchsOwn(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("WEIR_KAFKA_RUN", filepath.Join(dir, "shared"))
+	script := filepath.Join(dir, "kafka.sh")
+	calls := filepath.Join(dir, "calls")
+	err := os.WriteFile(script, []byte(`#!/bin/sh
+echo "$1 $WEIR_KAFKA_RUN" >>"`+calls+`"
+case "$1" in
+start) exit 1 ;;
+esac
+`), 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Join(dir, "run", "kafka")
+	if _, _, err := startKafka(context.Background(), dir, script, own); err == nil {
+		t.Fatal("startKafka succeeded with a failing script")
+	}
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), "start "+own+"\nstop "+own+"\n"; got != want {
+		t.Fatalf("script calls:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestCleanUpKeepsKafka: the run's clean-up, which runs before Kafka is
+// stopped, leaves the Kafka run directory (its state says what to stop)
+// and the logs, and removes the rest.
+func TestCleanUpKeepsKafka(t *testing.T) {
+	work := t.TempDir()
+	for name, text := range map[string]string{
+		filepath.Join(kafkaDir, "cluster.env"): "N=1\n",
+		filepath.Join("app-state", "x"):        "",
+		"weir.log":                             "",
+		"weir":                                 "",
+	} {
+		p := filepath.Join(work, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	files := map[string]string{
-		filepath.Join(root, ".git"):                 "gitdir: " + wt + "\n",
-		filepath.Join(wt, "HEAD"):                   "ref: refs/heads/b\n",
-		filepath.Join(wt, "commondir"):              "../..\n",
-		filepath.Join(common, "refs", "heads", "b"): "0123456789abcdef0123456789abcdef01234567\n",
-	}
-	for name, text := range files {
-		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
+	(&harness{work: work}).cleanUp("bench-x")
+	for name, want := range map[string]bool{filepath.Join(kafkaDir, "cluster.env"): true, "weir.log": true, "app-state": false, "weir": false} {
+		_, err := os.Stat(filepath.Join(work, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s kept: %v, want %v", name, got, want)
 		}
-	}
-	if got := gitSHA(root); got != "0123456789ab" {
-		t.Fatalf("gitSHA = %q, want 0123456789ab", got)
 	}
 }

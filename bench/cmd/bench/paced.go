@@ -89,7 +89,7 @@ func (h *harness) pacedOne(ctx context.Context, runID string, s *system, rate fl
 	if err != nil {
 		return err
 	}
-	defer p.Stop(60 * time.Second)
+	defer p.Stop(stopGrace)
 	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	_, _, err = p.WaitLine(rctx, 0, s.res.Name+": running")
 	cancel()
@@ -111,7 +111,7 @@ func (h *harness) pacedOne(ctx context.Context, runID string, s *system, rate fl
 		return err
 	}
 	sample := p.Sample()
-	if err := p.Stop(60 * time.Second); err != nil {
+	if err := p.Stop(stopGrace); err != nil {
 		s.res.Errors = append(s.res.Errors, err.Error())
 	}
 	out, err := bench.ReadOutput(ctx, h.brokers, ps.out, ps.dec, 3*time.Second)

@@ -72,7 +72,7 @@ func (h *harness) scaleDrain(ctx context.Context, sr *bench.ScaleRun, app string
 	var procs []*bench.Process
 	anyExited := make(chan struct{})
 	var once sync.Once
-	defer func() { stopAll(procs) }()
+	defer func() { bench.StopAll(stopGrace, procs...) }()
 	var cpu *bench.CPUCollector
 	for i := range sr.Workers {
 		stateDir := filepath.Join(h.work, fmt.Sprintf("%s-state-%d", app, i))
@@ -142,17 +142,4 @@ func (h *harness) scaleDrain(ctx context.Context, sr *bench.ScaleRun, app string
 	say("scaling: %s: %d events in %.1fs (%.0f events/s), CPU %.1fs (%.3f s per 1000 events)",
 		sr.Name, sr.Events, sr.DrainSeconds, sr.Throughput, cpuSecs, sr.CPUPer1000Events)
 	return nil
-}
-
-// stopAll stops procs at once (SIGTERM, SIGKILL after a minute).
-func stopAll(procs []*bench.Process) {
-	var wg sync.WaitGroup
-	for _, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.Stop(60 * time.Second)
-		}()
-	}
-	wg.Wait()
 }
