@@ -198,3 +198,35 @@ func TestPerEventUpdatesMatchModel(t *testing.T) {
 		})
 	}
 }
+
+// Topics.Of names the topic of each kind of generated record.
+func TestTopicsOf(t *testing.T) {
+	tp := profile.PrefixedTopics("p.")
+	want := map[string]string{
+		"view": tp.Views, "purchase": tp.Purchases, "ticket": tp.Tickets,
+		"customer": tp.Customers, "product": tp.Products,
+	}
+	seen := map[string]bool{}
+	for _, r := range profile.Generate(1, 2000, profile.GenOptions{Customers: 10}) {
+		kind := ""
+		switch {
+		case r.View != nil:
+			kind = "view"
+		case r.Purchase != nil:
+			kind = "purchase"
+		case r.Ticket != nil:
+			kind = "ticket"
+		case r.Customer != nil:
+			kind = "customer"
+		case r.Product != nil:
+			kind = "product"
+		}
+		if got := tp.Of(r); got != want[kind] {
+			t.Fatalf("%s record: topic %q; want %q", kind, got, want[kind])
+		}
+		seen[kind] = true
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("generated only %v; the test needs every kind", seen)
+	}
+}
