@@ -10,6 +10,7 @@ import (
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/profilemodel"
 	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/topology/topologytest"
 )
@@ -117,6 +118,13 @@ func checkStore(t *testing.T, seed uint64, d *topologytest.Driver, m *profilemod
 	t.Helper()
 	kv, err := d.Store(profile.StoreProfiles)
 	mustT(t, err)
+	checkProfiles(t, seed, kv, m)
+}
+
+// checkProfiles compares every profile in kv with the model's, and
+// checks kv holds no others.
+func checkProfiles(t *testing.T, seed uint64, kv state.KeyValueStore, m *profilemodel.Model) {
+	t.Helper()
 	n := 0
 	for id, want := range m.Latest {
 		b, ok, err := kv.Get([]byte(id))
