@@ -108,9 +108,13 @@ func TestStringSerdesAppend(t *testing.T) {
 		if !ok {
 			t.Fatalf("%T is not an Appender", s)
 		}
+		enc, err := s.Encode("t", "c-1")
+		if err != nil {
+			t.Fatal(err)
+		}
 		b, err := a.AppendEncode([]byte("x:"), "t", "c-1")
-		if err != nil || string(b) != "x:c-1" {
-			t.Fatalf("%T: %q, %v", s, b, err)
+		if err != nil || string(b) != "x:"+string(enc) || string(enc) != "c-1" {
+			t.Fatalf("%T: appended %q, %v; Encode gives %q", s, b, err, enc)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +50,7 @@ func (g *simGroup) join() *simMember {
 	g.nextID++
 	m.bal = newTaskBalancer(g.subOf, m.addr, nil)
 	g.members = append(g.members, m)
-	slices.SortFunc(g.members, func(a, b *simMember) int { return cmpString(a.id, b.id) })
+	slices.SortFunc(g.members, func(a, b *simMember) int { return cmp.Compare(a.id, b.id) })
 	return m
 }
 
@@ -57,16 +58,6 @@ func (g *simGroup) leave(i int) *simMember {
 	m := g.members[i]
 	g.members = slices.Delete(g.members, i, i+1)
 	return m
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (g *simGroup) topicNames() []string { return slices.Sorted(maps.Keys(g.topics)) }

@@ -64,18 +64,7 @@ func BenchmarkDrainProfiles(b *testing.B) {
 	}
 	var recs []*kgo.Record
 	for _, r := range profile.Generate(1, n, profile.GenOptions{Customers: max(n/100, 100)}) {
-		switch {
-		case r.View != nil:
-			r.Topic = tp.Views
-		case r.Purchase != nil:
-			r.Topic = tp.Purchases
-		case r.Ticket != nil:
-			r.Topic = tp.Tickets
-		case r.Customer != nil:
-			r.Topic = tp.Customers
-		default:
-			r.Topic = tp.Products
-		}
+		r.Topic = tp.Of(r)
 		k, v, err := r.Encode(serdes)
 		if err != nil {
 			b.Fatal(err)

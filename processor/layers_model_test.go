@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -198,16 +199,9 @@ func (m *layersModel) winOp(step int) {
 		m.must(m.ws.Delete([]byte(k), s))
 		delete(m.wcur, wkey{k, s})
 	case r < 14:
-		t := now - 30 + m.rng.Int64N(20)
-		if m.rng.IntN(10) == 0 {
-			t = now - 100 // behind the low watermark
-		}
+		t := m.expiryTime(now)
 		m.must(m.ws.ExpireBefore(t))
-		for w := range m.wcur {
-			if w.start < t {
-				delete(m.wcur, w)
-			}
-		}
+		maps.DeleteFunc(m.wcur, func(w wkey, _ string) bool { return w.start < t })
 	case r < 17:
 		from, to := start(), start()
 		if m.rng.IntN(3) == 0 {
@@ -252,16 +246,9 @@ func (m *layersModel) sesOp(step int) {
 			break
 		}
 	case r < 15:
-		t := now - 30 + m.rng.Int64N(20)
-		if m.rng.IntN(10) == 0 {
-			t = now - 100 // behind the low watermark
-		}
+		t := m.expiryTime(now)
 		m.must(m.ss.ExpireBefore(t))
-		for s := range m.scur {
-			if s.end < t {
-				delete(m.scur, s)
-			}
-		}
+		maps.DeleteFunc(m.scur, func(s skey, _ string) bool { return s.end < t })
 	default:
 		from, to := now-40+m.rng.Int64N(50), now-40+m.rng.Int64N(50)
 		if m.rng.IntN(3) == 0 {
@@ -290,11 +277,11 @@ func (m *layersModel) checkSessions(step int, ss *state.SessionStore, from, to i
 	slices.SortFunc(ks, func(a, b skey) int {
 		switch {
 		case a.end != b.end:
-			return cmpInt(a.end, b.end)
+			return cmp.Compare(a.end, b.end)
 		case a.key != b.key:
 			return strings.Compare(a.key, b.key)
 		}
-		return cmpInt(a.start, b.start)
+		return cmp.Compare(a.start, b.start)
 	})
 	for _, s := range ks {
 		want = append(want, fmt.Sprintf("%d/%s/%d=%s", s.end, s.key, s.start, model[s]))
@@ -304,14 +291,14 @@ func (m *layersModel) checkSessions(step int, ss *state.SessionStore, from, to i
 	}
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// expiryTime picks an expiry bound a little behind now, and now and then
+// one behind the low watermark.
+func (m *layersModel) expiryTime(now int64) int64 {
+	t := now - 30 + m.rng.Int64N(20)
+	if m.rng.IntN(10) == 0 {
+		t = now - 100
 	}
-	return 0
+	return t
 }
 
 func cmpStart(s string) int {

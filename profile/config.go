@@ -82,6 +82,22 @@ func PrefixedTopics(prefix string) Topics {
 	}
 }
 
+// Of returns the field of tp that names the topic of r's kind: tests,
+// benchmarks and demos use it to write generated records to tp.
+func (tp Topics) Of(r Record) string {
+	switch {
+	case r.View != nil:
+		return tp.Views
+	case r.Purchase != nil:
+		return tp.Purchases
+	case r.Ticket != nil:
+		return tp.Tickets
+	case r.Customer != nil:
+		return tp.Customers
+	}
+	return tp.Products
+}
+
 // Serdes are the serdes of every topic. Every value serde is required:
 // AvroSerdes gives the production ones, JSONSerdes registry-free ones.
 type Serdes struct {

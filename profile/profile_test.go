@@ -10,6 +10,7 @@ import (
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/profilemodel"
 	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/state"
 	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/topology/topologytest"
 )
@@ -117,6 +118,13 @@ func checkStore(t *testing.T, seed uint64, d *topologytest.Driver, m *profilemod
 	t.Helper()
 	kv, err := d.Store(profile.StoreProfiles)
 	mustT(t, err)
+	checkProfiles(t, seed, kv, m)
+}
+
+// checkProfiles compares every profile in kv with the model's, and
+// checks kv holds no others.
+func checkProfiles(t *testing.T, seed uint64, kv state.KeyValueStore, m *profilemodel.Model) {
+	t.Helper()
 	n := 0
 	for id, want := range m.Latest {
 		b, ok, err := kv.Get([]byte(id))
@@ -196,5 +204,37 @@ func TestPerEventUpdatesMatchModel(t *testing.T) {
 				t.Errorf("seed %d: no triggers at all: the data set exercises nothing", seed)
 			}
 		})
+	}
+}
+
+// Topics.Of names the topic of each kind of generated record.
+func TestTopicsOf(t *testing.T) {
+	tp := profile.PrefixedTopics("p.")
+	want := map[string]string{
+		"view": tp.Views, "purchase": tp.Purchases, "ticket": tp.Tickets,
+		"customer": tp.Customers, "product": tp.Products,
+	}
+	seen := map[string]bool{}
+	for _, r := range profile.Generate(1, 2000, profile.GenOptions{Customers: 10}) {
+		kind := ""
+		switch {
+		case r.View != nil:
+			kind = "view"
+		case r.Purchase != nil:
+			kind = "purchase"
+		case r.Ticket != nil:
+			kind = "ticket"
+		case r.Customer != nil:
+			kind = "customer"
+		case r.Product != nil:
+			kind = "product"
+		}
+		if got := tp.Of(r); got != want[kind] {
+			t.Fatalf("%s record: topic %q; want %q", kind, got, want[kind])
+		}
+		seen[kind] = true
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("generated only %v; the test needs every kind", seen)
 	}
 }

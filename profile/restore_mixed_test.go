@@ -92,7 +92,7 @@ func TestRestoreFromMixedChangelogs(t *testing.T) {
 		part := recs[phase*len(recs)/3 : (phase+1)*len(recs)/3]
 		out := make([]*kgo.Record, 0, len(part))
 		for _, r := range part {
-			r.Topic = inputTopic(tp, r)
+			r.Topic = tp.Of(r)
 			k, v, err := r.Encode(sd)
 			mustNo(t, err)
 			out = append(out, &kgo.Record{Topic: r.Topic, Key: k, Value: v, Timestamp: r.Time})
@@ -123,20 +123,6 @@ func TestRestoreFromMixedChangelogs(t *testing.T) {
 			}
 		}
 	}
-}
-
-func inputTopic(tp Topics, r Record) string {
-	switch {
-	case r.View != nil:
-		return tp.Views
-	case r.Purchase != nil:
-		return tp.Purchases
-	case r.Ticket != nil:
-		return tp.Tickets
-	case r.Customer != nil:
-		return tp.Customers
-	}
-	return tp.Products
 }
 
 // committedAll reports whether group committed every record of topics.

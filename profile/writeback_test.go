@@ -275,19 +275,7 @@ func TestRewindDropsCachedProfiles(t *testing.T) {
 					t.Errorf("seed %d: committed update of %s:\n got %s\nwant %s", seed, id, g, w)
 				}
 			}
-			for id, want := range m.Latest {
-				b, ok, err := st.pending[profile.StoreProfiles].Base().Get([]byte(id))
-				mustT(t, err)
-				if !ok {
-					t.Errorf("seed %d: no committed profile of %s", seed, id)
-					continue
-				}
-				got, err := profile.DecodeStored(b)
-				mustT(t, err)
-				if g, w := jsonOf(t, got), jsonOf(t, want); g != w {
-					t.Errorf("seed %d: committed profile of %s:\n got %s\nwant %s", seed, id, g, w)
-				}
-			}
+			checkProfiles(t, seed, st.pending[profile.StoreProfiles].Base(), m) // what was committed
 			compareTriggers(t, seed, sortedCopy(triggers), modelTriggers(m))
 		})
 	}

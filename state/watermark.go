@@ -25,10 +25,10 @@ import (
 // IndexWatermark), so the watermark can never claim more than the data
 // under it shows.
 //
-// The read-ahead is only on when every store over the kv shares one
-// watermark (a WatermarkHolder): the two processors of a stream-stream
-// join each layer a store over the same kv, and a list one of them reads
-// ahead must see the other's writes.
+// The mark and the read-ahead are only on when every store over the kv
+// shares one watermark (a WatermarkHolder): the two processors of a
+// stream-stream join each layer a store over the same kv, and a mark or
+// list one of them keeps must see the other's writes.
 type lowWatermark struct {
 	t      int64
 	known  bool
@@ -215,6 +215,12 @@ func (w *lowWatermark) done() { w.aheadEnd, w.aheadOK = math.MaxInt64, true }
 // mark to the first live entry the read-ahead knows of.
 func (w *lowWatermark) expired(t int64) {
 	w.cleared = t
+	if !w.shared {
+		// Another store over the kv may put below any mark this one
+		// keeps, and only a shared watermark hears of it: scan from the
+		// start of the index each time.
+		return
+	}
 	if w.aheadOK {
 		if len(w.ahead) > 0 {
 			t = max(t, indexTime(w.ahead[0]))

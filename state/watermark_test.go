@@ -12,16 +12,25 @@ import (
 	"time"
 )
 
-// recordingKV records the start of every Range and counts the entries
-// its iterators step over.
-type recordingKV struct {
+// scanningKV records the start of every Range and counts the entries
+// its iterators step over. It shares no watermark.
+type scanningKV struct {
 	KeyValueStore
 	starts [][]byte
 	steps  int
-	wm     IndexWatermark
 }
 
-// IndexWatermark makes window and session stores over it read ahead.
+// recordingKV is a scanningKV whose watermark makes the window and
+// session stores over it read ahead.
+type recordingKV struct {
+	scanningKV
+	wm IndexWatermark
+}
+
+func newRecordingKV(kv KeyValueStore) *recordingKV {
+	return &recordingKV{scanningKV: scanningKV{KeyValueStore: kv}}
+}
+
 func (r *recordingKV) IndexWatermark() *IndexWatermark { return &r.wm }
 
 // heldKV shares one watermark among the stores over it, as the runtime's
@@ -33,7 +42,7 @@ type heldKV struct {
 
 func (h *heldKV) IndexWatermark() *IndexWatermark { return &h.wm }
 
-func (r *recordingKV) Range(start, end []byte) Iterator {
+func (r *scanningKV) Range(start, end []byte) Iterator {
 	r.starts = append(r.starts, append([]byte(nil), start...))
 	return &countingIter{Iterator: r.KeyValueStore.Range(start, end), n: &r.steps}
 }
@@ -51,7 +60,7 @@ func (c *countingIter) Next() bool {
 	return ok
 }
 
-func (r *recordingKV) lastStart(t *testing.T) []byte {
+func (r *scanningKV) lastStart(t *testing.T) []byte {
 	t.Helper()
 	if len(r.starts) == 0 {
 		t.Fatal("no scan")
@@ -78,7 +87,7 @@ func windowsOf(t *testing.T, it *WindowIterator) string {
 // delete what it read ahead without a scan; a put below the watermark
 // lowers it again.
 func TestWindowExpiryStartsAtWatermark(t *testing.T) {
-	kv := &recordingKV{KeyValueStore: NewPending(NewMemory())}
+	kv := newRecordingKV(NewPending(NewMemory()))
 	w := NewWindowStore(kv)
 	for i := int64(1); i <= 10; i++ {
 		if err := w.Put([]byte("k"), i, []byte("v")); err != nil {
@@ -141,7 +150,7 @@ func TestWindowExpiryStartsAtWatermark(t *testing.T) {
 }
 
 func TestSessionExpiryStartsAtWatermark(t *testing.T) {
-	kv := &recordingKV{KeyValueStore: NewMemory()}
+	kv := newRecordingKV(NewMemory())
 	s := NewSessionStore(kv)
 	for i := int64(1); i <= 10; i++ {
 		if err := s.Put([]byte("k"), i-1, i, []byte("v")); err != nil {
@@ -190,7 +199,7 @@ func TestSessionExpiryStartsAtWatermark(t *testing.T) {
 // into one.
 func TestExpiryReadAheadScansOncePerWindow(t *testing.T) {
 	p := NewPending(NewMemory())
-	kv := &recordingKV{KeyValueStore: p}
+	kv := newRecordingKV(p)
 	w := NewWindowStore(kv)
 	const n = 10 * aheadMax
 	for i := int64(0); i < n; i++ {
@@ -218,15 +227,25 @@ func TestExpiryReadAheadScansOncePerWindow(t *testing.T) {
 // expiries on window and session stores leave exactly what a map model
 // says, and FetchAll agrees, whatever the read-ahead holds.
 func TestExpiryModel(t *testing.T) {
+	t.Run("shared-watermark", func(t *testing.T) {
+		testExpiryModel(t, func() KeyValueStore { return &heldKV{KeyValueStore: NewPending(NewMemory())} })
+	})
+	// Without a WatermarkHolder each store expires by scanning.
+	t.Run("no-holder", func(t *testing.T) {
+		testExpiryModel(t, func() KeyValueStore { return NewPending(NewMemory()) })
+	})
+}
+
+func testExpiryModel(t *testing.T, newKV func() KeyValueStore) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
 	for round := 0; round < 20; round++ {
 		// Two stores over each kv, written in turn, as a join's two
 		// processors do.
-		kv := &heldKV{KeyValueStore: NewPending(NewMemory())}
+		kv := newKV()
 		ws := [2]*WindowStore{NewWindowStore(kv), NewWindowStore(kv)}
-		skv := &heldKV{KeyValueStore: NewPending(NewMemory())}
+		skv := newKV()
 		ss := [2]*SessionStore{NewSessionStore(skv), NewSessionStore(skv)}
 		type win struct {
 			key   string
@@ -362,26 +381,41 @@ func TestExpiryModel(t *testing.T) {
 
 // TestExpiryWithoutHolderScans: stores over a kv that shares no
 // watermark cannot know what another store over it wrote, so each expiry
-// scans (no read-ahead) and finds what the other one put.
+// scans from the start of the index (no mark, no read-ahead) and finds
+// what the other one put, below its last expiry's bound too.
 func TestExpiryWithoutHolderScans(t *testing.T) {
-	kv := NewPending(NewMemory())
+	kv := &scanningKV{KeyValueStore: NewPending(NewMemory())}
 	a, b := NewWindowStore(kv), NewWindowStore(kv)
 	for i := int64(10); i < 20; i++ {
 		if err := a.Put([]byte("k"), i, []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := a.ExpireBefore(12); err != nil {
-		t.Fatal(err)
+	expire := func(before int64) {
+		t.Helper()
+		kv.starts = nil
+		if err := a.ExpireBefore(before); err != nil {
+			t.Fatal(err)
+		}
+		if len(kv.starts) == 0 {
+			t.Fatalf("ExpireBefore(%d) did not scan", before)
+		}
 	}
-	if err := b.Put([]byte("other"), 13, []byte("v")); err != nil {
-		t.Fatal(err)
+	expire(12)
+	for _, start := range []int64{13, 11} { // 11: below a's last bound
+		if err := b.Put([]byte("other"), start, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := a.ExpireBefore(14); err != nil {
-		t.Fatal(err)
+	expire(14)
+	if s := kv.lastStart(t); len(s) != 1 || s[0] != tagIndex {
+		t.Fatalf("expiry scanned from %q; want the start of the index", s)
 	}
-	if _, ok, _ := a.Get([]byte("other"), 13); ok {
-		t.Fatal("a window another store put survived its expiry")
+	expire(14)
+	for _, start := range []int64{11, 13} {
+		if _, ok, _ := a.Get([]byte("other"), start); ok {
+			t.Fatalf("window other@%d another store put survived an expiry to 14", start)
+		}
 	}
 	if got := windowsOf(t, a.FetchAll(math.MinInt64, math.MaxInt64)); got != "[k@14 k@15 k@16 k@17 k@18 k@19]" {
 		t.Fatalf("after expiry: %s", got)
@@ -391,7 +425,7 @@ func TestExpiryWithoutHolderScans(t *testing.T) {
 // TestPendingIterSkipsHiddenRanges: a scan over a base whose keys a
 // pending range delete hides does not step through them one by one.
 func TestPendingIterSkipsHiddenRanges(t *testing.T) {
-	base := &recordingKV{KeyValueStore: NewMemory()}
+	base := newRecordingKV(NewMemory())
 	for i := 0; i < 1000; i++ {
 		if err := base.Put([]byte(fmt.Sprintf("k%04d", i)), []byte("v")); err != nil {
 			t.Fatal(err)

@@ -126,7 +126,7 @@ func modelInputs(seed uint64, tp profile.Topics, events, customers int) []input 
 	recs := profile.Generate(seed, events, profile.GenOptions{Customers: customers})
 	var ins []input
 	for i, r := range recs {
-		r.Topic = prefixed(tp, r)
+		r.Topic = tp.Of(r)
 		p := partitionOf(r.Key)
 		if r.Product != nil {
 			p = 0
@@ -138,21 +138,6 @@ func modelInputs(seed uint64, tp profile.Topics, events, customers int) []input 
 		}
 	}
 	return ins
-}
-
-func prefixed(tp profile.Topics, r profile.Record) string {
-	switch {
-	case r.View != nil:
-		return tp.Views
-	case r.Purchase != nil:
-		return tp.Purchases
-	case r.Ticket != nil:
-		return tp.Tickets
-	case r.Customer != nil:
-		return tp.Customers
-	default:
-		return tp.Products
-	}
 }
 
 func partitionOf(key string) int32 {
