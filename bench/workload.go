@@ -160,19 +160,7 @@ func Build(recs []profile.Record, t Topics, enc func(profile.Record) ([]byte, []
 		if err != nil {
 			return nil, err
 		}
-		topic := ""
-		switch {
-		case r.View != nil:
-			topic = t.Views
-		case r.Purchase != nil:
-			topic = t.Purchases
-		case r.Ticket != nil:
-			topic = t.Tickets
-		case r.Customer != nil:
-			topic = t.Customers
-		case r.Product != nil:
-			topic = t.Products
-		}
+		topic := t.Of(r)
 		if r.IsEvent() {
 			w.Events++
 			if badEvery > 0 && w.Events%badEvery == 0 {
