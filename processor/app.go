@@ -70,6 +70,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	plan, err := a.prepare(ctx)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil // stopped while starting: as clean as any stop
+		}
 		return err
 	}
 	db, err := pebble.Open(dir, pebble.Options{Logger: a.log.Named("pebble")})

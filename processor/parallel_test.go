@@ -187,3 +187,23 @@ func TestRebalanceDuringParallelProcessing(t *testing.T) {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 }
+
+// TestStopWhileStartingReturnsNil: Run returns nil on cancel (its doc),
+// also when the cancel comes before it has joined the group.
+func TestStopWhileStartingReturnsNil(t *testing.T) {
+	b := topology.New("stop-while-starting")
+	topology.StreamOf(b, "in", codec.String(), codec.String()).To("out", codec.String(), codec.String())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := processor.New(topo, processor.SeedBrokers("127.0.0.1:1"), processor.StateDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := app.Run(ctx); err != nil {
+		t.Fatalf("Run after cancel: %v, want nil", err)
+	}
+}
