@@ -115,7 +115,9 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = app.Run(wctx)
+			if err := app.Run(wctx); err != nil {
+				errs[i] = fmt.Errorf("demo: worker %d: %w", i, err)
+			}
 		}()
 	}
 	fmt.Fprintf(status, "demo: %d workers started\n", cfg.Workers)
@@ -126,13 +128,16 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		tctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 		if err := WaitCommitted(tctx, cfg.Brokers, cfg.AppID, topics.Customers); err != nil {
-			return err
+			return fmt.Errorf("demo: wait for the customers table: %w", err)
 		}
 		if err := Produce(tctx, cfg.Brokers, w.Views); err != nil {
 			return fmt.Errorf("demo: produce views: %w", err)
 		}
 		fmt.Fprintf(status, "demo: produced %d page views (%d malformed) for %d customers\n", len(w.Views), w.Malformed, cfg.Customers)
-		return Check(tctx, cfg.Brokers, cfg.AppID, topics, w, func(s string) { fmt.Fprintln(status, "demo:", s) })
+		if err := Check(tctx, cfg.Brokers, cfg.AppID, topics, w, func(s string) { fmt.Fprintln(status, "demo:", s) }); err != nil {
+			return fmt.Errorf("demo: check outputs: %w", err)
+		}
+		return nil
 	}()
 	stop()
 	wg.Wait()
