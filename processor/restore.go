@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -13,84 +14,144 @@ import (
 	"github.com/weirstream/weir/state"
 )
 
-// restore replays each store's changelog partition from the checkpoint
-// to the last stable offset.
-func (ts *taskSet) restore(ctx context.Context, t *task) error {
-	adm := kadm.NewClient(ts.cl)
-	for _, name := range sortedKeys(t.logs) {
-		topic := t.logs[name]
-		if topic == "" {
-			continue
-		}
-		tp := state.TopicPartition{Topic: topic, Partition: t.id.Partition}
-		end, err := ts.settledEnd(ctx, adm, topic, t.id.Partition)
-		if err != nil {
-			return fmt.Errorf("processor: task %s: changelog %s end offset: %w", t.id, topic, err)
-		}
-		start := t.cp.Offsets[tp]
-		if start > end {
-			ts.log.Warn("local state is ahead of its changelog; rebuilding it", zap.String("changelog", topic), zap.Int64("checkpoint", start), zap.Int64("end", end))
-			if err := ts.db.DropTask(t.name); err != nil {
-				return err
-			}
-			t.cp.Offsets = map[state.TopicPartition]int64{}
-			return ts.restore(ctx, t)
-		}
-		if start == end {
-			continue
-		}
-		n, err := ts.replay(ctx, t.name, name, t.stores[name].top.Index(), tp, start, end, t.cp)
-		if err != nil {
-			return fmt.Errorf("processor: task %s: restore %s: %w", t.id, topic, err)
-		}
-		t.cp.Offsets[tp] = end
-		ts.log.Info("restored", zap.Stringer("task", t.id), zap.String("store", name), zap.Int64("records", n), zap.Int64("from", start), zap.Int64("to", end))
-	}
-	return nil
+// restoring is one store's changelog partition being replayed, from its
+// checkpoint (pos) to the last stable offset (end).
+type restoring struct {
+	t        *task
+	store    string
+	tp       state.TopicPartition
+	idx      *state.Index // the store's derived index, rebuilt from each batch
+	from     int64
+	pos, end int64
+	n        int64 // records applied
+	batch    []state.Change
 }
 
-// settledEnd returns the end of a changelog partition once no
-// transaction is open on it: the last stable offset equals the high
+// restore replays the changelog tails of the tasks' stores past their
+// checkpoints, all with one client: a worker handed many tasks pays a
+// client's start-up once, not once per store (the replays themselves
+// are short; that start-up was most of a restore's time).
+func (ts *taskSet) restore(ctx context.Context, tasks []*task) error {
+	parts, err := ts.restorePlan(ctx, tasks)
+	if err != nil || len(parts) == 0 {
+		return err
+	}
+	return ts.replay(ctx, parts)
+}
+
+// restorePlan lists the changelog partitions with records past their
+// checkpoint. A task whose local state is ahead of a changelog (the
+// topic was recreated) is dropped and planned from the start.
+func (ts *taskSet) restorePlan(ctx context.Context, tasks []*task) ([]*restoring, error) {
+	want := map[state.TopicPartition]bool{}
+	for _, t := range tasks {
+		for _, topic := range t.logs {
+			if topic != "" {
+				want[state.TopicPartition{Topic: topic, Partition: t.id.Partition}] = true
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	ends, err := ts.settledEnds(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	var parts []*restoring
+	for _, t := range tasks {
+		var mine []*restoring
+		for _, name := range sortedKeys(t.logs) {
+			if t.logs[name] == "" {
+				continue
+			}
+			tp := state.TopicPartition{Topic: t.logs[name], Partition: t.id.Partition}
+			start, end := t.cp.Offsets[tp], ends[tp]
+			if start > end {
+				ts.log.Warn("local state is ahead of its changelog; rebuilding it", zap.Stringer("task", t.id), zap.String("changelog", tp.Topic), zap.Int64("checkpoint", start), zap.Int64("end", end))
+				if err := ts.db.DropTask(t.name); err != nil {
+					return nil, err
+				}
+				t.cp.Offsets = map[state.TopicPartition]int64{}
+				return ts.restorePlan(ctx, tasks) // plan again: every start is now 0
+			}
+			if start < end {
+				mine = append(mine, &restoring{t: t, store: name, tp: tp, idx: t.stores[name].top.Index(), from: start, pos: start, end: end})
+			}
+		}
+		parts = append(parts, mine...)
+	}
+	return parts, nil
+}
+
+// settledEnds returns the end of each changelog partition in want once
+// no transaction is open on it: the last stable offset equals the high
 // watermark. Otherwise the previous owner's last commit could still be
-// landing there (its markers are written after its offsets commit), and a
-// restore that stopped at the older stable offset would miss it.
-func (ts *taskSet) settledEnd(ctx context.Context, adm *kadm.Client, topic string, p int32) (int64, error) {
+// landing there (its markers are written after its offsets commit), and
+// a restore that stopped at the older stable offset would miss it.
+func (ts *taskSet) settledEnds(ctx context.Context, want map[state.TopicPartition]bool) (map[state.TopicPartition]int64, error) {
+	adm := kadm.NewClient(ts.cl)
+	var topics []string
+	seen := map[string]bool{}
+	for tp := range want {
+		if !seen[tp.Topic] {
+			seen[tp.Topic] = true
+			topics = append(topics, tp.Topic)
+		}
+	}
+	sort.Strings(topics)
 	backoff := 10 * time.Millisecond
 	for {
-		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		lso, err := adm.ListCommittedOffsets(ctx, topics...)
 		if err == nil {
 			err = lso.Error()
 		}
 		var hw kadm.ListedOffsets
 		if err == nil {
-			hw, err = adm.ListEndOffsets(ctx, topic)
+			hw, err = adm.ListEndOffsets(ctx, topics...)
 			if err == nil {
 				err = hw.Error()
 			}
 		}
 		if err == nil {
-			l, _ := lso.Lookup(topic, p)
-			h, _ := hw.Lookup(topic, p)
-			if l.Offset >= h.Offset {
-				return l.Offset, nil
+			ends := make(map[state.TopicPartition]int64, len(want))
+			for tp := range want {
+				l, lok := lso.Lookup(tp.Topic, tp.Partition)
+				h, hok := hw.Lookup(tp.Topic, tp.Partition)
+				switch {
+				case !lok || !hok:
+					err = errors.Join(err, fmt.Errorf("no end offset for changelog %s/%d", tp.Topic, tp.Partition))
+				case l.Offset < h.Offset:
+					err = errors.Join(err, fmt.Errorf("a transaction is still open on %s/%d (stable %d, end %d)", tp.Topic, tp.Partition, l.Offset, h.Offset))
+				}
+				ends[tp] = l.Offset
 			}
-			err = fmt.Errorf("a transaction is still open on %s/%d (stable %d, end %d)", topic, p, l.Offset, h.Offset)
+			if err == nil {
+				return ends, nil
+			}
 		}
-		ts.log.Debug("waiting for the changelog to settle", zap.Error(err))
+		ts.log.Debug("waiting for changelogs to settle", zap.Error(err))
 		if sleepCtx(ctx, backoff) != nil {
-			return 0, fmt.Errorf("%w (while waiting: %v)", ctx.Err(), err)
+			return nil, fmt.Errorf("processor: changelog end offsets: %w (while waiting: %v)", ctx.Err(), err)
 		}
 		backoff = min(2*backoff, time.Second)
 	}
 }
 
-// replay reads topic/partition [start, end) with read_committed and
-// applies it to store of task in batches, each with its checkpoint; idx,
-// if not nil, is the store's derived index, rebuilt from each batch. It
-// returns the number of records applied.
-func (ts *taskSet) replay(ctx context.Context, task, store string, idx *state.Index, tp state.TopicPartition, start, end int64, cp state.Checkpoint) (int64, error) {
+// replay reads every part [pos, end) with read_committed and applies it
+// to its store in batches, each with the task's checkpoint moved past it.
+func (ts *taskSet) replay(ctx context.Context, parts []*restoring) error {
+	from := map[string]map[int32]kgo.Offset{}
+	open := make(map[state.TopicPartition]*restoring, len(parts))
+	for _, r := range parts {
+		if from[r.tp.Topic] == nil {
+			from[r.tp.Topic] = map[int32]kgo.Offset{}
+		}
+		from[r.tp.Topic][r.tp.Partition] = kgo.NewOffset().At(r.pos)
+		open[r.tp] = r
+	}
 	cl, err := ts.a.newClient("restore",
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(start)}}),
+		kgo.ConsumePartitions(from),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Control records let us see the commit marker that ends the log.
@@ -98,64 +159,75 @@ func (ts *taskSet) replay(ctx context.Context, task, store string, idx *state.In
 		kgo.FetchMaxBytes(64<<20),
 	)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer cl.Close()
-	batch := make([]state.Change, 0, ts.a.cfg.restoreBatch)
-	var derived []state.Change
-	var n int64
-	pos := start
 	began := time.Now()
-	flush := func() error {
-		c := state.Checkpoint{Identity: cp.Identity, Offsets: map[state.TopicPartition]int64{}}
-		for k, v := range cp.Offsets {
-			c.Offsets[k] = v
-		}
-		c.Offsets[tp] = pos
-		recs := batch
-		if idx != nil {
+	var derived []state.Change
+	flush := func(r *restoring) error {
+		r.t.cp.Offsets[r.tp] = r.pos
+		recs := r.batch
+		if r.idx != nil {
 			var err error
-			if derived, err = idx.Derive(derived[:0], batch); err != nil {
-				return fmt.Errorf("records before offset %d: %w", pos, err)
+			if derived, err = r.idx.Derive(derived[:0], r.batch); err != nil {
+				return fmt.Errorf("processor: task %s: restore %s: records before offset %d: %w", r.t.id, r.tp.Topic, r.pos, err)
 			}
 			recs = derived
 		}
-		if err := ts.db.ApplyRestore(task, store, recs, c); err != nil {
-			return err
+		if err := ts.db.ApplyRestore(r.t.name, r.store, recs, r.t.cp); err != nil {
+			return fmt.Errorf("processor: task %s: restore %s: %w", r.t.id, r.tp.Topic, err)
 		}
-		n += int64(len(batch))
-		batch = batch[:0]
-		ts.a.cfg.metrics.Restored(tp.Topic, tp.Partition, n, end-pos)
+		r.n += int64(len(r.batch))
+		r.batch = r.batch[:0]
+		ts.a.cfg.metrics.Restored(r.tp.Topic, r.tp.Partition, r.n, r.end-r.pos)
 		return nil
 	}
-	for pos < end {
+	var total int64
+	for len(open) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return n, err
+			return err
 		}
 		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
+		fs.EachError(func(t string, p int32, err error) { ferr = errors.Join(ferr, fmt.Errorf("%s/%d: %w", t, p, err)) })
 		if ferr != nil {
-			return n, ferr
+			return fmt.Errorf("processor: restore: %w", ferr)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset >= end {
+		var touched []*restoring
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			r := open[state.TopicPartition{Topic: p.Topic, Partition: p.Partition}]
+			if r == nil || len(p.Records) == 0 {
 				return
 			}
-			pos = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
+			for _, rec := range p.Records {
+				if rec.Offset >= r.end {
+					break
+				}
+				r.pos = rec.Offset + 1
+				if !rec.Attrs.IsControl() {
+					r.batch = append(r.batch, state.Change{Key: rec.Key, Value: rec.Value, Tombstone: rec.Value == nil})
+				}
 			}
-			batch = append(batch, state.Change{Key: r.Key, Value: r.Value, Tombstone: r.Value == nil})
+			touched = append(touched, r)
 		})
-		if len(batch) >= ts.a.cfg.restoreBatch || (pos >= end && len(batch) > 0) || (pos >= end && n == 0) {
-			if err := flush(); err != nil {
-				return n, err
+		for _, r := range touched {
+			done := r.pos >= r.end
+			if len(r.batch) < ts.a.cfg.restoreBatch && !done {
+				continue
+			}
+			if err := flush(r); err != nil {
+				return err
+			}
+			if done {
+				delete(open, r.tp)
+				cl.RemoveConsumePartitions(map[string][]int32{r.tp.Topic: {r.tp.Partition}})
+				total += r.n
+				ts.log.Info("restored", zap.Stringer("task", r.t.id), zap.String("store", r.store), zap.Int64("records", r.n), zap.Int64("from", r.from), zap.Int64("to", r.end))
 			}
 		}
 	}
-	if secs := time.Since(began).Seconds(); secs > 0 && n > 0 {
-		ts.log.Info("restore rate", zap.String("changelog", tp.Topic), zap.Int32("partition", tp.Partition), zap.Float64("records_per_sec", float64(n)/secs))
+	if secs := time.Since(began).Seconds(); secs > 0 && total > 0 {
+		ts.log.Info("restore rate", zap.Int("changelogs", len(parts)), zap.Int64("records", total), zap.Float64("records_per_sec", float64(total)/secs))
 	}
-	return n, nil
+	return nil
 }

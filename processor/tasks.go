@@ -98,12 +98,11 @@ func (ts *taskSet) forRecord(ctx context.Context, topic string, partition int32)
 	if t := ts.m[id]; t != nil {
 		return t, sub, nil
 	}
-	t, err := ts.open(ctx, id)
-	if err != nil {
+	if err := ts.open(ctx, id); err != nil {
 		return nil, 0, err
 	}
 	ts.publish()
-	return t, sub, nil
+	return ts.m[id], sub, nil
 }
 
 // sync opens (and restores) the tasks in want that are not open, and
@@ -137,10 +136,8 @@ func (ts *taskSet) sync(ctx context.Context, want map[topology.TaskID]bool) erro
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
-	for _, id := range ids {
-		if _, err := ts.open(ctx, id); err != nil {
-			return err
-		}
+	if err := ts.open(ctx, ids...); err != nil {
+		return err
 	}
 	if len(ids) > 0 {
 		ts.in.restartWaits() // restoring kept the loop from reading
@@ -171,9 +168,37 @@ func storeIndex(k topology.StoreKind) []state.PendingOpt {
 	return nil
 }
 
-// open checks the task's local state against the cluster, restores the
-// changelog tail past its checkpoint, and makes its core.
-func (ts *taskSet) open(ctx context.Context, id topology.TaskID) (*task, error) {
+// open checks the tasks' local state against the cluster, restores the
+// changelog tails past their checkpoints, and makes their cores.
+func (ts *taskSet) open(ctx context.Context, ids ...topology.TaskID) error {
+	tasks := make([]*task, 0, len(ids))
+	for _, id := range ids {
+		t, err := ts.load(id)
+		if err != nil {
+			return err
+		}
+		tasks = append(tasks, t)
+	}
+	if err := ts.restore(ctx, tasks); err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		var err error
+		if t.core, err = ts.newCore(t); err != nil {
+			return err
+		}
+		if err := ts.in.locate(ctx, ts.cl, t.core.Inputs()); err != nil {
+			return fmt.Errorf("processor: task %s: %w", t.id, err)
+		}
+		ts.m[t.id] = t
+		ts.log.Info("task opened", zap.Stringer("task", t.id))
+	}
+	return nil
+}
+
+// load makes a task's stores and reads its checkpoint, dropping local
+// state that belongs to another cluster or application.
+func (ts *taskSet) load(id topology.TaskID) (*task, error) {
 	t := &task{id: id, name: id.String(), stores: map[string]*layers{}, logs: map[string]string{}}
 	for _, st := range ts.p.subs[id.Subtopology].Stores {
 		t.stores[st.Name] = newLayers(ts.db.Store(t.name, st.Name), storeIndex(st.Kind)...)
@@ -196,17 +221,6 @@ func (ts *taskSet) open(ctx context.Context, id topology.TaskID) (*task, error) 
 		cp = state.Checkpoint{Identity: ts.p.identity, Offsets: map[state.TopicPartition]int64{}}
 	}
 	t.cp = cp
-	if err := ts.restore(ctx, t); err != nil {
-		return nil, err
-	}
-	if t.core, err = ts.newCore(t); err != nil {
-		return nil, err
-	}
-	if err := ts.in.locate(ctx, ts.cl, t.core.Inputs()); err != nil {
-		return nil, fmt.Errorf("processor: task %s: %w", id, err)
-	}
-	ts.m[id] = t
-	ts.log.Info("task opened", zap.Stringer("task", id))
 	return t, nil
 }
 
