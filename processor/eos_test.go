@@ -26,17 +26,19 @@ type subprocess struct {
 	log string
 }
 
-func startWeir(t *testing.T, bin string, c *kafkatest.Cluster, app, prefix, dir, name string) *subprocess {
+// startWeir starts `weir run` with instance id name, its log in
+// <name>.log; extra flags come last and win.
+func startWeir(t *testing.T, bin string, c *kafkatest.Cluster, app, prefix, dir, name string, extra ...string) *subprocess {
 	t.Helper()
 	log := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run",
+	cmd := exec.Command(bin, append([]string{"run",
 		"-brokers", strings.Join(c.Brokers, ","), "-registry", c.Registry,
 		"-app", app, "-topic-prefix", prefix, "-state-dir", dir, "-instance", name,
-		"-session-timeout", "6s")
+		"-session-timeout", "6s"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -54,6 +56,16 @@ func startWeir(t *testing.T, bin string, c *kafkatest.Cluster, app, prefix, dir,
 		}
 	})
 	return p
+}
+
+// buildWeir builds the weir binary into a temporary directory.
+func buildWeir(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "weir")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/weirstream/weir/cmd/weir").CombinedOutput(); err != nil {
+		t.Fatalf("build weir: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // kill9 kills the worker the way the OOM killer would.
@@ -88,11 +100,7 @@ func TestExactlyOnceUnderFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 
-	bin := filepath.Join(t.TempDir(), "weir")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/weirstream/weir/cmd/weir").CombinedOutput(); err != nil {
-		t.Fatalf("build weir: %v\n%s", err, out)
-	}
-
+	bin := buildWeir(t)
 	c := kafkatest.New(t)
 	app, prefix := c.Name("app"), c.Name("")+"."
 	topics := demo.TopicsWithPrefix(prefix)

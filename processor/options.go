@@ -53,6 +53,7 @@ type config struct {
 	log            *zap.Logger
 	badInput       topology.BadInputPolicy
 	instanceID     string
+	static         bool // instanceID came from the user: a static member
 	txnTimeout     time.Duration
 	restoreBatch   int
 	metrics        Metrics
@@ -95,10 +96,17 @@ func Logger(l *zap.Logger) Opt { return optFunc(func(c *config) { c.log = l }) }
 // (dead-letter to <application id>-dlq), as in the test driver.
 func BadInput(p topology.BadInputPolicy) Opt { return optFunc(func(c *config) { c.badInput = p }) }
 
-// InstanceID names this worker in transactional ids and logs. It must be
-// unique among the running workers of an application. Default: host name,
-// process id and a random suffix.
-func InstanceID(id string) Opt { return optFunc(func(c *config) { c.instanceID = id }) }
+// InstanceID names this worker in transactional ids and logs, and makes
+// it a static member of the group (group.instance.id, KIP-345): restarted
+// within the session timeout, it gets its tasks back without a rebalance
+// and resumes from its local state. The cost: a stop does not leave the
+// group, so the tasks of a worker that stopped for good move only after
+// the session timeout. It must be unique among the running workers of an
+// application and stable across restarts. Default: host name, process id
+// and a random suffix, and dynamic membership.
+func InstanceID(id string) Opt {
+	return optFunc(func(c *config) { c.instanceID, c.static = id, id != "" })
+}
 
 // TransactionTimeout bounds how long a dead worker's open transaction
 // holds back readers before the broker aborts it. Default: 10s, as in

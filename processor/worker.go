@@ -55,6 +55,9 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		kgo.OnPartitionsRevoked(w.grp.onRevoked),
 		kgo.OnPartitionsLost(w.grp.onRevoked),
 	)
+	if a.cfg.static {
+		opts = append(opts, kgo.InstanceID(a.cfg.instanceID))
+	}
 	if a.cfg.serverSide {
 		// The broker's range assignor (KIP-848) co-partitions like ours.
 		opts = append(opts, kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()))
