@@ -61,6 +61,7 @@ type config struct {
 	sessionTimeout time.Duration
 	serverSide     bool
 	maxTaskIdle    time.Duration
+	keepMoved      time.Duration
 	fetchPartition int32
 	partitioner    Partitioner
 	conn           connConfig
@@ -172,6 +173,15 @@ func DependencyBackoff(initial, max time.Duration) Opt {
 // n must be at least 1. Default: runtime.GOMAXPROCS(0) at New.
 func Parallelism(n int) Opt { return optFunc(func(c *config) { c.parallelism = n }) }
 
+// KeepMovedState sets how long a worker keeps the local state of a task
+// that moved away (with its checkpoint), as Kafka Streams'
+// state.cleanup.delay.ms: if the task comes back meanwhile, only the
+// changelog tail written since it left is restored, not the whole
+// changelog. State left in the directory by an earlier run, of tasks not
+// assigned now, counts as moved away at start-up. 0 drops it at once.
+// Default: 10 minutes.
+func KeepMovedState(d time.Duration) Opt { return optFunc(func(c *config) { c.keepMoved = d }) }
+
 // WithMetrics sets the metrics sink (see also PauseMetrics). Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }
 
@@ -183,6 +193,7 @@ func newConfig(opts []Opt) (config, error) {
 		txnTimeout:     10 * time.Second,
 		restoreBatch:   10000,
 		sessionTimeout: 45 * time.Second,
+		keepMoved:      10 * time.Minute,
 		fetchPartition: 1 << 20,
 		pauseInitial:   100 * time.Millisecond,
 		pauseMax:       5 * time.Second,
@@ -218,6 +229,9 @@ func newConfig(opts []Opt) (config, error) {
 	}
 	if c.txnTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("%w: transaction timeout %v: use at least 1s (default 10s)", ErrConfig, c.txnTimeout))
+	}
+	if c.keepMoved < 0 {
+		errs = append(errs, fmt.Errorf("%w: KeepMovedState %v: must not be negative (0 drops a moved task's state at once; default 10m)", ErrConfig, c.keepMoved))
 	}
 	if c.sessionTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("%w: session timeout %v: use at least 1s (default 45s)", ErrConfig, c.sessionTimeout))

@@ -46,13 +46,34 @@ type taskSet struct {
 	grp    *group
 	pauses *pauses
 	m      map[topology.TaskID]*task
-	n      int          // Parallelism
-	done   atomic.Int64 // records processed, for tests
+	moved  map[string]time.Time // tasks whose local state is kept: when they left
+	n      int                  // Parallelism
+	done   atomic.Int64         // records processed, for tests
 }
 
 func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp *group) *taskSet {
 	return &taskSet{a: a, p: p, db: db, log: a.log, cl: cl, in: in, grp: grp,
 		pauses: newPauses(a), m: map[topology.TaskID]*task{}, n: a.cfg.parallelism}
+}
+
+// adopt takes over the state directory at the first assignment: state
+// of the tasks not assigned counts as moved away now (KeepMovedState).
+func (ts *taskSet) adopt(want map[topology.TaskID]bool, now time.Time) error {
+	ts.moved = map[string]time.Time{}
+	names, err := ts.db.Tasks()
+	if err != nil {
+		return fmt.Errorf("processor: list local state: %w", err)
+	}
+	assigned := map[string]bool{}
+	for id := range want {
+		assigned[id.String()] = true
+	}
+	for _, name := range names {
+		if name != globalTask && !assigned[name] {
+			ts.moved[name] = now
+		}
+	}
+	return nil
 }
 
 // taskStores gives a task core its stores: its own through pending
@@ -106,7 +127,8 @@ func (ts *taskSet) forRecord(ctx context.Context, topic string, partition int32)
 }
 
 // sync opens (and restores) the tasks in want that are not open, and
-// closes the open ones not in want, dropping their local state.
+// closes the open ones not in want, keeping their local state for
+// KeepMovedState.
 func (ts *taskSet) sync(ctx context.Context, want map[topology.TaskID]bool) error {
 	var gone []*task
 	for id, t := range ts.m {
@@ -121,13 +143,20 @@ func (ts *taskSet) sync(ctx context.Context, want map[topology.TaskID]bool) erro
 	if len(gone) > 0 {
 		ts.publish() // queries stop reading them before their state goes
 	}
-	for _, t := range gone {
-		// The task moved away: its local state would only go stale, so
-		// one range delete drops it (its changelog has it all).
-		if err := ts.db.DropTask(t.name); err != nil {
-			return fmt.Errorf("processor: drop state of task %s: %w", t.id, err)
+	now := time.Now()
+	if ts.moved == nil {
+		if err := ts.adopt(want, now); err != nil {
+			return err
 		}
-		ts.log.Info("task moved away; local state dropped", zap.Stringer("task", t.id))
+	}
+	for _, t := range gone {
+		// Its state stays, with its checkpoint, for KeepMovedState: if
+		// the task comes back only the changelog tail is restored.
+		ts.moved[t.name] = now
+		ts.log.Info("task moved away; local state kept", zap.Stringer("task", t.id), zap.Duration("for", ts.a.cfg.keepMoved))
+	}
+	if err := ts.dropMoved(now); err != nil {
+		return err
 	}
 	ids := make([]topology.TaskID, 0, len(want))
 	for id := range want {
@@ -151,6 +180,23 @@ func lessID(a, b topology.TaskID) bool {
 		return a.Subtopology < b.Subtopology
 	}
 	return a.Partition < b.Partition
+}
+
+// dropMoved drops the local state of tasks that moved away at least
+// KeepMovedState ago, each with one range delete (the changelog has it
+// all).
+func (ts *taskSet) dropMoved(now time.Time) error {
+	for name, left := range ts.moved {
+		if now.Sub(left) < ts.a.cfg.keepMoved {
+			continue
+		}
+		if err := ts.db.DropTask(name); err != nil {
+			return fmt.Errorf("processor: drop state of task %s: %w", name, err)
+		}
+		delete(ts.moved, name)
+		ts.log.Info("local state of a task that moved away dropped", zap.String("task", name), zap.Duration("after", now.Sub(left)))
+	}
+	return nil
 }
 
 // publish makes the open tasks visible to queries.
@@ -200,6 +246,7 @@ func (ts *taskSet) open(ctx context.Context, ids ...topology.TaskID) error {
 // state that belongs to another cluster or application.
 func (ts *taskSet) load(id topology.TaskID) (*task, error) {
 	t := &task{id: id, name: id.String(), stores: map[string]*layers{}, logs: map[string]string{}}
+	delete(ts.moved, t.name) // back: its kept state is the base of the restore
 	for _, st := range ts.p.subs[id.Subtopology].Stores {
 		t.stores[st.Name] = newLayers(ts.db.Store(t.name, st.Name), storeIndex(st.Kind)...)
 		t.logs[st.Name] = st.Changelog

@@ -217,7 +217,7 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 func (w *worker) syncAssignment(ctx context.Context) error {
 	want, changed := w.grp.take()
 	if !changed {
-		return nil
+		return w.tasks.dropMoved(time.Now())
 	}
 	return w.tasks.sync(ctx, want)
 }
