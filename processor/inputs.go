@@ -26,6 +26,9 @@ type inputs struct {
 	log   *zap.Logger
 	m     map[topology.TopicPartition]*input
 	check *partitionCheck
+	// buffered is whether the consumer still held fetched records after
+	// the last poll: a partition behind may be waiting in there.
+	buffered bool
 }
 
 // input is one input partition's position.
@@ -40,9 +43,10 @@ type input struct {
 	// buffered, for MaxTaskIdle.
 	dry time.Time
 	// behind is when a task first waited on the partition, empty and not
-	// caught up; warned once it gave up waiting.
-	behind time.Time
-	warned bool
+	// caught up, and quiet when that wait last saw the consumer's buffer
+	// empty; warned once it gave up waiting.
+	behind, quiet time.Time
+	warned        bool
 }
 
 func newInputs(idle time.Duration, group string, log *zap.Logger, check *partitionCheck) *inputs {
@@ -50,11 +54,18 @@ func newInputs(idle time.Duration, group string, log *zap.Logger, check *partiti
 }
 
 // stuckAfter bounds the wait for a partition that stays behind its last
-// stable offset with nothing arriving. It should not happen (records in
-// Kafka arrive within a few fetches); if the log ends in a gap the
-// consumer skips silently (a compacted-away record), the task would wait
-// forever, so it goes on without that partition and says so.
-const stuckAfter = 10 * time.Second
+// stable offset with nothing arriving while the consumer has nothing
+// buffered. It should not happen (records in Kafka arrive within a few
+// fetches); if the log ends in a gap the consumer skips silently (a
+// compacted-away record), the task would wait forever, so it goes on
+// without that partition and says so. The clock stops while the consumer
+// holds fetched records: on a backlog, polls take a fetch's records in
+// its order, and the partition's may come last; stuckBuffered bounds
+// that.
+const (
+	stuckAfter    = 10 * time.Second
+	stuckBuffered = 6 * stuckAfter
+)
 
 // caughtUp reports whether the worker has read tp to the end it last
 // saw, and waited MaxTaskIdle since.
@@ -72,7 +83,10 @@ func (in *inputs) caughtUp(now time.Time) func(topology.TopicPartition) bool {
 			if p.behind.IsZero() {
 				p.behind = now
 			}
-			if now.Sub(p.behind) < stuckAfter {
+			if p.quiet.IsZero() || in.buffered {
+				p.quiet = now
+			}
+			if now.Sub(p.quiet) < stuckAfter && now.Sub(p.behind) < stuckBuffered {
 				return false
 			}
 			if !p.warned {
@@ -104,7 +118,7 @@ func (in *inputs) read(r *kgo.Record) bool {
 	if p.next >= 0 && r.Offset < p.next {
 		return false
 	}
-	p.next, p.dry, p.behind, p.warned = r.Offset+1, time.Time{}, time.Time{}, false
+	p.next, p.dry, p.behind, p.quiet, p.warned = r.Offset+1, time.Time{}, time.Time{}, time.Time{}, false
 	return true
 }
 
@@ -126,7 +140,7 @@ func (in *inputs) forget(tps []topology.TopicPartition) {
 // reading for a while (a restore).
 func (in *inputs) restartWaits() {
 	for _, p := range in.m {
-		p.behind = time.Time{}
+		p.behind, p.quiet = time.Time{}, time.Time{}
 	}
 }
 

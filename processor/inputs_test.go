@@ -13,8 +13,8 @@ import (
 // The rule a task waits by, per input partition with nothing buffered:
 // caught up once read to the last stable offset seen, then MaxTaskIdle
 // more; never waiting when MaxTaskIdle is negative; and going on, with a
-// warning, after stuckAfter behind. Records before the position are
-// stale and dropped.
+// warning, after stuckAfter behind with the consumer holding nothing
+// fetched. Records before the position are stale and dropped.
 func TestInputCaughtUp(t *testing.T) {
 	tp := topology.TopicPartition{Topic: "in", Partition: 0}
 	t0 := time.Unix(1000, 0)
@@ -43,7 +43,29 @@ func TestInputCaughtUp(t *testing.T) {
 	if w.caughtUp(t0)(tp) {
 		t.Fatal("caught up behind a newer stable offset")
 	}
-	if w.caughtUp(t0.Add(stuckAfter - time.Millisecond))(tp) {
+	w.buffered = true // the consumer holds records: they may be these
+	if w.caughtUp(t0.Add(2 * stuckAfter))(tp) {
+		t.Fatal("gave up waiting while the consumer still held fetched records")
+	}
+	w.buffered = false // the clock restarts when the buffer empties
+	if w.caughtUp(t0.Add(3*stuckAfter - time.Millisecond))(tp) {
+		t.Fatal("gave up waiting before stuckAfter with nothing buffered")
+	}
+	if !w.caughtUp(t0.Add(3 * stuckAfter))(tp) {
+		t.Fatal("still waiting stuckAfter after the buffer emptied")
+	}
+	// A buffer that never empties bounds the wait too.
+	w = newWorker(0)
+	w.buffered = true
+	if w.caughtUp(t0)(tp) || w.caughtUp(t0.Add(stuckBuffered-time.Millisecond))(tp) {
+		t.Fatal("gave up waiting before stuckBuffered with records buffered")
+	}
+	if !w.caughtUp(t0.Add(stuckBuffered))(tp) {
+		t.Fatal("still waiting after stuckBuffered")
+	}
+	w = newWorker(0)
+	w.seen("in", 0, 9)
+	if w.caughtUp(t0)(tp) || w.caughtUp(t0.Add(stuckAfter-time.Millisecond))(tp) {
 		t.Fatal("gave up waiting before stuckAfter")
 	}
 	if !w.caughtUp(t0.Add(stuckAfter))(tp) {

@@ -130,6 +130,12 @@ func (w *worker) run(ctx context.Context) (err error) {
 					return err
 				}
 			}
+			// A commit that took longer than the interval leaves the next
+			// one due at once, and a transaction ended right after the
+			// last one races the broker writing that one's markers: its
+			// offset commit gets CONCURRENT_TRANSACTIONS and franz-go
+			// aborts it, wasting the interval.
+			nextCommit = later(nextCommit, time.Now().Add(w.a.cfg.commitInterval/4))
 		}
 		if err != nil {
 			if !interruptedErr(err) {
@@ -146,6 +152,13 @@ func (w *worker) run(ctx context.Context) (err error) {
 	}
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // poll takes what the client has fetched, waiting at most until the next
 // commit. A bounded poll keeps each commit small on a backlog: kgo may
 // have tens of megabytes buffered.
@@ -153,6 +166,7 @@ func (w *worker) poll(ctx context.Context, until time.Time) (kgo.Fetches, error)
 	pollCtx, cancel := context.WithDeadline(ctx, until)
 	fs := w.txn.cl.PollRecords(pollCtx, maxPollRecords)
 	cancel()
+	w.in.buffered = w.txn.cl.BufferedFetchRecords() > 0
 	if fs.IsClientClosed() {
 		return nil, errors.New("processor: kafka client closed")
 	}
