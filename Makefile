@@ -5,7 +5,7 @@ FUZZTIME  ?= 20s
 # Packages whose tests use the Kafka harness: they run again on real Kafka.
 KAFKA_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'internal/kafkatest' | cut -d' ' -f1 | sort -u)
 
-.PHONY: build test test-fast test-fuzz test-kafka demo bench bench-micro kafka-up kafka-down lint
+.PHONY: build test test-fast test-fuzz test-kafka demo bench chaos bench-micro kafka-up kafka-down lint
 
 build:
 	$(GO) build ./...
@@ -43,6 +43,12 @@ demo:
 ## BENCH_EVENTS scales it, KAFKA_BROKERS reuses a running broker.
 bench:
 	$(GO) run ./bench/cmd/bench
+
+## chaos: the fault suite on a real 3-node Kafka (bench/cmd/chaos): workers
+## killed, one with its state deleted, a broker bounced, a worker frozen;
+## then an independent read_committed check. Prints a table per fault.
+chaos:
+	$(GO) run ./bench/cmd/chaos
 
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -351,3 +351,10 @@ func CheckTriggersAndModel(ctx context.Context, brokers []string, sides []Side, 
 	}
 	return nil
 }
+
+// ReadCommitted hands every committed record of topic to each, from the
+// start until the topic has been idle for idle, and returns how many it
+// read (for checkers that need every record, not the last per key).
+func ReadCommitted(ctx context.Context, brokers []string, topic string, idle time.Duration, each func(*kgo.Record) error) (int, error) {
+	return readTopic(ctx, brokers, topic, idle, each)
+}

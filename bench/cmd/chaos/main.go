@@ -1,0 +1,539 @@
+// Command chaos runs Weir's fault suite (make chaos): a real 3-node Kafka,
+// three `weir run -pipeline profiles` workers as separate processes, a
+// seeded load at a steady rate, and a schedule of faults (kill -9 of a
+// worker, one whose state directory is deleted, a broker kill -9 and
+// restart, a worker frozen with SIGSTOP). Then an independent
+// read_committed checker: no duplicate or conflicting profile versions,
+// none going back, final versions and profiles as the input determines,
+// every malformed record dead-lettered exactly once, every trigger id
+// written once. It prints, per fault, how long the partitions that had
+// work waited for their next commit and how many records workers
+// restored. Timings are reported, never asserted; a failed check exits 1.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/weirstream/weir/bench"
+	"github.com/weirstream/weir/codec/avro"
+	"github.com/weirstream/weir/profile"
+)
+
+type config struct {
+	root, script, workBase string
+	brokers                []string
+	nodes, workers         int
+	events, rate, badEvery int
+	partitions             int32
+	seed                   uint64
+	session                time.Duration
+}
+
+func main() {
+	var c config
+	var brokers string
+	flag.StringVar(&brokers, "brokers", os.Getenv("KAFKA_BROKERS"), "bootstrap brokers of a running 3-node Kafka (never stopped; its brokers are not killed); empty: start one with scripts/kafka.sh")
+	flag.IntVar(&c.nodes, "nodes", 3, "Kafka nodes to start")
+	flag.IntVar(&c.workers, "workers", 3, "weir workers")
+	flag.IntVar(&c.events, "events", 90000, "events produced")
+	flag.IntVar(&c.rate, "rate", 1000, "events per second")
+	flag.IntVar(&c.badEvery, "bad-every", 500, "every n-th event is malformed")
+	var parts int
+	flag.IntVar(&parts, "partitions", 12, "partitions of the input and output topics")
+	flag.Uint64Var(&c.seed, "seed", 1, "generator seed")
+	flag.DurationVar(&c.session, "session-timeout", 10*time.Second, "the workers' session timeout")
+	flag.StringVar(&c.workBase, "work-dir", ".cache/chaos", "where each run keeps logs and state (relative to the module root)")
+	flag.Parse()
+	c.partitions = int32(parts)
+	if brokers != "" {
+		c.brokers = strings.Split(brokers, ",")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		os.Exit(2)
+	}
+	c.root, c.script = root, filepath.Join(root, "scripts", "kafka.sh")
+	if !filepath.IsAbs(c.workBase) {
+		c.workBase = filepath.Join(root, c.workBase)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+	}
+	os.Exit(code)
+}
+
+func say(format string, args ...any) {
+	fmt.Printf("chaos: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// fault is one entry of the schedule and what it cost.
+type fault struct {
+	name     string
+	at       float64 // share of the load produced when it starts
+	do       func(context.Context, *suite) error
+	began    time.Time
+	stall    time.Duration // until every partition with work committed again
+	restored int64
+}
+
+type suite struct {
+	c        config
+	work     string
+	brokers  []string
+	kafkaEnv []string
+	weir     string
+	regURL   string
+	app      string
+	topics   bench.Topics
+	procs    bench.Group
+	workers  []*bench.Process
+	dirs     []string
+	mon      *monitor
+}
+
+func run(ctx context.Context, c config) (int, error) {
+	runID := "chaos-" + time.Now().UTC().Format("20060102-150405")
+	s := &suite{c: c, work: filepath.Join(c.workBase, runID), app: runID}
+	if err := os.MkdirAll(s.work, 0o755); err != nil {
+		return 2, err
+	}
+	say("run %s, work dir %s", runID, s.work)
+	s.kafkaEnv = append(os.Environ(), "WEIR_KAFKA_RUN="+filepath.Join(s.work, "kafka"))
+	if len(c.brokers) > 0 {
+		s.brokers = c.brokers
+	} else {
+		out, err := s.kafka(ctx, "start", "--brokers", strconv.Itoa(c.nodes), "--plaintext-only")
+		defer s.kafka(context.Background(), "stop")
+		if err != nil {
+			return 2, err
+		}
+		s.brokers = strings.Split(lastLine(out), ",")
+	}
+	say("kafka at %s", strings.Join(s.brokers, ","))
+	reg := srfake.New()
+	defer reg.Close()
+	s.regURL = reg.URL()
+	defer func() {
+		for _, name := range s.procs.StopAll(10 * time.Second) {
+			say("stopped %s", name)
+		}
+	}()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return 2, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	rc, err := avro.NewHTTPRegistryClient(s.regURL)
+	if err != nil {
+		return 2, err
+	}
+	areg, err := avro.NewRegistry(rc)
+	if err != nil {
+		return 2, err
+	}
+	serdes, err := profile.AvroSerdes(areg, avro.AutoRegister())
+	if err != nil {
+		return 2, err
+	}
+	s.weir = filepath.Join(s.work, "weir")
+	build := exec.CommandContext(ctx, "go", "build", "-o", s.weir, "./cmd/weir")
+	build.Dir, build.Stderr = c.root, os.Stderr
+	if err := build.Run(); err != nil {
+		return 2, fmt.Errorf("build weir: %w", err)
+	}
+
+	s.topics = bench.NewTopics(runID)
+	if err := bench.CreateTopics(ctx, adm, s.topics, c.partitions, false); err != nil {
+		return 2, err
+	}
+	say("generating %d events (seed %d)", c.events, c.seed)
+	recs := profile.Generate(c.seed, c.events, profile.GenOptions{Customers: max(c.events/100, 200)})
+	wl, err := bench.Build(recs, s.topics, func(r profile.Record) ([]byte, []byte, error) { return r.Encode(serdes) }, c.seed, c.badEvery)
+	if err != nil {
+		return 2, err
+	}
+	rows := 0 // table rows come first, before the workers start
+	for rows < len(wl.Records) && !isEvent(s.topics, wl.Records[rows].Topic) {
+		rows++
+	}
+	if err := bench.Produce(ctx, cl, wl.Records[:rows]); err != nil {
+		return 2, err
+	}
+	for i := range c.workers {
+		s.dirs = append(s.dirs, filepath.Join(s.work, fmt.Sprintf("state-%d", i)))
+		p, err := s.startWorker(i)
+		if err != nil {
+			return 2, err
+		}
+		s.workers = append(s.workers, p)
+	}
+	s.mon = newMonitor(adm, s.app, s.topics.Inputs())
+	mctx, stopMon := context.WithCancel(ctx)
+	defer stopMon()
+	go s.mon.run(mctx)
+
+	faults := []*fault{
+		{name: "kill -9 worker 0, restart on its state", at: 0.10, do: func(ctx context.Context, s *suite) error { return s.restartWorker(0, false) }},
+		{name: "kill -9 worker 1, state directory deleted", at: 0.30, do: func(ctx context.Context, s *suite) error { return s.restartWorker(1, true) }},
+		{name: "kill -9 broker 2, restart after 10 s", at: 0.50, do: func(ctx context.Context, s *suite) error { return s.bounceBroker(ctx) }},
+		{name: "SIGSTOP worker 2 for 15 s", at: 0.80, do: func(ctx context.Context, s *suite) error { return s.freeze(ctx, 2, 15*time.Second) }},
+	}
+	if len(c.brokers) > 0 {
+		faults = slices(faults, func(f *fault) bool { return !strings.Contains(f.name, "broker") })
+	}
+	events := wl.Records[rows:]
+	say("producing %d records at %d/s with %d faults", len(events), c.rate, len(faults))
+	if err := s.produce(ctx, cl, events, faults); err != nil {
+		return 1, err
+	}
+	say("load produced; waiting for the workers to drain")
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	_, err = bench.WaitDrained(dctx, adm, s.app, s.topics.Inputs(), 200*time.Millisecond, nil, nil)
+	cancel()
+	if err != nil {
+		return 1, fmt.Errorf("drain: %w", err)
+	}
+	stopMon()
+	if err := s.mon.save(filepath.Join(s.work, "progress.json")); err != nil {
+		say("save progress: %v", err)
+	}
+	for i, p := range s.workers {
+		if err := p.Stop(15 * time.Second); err != nil {
+			say("worker %d: %v", i, err)
+		}
+	}
+	s.account(faults)
+	failures := s.check(ctx, areg, wl)
+	s.summary(faults, failures)
+	if len(failures) > 0 {
+		return 1, fmt.Errorf("%d checks failed", len(failures))
+	}
+	return 0, nil
+}
+
+func slices(fs []*fault, keep func(*fault) bool) []*fault {
+	var out []*fault
+	for _, f := range fs {
+		if keep(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func isEvent(t bench.Topics, topic string) bool {
+	return topic == t.Views || topic == t.Purchases || topic == t.Tickets
+}
+
+// produce writes recs at the configured rate, starting each fault when
+// its share of the load has been produced.
+func (s *suite) produce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, faults []*fault) error {
+	var f bench.Failures
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	per := max(s.c.rate/100, 1)
+	next := 0
+	errc := make(chan error, len(faults))
+	running := 0
+	for i := 0; i < len(recs); {
+		for next < len(faults) && float64(i) >= faults[next].at*float64(len(recs)) {
+			ft := faults[next]
+			ft.began = time.Now()
+			say("fault: %s", ft.name)
+			running++
+			go func() { errc <- ft.do(ctx, s) }()
+			next++
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			running--
+			if err != nil {
+				return err
+			}
+			continue
+		case <-tick.C:
+		}
+		for end := min(i+per, len(recs)); i < end; i++ {
+			cl.Produce(ctx, recs[i], f.Promise)
+		}
+	}
+	for ; running > 0; running-- {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	return f.Err()
+}
+
+func (s *suite) startWorker(i int) (*bench.Process, error) {
+	argv := []string{s.weir, "run", "-pipeline", "profiles", "-brokers", strings.Join(s.brokers, ","),
+		"-registry", s.regURL, "-auto-register", "-app", s.app, "-topic-prefix", s.topics.Prefix + ".",
+		"-state-dir", s.dirs[i], "-instance", fmt.Sprintf("%s-w%d", s.app, i),
+		"-session-timeout", s.c.session.String(), "-commit-interval", "100ms"}
+	return s.procs.Start(fmt.Sprintf("worker-%d", i), argv, s.c.root, filepath.Join(s.work, fmt.Sprintf("worker-%d.log", i)))
+}
+
+func (s *suite) restartWorker(i int, wipe bool) error {
+	s.workers[i].Kill9()
+	if wipe {
+		if err := os.RemoveAll(s.dirs[i]); err != nil {
+			return err
+		}
+	}
+	p, err := s.startWorker(i)
+	if err != nil {
+		return err
+	}
+	s.workers[i] = p
+	return nil
+}
+
+func (s *suite) freeze(ctx context.Context, i int, d time.Duration) error {
+	pid := s.workers[i].Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	return syscall.Kill(pid, syscall.SIGCONT)
+}
+
+func (s *suite) bounceBroker(ctx context.Context) error {
+	if _, err := s.kafka(ctx, "kill", "2"); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+	}
+	_, err := s.kafka(ctx, "restart", "2")
+	return err
+}
+
+func (s *suite) kafka(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.c.script, args...)
+	cmd.Dir, cmd.Env, cmd.Stderr = s.c.root, s.kafkaEnv, os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w", s.c.script, strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// account fills each fault's stall (from the monitor) and restored
+// records (from the workers' logs), up to the next fault.
+func (s *suite) account(faults []*fault) {
+	restores := s.restores()
+	for i, f := range faults {
+		end := time.Now()
+		if i+1 < len(faults) {
+			end = faults[i+1].began
+		}
+		f.stall = s.mon.stall(f.began)
+		for _, r := range restores {
+			if !r.at.Before(f.began) && r.at.Before(end) {
+				f.restored += r.records
+			}
+		}
+	}
+}
+
+type restore struct {
+	at      time.Time
+	records int64
+}
+
+var restoreLine = regexp.MustCompile(`^(\S+)\s.*restore rate.*"records": (\d+)`)
+
+// restores reads every "restore rate" line of the workers' logs.
+func (s *suite) restores() []restore {
+	var out []restore
+	logs, _ := filepath.Glob(filepath.Join(s.work, "worker-*.log"))
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			m := restoreLine.FindStringSubmatch(sc.Text())
+			if m == nil {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, m[1])
+			n, _ := strconv.ParseInt(m[2], 10, 64)
+			if err == nil {
+				out = append(out, restore{at, n})
+			}
+		}
+	}
+	return out
+}
+
+// check reads the outputs with read_committed and returns what is wrong.
+func (s *suite) check(ctx context.Context, reg *avro.Registry, wl *bench.Workload) []string {
+	var bad []string
+	failf := func(format string, args ...any) {
+		bad = append(bad, fmt.Sprintf(format, args...))
+		say("FAIL: "+format, args...)
+	}
+	dec, err := bench.WeirDecoder(reg)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	seen := map[string]map[int64]string{} // customer -> version -> fields
+	last := map[string]bench.Profile{}
+	dups, conflicts, regress := 0, 0, 0
+	n, err := bench.ReadCommitted(ctx, s.brokers, s.topics.Updates, 3*time.Second, func(r *kgo.Record) error {
+		p, err := dec(r.Topic, r.Value)
+		if err != nil {
+			return err
+		}
+		c := string(r.Key)
+		fields := fmt.Sprint(bench.ProfileFields(p))
+		if seen[c] == nil {
+			seen[c] = map[int64]string{}
+		}
+		switch prev, ok := seen[c][p.Version]; {
+		case ok && prev == fields:
+			dups++
+		case ok:
+			conflicts++
+		}
+		if l, ok := last[c]; ok && p.Version < l.Version {
+			regress++
+		}
+		seen[c][p.Version] = fields
+		if l, ok := last[c]; !ok || p.Version >= l.Version {
+			last[c] = p
+		}
+		return nil
+	})
+	if err != nil {
+		failf("read profile updates: %v", err)
+	}
+	say("%d profile updates of %d customers", n, len(last))
+	if dups > 0 || conflicts > 0 || regress > 0 {
+		failf("profile updates: %d duplicate, %d conflicting, %d going back", dups, conflicts, regress)
+	}
+	if ms := bench.CheckModel(last, wl.Expect); len(ms) > 0 {
+		failf("%d final profiles differ from the input (e.g. %v)", len(ms), ms[:min(3, len(ms))])
+	}
+	dlq := 0
+	if _, err := bench.ReadCommitted(ctx, s.brokers, s.app+"-dlq", 3*time.Second, func(*kgo.Record) error { dlq++; return nil }); err != nil {
+		failf("read dead letters: %v", err)
+	}
+	if dlq != wl.Malformed {
+		failf("%d dead letters, want the %d malformed records", dlq, wl.Malformed)
+	}
+	tdec, err := bench.WeirTriggerDecoder(reg)
+	if err != nil {
+		return append(bad, err.Error())
+	}
+	ids := map[string]int{}
+	if _, err := bench.ReadCommitted(ctx, s.brokers, s.topics.Triggers, 3*time.Second, func(r *kgo.Record) error {
+		t, err := tdec(r.Topic, r.Value)
+		if err == nil {
+			ids[t.TriggerID]++
+		}
+		return err
+	}); err != nil {
+		failf("read triggers: %v", err)
+	}
+	twice := 0
+	for _, k := range ids {
+		if k > 1 {
+			twice++
+		}
+	}
+	if twice > 0 {
+		failf("%d trigger ids written more than once (of %d)", twice, len(ids))
+	}
+	say("%d dead letters, %d triggers", dlq, len(ids))
+	return bad
+}
+
+func (s *suite) summary(faults []*fault, failures []string) {
+	fmt.Println()
+	fmt.Printf("| fault | at | partitions with work committed again after | records restored |\n|---|---:|---:|---:|\n")
+	for _, f := range faults {
+		fmt.Printf("| %s | %.0f%% of the load | %.1f s | %d |\n", f.name, 100*f.at, f.stall.Seconds(), f.restored)
+	}
+	gaps := s.mon.gaps()
+	fmt.Printf("\nGap between commits of a partition with work: p50 %.1f s, p99 %.1f s, max %.1f s (%d gaps)\n",
+		pct(gaps, 0.5), pct(gaps, 0.99), pct(gaps, 1), len(gaps))
+	if len(failures) == 0 {
+		fmt.Println("Checks: no duplicate, conflicting or regressing versions; final profiles as the input determines; dead letters exact; trigger ids unique.")
+	} else {
+		fmt.Printf("Checks FAILED:\n- %s\n", strings.Join(failures, "\n- "))
+	}
+}
+
+func pct(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[min(int(q*float64(len(ds))), len(ds)-1)].Seconds()
+}
+
+func lastLine(s string) string {
+	var last string
+	for _, l := range strings.Split(s, "\n") {
+		if t := strings.TrimSpace(l); t != "" {
+			last = t
+		}
+	}
+	return last
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
