@@ -53,7 +53,7 @@ type config struct {
 	log            *zap.Logger
 	badInput       topology.BadInputPolicy
 	instanceID     string
-	static         bool // instanceID came from the user: a static member
+	static         bool // join with instanceID as group.instance.id
 	txnTimeout     time.Duration
 	restoreBatch   int
 	metrics        Metrics
@@ -97,17 +97,20 @@ func Logger(l *zap.Logger) Opt { return optFunc(func(c *config) { c.log = l }) }
 // (dead-letter to <application id>-dlq), as in the test driver.
 func BadInput(p topology.BadInputPolicy) Opt { return optFunc(func(c *config) { c.badInput = p }) }
 
-// InstanceID names this worker in transactional ids and logs, and makes
-// it a static member of the group (group.instance.id, KIP-345): restarted
-// within the session timeout, it gets its tasks back without a rebalance
-// and resumes from its local state. The cost: a stop does not leave the
-// group, so the tasks of a worker that stopped for good move only after
-// the session timeout. It must be unique among the running workers of an
-// application and stable across restarts. Default: host name, process id
-// and a random suffix, and dynamic membership.
-func InstanceID(id string) Opt {
-	return optFunc(func(c *config) { c.instanceID, c.static = id, id != "" })
-}
+// InstanceID names this worker in transactional ids and logs. It must be
+// unique among the running workers of an application; with StaticMember,
+// also stable across restarts. Default: host name, process id and a
+// random suffix.
+func InstanceID(id string) Opt { return optFunc(func(c *config) { c.instanceID = id }) }
+
+// StaticMember makes the worker a static member of the group, with its
+// InstanceID as group.instance.id (KIP-345), as Kafka Streams does when
+// group.instance.id is set: restarted within the session timeout, it
+// gets its tasks back without a rebalance and resumes from its local
+// state. The cost: a stop does not leave the group, so the tasks of a
+// worker stopped for good move only after the session timeout. It needs
+// an explicit InstanceID. Default: off (dynamic membership).
+func StaticMember() Opt { return optFunc(func(c *config) { c.static = true }) }
 
 // TransactionTimeout bounds how long a dead worker's open transaction
 // holds back readers before the broker aborts it. Default: 10s, as in
@@ -210,11 +213,15 @@ func newConfig(opts []Opt) (config, error) {
 	if c.metrics == nil {
 		c.metrics = noMetrics{}
 	}
-	if c.instanceID == "" {
+	named := c.instanceID != ""
+	if !named {
 		host, _ := os.Hostname()
 		c.instanceID = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), time.Now().UnixNano()&0xffffff)
 	}
 	var errs []error
+	if c.static && !named {
+		errs = append(errs, fmt.Errorf("%w: StaticMember needs an InstanceID stable across restarts: pass processor.InstanceID (weir run -instance)", ErrConfig))
+	}
 	if len(c.brokers) == 0 {
 		errs = append(errs, fmt.Errorf("%w: no seed brokers: pass processor.SeedBrokers(\"host:9092\")", ErrConfig))
 	}

@@ -182,9 +182,7 @@ func TestRestartsRestoreOnlyTheTail(t *testing.T) {
 	}
 	rc = &restoreCount{last: map[string]int64{}}
 	produce(t, ctx, c, a.in, seed+4, 300, want)
-	// The same static member as before, so the group hands its tasks
-	// back at once instead of waiting out the stopped one's session.
-	w = start(t, a.topo, c.Brokers, older, processor.InstanceID("crashing"), processor.WithMetrics(rc))
+	w = start(t, a.topo, c.Brokers, older, processor.WithMetrics(rc))
 	latestCounts(t, ctx, c, a.counts, want)
 	w.stop(t)
 	if n := rc.total(); n != tail {

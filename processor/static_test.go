@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"regexp"
@@ -10,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/kafkatest"
+	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/topology"
 )
 
 var taskField = regexp.MustCompile(`"task": "([0-9]+_[0-9]+)"`)
@@ -51,8 +55,8 @@ func ownedAfter(events []string) map[string]bool {
 	return out
 }
 
-// TestStaticMemberGetsItsTasksBackWithoutRebalance kills a `weir run`
-// worker that has an explicit instance id with SIGKILL and starts it
+// TestStaticMemberGetsItsTasksBackWithoutRebalance kills a `weir run
+// -static` worker with SIGKILL and starts it
 // again on its state directory, well within the 60 s session timeout:
 // it must get back exactly the tasks it had, the other worker's tasks
 // must not move, and every output must be exact. A dynamic member would
@@ -84,7 +88,7 @@ func TestStaticMemberGetsItsTasksBackWithoutRebalance(t *testing.T) {
 	if err := demo.Produce(ctx, c.Brokers, append(w.Customers, w.Products...)); err != nil {
 		t.Fatal(err)
 	}
-	session := []string{"-session-timeout", "60s"}
+	session := []string{"-session-timeout", "60s", "-static"}
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startWeir(t, bin, c, app, prefix, dirA, "a", session...)
 	b := startWeir(t, bin, c, app, prefix, dirB, "b", session...)
@@ -125,5 +129,32 @@ func TestStaticMemberGetsItsTasksBackWithoutRebalance(t *testing.T) {
 	}
 	if moved := taskEvents(t, b)[seenB:]; len(moved) > 0 {
 		t.Errorf("worker b's tasks changed while a restarted: %v", moved)
+	}
+}
+
+// TestMembershipOptionsValidated: StaticMember without a stable
+// InstanceID, or a negative KeepMovedState, fails New and says what to
+// change.
+func TestMembershipOptionsValidated(t *testing.T) {
+	b := topology.New("app")
+	topology.StreamOf(b, "in", codec.String(), codec.String()).To("out", codec.String(), codec.String())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		opts []processor.Opt
+		want string
+	}{
+		{[]processor.Opt{processor.StaticMember()}, "processor.InstanceID"},
+		{[]processor.Opt{processor.KeepMovedState(-time.Second)}, "KeepMovedState"},
+	} {
+		_, err := processor.New(topo, append(tc.opts, processor.SeedBrokers("127.0.0.1:9092"))...)
+		if !errors.Is(err, processor.ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New: %v, want ErrConfig naming %s", err, tc.want)
+		}
+	}
+	if _, err := processor.New(topo, processor.SeedBrokers("127.0.0.1:9092"), processor.StaticMember(), processor.InstanceID("w-1")); err != nil {
+		t.Errorf("StaticMember with an InstanceID: %v", err)
 	}
 }

@@ -127,7 +127,8 @@ func runWorker(ctx context.Context, args []string) error {
 	app := fs.String("app", "", "application id (the consumer group); default weir-<pipeline>")
 	prefix := fs.String("topic-prefix", "", "prefix of the demo's topic names")
 	stateDir := fs.String("state-dir", "", "local state directory (default $TMPDIR/weir)")
-	instance := fs.String("instance", "", "worker name, unique per running worker and stable across its restarts; makes the worker a static group member, which gets its tasks back without a rebalance when restarted within the session timeout (default: host, pid, random, and dynamic membership)")
+	instance := fs.String("instance", "", "worker name, unique per running worker (default: host, pid, random)")
+	static := fs.Bool("static", false, "join as a static group member with -instance as group.instance.id: restarted within the session timeout, the worker gets its tasks back without a rebalance; a stop does not leave the group")
 	commit := fs.Duration("commit-interval", 100*time.Millisecond, "how often to commit")
 	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
 	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
@@ -214,6 +215,9 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	if *instance != "" {
 		opts = append(opts, processor.InstanceID(*instance))
+	}
+	if *static {
+		opts = append(opts, processor.StaticMember())
 	}
 	if *atLeastOnce {
 		opts = append(opts, processor.ProcessingGuarantee(processor.AtLeastOnce))

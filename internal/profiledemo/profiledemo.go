@@ -167,9 +167,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		app, err := processor.New(topo,
 			processor.SeedBrokers(cfg.Brokers...),
 			processor.StateDir(filepath.Join(dir, fmt.Sprintf("worker-%d", i))),
-			// No InstanceID: dynamic members leave the group when they
-			// stop, so the failover below happens at once instead of
-			// after a static member's session timeout.
+			processor.InstanceID(fmt.Sprintf("demo-%d", i)),
 			processor.AdvertisedAddress(addr),
 			processor.Logger(cfg.Log.With(zap.Int("worker", i))),
 			processor.WithMetrics(Fanout{lat, serve.NewMetrics(reg)}),

@@ -297,7 +297,7 @@ func (h *harness) weirArgv(t bench.Topics, app string) func(...string) []string 
 func (h *harness) weirWorkerArgv(t bench.Topics, app, stateDir, instance string, extra ...string) []string {
 	return append([]string{h.weirBin, "run", "-pipeline", "profiles", "-brokers", strings.Join(h.brokers, ","),
 		"-registry", h.regURL, "-auto-register", "-app", app, "-topic-prefix", t.Prefix + ".",
-		"-state-dir", stateDir, "-instance", instance, "-commit-interval", "100ms"}, extra...)
+		"-state-dir", stateDir, "-instance", instance, "-static", "-commit-interval", "100ms"}, extra...)
 }
 
 func (h *harness) ksArgv(t bench.Topics, app string, flags ...string) func(...string) []string {
