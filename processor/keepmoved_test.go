@@ -68,13 +68,9 @@ func TestMovedTaskComesBackRestoringOnlyTheTail(t *testing.T) {
 
 	logB, tasksB := newTaskLog(t)
 	wb := start(t, a.topo, c.Brokers, t.TempDir(), keep, processor.Logger(logB))
-	for i := uint64(1); len(tasksB.owned()) == 0 || len(tasksA.owned())+len(tasksB.owned()) != 4; i++ {
-		if ctx.Err() != nil {
-			t.Fatalf("the workers never split the 4 tasks: a %v, b %v", tasksA.owned(), tasksB.owned())
-		}
-		produce(t, ctx, c, a.in, seed+i, 20, want)
-		latestCounts(t, ctx, c, a.counts, want)
-	}
+	feedUntil(t, ctx, c, a, seed+1, want, "the workers split the 4 tasks", func() bool {
+		return len(tasksB.owned()) > 0 && len(tasksA.owned())+len(tasksB.owned()) == 4
+	})
 	moved := slices.Sorted(maps.Keys(tasksB.owned()))
 	t.Logf("moved to b: %v", moved)
 	produce(t, ctx, c, a.in, seed+1000, 300, want) // b writes to their changelogs
@@ -82,13 +78,9 @@ func TestMovedTaskComesBackRestoringOnlyTheTail(t *testing.T) {
 	wb.stop(t) // dynamic: leaves, and the tasks go back to a
 	produce(t, ctx, c, a.in, seed+1001, 100, want)
 	latestCounts(t, ctx, c, a.counts, want)
-	for !maps.Equal(tasksA.owned(), map[string]bool{"0_0": true, "0_1": true, "0_2": true, "0_3": true}) {
-		if ctx.Err() != nil {
-			t.Fatalf("a never got every task back: %v", tasksA.owned())
-		}
-		produce(t, ctx, c, a.in, seed+1002, 20, want)
-		latestCounts(t, ctx, c, a.counts, want)
-	}
+	feedUntil(t, ctx, c, a, seed+1002, want, "a got every task back", func() bool {
+		return maps.Equal(tasksA.owned(), map[string]bool{"0_0": true, "0_1": true, "0_2": true, "0_3": true})
+	})
 	wa.stop(t)
 	if err := c.WaitSettled(ctx, a.changelogs...); err != nil {
 		t.Fatal(err)
@@ -162,13 +154,9 @@ func TestMovedStateIsDroppedAfterKeepMovedState(t *testing.T) {
 	latestCounts(t, ctx, c, a.counts, want)
 	logB, tasksB := newTaskLog(t)
 	wb := start(t, a.topo, c.Brokers, dirB, processor.Logger(logB))
-	for i := uint64(1); len(tasksB.owned()) == 0 || len(tasksA.owned()) == 2; i++ {
-		if ctx.Err() != nil {
-			t.Fatalf("b never took a task: a %v, b %v", tasksA.owned(), tasksB.owned())
-		}
-		produce(t, ctx, c, a.in, seed+i, 20, want)
-		latestCounts(t, ctx, c, a.counts, want)
-	}
+	feedUntil(t, ctx, c, a, seed+1, want, "b took a task from a", func() bool {
+		return len(tasksB.owned()) > 0 && len(tasksA.owned()) < 2
+	})
 	wa.stop(t)
 	if got := localTasks(t, dirA, a); len(got) != 2 {
 		t.Fatalf("with KeepMovedState(1h) a's directory holds %v, want both tasks", got)
@@ -180,19 +168,27 @@ func TestMovedStateIsDroppedAfterKeepMovedState(t *testing.T) {
 	wa = start(t, a.topo, c.Brokers, dirA, processor.KeepMovedState(0), processor.Logger(logA))
 	// a left the group when it stopped, so b took both tasks; wait until
 	// the group gives one back to a.
-	for i := uint64(100); len(tasksA.owned()) != 1; i++ {
-		if ctx.Err() != nil {
-			t.Fatalf("a never got a task back: a %v, b %v", tasksA.owned(), tasksB.owned())
-		}
-		produce(t, ctx, c, a.in, seed+i, 20, want)
-		latestCounts(t, ctx, c, a.counts, want)
-	}
+	feedUntil(t, ctx, c, a, seed+100, want, "a got one task back", func() bool { return len(tasksA.owned()) == 1 })
 	ownedA := tasksA.owned()
 	wa.stop(t)
 	wb.stop(t)
 	got := localTasks(t, dirA, a)
 	if !maps.Equal(got, ownedA) {
 		t.Errorf("with KeepMovedState(0) a's directory holds %v, want only the task it owns, %v", got, ownedA)
+	}
+}
+
+// feedUntil produces small seeded batches and waits for their counts
+// until done says the group got where the test needs it; each batch
+// gives the workers a commit and the group a chance to move tasks.
+func feedUntil(t *testing.T, ctx context.Context, c *kafkatest.Cluster, a threeStoreApp, seed uint64, want map[string]int64, what string, done func() bool) {
+	t.Helper()
+	for i := seed; !done(); i++ {
+		if ctx.Err() != nil {
+			t.Fatalf("never reached: %s", what)
+		}
+		produce(t, ctx, c, a.in, i, 20, want)
+		latestCounts(t, ctx, c, a.counts, want)
 	}
 }
 

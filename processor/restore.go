@@ -60,7 +60,6 @@ func (ts *taskSet) restorePlan(ctx context.Context, tasks []*task) ([]*restoring
 	}
 	var parts []*restoring
 	for _, t := range tasks {
-		var mine []*restoring
 		for _, name := range sortedKeys(t.logs) {
 			if t.logs[name] == "" {
 				continue
@@ -76,10 +75,9 @@ func (ts *taskSet) restorePlan(ctx context.Context, tasks []*task) ([]*restoring
 				return ts.restorePlan(ctx, tasks) // plan again: every start is now 0
 			}
 			if start < end {
-				mine = append(mine, &restoring{t: t, store: name, tp: tp, idx: t.stores[name].top.Index(), from: start, pos: start, end: end})
+				parts = append(parts, &restoring{t: t, store: name, tp: tp, idx: t.stores[name].top.Index(), from: start, pos: start, end: end})
 			}
 		}
-		parts = append(parts, mine...)
 	}
 	return parts, nil
 }

@@ -205,7 +205,7 @@ func run(ctx context.Context, c config) (int, error) {
 	}
 	if len(c.brokers) > 0 || c.nodes < 3 {
 		// Not our cluster to kill, or one that would not survive it.
-		faults = slices(faults, func(f *fault) bool { return !strings.Contains(f.name, "broker") })
+		faults = without(faults, func(f *fault) bool { return strings.Contains(f.name, "broker") })
 	}
 	events := wl.Records[rows:]
 	say("producing %d records at %d/s with %d faults", len(events), c.rate, len(faults))
@@ -237,10 +237,11 @@ func run(ctx context.Context, c config) (int, error) {
 	return 0, nil
 }
 
-func slices(fs []*fault, keep func(*fault) bool) []*fault {
+// without returns fs less the faults drop picks.
+func without(fs []*fault, drop func(*fault) bool) []*fault {
 	var out []*fault
 	for _, f := range fs {
-		if keep(f) {
+		if !drop(f) {
 			out = append(out, f)
 		}
 	}
