@@ -22,9 +22,12 @@ const taskProtocol = "weir-tasks-v1"
 
 // Versions of the UserData encodings. Decoders accept any version at
 // least 1 and ignore trailing bytes, so a newer member can add fields.
+// Version 2 adds the member's task positions (member data) and the
+// standby and warm-up replicas (assignment data), after the version 1
+// fields.
 const (
-	memberDataVersion     = 1
-	assignmentDataVersion = 1
+	memberDataVersion     = 2
+	assignmentDataVersion = 2
 )
 
 // errBadUserData reports group UserData that cannot be decoded.
@@ -42,17 +45,22 @@ type taskBalancer struct {
 	subOf func(topic string) (int, bool)
 	addr  string
 	log   *zap.Logger
+	// Set before the client joins; see replicas.go.
+	replicas replicaConfig
+	local    func() map[topology.TaskID]int64 // positions of local state; nil: none
 
 	mu     sync.RWMutex
 	view   groupView
-	onSync func() // tests: called after each sync was parsed
+	onSync func() // called after each sync was parsed
 }
 
 // groupView is what one sync told a member about the whole group.
 type groupView struct {
 	generation int32
-	members    map[string]string          // member id -> address
-	owners     map[topology.TaskID]string // task -> member id
+	members    map[string]string            // member id -> address
+	owners     map[topology.TaskID]string   // task -> member id
+	standbys   map[topology.TaskID][]string // task -> member ids keeping a replica
+	warmups    map[topology.TaskID]string   // task -> member id warming up to take it
 }
 
 // newTaskBalancer returns a balancer for a topology. subOf maps a source
@@ -81,7 +89,11 @@ func (b *taskBalancer) JoinGroupMetadata(interests []string, current map[string]
 	meta.Version = 3
 	meta.Topics = interests
 	meta.Generation = generation
-	meta.UserData = encodeMemberData(b.addr)
+	var local map[topology.TaskID]int64
+	if b.local != nil {
+		local = b.local()
+	}
+	meta.UserData = encodeMemberData(b.addr, local)
 	for _, t := range slices.Sorted(maps.Keys(current)) {
 		op := kmsg.NewConsumerMemberMetadataOwnedPartition()
 		op.Topic = t
@@ -152,6 +164,24 @@ func (b *taskBalancer) Members() map[string]string {
 	return maps.Clone(b.view.members)
 }
 
+// Replicas returns the tasks the last sync asked member to keep
+// replicas of, and which of those are warm-ups (it is to take them once
+// caught up).
+func (b *taskBalancer) Replicas(member string) (standby, warm map[topology.TaskID]bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	standby, warm = map[topology.TaskID]bool{}, map[topology.TaskID]bool{}
+	for id, ms := range b.view.standbys {
+		if slices.Contains(ms, member) {
+			standby[id] = true
+			if b.view.warmups[id] == member {
+				warm[id] = true
+			}
+		}
+	}
+	return standby, warm
+}
+
 // MemberBalancer parses the members' metadata with franz-go's helper; the
 // balancing itself is Balance below.
 func (b *taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
@@ -167,17 +197,17 @@ func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32
 	var ms []groupMember
 	cb.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
 		gm := groupMember{id: m.MemberID, topics: meta.Topics, generation: meta.Generation}
-		if addr, err := decodeMemberData(meta.UserData); err != nil {
+		if addr, pos, err := decodeMemberData(meta.UserData); err != nil {
 			b.log.Warn("member metadata carries no readable address", zap.String("member", m.MemberID), zap.Error(err))
 		} else {
-			gm.addr = addr
+			gm.addr, gm.positions = addr, pos
 		}
 		for _, op := range meta.OwnedPartitions {
 			gm.owned = append(gm.owned, ownedTopic{op.Topic, op.Partitions})
 		}
 		ms = append(ms, gm)
 	})
-	return assignTasks(ms, topics, b.subOf, cb.Info().Generation)
+	return assignTasks(ms, topics, b.subOf, cb.Info().Generation, b.replicas)
 }
 
 // groupMember is one member as the leader sees it, in franz-go's member
@@ -188,6 +218,7 @@ type groupMember struct {
 	topics     []string
 	owned      []ownedTopic
 	generation int32
+	positions  map[topology.TaskID]int64 // local state per task (replicas.go)
 }
 
 type ownedTopic struct {
@@ -250,12 +281,20 @@ type balTask struct {
 //     the floor keep it.
 //  4. Each member keeps its previous tasks up to its quota; the rest go
 //     to members under quota.
-//  5. Cooperative: a task whose partitions another member still claims
+//     A task without a previous owner goes to the member under quota
+//     whose local state of it is furthest along (a standby), so it
+//     restores the least.
+//  5. Warm-up (replicas.go): a task that would move, for balance, to a
+//     member lagging more than the acceptable lag stays where it is and
+//     the member warms up a replica of it instead.
+//  6. Standbys (replicas.go): each stateful task gets replicas on other
+//     members, preferring those that already hold its state.
+//  7. Cooperative: a task whose partitions another member still claims
 //     is withheld from its new owner; the old owner revokes it and
 //     rejoins, and the next rebalance hands it over.
 //
 // Everything iterates in sorted order: the same input gives the same plan.
-func assignTasks(ms []groupMember, topics map[string]int32, subOf func(string) (int, bool), generation int32) *taskPlan {
+func assignTasks(ms []groupMember, topics map[string]int32, subOf func(string) (int, bool), generation int32, rc replicaConfig) *taskPlan {
 	tasks, subs := buildTasks(topics, subOf)
 
 	// Claims: the highest generation claiming each partition wins; older
@@ -305,11 +344,15 @@ func assignTasks(ms []groupMember, topics map[string]int32, subOf func(string) (
 		}
 	}
 
-	owner := balanceTasks(ms, subscribed, subs)
+	pos := newLagTable(ms, tasks)
+	owner := balanceTasks(ms, subscribed, subs, pos)
+	warm := warmUp(tasks, owner, pos, rc)
+	standbys := placeStandbys(tasks, owner, warm, subscribed, pos, rc)
 
 	// Build the plan, withholding tasks still claimed by another member.
 	plan := &taskPlan{assign: map[string]map[string][]int32{}}
-	view := groupView{generation: generation, members: map[string]string{}, owners: map[topology.TaskID]string{}}
+	view := groupView{generation: generation, members: map[string]string{}, owners: map[topology.TaskID]string{},
+		standbys: map[topology.TaskID][]string{}, warmups: map[topology.TaskID]string{}}
 	for _, m := range ms {
 		plan.members = append(plan.members, m.id)
 		plan.assign[m.id] = map[string][]int32{}
@@ -328,6 +371,14 @@ func assignTasks(ms []groupMember, topics map[string]int32, subOf func(string) (
 		if t.id.Subtopology >= 0 {
 			view.owners[t.id] = ms[to].id
 		}
+	}
+	for id, is := range standbys {
+		for _, i := range is {
+			view.standbys[id] = append(view.standbys[id], ms[i].id)
+		}
+	}
+	for id, i := range warm {
+		view.warmups[id] = ms[i].id
 	}
 	for _, a := range plan.assign {
 		for _, ps := range a {
@@ -397,7 +448,7 @@ type subBalance struct {
 }
 
 // balanceTasks returns the member index for every task.
-func balanceTasks(ms []groupMember, subscribed []map[string]bool, subs [][]*balTask) map[topology.TaskID]int {
+func balanceTasks(ms []groupMember, subscribed []map[string]bool, subs [][]*balTask, pos *lagTable) map[topology.TaskID]int {
 	sbs := make([]*subBalance, len(subs))
 	for s, tasks := range subs {
 		sb := &subBalance{tasks: tasks, prev: map[int]int{}}
@@ -478,7 +529,9 @@ func balanceTasks(ms []groupMember, subscribed []map[string]bool, subs [][]*balT
 				if held[i] >= quota[i] {
 					continue
 				}
-				if best < 0 || quota[i]-held[i] > quota[best]-held[best] {
+				// Furthest along first (least to restore), then most room.
+				if best < 0 || pos.at(t.id, i) > pos.at(t.id, best) ||
+					(pos.at(t.id, i) == pos.at(t.id, best) && quota[i]-held[i] > quota[best]-held[best]) {
 					best = i
 				}
 			}
@@ -626,18 +679,43 @@ func (f *flow) run(src, sink int) {
 	}
 }
 
-// encodeMemberData: version byte, then the address (uvarint length).
-func encodeMemberData(addr string) []byte {
+// encodeMemberData: version byte, the address (uvarint length), then
+// (version 2) the positions of local task state: uvarint count, then
+// sub-topology varint, partition varint, position varint each, in task
+// order.
+func encodeMemberData(addr string, positions map[topology.TaskID]int64) []byte {
 	b := []byte{memberDataVersion}
-	return appendString(b, addr)
+	b = appendString(b, addr)
+	tasks := slices.SortedFunc(maps.Keys(positions), compareTaskIDs)
+	b = binary.AppendUvarint(b, uint64(len(tasks)))
+	for _, id := range tasks {
+		b = binary.AppendVarint(b, int64(id.Subtopology))
+		b = binary.AppendVarint(b, int64(id.Partition))
+		b = binary.AppendVarint(b, positions[id])
+	}
+	return b
 }
 
-func decodeMemberData(b []byte) (string, error) {
+func decodeMemberData(b []byte) (string, map[topology.TaskID]int64, error) {
 	if len(b) == 0 || b[0] < 1 {
-		return "", fmt.Errorf("%w: member data version missing", errBadUserData)
+		return "", nil, fmt.Errorf("%w: member data version missing", errBadUserData)
 	}
-	addr, _, err := readString(b[1:])
-	return addr, err
+	r := reader{b: b[1:]}
+	addr := r.string()
+	if r.err != nil || b[0] < 2 {
+		return addr, nil, r.err
+	}
+	n := r.count()
+	pos := make(map[topology.TaskID]int64, n)
+	for range n {
+		sub, part, off := r.varint(), r.varint(), r.varint()
+		if r.err != nil {
+			// The address is still good; positions are a hint.
+			return addr, nil, nil
+		}
+		pos[topology.TaskID{Subtopology: int(sub), Partition: int32(part)}] = off
+	}
+	return addr, pos, nil
 }
 
 // encodeAssignmentData: version byte, generation (varint), members
@@ -661,6 +739,29 @@ func encodeAssignmentData(v groupView) []byte {
 		b = binary.AppendVarint(b, int64(id.Subtopology))
 		b = binary.AppendVarint(b, int64(id.Partition))
 		b = binary.AppendUvarint(b, index[v.owners[id]])
+	}
+	// Version 2: replicas, as (task, member index, warm-up byte).
+	type replica struct {
+		id   topology.TaskID
+		m    string
+		warm bool
+	}
+	var rs []replica
+	for _, id := range slices.SortedFunc(maps.Keys(v.standbys), compareTaskIDs) {
+		for _, m := range v.standbys[id] {
+			rs = append(rs, replica{id, m, v.warmups[id] == m})
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(rs)))
+	for _, r := range rs {
+		b = binary.AppendVarint(b, int64(r.id.Subtopology))
+		b = binary.AppendVarint(b, int64(r.id.Partition))
+		b = binary.AppendUvarint(b, index[r.m])
+		warm := byte(0)
+		if r.warm {
+			warm = 1
+		}
+		b = append(b, warm)
 	}
 	return b
 }
@@ -692,6 +793,25 @@ func decodeAssignmentData(b []byte) (groupView, error) {
 		}
 		v.owners[topology.TaskID{Subtopology: int(sub), Partition: int32(part)}] = ids[idx]
 	}
+	v.standbys, v.warmups = map[topology.TaskID][]string{}, map[topology.TaskID]string{}
+	if b[0] >= 2 && r.err == nil {
+		n = r.count()
+		for range n {
+			sub, part, idx := r.varint(), r.varint(), r.uvarint()
+			warm := r.byte()
+			if r.err == nil && idx >= uint64(len(ids)) {
+				r.err = fmt.Errorf("%w: replica index %d of %d members", errBadUserData, idx, len(ids))
+			}
+			if r.err != nil {
+				break
+			}
+			id := topology.TaskID{Subtopology: int(sub), Partition: int32(part)}
+			v.standbys[id] = append(v.standbys[id], ids[idx])
+			if warm == 1 {
+				v.warmups[id] = ids[idx]
+			}
+		}
+	}
 	if r.err != nil {
 		return groupView{}, r.err
 	}
@@ -708,12 +828,6 @@ func compareTaskIDs(a, b topology.TaskID) int {
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
-}
-
-func readString(b []byte) (string, []byte, error) {
-	r := reader{b: b}
-	s := r.string()
-	return s, r.b, r.err
 }
 
 // reader decodes UserData; the first error sticks and later reads return
@@ -741,6 +855,19 @@ func (r *reader) uvarint() uint64 {
 	}
 	r.b = r.b[n:]
 	return v
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.fail("byte")
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
 }
 
 func (r *reader) varint() int64 {

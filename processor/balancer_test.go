@@ -31,6 +31,7 @@ type simGroup struct {
 	members []*simMember // sorted by id
 	gen     int32
 	nextID  int
+	onJoin  func(*simMember) // configures a new member's balancer
 }
 
 type simMember struct {
@@ -49,6 +50,9 @@ func (g *simGroup) join() *simMember {
 	}
 	g.nextID++
 	m.bal = newTaskBalancer(g.subOf, m.addr, nil)
+	if g.onJoin != nil {
+		g.onJoin(m)
+	}
 	g.members = append(g.members, m)
 	slices.SortFunc(g.members, func(a, b *simMember) int { return cmp.Compare(a.id, b.id) })
 	return m
@@ -477,17 +481,28 @@ func TestTaskBalancerStaleClaim(t *testing.T) {
 }
 
 func TestTaskBalancerUserData(t *testing.T) {
+	pos := map[topology.TaskID]int64{{Subtopology: 0, Partition: 3}: 12345, {Subtopology: 2, Partition: 0}: 0}
 	for _, addr := range []string{"", "http://10.1.2.3:8080", "ünïcode:1"} {
-		got, err := decodeMemberData(encodeMemberData(addr))
-		if err != nil || got != addr {
-			t.Fatalf("member data round trip of %q: %q, %v", addr, got, err)
+		got, gotPos, err := decodeMemberData(encodeMemberData(addr, pos))
+		if err != nil || got != addr || !maps.Equal(gotPos, pos) {
+			t.Fatalf("member data round trip of %q: %q %v, %v", addr, got, gotPos, err)
 		}
 	}
-	// A newer version with more fields after the address still reads.
-	newer := append(encodeMemberData("h:1"), 0xff, 0x01)
-	newer[0] = 2
-	if got, err := decodeMemberData(newer); err != nil || got != "h:1" {
-		t.Fatalf("newer member data: %q, %v", got, err)
+	// Version 1 (address only) still reads, with no positions.
+	v1 := appendString([]byte{1}, "h:1")
+	if got, gotPos, err := decodeMemberData(v1); err != nil || got != "h:1" || gotPos != nil {
+		t.Fatalf("version 1 member data: %q %v, %v", got, gotPos, err)
+	}
+	// A newer version with more fields after ours still reads.
+	newer := append(encodeMemberData("h:1", pos), 0xff, 0x01)
+	newer[0] = 3
+	if got, gotPos, err := decodeMemberData(newer); err != nil || got != "h:1" || !maps.Equal(gotPos, pos) {
+		t.Fatalf("newer member data: %q %v, %v", got, gotPos, err)
+	}
+	// Truncated positions lose the positions, not the address.
+	enc := encodeMemberData("h:1", pos)
+	if got, gotPos, err := decodeMemberData(enc[:len(enc)-1]); err != nil || got != "h:1" || gotPos != nil {
+		t.Fatalf("truncated positions: %q %v, %v", got, gotPos, err)
 	}
 
 	view := groupView{
@@ -498,13 +513,19 @@ func TestTaskBalancerUserData(t *testing.T) {
 			{Subtopology: 0, Partition: 1}:   "m3",
 			{Subtopology: 7, Partition: 300}: "m2",
 		},
+		standbys: map[topology.TaskID][]string{
+			{Subtopology: 0, Partition: 0}: {"m2", "m3"},
+			{Subtopology: 0, Partition: 1}: {"m1"},
+		},
+		warmups: map[topology.TaskID]string{{Subtopology: 0, Partition: 1}: "m1"},
 	}
-	enc := encodeAssignmentData(view)
+	enc = encodeAssignmentData(view)
 	dec, err := decodeAssignmentData(enc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dec.generation != 42 || !maps.Equal(dec.members, view.members) || !maps.Equal(dec.owners, view.owners) {
+	if dec.generation != 42 || !maps.Equal(dec.members, view.members) || !maps.Equal(dec.owners, view.owners) ||
+		!maps.EqualFunc(dec.standbys, view.standbys, slices.Equal) || !maps.Equal(dec.warmups, view.warmups) {
 		t.Fatalf("assignment data round trip: got %+v, want %+v", dec, view)
 	}
 	for n := range len(enc) {
@@ -512,11 +533,25 @@ func TestTaskBalancerUserData(t *testing.T) {
 			t.Fatalf("truncated to %d of %d bytes: err %v, want errBadUserData", n, len(enc), err)
 		}
 	}
-	// An owner index past the member list is rejected, not a panic.
+	// A replica's member index past the member list is rejected, not a
+	// panic (the last bytes are its index and warm-up flag).
 	bad := slices.Clone(enc)
-	bad[len(bad)-1] = 9
+	bad[len(bad)-2] = 9
+	if _, err := decodeAssignmentData(bad); !errors.Is(err, errBadUserData) {
+		t.Fatalf("bad replica index: err %v, want errBadUserData", err)
+	}
+	// So is an owner's (the last bytes: its index, no replicas).
+	bad = encodeAssignmentData(groupView{members: view.members, owners: map[topology.TaskID]string{{}: "m1"}})
+	bad[len(bad)-2] = 9
 	if _, err := decodeAssignmentData(bad); !errors.Is(err, errBadUserData) {
 		t.Fatalf("bad owner index: err %v, want errBadUserData", err)
+	}
+	// Version 1 assignment data (no replicas) still reads.
+	v1a := encodeAssignmentData(groupView{members: view.members, owners: view.owners})
+	v1a = v1a[:len(v1a)-1]
+	v1a[0] = 1
+	if dec, err := decodeAssignmentData(v1a); err != nil || !maps.Equal(dec.owners, view.owners) || len(dec.standbys) != 0 {
+		t.Fatalf("version 1 assignment data: %+v, %v", dec, err)
 	}
 }
 

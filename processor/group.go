@@ -67,6 +67,14 @@ func (g *group) ownedTasksLocked() map[topology.TaskID]bool {
 	return out
 }
 
+// resynced notes that a sync may have changed this worker's replicas
+// (Standbys), which no partition callback reports.
+func (g *group) resynced() {
+	g.mu.Lock()
+	g.changed = true
+	g.mu.Unlock()
+}
+
 // take returns the tasks the worker should have, if the assignment
 // changed since the last call.
 func (g *group) take() (map[topology.TaskID]bool, bool) {

@@ -68,6 +68,9 @@ type config struct {
 	pauseInitial   time.Duration
 	pauseMax       time.Duration
 	parallelism    int
+	standbys       int
+	maxWarmups     int
+	acceptableLag  int64
 }
 
 // SeedBrokers sets the brokers to bootstrap from (host:port). Required.
@@ -185,6 +188,28 @@ func Parallelism(n int) Opt { return optFunc(func(c *config) { c.parallelism = n
 // Default: 10 minutes.
 func KeepMovedState(d time.Duration) Opt { return optFunc(func(c *config) { c.keepMoved = d }) }
 
+// Standbys sets how many standby replicas each stateful task has, as
+// Kafka Streams' num.standby.replicas: other workers follow the task's
+// changelogs into their own local state, so that when the task must
+// move (its worker died for good, or left) it goes to a replica and
+// restores only what the replica had not read yet. Each replica costs
+// its worker the disk of the task's state and the reading of its
+// changelogs. Default: 0.
+func Standbys(n int) Opt { return optFunc(func(c *config) { c.standbys = n }) }
+
+// Warmup sets how tasks move to a worker that lacks their state, as
+// Kafka Streams' max.warmup.replicas and acceptable.recovery.lag
+// (KIP-441): a task that would move to a worker more than acceptableLag
+// changelog records behind stays where it is while that worker warms
+// up a replica (at most maxReplicas at a time in the group); the worker
+// asks for a rebalance once within the bound, and the task moves then.
+// Scaling out thus never stops a task for a full restore. maxReplicas 0
+// moves tasks at once, whatever they must restore.
+// Default: 2 replicas, 10,000 records.
+func Warmup(maxReplicas int, acceptableLag int64) Opt {
+	return optFunc(func(c *config) { c.maxWarmups, c.acceptableLag = maxReplicas, acceptableLag })
+}
+
 // WithMetrics sets the metrics sink (see also PauseMetrics). Default: none.
 func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m }) }
 
@@ -201,6 +226,8 @@ func newConfig(opts []Opt) (config, error) {
 		pauseInitial:   100 * time.Millisecond,
 		pauseMax:       5 * time.Second,
 		parallelism:    runtime.GOMAXPROCS(0),
+		maxWarmups:     2,
+		acceptableLag:  10000,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -239,6 +266,15 @@ func newConfig(opts []Opt) (config, error) {
 	}
 	if c.keepMoved < 0 {
 		errs = append(errs, fmt.Errorf("%w: KeepMovedState %v: must not be negative (0 drops a moved task's state at once; default 10m)", ErrConfig, c.keepMoved))
+	}
+	if c.standbys < 0 {
+		errs = append(errs, fmt.Errorf("%w: Standbys(%d): must not be negative (default 0)", ErrConfig, c.standbys))
+	}
+	if c.maxWarmups < 0 || c.acceptableLag < 0 {
+		errs = append(errs, fmt.Errorf("%w: Warmup(%d, %d): neither may be negative (default 2, 10000)", ErrConfig, c.maxWarmups, c.acceptableLag))
+	}
+	if c.serverSide && c.standbys > 0 {
+		errs = append(errs, fmt.Errorf("%w: Standbys(%d) needs Weir's own assignor: drop ServerSideAssignment", ErrConfig, c.standbys))
 	}
 	if c.sessionTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("%w: session timeout %v: use at least 1s (default 45s)", ErrConfig, c.sessionTimeout))

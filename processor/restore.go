@@ -71,6 +71,7 @@ func (ts *taskSet) restorePlan(ctx context.Context, tasks []*task) ([]*restoring
 				if err := ts.db.DropTask(t.name); err != nil {
 					return nil, err
 				}
+				ts.local.drop(t.name)
 				t.cp.Offsets = map[state.TopicPartition]int64{}
 				return ts.restorePlan(ctx, tasks) // plan again: every start is now 0
 			}
@@ -162,18 +163,9 @@ func (ts *taskSet) replay(ctx context.Context, parts []*restoring) error {
 	defer cl.Close()
 	began := time.Now()
 	var derived []state.Change
-	flush := func(r *restoring) error {
-		r.t.cp.Offsets[r.tp] = r.pos
-		recs := r.batch
-		if r.idx != nil {
-			var err error
-			if derived, err = r.idx.Derive(derived[:0], r.batch); err != nil {
-				return fmt.Errorf("processor: task %s: restore %s: records before offset %d: %w", r.t.id, r.tp.Topic, r.pos, err)
-			}
-			recs = derived
-		}
-		if err := ts.db.ApplyRestore(r.t.name, r.store, recs, r.t.cp); err != nil {
-			return fmt.Errorf("processor: task %s: restore %s: %w", r.t.id, r.tp.Topic, err)
+	flush := func(r *restoring) (err error) {
+		if derived, err = ts.applyChanges(r.t, r.store, r.tp, r.idx, r.batch, r.pos, derived); err != nil {
+			return fmt.Errorf("processor: restore %w", err)
 		}
 		r.n += int64(len(r.batch))
 		r.batch = r.batch[:0]
@@ -228,4 +220,25 @@ func (ts *taskSet) replay(ctx context.Context, parts []*restoring) error {
 		ts.log.Info("restore rate", zap.Int("changelogs", len(parts)), zap.Int64("records", total), zap.Float64("records_per_sec", float64(total)/secs))
 	}
 	return nil
+}
+
+// applyChanges writes changelog records read up to pos to a task's
+// store, with the task's checkpoint moved to pos in the same batch
+// (restore and standbys). A store with a derived index gets it rebuilt
+// from the records; derived is scratch space, returned for reuse.
+func (ts *taskSet) applyChanges(t *task, store string, tp state.TopicPartition, idx *state.Index, batch []state.Change, pos int64, derived []state.Change) ([]state.Change, error) {
+	t.cp.Offsets[tp] = pos
+	recs := batch
+	if idx != nil {
+		var err error
+		if derived, err = idx.Derive(derived[:0], batch); err != nil {
+			return derived, fmt.Errorf("task %s: %s: records before offset %d: %w", t.id, tp.Topic, pos, err)
+		}
+		recs = derived
+	}
+	if err := ts.db.ApplyRestore(t.name, store, recs, t.cp); err != nil {
+		return derived, fmt.Errorf("task %s: %s: %w", t.id, tp.Topic, err)
+	}
+	ts.local.set(t.id, t.cp)
+	return derived, nil
 }

@@ -47,13 +47,39 @@ type taskSet struct {
 	pauses *pauses
 	m      map[topology.TaskID]*task
 	moved  map[string]time.Time // tasks whose local state is kept: when they left
+	local  *positions           // how far each task's local state got, for the group
 	n      int                  // Parallelism
 	done   atomic.Int64         // records processed, for tests
 }
 
-func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp *group) *taskSet {
-	return &taskSet{a: a, p: p, db: db, log: a.log, cl: cl, in: in, grp: grp,
+func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp *group, local *positions) *taskSet {
+	return &taskSet{a: a, p: p, db: db, log: a.log, cl: cl, in: in, grp: grp, local: local,
 		pauses: newPauses(a), m: map[topology.TaskID]*task{}, n: a.cfg.parallelism}
+}
+
+// localPositions reads how far the local state of every task in the
+// directory got, before the worker first joins its group. State of
+// another cluster or application counts as none.
+func localPositions(db *pebble.DB, identity state.Identity) (*positions, error) {
+	p := newPositions()
+	names, err := db.Tasks()
+	if err != nil {
+		return nil, fmt.Errorf("processor: list local state: %w", err)
+	}
+	for _, name := range names {
+		id, ok := parseTaskName(name)
+		if !ok {
+			continue
+		}
+		cp, ok, err := db.Checkpoint(name)
+		if err != nil {
+			return nil, fmt.Errorf("processor: task %s: read checkpoint: %w", name, err)
+		}
+		if ok && cp.Check(identity) == nil {
+			p.set(id, cp)
+		}
+	}
+	return p, nil
 }
 
 // adopt takes over the state directory at the first assignment: state
@@ -193,6 +219,7 @@ func (ts *taskSet) dropMoved(now time.Time) error {
 		if err := ts.db.DropTask(name); err != nil {
 			return fmt.Errorf("processor: drop state of task %s: %w", name, err)
 		}
+		ts.local.drop(name)
 		delete(ts.moved, name)
 		ts.log.Info("local state of a task that moved away dropped", zap.String("task", name), zap.Duration("after", now.Sub(left)))
 	}
@@ -261,6 +288,7 @@ func (ts *taskSet) load(id topology.TaskID) (*task, error) {
 			if err := ts.db.DropTask(t.name); err != nil {
 				return nil, err
 			}
+			ts.local.drop(t.name)
 			ok = false
 		}
 	}
@@ -425,6 +453,7 @@ func (ts *taskSet) committed(txn *session) error {
 			l.committed()
 		}
 		t.cp = cp
+		ts.local.set(t.id, cp)
 		return nil
 	}))
 }

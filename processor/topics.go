@@ -40,6 +40,20 @@ type plan struct {
 	globals    []topology.GlobalTableInfo
 }
 
+// stateful reports whether a sub-topology has a changelogged store,
+// which standby replicas can follow.
+func (p *plan) stateful(sub int) bool {
+	if sub < 0 || sub >= len(p.subs) {
+		return false
+	}
+	for _, st := range p.subs[sub].Stores {
+		if st.Changelog != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // prepare checks the source topics, creates the internal ones and works
 // out the partition count of every sub-topology.
 func (a *App) prepare(ctx context.Context) (*plan, error) {

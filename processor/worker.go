@@ -27,17 +27,27 @@ type worker struct {
 	log *zap.Logger
 	bal *taskBalancer // who owns which task, for interactive queries
 
-	grp   *group
-	txn   *session
-	in    *inputs
-	tasks *taskSet
-	glob  *globals
+	grp     *group
+	txn     *session
+	in      *inputs
+	tasks   *taskSet
+	standby *standbys
+	glob    *globals
 }
 
 func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 	w := &worker{a: a, p: p, db: db, log: a.log}
 	w.grp = &group{a: a, w: w, owned: map[topology.TopicPartition]bool{}}
 	w.bal = newTaskBalancer(a.topo.SubtopologyOf, a.cfg.advertise, a.log.Named("balancer"))
+	// What the group learns of local state at the first join.
+	local, err := localPositions(db, p.identity)
+	if err != nil {
+		return nil, err
+	}
+	w.bal.local = local.snapshot
+	w.bal.replicas = replicaConfig{standbys: a.cfg.standbys, maxWarmups: a.cfg.maxWarmups,
+		acceptableLag: a.cfg.acceptableLag, stateful: p.stateful}
+	w.bal.onSync = w.grp.resynced
 	opts := a.clientOpts("group",
 		kgo.ConsumerGroup(a.topo.AppID()),
 		kgo.ConsumeTopics(p.consume...),
@@ -65,7 +75,6 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 	var (
 		sess *kgo.GroupTransactSession
 		cl   *kgo.Client
-		err  error
 	)
 	switch a.cfg.guarantee {
 	case ExactlyOnce:
@@ -86,7 +95,8 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 	w.txn = newSession(a.log, a.cfg.metrics, sess, cl, p.counts)
 	w.in = newInputs(a.cfg.maxTaskIdle, a.topo.AppID(), a.log,
 		newPartitionCheck(a.cfg.partitioner, p, a.log, a.cfg.metrics))
-	w.tasks = newTaskSet(a, p, db, cl, w.in, w.grp)
+	w.tasks = newTaskSet(a, p, db, cl, w.in, w.grp, local)
+	w.standby = newStandbys(w.tasks, cl.ForceRebalance)
 	return w, nil
 }
 
@@ -114,6 +124,9 @@ func (w *worker) run(ctx context.Context) (err error) {
 			return err
 		}
 		if err := w.feed(ctx, fs); err != nil {
+			return err
+		}
+		if err := w.standby.poll(ctx, time.Now()); err != nil {
 			return err
 		}
 		err = w.tasks.process(ctx, time.Now(), nextCommit)
@@ -226,14 +239,27 @@ func (w *worker) add(ctx context.Context, r *kgo.Record) error {
 	})
 }
 
-// syncAssignment opens (and restores) tasks for newly owned partitions
-// and closes tasks whose partitions went away.
+// syncAssignment opens (and restores) tasks for newly owned partitions,
+// closes tasks whose partitions went away, and starts and stops standby
+// replicas. Replicas that become active stop first, so that the task
+// restores from where they got.
 func (w *worker) syncAssignment(ctx context.Context) error {
 	want, changed := w.grp.take()
 	if !changed {
 		return w.tasks.dropMoved(time.Now())
 	}
-	return w.tasks.sync(ctx, want)
+	member, _ := w.txn.cl.GroupMetadata()
+	standby, warm := w.bal.Replicas(member)
+	for id := range want {
+		delete(standby, id)
+	}
+	if err := w.standby.stop(standby); err != nil {
+		return err
+	}
+	if err := w.tasks.sync(ctx, want); err != nil {
+		return err
+	}
+	return w.standby.start(ctx, standby, warm)
 }
 
 // commit produces every task's outputs and changelog records, then ends
@@ -376,6 +402,7 @@ func (w *worker) recoverInterrupted(ctx context.Context, cause error) error {
 // session (see session.close).
 func (w *worker) close(abandoned bool) {
 	w.tasks.close()
+	w.standby.close()
 	w.glob.close()
 	w.txn.close(abandoned)
 }

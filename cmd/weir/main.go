@@ -129,6 +129,9 @@ func runWorker(ctx context.Context, args []string) error {
 	stateDir := fs.String("state-dir", "", "local state directory (default $TMPDIR/weir)")
 	instance := fs.String("instance", "", "worker name, unique per running worker (default: host, pid, random)")
 	static := fs.Bool("static", false, "join as a static group member with -instance as group.instance.id: restarted within the session timeout, the worker gets its tasks back without a rebalance; a stop does not leave the group")
+	standbys := fs.Int("standbys", 0, "standby replicas per stateful task, kept warm by other workers (Kafka Streams' num.standby.replicas)")
+	warmups := fs.Int("warmup-replicas", 2, "tasks at a time that warm up on a worker lacking their state before they move to it; 0 moves them at once")
+	lag := fs.Int64("acceptable-lag", 10000, "changelog records a worker may lag behind and still take a task at once")
 	commit := fs.Duration("commit-interval", 100*time.Millisecond, "how often to commit")
 	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
 	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
@@ -219,6 +222,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if *static {
 		opts = append(opts, processor.StaticMember())
 	}
+	opts = append(opts, processor.Standbys(*standbys), processor.Warmup(*warmups, *lag))
 	if *atLeastOnce {
 		opts = append(opts, processor.ProcessingGuarantee(processor.AtLeastOnce))
 	}
