@@ -281,9 +281,11 @@ type balTask struct {
 //     the floor keep it.
 //  4. Each member keeps its previous tasks up to its quota; the rest go
 //     to members under quota.
-//     A task without a previous owner goes to the member under quota
-//     whose local state of it is furthest along (a standby), so it
-//     restores the least.
+//     A task without a previous owner goes to a member whose local
+//     state of it is caught up (a standby), past its quota if need be,
+//     as Kafka Streams does: warm-ups even the load out later, instead
+//     of a full restore now. Otherwise it goes to the member under
+//     quota whose state is furthest along.
 //  5. Warm-up (replicas.go): a task that would move, for balance, to a
 //     member lagging more than the acceptable lag stays where it is and
 //     the member warms up a replica of it instead.
@@ -345,9 +347,21 @@ func assignTasks(ms []groupMember, topics map[string]int32, subOf func(string) (
 	}
 
 	pos := newLagTable(ms, tasks)
-	owner := balanceTasks(ms, subscribed, subs, pos)
-	warm := warmUp(tasks, owner, pos, rc)
-	standbys := placeStandbys(tasks, owner, warm, subscribed, pos, rc)
+	owner, past := balanceTasks(ms, subscribed, subs, pos, rc)
+	warm := warmUp(tasks, owner, past, pos, rc)
+	// A task withheld from its new owner until the old one revokes it
+	// (step 7) is followed there meanwhile, as a warm-up is: it stays
+	// caught up for the next round, which hands it over.
+	incoming := maps.Clone(warm)
+	for _, t := range tasks {
+		if to, ok := owner[t.id]; ok && withhold(t, to, claims) {
+			if incoming == nil {
+				incoming = map[topology.TaskID]int{}
+			}
+			incoming[t.id] = to
+		}
+	}
+	standbys := placeStandbys(tasks, owner, incoming, subscribed, pos, rc)
 
 	// Build the plan, withholding tasks still claimed by another member.
 	plan := &taskPlan{assign: map[string]map[string][]int32{}}
@@ -448,7 +462,10 @@ type subBalance struct {
 }
 
 // balanceTasks returns the member index for every task.
-func balanceTasks(ms []groupMember, subscribed []map[string]bool, subs [][]*balTask, pos *lagTable) map[topology.TaskID]int {
+//
+// past maps the tasks given to a caught-up member past its quota to the
+// member balance would have picked.
+func balanceTasks(ms []groupMember, subscribed []map[string]bool, subs [][]*balTask, pos *lagTable, rc replicaConfig) (owner map[topology.TaskID]int, past map[topology.TaskID]int) {
 	sbs := make([]*subBalance, len(subs))
 	for s, tasks := range subs {
 		sb := &subBalance{tasks: tasks, prev: map[int]int{}}
@@ -504,7 +521,7 @@ func balanceTasks(ms []groupMember, subscribed []map[string]bool, subs [][]*balT
 
 	extra := chooseExtras(len(ms), sbs)
 
-	owner := map[topology.TaskID]int{}
+	owner, past = map[topology.TaskID]int{}, map[topology.TaskID]int{}
 	for s, sb := range sbs {
 		quota := map[int]int{}
 		for _, i := range sb.eligible {
@@ -524,22 +541,31 @@ func balanceTasks(ms []groupMember, subscribed []map[string]bool, subs [][]*balT
 			free = append(free, t)
 		}
 		for _, t := range free {
-			best := -1
-			for _, i := range sb.eligible {
-				if held[i] >= quota[i] {
-					continue
+			best := caughtUp(t, sb.eligible, quota, held, pos, rc)
+			if best < 0 || held[best] >= quota[best] {
+				// The member balance picks: under quota, furthest
+				// along first (least to restore), then most room.
+				fair := -1
+				for _, i := range sb.eligible {
+					if held[i] >= quota[i] {
+						continue
+					}
+					if fair < 0 || pos.at(t.id, i) > pos.at(t.id, fair) ||
+						(pos.at(t.id, i) == pos.at(t.id, fair) && quota[i]-held[i] > quota[fair]-held[fair]) {
+						fair = i
+					}
 				}
-				// Furthest along first (least to restore), then most room.
-				if best < 0 || pos.at(t.id, i) > pos.at(t.id, best) ||
-					(pos.at(t.id, i) == pos.at(t.id, best) && quota[i]-held[i] > quota[best]-held[best]) {
-					best = i
+				if best < 0 {
+					best = fair
+				} else if fair >= 0 {
+					past[t.id] = fair // warms up to take it (warmUp)
 				}
 			}
 			owner[t.id] = best
 			held[best]++
 		}
 	}
-	return owner
+	return owner, past
 }
 
 // chooseExtras decides, per sub-topology, which eligible members get

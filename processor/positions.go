@@ -33,6 +33,14 @@ func (p *positions) set(id topology.TaskID, cp state.Checkpoint) {
 	p.mu.Unlock()
 }
 
+// setRead records a replica's position as read, before it is written:
+// the leader plans with the freshest figure (a hint, not a promise).
+func (p *positions) setRead(id topology.TaskID, sum int64) {
+	p.mu.Lock()
+	p.m[id] = sum
+	p.mu.Unlock()
+}
+
 func (p *positions) drop(name string) {
 	id, ok := parseTaskName(name)
 	if !ok {

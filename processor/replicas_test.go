@@ -97,7 +97,7 @@ func TestTaskOfALostMemberGoesToItsStandby(t *testing.T) {
 		}
 	}
 	gone := g.leave(0)
-	g.settle()
+	g.round() // nothing to revoke: the lost member's tasks are free
 	after := g.taskOwners()
 	moved := 0
 	for id, was := range owners {
@@ -179,5 +179,48 @@ func TestNoWarmupMovesAtOnce(t *testing.T) {
 	}
 	if got != 3 {
 		t.Fatalf("newcomer got %d stateful tasks, want 3", got)
+	}
+}
+
+// A task whose owner left goes to a member caught up on it even when
+// that member is at its quota; the member without state warms up one
+// of them instead of restoring it all now.
+func TestCaughtUpStandbyTakesTheTaskPastItsQuota(t *testing.T) {
+	g, pos := replicaGroup(t, replicaConfig{maxWarmups: 2, acceptableLag: 100})
+	for range 3 {
+		g.join()
+	}
+	g.settle()
+	owners := g.taskOwners()
+	gone, heir, cold := g.members[0], g.members[1], g.members[2]
+	for _, m := range g.members {
+		pos[m.id] = map[topology.TaskID]int64{}
+	}
+	var orphans []topology.TaskID
+	for id, m := range owners {
+		if id.Subtopology != 0 {
+			continue
+		}
+		pos[m][id] = 5000
+		if m == gone.id {
+			pos[heir.id][id] = 4950 // a standby, within the lag
+			orphans = append(orphans, id)
+		}
+	}
+	if len(orphans) != 2 {
+		t.Fatalf("the leaving member owned %v, want 2 stateful tasks", orphans)
+	}
+	g.leave(0)
+	g.round()
+	g.round()
+	after := g.taskOwners()
+	for _, id := range orphans {
+		if after[id] != heir.id {
+			t.Fatalf("task %v went to %s, want %s, whose replica is caught up (owners %v)", id, after[id], heir.id, after)
+		}
+	}
+	_, warm := replicasOf(cold)
+	if len(warm) != 1 {
+		t.Fatalf("the member without state warms up %v, want 1 task (to even the load out)", warm)
 	}
 }

@@ -208,7 +208,12 @@ func (s *standbys) poll(ctx context.Context, now time.Time) error {
 		}
 	})
 	due := now.Sub(s.flushed) >= standbyFlushEvery
-	for _, r := range s.m {
+	for id, r := range s.m {
+		var read int64
+		for _, f := range r.parts {
+			read += f.pos
+		}
+		s.ts.local.setRead(id, read)
 		for _, f := range r.parts {
 			if len(f.batch) >= s.ts.a.cfg.restoreBatch || (due && f.pos != r.t.cp.Offsets[f.tp]) {
 				if err := s.apply(f); err != nil {

@@ -156,7 +156,7 @@ func TestNewWorkerWarmsUpBeforeTakingTasks(t *testing.T) {
 	a := newThreeStoreApp(t, c)
 	a.create(ctx, c, 2)
 	want := map[string]int64{}
-	warm := processor.Warmup(2, 20)
+	warm := processor.Warmup(2, 60)
 
 	logA, tasksA := newTaskLog(t)
 	wa := start(t, a.topo, c.Brokers, t.TempDir(), warm, processor.Logger(logA))

@@ -105,6 +105,9 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 // task core's to say (Ready, ErrWaiting, ErrInterrupted); what to do
 // about it is decided here and in taskSet.run.
 func (w *worker) run(ctx context.Context) (err error) {
+	if err := w.fence(ctx); err != nil {
+		return err
+	}
 	if w.glob, err = loadGlobals(ctx, w.a, w.p, w.db, w.txn.cl); err != nil {
 		return err
 	}
@@ -163,6 +166,23 @@ func (w *worker) run(ctx context.Context) (err error) {
 			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
 		}
 	}
+}
+
+// fence takes over this worker's transactional id before anything is
+// fetched: the broker aborts what a previous incarnation (killed with
+// kill -9) left open. Until then the group's offsets of its partitions
+// are unstable, so a restarted worker would read nothing until the
+// broker timed that transaction out (TransactionTimeout).
+func (w *worker) fence(ctx context.Context) error {
+	if w.txn.sess == nil {
+		return nil
+	}
+	start := time.Now()
+	if _, _, err := w.txn.cl.ProducerID(ctx); err != nil {
+		return fmt.Errorf("%w: init producer id: %w", errRestart, err)
+	}
+	w.log.Info("transactional id taken over", zap.Duration("took", time.Since(start)))
+	return nil
 }
 
 func later(a, b time.Time) time.Time {

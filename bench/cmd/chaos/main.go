@@ -1,14 +1,18 @@
 // Command chaos runs Weir's fault suite (make chaos): a real 3-node Kafka,
-// three `weir run -pipeline profiles` workers as separate processes, a
-// seeded load at a steady rate, and a schedule of faults (kill -9 of a
-// worker, one whose state directory is deleted, a broker kill -9 and
-// restart, a worker frozen with SIGSTOP). Then an independent
-// read_committed checker: no duplicate or conflicting profile versions,
-// none going back, final versions and profiles as the input determines,
-// every malformed record dead-lettered exactly once, every trigger id
-// written once. It prints, per fault, how long the partitions that had
-// work waited for their next commit and how many records workers
-// restored. Timings are reported, never asserted; a failed check exits 1.
+// three `weir run -pipeline profiles` workers as separate processes with
+// one standby replica per task, a seeded load at a steady rate, and a
+// schedule of faults (kill -9 of a worker restarted on its state, one
+// whose state directory is deleted, a broker kill -9 and restart, a
+// worker killed for good and later replaced by an empty one, a schema
+// registry outage with a worker restarted inside it, a worker frozen
+// with SIGSTOP). Then an independent read_committed checker: no
+// duplicate or conflicting profile versions, none going back, final
+// versions and profiles as the input determines, every malformed record
+// dead-lettered exactly once, every trigger id written once. It prints,
+// per fault, how long the partitions that had work waited for their next
+// commit (those of the worker hit, and the others') and how many records
+// workers restored. Timings are reported, never asserted; a failed check
+// exits 1.
 package main
 
 import (
@@ -29,6 +33,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
@@ -42,6 +48,7 @@ type config struct {
 	root, script, workBase string
 	brokers                []string
 	nodes, workers         int
+	standbys               int
 	events, rate, badEvery int
 	partitions             int32
 	seed                   uint64
@@ -54,7 +61,8 @@ func main() {
 	flag.StringVar(&brokers, "brokers", os.Getenv("KAFKA_BROKERS"), "bootstrap brokers of a running 3-node Kafka (never stopped; its brokers are not killed); empty: start one with scripts/kafka.sh")
 	flag.IntVar(&c.nodes, "nodes", 3, "Kafka nodes to start (below 3: no broker fault)")
 	flag.IntVar(&c.workers, "workers", 3, "weir workers")
-	flag.IntVar(&c.events, "events", 90000, "events produced")
+	flag.IntVar(&c.standbys, "standbys", 1, "standby replicas per task (weir run -standbys)")
+	flag.IntVar(&c.events, "events", 120000, "events produced")
 	flag.IntVar(&c.rate, "rate", 1000, "events per second")
 	flag.IntVar(&c.badEvery, "bad-every", 500, "every n-th event is malformed")
 	var parts int
@@ -91,12 +99,17 @@ func say(format string, args ...any) {
 
 // fault is one entry of the schedule and what it cost.
 type fault struct {
-	name     string
-	at       float64 // share of the load produced when it starts
-	do       func(context.Context, *suite) error
-	began    time.Time
-	stall    time.Duration // until every partition with work committed again
-	restored int64
+	name   string
+	at     float64 // share of the load produced when it starts
+	worker int     // the worker it hits; -1: none in particular
+	do     func(context.Context, *suite) error
+	began  time.Time
+	owned  map[tp]bool // the hit worker's input partitions when it began
+	// Until every partition with work committed again: the hit
+	// worker's, and the others' (all, for a fault that hits no worker).
+	own, others     time.Duration
+	hasOwn, hasRest bool
+	restored        int64
 }
 
 type suite struct {
@@ -112,11 +125,14 @@ type suite struct {
 	workers  []*bench.Process
 	dirs     []string
 	mon      *monitor
+	adm      *kadm.Client
+	registry *flakyRegistry
 }
 
 func run(ctx context.Context, c config) (int, error) {
 	runID := "chaos-" + time.Now().UTC().Format("20060102-150405")
 	s := &suite{c: c, work: filepath.Join(c.workBase, runID), app: runID}
+	var err error
 	if err := os.MkdirAll(s.work, 0o755); err != nil {
 		return 2, err
 	}
@@ -135,7 +151,11 @@ func run(ctx context.Context, c config) (int, error) {
 	say("kafka at %s", strings.Join(s.brokers, ","))
 	reg := srfake.New()
 	defer reg.Close()
-	s.regURL = reg.URL()
+	if s.registry, err = newFlakyRegistry(reg.URL()); err != nil {
+		return 2, err
+	}
+	defer s.registry.close()
+	s.regURL = s.registry.url
 	defer func() {
 		for _, name := range s.procs.StopAll(10 * time.Second) {
 			say("stopped %s", name)
@@ -148,7 +168,8 @@ func run(ctx context.Context, c config) (int, error) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	rc, err := avro.NewHTTPRegistryClient(s.regURL)
+	s.adm = adm
+	rc, err := avro.NewHTTPRegistryClient(reg.URL())
 	if err != nil {
 		return 2, err
 	}
@@ -198,10 +219,13 @@ func run(ctx context.Context, c config) (int, error) {
 	go s.mon.run(mctx)
 
 	faults := []*fault{
-		{name: "kill -9 worker 0, restart on its state", at: 0.10, do: func(ctx context.Context, s *suite) error { return s.restartWorker(0, false) }},
-		{name: "kill -9 worker 1, state directory deleted", at: 0.30, do: func(ctx context.Context, s *suite) error { return s.restartWorker(1, true) }},
-		{name: "kill -9 broker 2, restart after 10 s", at: 0.50, do: func(ctx context.Context, s *suite) error { return s.bounceBroker(ctx) }},
-		{name: "SIGSTOP worker 2 for 15 s", at: 0.80, do: func(ctx context.Context, s *suite) error { return s.freeze(ctx, 2, 15*time.Second) }},
+		{name: "kill -9 worker 0, restart on its state", at: 0.08, worker: 0, do: func(ctx context.Context, s *suite) error { return s.restartWorker(0, false) }},
+		{name: "kill -9 worker 1, state directory deleted", at: 0.20, worker: 1, do: func(ctx context.Context, s *suite) error { return s.restartWorker(1, true) }},
+		{name: "kill -9 broker 2, restart after 10 s", at: 0.32, worker: -1, do: func(ctx context.Context, s *suite) error { return s.bounceBroker(ctx) }},
+		{name: "kill -9 worker 0 for good", at: 0.45, worker: 0, do: func(ctx context.Context, s *suite) error { s.workers[0].Kill9(); return nil }},
+		{name: "worker 0 replaced by an empty one", at: 0.62, worker: 0, do: func(ctx context.Context, s *suite) error { return s.replaceWorker(0) }},
+		{name: "registry down 20 s, worker 2 restarted inside it", at: 0.74, worker: 2, do: func(ctx context.Context, s *suite) error { return s.registryOutage(ctx, 2, 20*time.Second) }},
+		{name: "SIGSTOP worker 1 for 15 s", at: 0.90, worker: 1, do: func(ctx context.Context, s *suite) error { return s.freeze(ctx, 1, 15*time.Second) }},
 	}
 	if len(c.brokers) > 0 || c.nodes < 3 {
 		// Not our cluster to kill, or one that would not survive it.
@@ -230,7 +254,7 @@ func run(ctx context.Context, c config) (int, error) {
 	}
 	s.account(faults)
 	failures := s.check(ctx, areg, wl)
-	s.summary(faults, failures)
+	s.summary(faults, failures, s.stateSize(ctx))
 	if len(failures) > 0 {
 		return 1, fmt.Errorf("%d checks failed", len(failures))
 	}
@@ -265,8 +289,9 @@ func (s *suite) produce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record,
 	for i := 0; i < len(recs); {
 		for next < len(faults) && float64(i) >= faults[next].at*float64(len(recs)) {
 			ft := faults[next]
+			ft.owned = s.owned(ctx, ft.worker)
 			ft.began = time.Now()
-			say("fault: %s", ft.name)
+			say("fault: %s (its partitions: %d)", ft.name, len(ft.owned))
 			running++
 			go func() { errc <- ft.do(ctx, s) }()
 			next++
@@ -300,7 +325,7 @@ func (s *suite) produce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record,
 func (s *suite) startWorker(i int) (*bench.Process, error) {
 	argv := []string{s.weir, "run", "-pipeline", "profiles", "-brokers", strings.Join(s.brokers, ","),
 		"-registry", s.regURL, "-auto-register", "-app", s.app, "-topic-prefix", s.topics.Prefix + ".",
-		"-state-dir", s.dirs[i], "-instance", fmt.Sprintf("%s-w%d", s.app, i), "-static",
+		"-state-dir", s.dirs[i], "-instance", s.instance(i), "-static", "-standbys", strconv.Itoa(s.c.standbys),
 		"-session-timeout", s.c.session.String(), "-commit-interval", "100ms"}
 	return s.procs.Start(fmt.Sprintf("worker-%d", i), argv, s.c.root, filepath.Join(s.work, fmt.Sprintf("worker-%d.log", i)))
 }
@@ -317,6 +342,73 @@ func (s *suite) restartWorker(i int, wipe bool) error {
 		return err
 	}
 	s.workers[i] = p
+	return nil
+}
+
+func (s *suite) instance(i int) string { return fmt.Sprintf("%s-w%d", s.app, i) }
+
+// owned returns worker i's input partitions as the group describes them.
+func (s *suite) owned(ctx context.Context, i int) map[tp]bool {
+	out := map[tp]bool{}
+	if i < 0 {
+		return out
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	gs, err := s.adm.DescribeGroups(dctx, s.app)
+	if err != nil {
+		say("describe group: %v", err)
+		return out
+	}
+	g := gs[s.app]
+	for _, m := range g.Members {
+		if m.InstanceID == nil || *m.InstanceID != s.instance(i) {
+			continue
+		}
+		if a, ok := m.Assigned.AsConsumer(); ok {
+			out = partitionsOf(a)
+		}
+	}
+	return out
+}
+
+func partitionsOf(a *kmsg.ConsumerMemberAssignment) map[tp]bool {
+	out := map[tp]bool{}
+	for _, t := range a.Topics {
+		for _, p := range t.Partitions {
+			out[tp{t.Topic, p}] = true
+		}
+	}
+	return out
+}
+
+// replaceWorker starts worker i again on an empty state directory after
+// it died for good: a new worker joining, as when scaling out.
+func (s *suite) replaceWorker(i int) error {
+	if err := os.RemoveAll(s.dirs[i]); err != nil {
+		return err
+	}
+	p, err := s.startWorker(i)
+	if err != nil {
+		return err
+	}
+	s.workers[i] = p
+	return nil
+}
+
+// registryOutage takes the registry away for d and restarts worker i
+// (kill -9) inside it, so that it starts with no schema cached.
+func (s *suite) registryOutage(ctx context.Context, i int, d time.Duration) error {
+	s.registry.down.Store(true)
+	defer s.registry.down.Store(false)
+	if err := s.restartWorker(i, false); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+	}
 	return nil
 }
 
@@ -364,7 +456,8 @@ func (s *suite) account(faults []*fault) {
 		if i+1 < len(faults) {
 			end = faults[i+1].began
 		}
-		f.stall = s.mon.stall(f.began)
+		f.own, f.hasOwn = s.mon.stall(f.began, func(p tp) bool { return f.owned[p] })
+		f.others, f.hasRest = s.mon.stall(f.began, func(p tp) bool { return !f.owned[p] })
 		for _, r := range restores {
 			if !r.at.Before(f.began) && r.at.Before(end) {
 				f.restored += r.records
@@ -489,11 +582,24 @@ func (s *suite) check(ctx context.Context, reg *avro.Registry, wl *bench.Workloa
 	return bad
 }
 
-func (s *suite) summary(faults []*fault, failures []string) {
+func (s *suite) summary(faults []*fault, failures []string, state int64) {
 	fmt.Println()
-	fmt.Printf("| fault | at | partitions with work committed again after | records restored |\n|---|---:|---:|---:|\n")
+	fmt.Printf("Partitions with work committed again after (s): those of the worker hit, and the others'.\n")
+	fmt.Printf("State: %d changelog records in all.\n\n", state)
+	fmt.Printf("| fault | at | its partitions | others' | records restored | of the state |\n|---|---:|---:|---:|---:|---:|\n")
+	secs := func(d time.Duration, ok bool) string {
+		if !ok {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", d.Seconds())
+	}
 	for _, f := range faults {
-		fmt.Printf("| %s | %.0f%% of the load | %.1f s | %d |\n", f.name, 100*f.at, f.stall.Seconds(), f.restored)
+		share := 0.0
+		if state > 0 {
+			share = 100 * float64(f.restored) / float64(state)
+		}
+		fmt.Printf("| %s | %.0f%% of the load | %s | %s | %d | %.2f%% |\n", f.name, 100*f.at,
+			secs(f.own, f.hasOwn), secs(f.others, f.hasRest), f.restored, share)
 	}
 	gaps := s.mon.gaps()
 	fmt.Printf("\nGap between commits of a partition with work: p50 %.1f s, p99 %.1f s, max %.1f s (%d gaps)\n",
@@ -503,6 +609,30 @@ func (s *suite) summary(faults []*fault, failures []string) {
 	} else {
 		fmt.Printf("Checks FAILED:\n- %s\n", strings.Join(failures, "\n- "))
 	}
+}
+
+// stateSize is the number of offsets in the application's changelogs:
+// what restoring everything from scratch would read.
+func (s *suite) stateSize(ctx context.Context) int64 {
+	ts, err := s.adm.ListTopics(ctx)
+	if err != nil {
+		say("list topics: %v", err)
+		return 0
+	}
+	var logs []string
+	for _, t := range ts.Names() {
+		if strings.HasPrefix(t, s.app+"-") && strings.HasSuffix(t, "-changelog") {
+			logs = append(logs, t)
+		}
+	}
+	ends, err := s.adm.ListEndOffsets(ctx, logs...)
+	if err != nil {
+		say("changelog ends: %v", err)
+		return 0
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
 }
 
 func pct(ds []time.Duration, q float64) float64 {

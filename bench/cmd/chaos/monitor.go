@@ -73,8 +73,9 @@ func (m *monitor) run(ctx context.Context) {
 }
 
 // stall is how long after t every partition that had work at t (records
-// past its committed offset) took to commit again.
-func (m *monitor) stall(t time.Time) time.Duration {
+// past its committed offset) and that pick selects took to commit again.
+// ok is false when no such partition had work.
+func (m *monitor) stall(t time.Time, pick func(tp) bool) (d time.Duration, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i := 0
@@ -82,14 +83,17 @@ func (m *monitor) stall(t time.Time) time.Duration {
 		i++
 	}
 	if i == len(m.snaps) {
-		return 0
+		return 0, false
 	}
 	base := m.snaps[i]
 	waiting := map[tp]int64{}
 	for p, end := range base.end {
-		if c := base.committed[p]; end > c {
+		if c := base.committed[p]; end > c && pick(p) {
 			waiting[p] = c
 		}
+	}
+	if len(waiting) == 0 {
+		return 0, false
 	}
 	var worst time.Duration
 	for _, s := range m.snaps[i+1:] {
@@ -106,7 +110,7 @@ func (m *monitor) stall(t time.Time) time.Duration {
 	if len(waiting) > 0 { // never committed again while sampled
 		worst = max(worst, m.snaps[len(m.snaps)-1].at.Sub(t))
 	}
-	return worst
+	return worst, true
 }
 
 // gaps lists, per partition, the time between successive commits that

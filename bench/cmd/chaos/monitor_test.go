@@ -26,17 +26,26 @@ func testMonitor() (*monitor, time.Time) {
 
 func TestStallWaitsForEveryPartitionWithWork(t *testing.T) {
 	m, t0 := testMonitor()
+	all := func(tp) bool { return true }
 	// At 0 s only a has work; it commits again at 3 s.
-	if got := m.stall(t0); got != 3*time.Second {
-		t.Errorf("stall from 0 s = %v, want 3s", got)
+	if got, ok := m.stall(t0, all); !ok || got != 3*time.Second {
+		t.Errorf("stall from 0 s = %v %v, want 3s", got, ok)
 	}
 	// At 2 s both have work: b commits again only at 5 s.
-	if got := m.stall(t0.Add(2 * time.Second)); got != 3*time.Second {
-		t.Errorf("stall from 2 s = %v, want 3s (b at 5 s)", got)
+	if got, ok := m.stall(t0.Add(2*time.Second), all); !ok || got != 3*time.Second {
+		t.Errorf("stall from 2 s = %v %v, want 3s (b at 5 s)", got, ok)
+	}
+	// Only b picked, from 2 s: also 3 s; only a, from 2 s: 1 s.
+	if got, ok := m.stall(t0.Add(2*time.Second), func(p tp) bool { return p.part == 0 }); !ok || got != time.Second {
+		t.Errorf("stall of a from 2 s = %v %v, want 1s", got, ok)
+	}
+	// b has no work at 0 s: nothing to report.
+	if got, ok := m.stall(t0, func(p tp) bool { return p.part == 1 }); ok {
+		t.Errorf("stall of b from 0 s = %v, want none (no work)", got)
 	}
 	// After the last sample there is nothing to wait for.
-	if got := m.stall(t0.Add(time.Minute)); got != 0 {
-		t.Errorf("stall after the samples = %v, want 0", got)
+	if got, ok := m.stall(t0.Add(time.Minute), all); ok {
+		t.Errorf("stall after the samples = %v, want none", got)
 	}
 }
 
