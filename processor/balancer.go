@@ -61,6 +61,9 @@ type groupView struct {
 	owners     map[topology.TaskID]string   // task -> member id
 	standbys   map[topology.TaskID][]string // task -> member ids keeping a replica
 	warmups    map[topology.TaskID]string   // task -> member id warming up to take it
+	// Static members' instance ids: a static member restarted without a
+	// rebalance gets this assignment under a new member id.
+	instances map[string]string // member id -> instance id
 }
 
 // newTaskBalancer returns a balancer for a topology. subOf maps a source
@@ -164,13 +167,20 @@ func (b *taskBalancer) Members() map[string]string {
 	return maps.Clone(b.view.members)
 }
 
-// Replicas returns the tasks the last sync asked member to keep
-// replicas of, and which of those are warm-ups (it is to take them once
-// caught up).
-func (b *taskBalancer) Replicas(member string) (standby, warm map[topology.TaskID]bool) {
+// Replicas returns the tasks the last sync asked member (or, static,
+// instance) to keep replicas of, and which of those are warm-ups (it is
+// to take them once caught up).
+func (b *taskBalancer) Replicas(member, instance string) (standby, warm map[topology.TaskID]bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	standby, warm = map[topology.TaskID]bool{}, map[topology.TaskID]bool{}
+	if _, ok := b.view.members[member]; !ok && instance != "" {
+		for id, in := range b.view.instances {
+			if in == instance {
+				member = id // restarted without a rebalance
+			}
+		}
+	}
 	for id, ms := range b.view.standbys {
 		if slices.Contains(ms, member) {
 			standby[id] = true
@@ -197,6 +207,9 @@ func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32
 	var ms []groupMember
 	cb.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
 		gm := groupMember{id: m.MemberID, topics: meta.Topics, generation: meta.Generation}
+		if m.InstanceID != nil {
+			gm.instance = *m.InstanceID
+		}
 		if addr, pos, err := decodeMemberData(meta.UserData); err != nil {
 			b.log.Warn("member metadata carries no readable address", zap.String("member", m.MemberID), zap.Error(err))
 		} else {
@@ -214,6 +227,7 @@ func (b *taskBalancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32
 // order (instance id, then member id).
 type groupMember struct {
 	id         string
+	instance   string // group.instance.id of a static member
 	addr       string
 	topics     []string
 	owned      []ownedTopic
@@ -366,11 +380,14 @@ func assignTasks(ms []groupMember, topics map[string]int32, subOf func(string) (
 	// Build the plan, withholding tasks still claimed by another member.
 	plan := &taskPlan{assign: map[string]map[string][]int32{}}
 	view := groupView{generation: generation, members: map[string]string{}, owners: map[topology.TaskID]string{},
-		standbys: map[topology.TaskID][]string{}, warmups: map[topology.TaskID]string{}}
+		standbys: map[topology.TaskID][]string{}, warmups: map[topology.TaskID]string{}, instances: map[string]string{}}
 	for _, m := range ms {
 		plan.members = append(plan.members, m.id)
 		plan.assign[m.id] = map[string][]int32{}
 		view.members[m.id] = m.addr
+		if m.instance != "" {
+			view.instances[m.id] = m.instance
+		}
 	}
 	sort.Strings(plan.members)
 	for _, t := range tasks {
@@ -789,6 +806,18 @@ func encodeAssignmentData(v groupView) []byte {
 		}
 		b = append(b, warm)
 	}
+	// Then static members' instance ids: (member index, instance id).
+	var static []string
+	for _, id := range ids {
+		if v.instances[id] != "" {
+			static = append(static, id)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(static)))
+	for _, id := range static {
+		b = binary.AppendUvarint(b, index[id])
+		b = appendString(b, v.instances[id])
+	}
 	return b
 }
 
@@ -836,6 +865,18 @@ func decodeAssignmentData(b []byte) (groupView, error) {
 			if warm == 1 {
 				v.warmups[id] = ids[idx]
 			}
+		}
+		v.instances = map[string]string{}
+		n = r.count()
+		for range n {
+			idx, in := r.uvarint(), r.string()
+			if r.err == nil && idx >= uint64(len(ids)) {
+				r.err = fmt.Errorf("%w: instance index %d of %d members", errBadUserData, idx, len(ids))
+			}
+			if r.err != nil {
+				break
+			}
+			v.instances[ids[idx]] = in
 		}
 	}
 	if r.err != nil {

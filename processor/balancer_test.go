@@ -517,7 +517,8 @@ func TestTaskBalancerUserData(t *testing.T) {
 			{Subtopology: 0, Partition: 0}: {"m2", "m3"},
 			{Subtopology: 0, Partition: 1}: {"m1"},
 		},
-		warmups: map[topology.TaskID]string{{Subtopology: 0, Partition: 1}: "m1"},
+		warmups:   map[topology.TaskID]string{{Subtopology: 0, Partition: 1}: "m1"},
+		instances: map[string]string{"m3": "pod-3"},
 	}
 	enc = encodeAssignmentData(view)
 	dec, err := decodeAssignmentData(enc)
@@ -525,7 +526,8 @@ func TestTaskBalancerUserData(t *testing.T) {
 		t.Fatal(err)
 	}
 	if dec.generation != 42 || !maps.Equal(dec.members, view.members) || !maps.Equal(dec.owners, view.owners) ||
-		!maps.EqualFunc(dec.standbys, view.standbys, slices.Equal) || !maps.Equal(dec.warmups, view.warmups) {
+		!maps.EqualFunc(dec.standbys, view.standbys, slices.Equal) || !maps.Equal(dec.warmups, view.warmups) ||
+		!maps.Equal(dec.instances, view.instances) {
 		t.Fatalf("assignment data round trip: got %+v, want %+v", dec, view)
 	}
 	for n := range len(enc) {
@@ -534,21 +536,23 @@ func TestTaskBalancerUserData(t *testing.T) {
 		}
 	}
 	// A replica's member index past the member list is rejected, not a
-	// panic (the last bytes are its index and warm-up flag).
-	bad := slices.Clone(enc)
-	bad[len(bad)-2] = 9
+	// panic (with no static member, the last bytes are its index, its
+	// warm-up flag and the empty instance list).
+	bad := encodeAssignmentData(groupView{members: view.members, owners: view.owners, standbys: view.standbys})
+	bad[len(bad)-3] = 9
 	if _, err := decodeAssignmentData(bad); !errors.Is(err, errBadUserData) {
 		t.Fatalf("bad replica index: err %v, want errBadUserData", err)
 	}
-	// So is an owner's (the last bytes: its index, no replicas).
+	// So is an owner's (the last bytes: its index, no replicas, no
+	// instances).
 	bad = encodeAssignmentData(groupView{members: view.members, owners: map[topology.TaskID]string{{}: "m1"}})
-	bad[len(bad)-2] = 9
+	bad[len(bad)-3] = 9
 	if _, err := decodeAssignmentData(bad); !errors.Is(err, errBadUserData) {
 		t.Fatalf("bad owner index: err %v, want errBadUserData", err)
 	}
 	// Version 1 assignment data (no replicas) still reads.
 	v1a := encodeAssignmentData(groupView{members: view.members, owners: view.owners})
-	v1a = v1a[:len(v1a)-1]
+	v1a = v1a[:len(v1a)-2]
 	v1a[0] = 1
 	if dec, err := decodeAssignmentData(v1a); err != nil || !maps.Equal(dec.owners, view.owners) || len(dec.standbys) != 0 {
 		t.Fatalf("version 1 assignment data: %+v, %v", dec, err)

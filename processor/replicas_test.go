@@ -29,7 +29,7 @@ func replicaGroup(t *testing.T, rc replicaConfig) (*simGroup, map[string]map[top
 
 // view returns the replicas member m learned at the last sync.
 func replicasOf(m *simMember) (standby, warm map[topology.TaskID]bool) {
-	return m.bal.Replicas(m.id)
+	return m.bal.Replicas(m.id, "")
 }
 
 func task0(p int32) topology.TaskID { return topology.TaskID{Subtopology: 0, Partition: p} }

@@ -25,6 +25,17 @@ var taskField = regexp.MustCompile(`"task": "([0-9]+_[0-9]+)"`)
 // order, as "+0_1" and "-0_1".
 func taskEvents(t *testing.T, p *subprocess) []string {
 	t.Helper()
+	return logEvents(t, p, "\ttask opened\t", "\ttask moved away")
+}
+
+// replicaEvents is taskEvents for standby replicas.
+func replicaEvents(t *testing.T, p *subprocess) []string {
+	t.Helper()
+	return logEvents(t, p, "\tstandby replica started\t", "\tstandby replica stopped\t")
+}
+
+func logEvents(t *testing.T, p *subprocess, began, ended string) []string {
+	t.Helper()
 	b, err := os.ReadFile(p.log)
 	if err != nil {
 		t.Fatal(err)
@@ -34,9 +45,9 @@ func taskEvents(t *testing.T, p *subprocess) []string {
 		m := taskField.FindStringSubmatch(line)
 		switch {
 		case m == nil:
-		case strings.Contains(line, "\ttask opened\t"):
+		case strings.Contains(line, began):
 			out = append(out, "+"+m[1])
-		case strings.Contains(line, "\ttask moved away"):
+		case strings.Contains(line, ended):
 			out = append(out, "-"+m[1])
 		}
 	}
@@ -88,7 +99,7 @@ func TestStaticMemberGetsItsTasksBackWithoutRebalance(t *testing.T) {
 	if err := demo.Produce(ctx, c.Brokers, append(w.Customers, w.Products...)); err != nil {
 		t.Fatal(err)
 	}
-	session := []string{"-session-timeout", "60s", "-static"}
+	session := []string{"-session-timeout", "60s", "-static", "-standbys", "1"}
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startWeir(t, bin, c, app, prefix, dirA, "a", session...)
 	b := startWeir(t, bin, c, app, prefix, dirB, "b", session...)
@@ -98,21 +109,22 @@ func TestStaticMemberGetsItsTasksBackWithoutRebalance(t *testing.T) {
 	}
 	// Wait until the two split the tasks: b owns some, and together
 	// they own as many as were ever opened.
-	var hadA, hadB map[string]bool
+	var hadA, hadB, replicasA map[string]bool
 	for {
 		hadA, hadB = ownedAfter(taskEvents(t, a)), ownedAfter(taskEvents(t, b))
 		all := maps.Clone(hadA)
 		maps.Copy(all, hadB)
-		if len(hadA) > 0 && len(hadB) > 0 && len(all) == len(hadA)+len(hadB) && len(all) >= 4 {
+		replicasA = ownedAfter(replicaEvents(t, a))
+		if len(hadA) > 0 && len(hadB) > 0 && len(all) == len(hadA)+len(hadB) && len(all) >= 4 && maps.Equal(replicasA, hadB) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the workers never split the tasks: a %v, b %v", hadA, hadB)
+			t.Fatalf("the workers never split the tasks with a keeping replicas of b's: a %v (replicas %v), b %v", hadA, replicasA, hadB)
 		case <-time.After(50 * time.Millisecond): // polling the logs: no event to wait on
 		}
 	}
-	t.Logf("before the kill: a %v, b %v", slices.Sorted(maps.Keys(hadA)), slices.Sorted(maps.Keys(hadB)))
+	t.Logf("before the kill: a %v (replicas %v), b %v", slices.Sorted(maps.Keys(hadA)), slices.Sorted(maps.Keys(replicasA)), slices.Sorted(maps.Keys(hadB)))
 	seenB := len(taskEvents(t, b))
 
 	a.kill9(t)
@@ -129,6 +141,11 @@ func TestStaticMemberGetsItsTasksBackWithoutRebalance(t *testing.T) {
 	}
 	if moved := taskEvents(t, b)[seenB:]; len(moved) > 0 {
 		t.Errorf("worker b's tasks changed while a restarted: %v", moved)
+	}
+	// The assignment a got back under its new member id still names its
+	// replicas (by instance id): it keeps following b's tasks.
+	if got := ownedAfter(replicaEvents(t, a)); !maps.Equal(got, replicasA) {
+		t.Errorf("restarted worker a keeps replicas of %v, want the %v it had", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(replicasA)))
 	}
 }
 

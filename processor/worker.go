@@ -269,7 +269,11 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 		return w.tasks.dropMoved(time.Now())
 	}
 	member, _ := w.txn.cl.GroupMetadata()
-	standby, warm := w.bal.Replicas(member)
+	var instance string
+	if w.a.cfg.static {
+		instance = w.a.cfg.instanceID
+	}
+	standby, warm := w.bal.Replicas(member, instance)
 	for id := range want {
 		delete(standby, id)
 	}
