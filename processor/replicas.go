@@ -47,30 +47,30 @@ func (l *lagTable) lag(id topology.TaskID, i int) int64 {
 // caughtUp returns the member to take task t, which has no previous
 // owner, among the eligible members within the acceptable lag of it
 // (caught up, as Kafka Streams says: a member without its state is too
-// when the whole state is within the bound): under quota first, then
-// furthest along. -1 if none, or if warm-ups are off (nothing would
-// even the load out later).
+// when the whole state is within the bound). Members holding its state
+// (a replica) come first, under quota before past it; members without
+// it only then; among equals, the one furthest along. -1 if none, or if
+// warm-ups are off (nothing would even the load out later).
 func caughtUp(t *balTask, eligible []int, quota, held map[int]int, pos *lagTable, rc replicaConfig) int {
 	if rc.maxWarmups <= 0 || pos.max[t.id] == 0 || t.prev >= 0 {
 		return -1 // a task leaving a live owner for balance: warmUp decides
+	}
+	rank := func(i int) int {
+		r := 0
+		if pos.at(t.id, i) == 0 {
+			r += 2 // restoring all of it, if less than the bound
+		}
+		if held[i] >= quota[i] {
+			r++
+		}
+		return r
 	}
 	best := -1
 	for _, i := range eligible {
 		if pos.lag(t.id, i) > rc.acceptableLag {
 			continue
 		}
-		if best < 0 {
-			best = i
-			continue
-		}
-		room, bestRoom := held[i] < quota[i], held[best] < quota[best]
-		if room != bestRoom {
-			if room {
-				best = i
-			}
-			continue
-		}
-		if pos.at(t.id, i) > pos.at(t.id, best) {
+		if best < 0 || rank(i) < rank(best) || (rank(i) == rank(best) && pos.at(t.id, i) > pos.at(t.id, best)) {
 			best = i
 		}
 	}

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"fmt"
 	"maps"
 	"testing"
 
@@ -182,45 +183,60 @@ func TestNoWarmupMovesAtOnce(t *testing.T) {
 	}
 }
 
-// A task whose owner left goes to a member caught up on it even when
-// that member is at its quota; the member without state warms up one
-// of them instead of restoring it all now.
+// A task whose owner left goes to a member with a caught-up replica of
+// it even when that member is at its quota, and even when a member
+// without its state would also be within the acceptable lag (it would
+// restore it all); the other member then follows one of the heir's
+// tasks, to take it.
 func TestCaughtUpStandbyTakesTheTaskPastItsQuota(t *testing.T) {
-	g, pos := replicaGroup(t, replicaConfig{maxWarmups: 2, acceptableLag: 100})
-	for range 3 {
-		g.join()
-	}
-	g.settle()
-	owners := g.taskOwners()
-	gone, heir, cold := g.members[0], g.members[1], g.members[2]
-	for _, m := range g.members {
-		pos[m.id] = map[topology.TaskID]int64{}
-	}
-	var orphans []topology.TaskID
-	for id, m := range owners {
-		if id.Subtopology != 0 {
-			continue
-		}
-		pos[m][id] = 5000
-		if m == gone.id {
-			pos[heir.id][id] = 4950 // a standby, within the lag
-			orphans = append(orphans, id)
-		}
-	}
-	if len(orphans) != 2 {
-		t.Fatalf("the leaving member owned %v, want 2 stateful tasks", orphans)
-	}
-	g.leave(0)
-	g.round()
-	g.round()
-	after := g.taskOwners()
-	for _, id := range orphans {
-		if after[id] != heir.id {
-			t.Fatalf("task %v went to %s, want %s, whose replica is caught up (owners %v)", id, after[id], heir.id, after)
-		}
-	}
-	_, warm := replicasOf(cold)
-	if len(warm) != 1 {
-		t.Fatalf("the member without state warms up %v, want 1 task (to even the load out)", warm)
+	for _, lag := range []int64{100, 10_000} {
+		t.Run(fmt.Sprintf("acceptable lag %d", lag), func(t *testing.T) {
+			g, pos := replicaGroup(t, replicaConfig{maxWarmups: 2, acceptableLag: lag})
+			for range 3 {
+				g.join()
+			}
+			g.settle()
+			owners := g.taskOwners()
+			gone, heir, cold := g.members[0], g.members[1], g.members[2]
+			for _, m := range g.members {
+				pos[m.id] = map[topology.TaskID]int64{}
+			}
+			var orphans []topology.TaskID
+			for id, m := range owners {
+				if id.Subtopology != 0 {
+					continue
+				}
+				pos[m][id] = 5000
+				if m == gone.id {
+					pos[heir.id][id] = 4950 // a replica, within the lag
+					orphans = append(orphans, id)
+				}
+			}
+			if len(orphans) != 2 {
+				t.Fatalf("the leaving member owned %v, want 2 stateful tasks", orphans)
+			}
+			g.leave(0)
+			g.round()
+			g.round()
+			after := g.taskOwners()
+			for _, id := range orphans {
+				if after[id] != heir.id {
+					t.Fatalf("task %v went to %s, want %s, whose replica is caught up (owners %v)", id, after[id], heir.id, after)
+				}
+			}
+			// To even the load out, the member without state follows one
+			// of the heir's tasks: a warm-up if it lags too much to take
+			// it at once, else a replica of the task on its way to it.
+			standby, _ := replicasOf(cold)
+			if len(standby) != 1 {
+				t.Fatalf("the member without state follows %v, want 1 task (to even the load out)", standby)
+			}
+			for id := range standby {
+				if after[id] != heir.id && after[id] != "" { // "": revoked, on its way
+
+					t.Fatalf("the member without state follows %v, owned by %s, want one of %s's", id, after[id], heir.id)
+				}
+			}
+		})
 	}
 }

@@ -41,3 +41,9 @@ fi
 echo "tier 3: KAFKA_SASL_SSL_BROKERS=${KAFKA_SASL_SSL_BROKERS:-(none: the secure-connection tests will fail)}"
 export KAFKA_BROKER_LOG=${KAFKA_BROKER_LOG:-$(ls "${WEIR_KAFKA_RUN:-.cache/kafka-run}"/broker-*.log 2>/dev/null | head -n 1 || true)}
 go test -count=1 -p 1 "${pkgs[@]}"
+# The fault suite, shortened, on the same cluster (make chaos runs it in
+# full on three nodes of its own). Not our broker to kill, so no broker
+# fault; every worker fault runs, and a failed correctness check (a
+# duplicate, a lost update, a wrong dead-letter count) fails the tier.
+echo "tier 3: fault suite (bench/cmd/chaos, short)"
+go run ./bench/cmd/chaos -brokers "$KAFKA_BROKERS" -events 30000

@@ -127,11 +127,12 @@ type suite struct {
 	mon      *monitor
 	adm      *kadm.Client
 	registry *flakyRegistry
+	lost     chan time.Time // when a worker was killed for good
 }
 
 func run(ctx context.Context, c config) (int, error) {
 	runID := "chaos-" + time.Now().UTC().Format("20060102-150405")
-	s := &suite{c: c, work: filepath.Join(c.workBase, runID), app: runID}
+	s := &suite{c: c, work: filepath.Join(c.workBase, runID), app: runID, lost: make(chan time.Time, 1)}
 	var err error
 	if err := os.MkdirAll(s.work, 0o755); err != nil {
 		return 2, err
@@ -222,8 +223,8 @@ func run(ctx context.Context, c config) (int, error) {
 		{name: "kill -9 worker 0, restart on its state", at: 0.08, worker: 0, do: func(ctx context.Context, s *suite) error { return s.restartWorker(0, false) }},
 		{name: "kill -9 worker 1, state directory deleted", at: 0.20, worker: 1, do: func(ctx context.Context, s *suite) error { return s.restartWorker(1, true) }},
 		{name: "kill -9 broker 2, restart after 10 s", at: 0.32, worker: -1, do: func(ctx context.Context, s *suite) error { return s.bounceBroker(ctx) }},
-		{name: "kill -9 worker 0 for good", at: 0.45, worker: 0, do: func(ctx context.Context, s *suite) error { s.workers[0].Kill9(); return nil }},
-		{name: "worker 0 replaced by an empty one", at: 0.62, worker: 0, do: func(ctx context.Context, s *suite) error { return s.replaceWorker(0) }},
+		{name: "kill -9 worker 0 for good", at: 0.45, worker: 0, do: func(ctx context.Context, s *suite) error { return s.lose(0) }},
+		{name: "worker 0 replaced by an empty one", at: 0.62, worker: 0, do: func(ctx context.Context, s *suite) error { return s.replaceWorker(ctx, 0) }},
 		{name: "registry down 20 s, worker 2 restarted inside it", at: 0.74, worker: 2, do: func(ctx context.Context, s *suite) error { return s.registryOutage(ctx, 2, 20*time.Second) }},
 		{name: "SIGSTOP worker 1 for 15 s", at: 0.90, worker: 1, do: func(ctx context.Context, s *suite) error { return s.freeze(ctx, 1, 15*time.Second) }},
 	}
@@ -382,9 +383,28 @@ func partitionsOf(a *kmsg.ConsumerMemberAssignment) map[tp]bool {
 	return out
 }
 
-// replaceWorker starts worker i again on an empty state directory after
-// it died for good: a new worker joining, as when scaling out.
-func (s *suite) replaceWorker(i int) error {
+// lose kills worker i for good.
+func (s *suite) lose(i int) error {
+	s.workers[i].Kill9()
+	s.lost <- time.Now()
+	return nil
+}
+
+// replaceWorker starts worker i again on an empty state directory once
+// the group has given up on it (its session timed out): a new worker
+// joining, as when scaling out, not a restart.
+func (s *suite) replaceWorker(ctx context.Context, i int) error {
+	var at time.Time
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case at = <-s.lost:
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(at.Add(s.c.session + 2*time.Second))):
+	}
 	if err := os.RemoveAll(s.dirs[i]); err != nil {
 		return err
 	}
