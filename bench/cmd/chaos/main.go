@@ -128,6 +128,7 @@ type suite struct {
 	adm      *kadm.Client
 	registry *flakyRegistry
 	lost     chan time.Time // when a worker was killed for good
+	moves    map[string]time.Duration
 }
 
 func run(ctx context.Context, c config) (int, error) {
@@ -444,17 +445,116 @@ func (s *suite) freeze(ctx context.Context, i int, d time.Duration) error {
 	return syscall.Kill(pid, syscall.SIGCONT)
 }
 
+// bounceBroker kills broker 2 and restarts it 10 s later, timing the
+// cluster's own recovery meanwhile (leaderMoves): how long the
+// partitions it led, and the group and transaction coordinators it
+// hosted, took to move to a live broker.
 func (s *suite) bounceBroker(ctx context.Context) error {
-	if _, err := s.kafka(ctx, "kill", "2"); err != nil {
+	const node = 2
+	topics, err := s.appTopics(ctx)
+	if err != nil {
 		return err
 	}
+	txnIDs := make([]string, s.c.workers)
+	for i := range txnIDs {
+		txnIDs[i] = s.app + "-" + s.instance(i)
+	}
+	before := s.placement(ctx, topics, txnIDs)
+	killed := time.Now()
+	if _, err := s.kafka(ctx, "kill", strconv.Itoa(node)); err != nil {
+		return err
+	}
+	moves := make(chan map[string]time.Duration, 1)
+	go func() { moves <- s.waitMoved(ctx, node, before, topics, txnIDs, killed) }()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Until(killed.Add(10 * time.Second))):
 	}
-	_, err := s.kafka(ctx, "restart", "2")
-	return err
+	if _, err := s.kafka(ctx, "restart", strconv.Itoa(node)); err != nil {
+		return err
+	}
+	s.moves = <-moves
+	return nil
+}
+
+// appTopics lists the run's topics: inputs, outputs and internal ones.
+func (s *suite) appTopics(ctx context.Context) ([]string, error) {
+	ts, err := s.adm.ListTopics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range ts.Names() {
+		if strings.HasPrefix(t, s.app) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// placement maps what a broker can host to the broker hosting it now:
+// "leaders" entries per partition, "group" for the group coordinator,
+// "txn <id>" per transactional id. -1: unknown or none.
+func (s *suite) placement(ctx context.Context, topics, txnIDs []string) map[string]int32 {
+	out := map[string]int32{}
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if md, err := s.adm.Metadata(qctx, topics...); err == nil {
+		for _, t := range md.Topics {
+			for _, p := range t.Partitions {
+				out[fmt.Sprintf("leader %s/%d", t.Topic, p.Partition)] = p.Leader
+			}
+		}
+	}
+	if gc := s.adm.FindGroupCoordinators(qctx, s.app); gc.Ok() {
+		for _, c := range gc {
+			out["group"] = c.NodeID
+		}
+	} else {
+		out["group"] = -1
+	}
+	tc := s.adm.FindTxnCoordinators(qctx, txnIDs...)
+	for _, id := range txnIDs {
+		out["txn "+id] = -1
+		if c, ok := tc[id]; ok && c.Err == nil {
+			out["txn "+id] = c.NodeID
+		}
+	}
+	return out
+}
+
+// waitMoved polls until nothing that broker node hosted before is still
+// placed on it (or unknown), and returns how long after killed the
+// partition leaders, the group coordinator and the transaction
+// coordinators were all elsewhere.
+func (s *suite) waitMoved(ctx context.Context, node int32, before map[string]int32, topics, txnIDs []string, killed time.Time) map[string]time.Duration {
+	kind := func(key string) string { return strings.Fields(key)[0] }
+	pending := map[string]bool{}
+	for k, n := range before {
+		if n == node {
+			pending[k] = true
+		}
+	}
+	moved := map[string]time.Duration{}
+	for len(pending) > 0 && time.Since(killed) < time.Minute {
+		now := s.placement(ctx, topics, txnIDs)
+		for k := range pending {
+			if n := now[k]; n >= 0 && n != node {
+				delete(pending, k)
+				moved[kind(k)] = max(moved[kind(k)], time.Since(killed))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return moved
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for k := range pending {
+		moved[kind(k)] = -1 // never, within a minute
+	}
+	return moved
 }
 
 func (s *suite) kafka(ctx context.Context, args ...string) (string, error) {
@@ -620,6 +720,20 @@ func (s *suite) summary(faults []*fault, failures []string, state int64) {
 		}
 		fmt.Printf("| %s | %.0f%% of the load | %s | %s | %d | %.2f%% |\n", f.name, 100*f.at,
 			secs(f.own, f.hasOwn), secs(f.others, f.hasRest), f.restored, share)
+	}
+	if len(s.moves) > 0 {
+		fmt.Printf("\nThe cluster's own recovery from the broker kill, for comparison:")
+		for _, k := range []string{"leader", "group", "txn"} {
+			if d, ok := s.moves[k]; ok {
+				what := map[string]string{"leader": "partition leaders it held", "group": "the group coordinator", "txn": "the transaction coordinators it hosted"}[k]
+				if d < 0 {
+					fmt.Printf(" %s never moved;", what)
+				} else {
+					fmt.Printf(" %s moved after %.1f s;", what, d.Seconds())
+				}
+			}
+		}
+		fmt.Println()
 	}
 	gaps := s.mon.gaps()
 	fmt.Printf("\nGap between commits of a partition with work: p50 %.1f s, p99 %.1f s, max %.1f s (%d gaps)\n",
