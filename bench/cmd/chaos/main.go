@@ -220,14 +220,17 @@ func run(ctx context.Context, c config) (int, error) {
 	defer stopMon()
 	go s.mon.run(mctx)
 
+	// Spaced so that each fault's stall is over before the next begins
+	// (with the default load, 1% of it is 1.2 s), and the first comes
+	// after the workers' start-up.
 	faults := []*fault{
-		{name: "kill -9 worker 0, restart on its state", at: 0.08, worker: 0, do: func(ctx context.Context, s *suite) error { return s.restartWorker(0, false) }},
-		{name: "kill -9 worker 1, state directory deleted", at: 0.20, worker: 1, do: func(ctx context.Context, s *suite) error { return s.restartWorker(1, true) }},
-		{name: "kill -9 broker 2, restart after 10 s", at: 0.32, worker: -1, do: func(ctx context.Context, s *suite) error { return s.bounceBroker(ctx) }},
-		{name: "kill -9 worker 0 for good", at: 0.45, worker: 0, do: func(ctx context.Context, s *suite) error { return s.lose(0) }},
+		{name: "kill -9 worker 0, restart on its state", at: 0.12, worker: 0, do: func(ctx context.Context, s *suite) error { return s.restartWorker(0, false) }},
+		{name: "kill -9 worker 1, state directory deleted", at: 0.24, worker: 1, do: func(ctx context.Context, s *suite) error { return s.restartWorker(1, true) }},
+		{name: "kill -9 broker 2, restart after 10 s", at: 0.36, worker: -1, do: func(ctx context.Context, s *suite) error { return s.bounceBroker(ctx) }},
+		{name: "kill -9 worker 0 for good", at: 0.50, worker: 0, do: func(ctx context.Context, s *suite) error { return s.lose(0) }},
 		{name: "worker 0 replaced by an empty one", at: 0.62, worker: 0, do: func(ctx context.Context, s *suite) error { return s.replaceWorker(ctx, 0) }},
-		{name: "registry down 20 s, worker 2 restarted inside it", at: 0.74, worker: 2, do: func(ctx context.Context, s *suite) error { return s.registryOutage(ctx, 2, 20*time.Second) }},
-		{name: "SIGSTOP worker 1 for 15 s", at: 0.90, worker: 1, do: func(ctx context.Context, s *suite) error { return s.freeze(ctx, 1, 15*time.Second) }},
+		{name: "registry down 20 s, worker 2 restarted inside it", at: 0.72, worker: 2, do: func(ctx context.Context, s *suite) error { return s.registryOutage(ctx, 2, 20*time.Second) }},
+		{name: "SIGSTOP worker 1 for 15 s", at: 0.92, worker: 1, do: func(ctx context.Context, s *suite) error { return s.freeze(ctx, 1, 15*time.Second) }},
 	}
 	if len(c.brokers) > 0 || c.nodes < 3 {
 		// Not our cluster to kill, or one that would not survive it.
