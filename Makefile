@@ -45,8 +45,9 @@ bench:
 	$(GO) run ./bench/cmd/bench
 
 ## chaos: the fault suite on a real 3-node Kafka (bench/cmd/chaos): workers
-## killed, one with its state deleted, a broker bounced, a worker frozen;
-## then an independent read_committed check. Prints a table per fault.
+## killed (restarted, state deleted, lost for good and replaced), a broker
+## bounced, a registry outage, a worker frozen; then an independent
+## read_committed check. Prints a table per fault. Tier 3 runs it shortened.
 chaos:
 	$(GO) run ./bench/cmd/chaos
 
