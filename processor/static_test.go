@@ -136,10 +136,26 @@ func TestStaticMemberGetsItsTasksBackWithoutRebalance(t *testing.T) {
 		describeGroup(t, c, app)
 		t.Fatalf("seed %d: %v", seed, err)
 	}
+	// Real Kafka keeps a static member's assignment when it rejoins with
+	// other join metadata (ours carries its state's positions), so all
+	// of the below holds at once. kfake rebalances instead; if a was
+	// killed before Pebble wrote its last replica reads (the kill
+	// follows the split by milliseconds), b, holding replicas, takes a's
+	// tasks for a while and a warms them up and takes them back. There,
+	// the test waits for that and does not hold b's tasks still.
+	settled := func() bool {
+		return maps.Equal(ownedAfter(taskEvents(t, a)), hadA) && maps.Equal(ownedAfter(replicaEvents(t, a)), replicasA)
+	}
+	for c.Tier() == "kfake" && !settled() && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond): // polling the logs: no event to wait on
+		}
+	}
 	if got := ownedAfter(taskEvents(t, a)); !maps.Equal(got, hadA) {
 		t.Errorf("restarted worker a owns %v, want the %v it had", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(hadA)))
 	}
-	if moved := taskEvents(t, b)[seenB:]; len(moved) > 0 {
+	if moved := taskEvents(t, b)[seenB:]; len(moved) > 0 && c.Tier() != "kfake" {
 		t.Errorf("worker b's tasks changed while a restarted: %v", moved)
 	}
 	// The assignment a got back under its new member id still names its
