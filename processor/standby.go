@@ -178,12 +178,33 @@ func (s *standbys) learnEnds(ctx context.Context, fs []*following) {
 }
 
 // poll applies what the client has fetched for the replicas, without
-// waiting for more, and asks for a rebalance once a warm-up caught up.
+// waiting for more (the worker loop must not), and asks for a
+// rebalance once a warm-up caught up.
 func (s *standbys) poll(ctx context.Context, now time.Time) error {
 	if len(s.m) == 0 {
 		return nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+	if s.cl.BufferedFetchRecords() > 0 {
+		if err := s.read(ctx); err != nil {
+			return err
+		}
+	}
+	if now.Sub(s.flushed) >= standbyFlushEvery {
+		s.flushed = now
+		for _, r := range s.m {
+			if err := s.flush(r); err != nil {
+				return err
+			}
+		}
+	}
+	return s.probe(now)
+}
+
+// read applies the buffered fetches, writing a partition's batch once
+// it is full.
+func (s *standbys) read(ctx context.Context) error {
+	// Records are buffered: this returns at once.
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	fs := s.cl.PollRecords(pctx, maxPollRecords)
 	cancel()
 	fs.EachError(func(t string, p int32, err error) {
@@ -191,6 +212,7 @@ func (s *standbys) poll(ctx context.Context, now time.Time) error {
 			s.ts.log.Warn("standby: fetch (the client retries)", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
 		}
 	})
+	touched := map[*replica]bool{}
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		f := s.byTP[state.TopicPartition{Topic: p.Topic, Partition: p.Partition}]
 		if f == nil {
@@ -206,26 +228,21 @@ func (s *standbys) poll(ctx context.Context, now time.Time) error {
 				f.batch = append(f.batch, state.Change{Key: rec.Key, Value: rec.Value, Tombstone: rec.Value == nil})
 			}
 		}
+		touched[f.r] = true
 	})
-	due := now.Sub(s.flushed) >= standbyFlushEvery
-	for id, r := range s.m {
+	for r := range touched {
 		var read int64
 		for _, f := range r.parts {
 			read += f.pos
-		}
-		s.ts.local.setRead(id, read)
-		for _, f := range r.parts {
-			if len(f.batch) >= s.ts.a.cfg.restoreBatch || (due && f.pos != r.t.cp.Offsets[f.tp]) {
+			if len(f.batch) >= s.ts.a.cfg.restoreBatch {
 				if err := s.apply(f); err != nil {
 					return err
 				}
 			}
 		}
+		s.ts.local.setRead(r.t.id, read)
 	}
-	if due {
-		s.flushed = now
-	}
-	return s.probe(now)
+	return nil
 }
 
 // probe asks for a rebalance when a warm-up replica is within the

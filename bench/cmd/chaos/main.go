@@ -409,15 +409,7 @@ func (s *suite) replaceWorker(ctx context.Context, i int) error {
 		return ctx.Err()
 	case <-time.After(time.Until(at.Add(s.c.session + 2*time.Second))):
 	}
-	if err := os.RemoveAll(s.dirs[i]); err != nil {
-		return err
-	}
-	p, err := s.startWorker(i)
-	if err != nil {
-		return err
-	}
-	s.workers[i] = p
-	return nil
+	return s.restartWorker(i, true) // its kill -9 finds it dead already
 }
 
 // registryOutage takes the registry away for d and restarts worker i
