@@ -50,14 +50,7 @@ func (l taskLog) owned() map[string]bool {
 // KeepMovedState(0) they would restore from offset 0, and the state
 // would be gone from a's directory.
 func TestMovedTaskComesBackRestoringOnlyTheTail(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := kafkatest.New(t)
-	a := newThreeStoreApp(t, c)
-	a.create(ctx, c, 4)
-	want := map[string]int64{}
+	ctx, c, a, want, seed := movingTasks(t, 4)
 	keep := processor.KeepMovedState(time.Hour)
 	dirA := t.TempDir()
 
@@ -137,14 +130,7 @@ func TestMovedTaskComesBackRestoringOnlyTheTail(t *testing.T) {
 // that task's state once the group has told it which tasks are its own,
 // and keeps its own task's.
 func TestMovedStateIsDroppedAfterKeepMovedState(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := kafkatest.New(t)
-	a := newThreeStoreApp(t, c)
-	a.create(ctx, c, 2)
-	want := map[string]int64{}
+	ctx, c, a, want, seed := movingTasks(t, 2)
 	dirA, dirB := t.TempDir(), t.TempDir()
 
 	// a owns both tasks, then b takes one: a keeps its state (1h).
@@ -176,6 +162,22 @@ func TestMovedStateIsDroppedAfterKeepMovedState(t *testing.T) {
 	if !maps.Equal(got, ownedA) {
 		t.Errorf("with KeepMovedState(0) a's directory holds %v, want only the task it owns, %v", got, ownedA)
 	}
+}
+
+// movingTasks sets up a test that moves tasks between workers: a
+// three-store app over the given partitions on a fresh cluster, the
+// counts its outputs must reach (empty yet), a seed (logged), and a
+// minute to do it all in.
+func movingTasks(t *testing.T, partitions int32) (context.Context, *kafkatest.Cluster, threeStoreApp, map[string]int64, uint64) {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	c := kafkatest.New(t)
+	a := newThreeStoreApp(t, c)
+	a.create(ctx, c, partitions)
+	return ctx, c, a, map[string]int64{}, seed
 }
 
 // feedUntil produces small seeded batches and waits for their counts

@@ -23,14 +23,13 @@ type positions struct {
 
 func newPositions() *positions { return &positions{m: map[topology.TaskID]int64{}} }
 
+// set records a task's position as written: its checkpoint's.
 func (p *positions) set(id topology.TaskID, cp state.Checkpoint) {
 	var sum int64
 	for _, off := range cp.Offsets {
 		sum += off
 	}
-	p.mu.Lock()
-	p.m[id] = sum
-	p.mu.Unlock()
+	p.setRead(id, sum)
 }
 
 // setRead records a replica's position as read, before it is written:

@@ -33,6 +33,19 @@ func replicasOf(m *simMember) (standby, warm map[topology.TaskID]bool) {
 	return m.bal.Replicas(m.id, "")
 }
 
+// oneStatefulMember is replicaGroup with one member, owning every task
+// and holding 50,000 changelog offsets of each stateful one.
+func oneStatefulMember(t *testing.T, rc replicaConfig) (*simGroup, map[string]map[topology.TaskID]int64, *simMember) {
+	g, pos := replicaGroup(t, rc)
+	old := g.join()
+	g.settle()
+	pos[old.id] = map[topology.TaskID]int64{}
+	for p := range int32(6) {
+		pos[old.id][task0(p)] = 50_000
+	}
+	return g, pos, old
+}
+
 func task0(p int32) topology.TaskID { return topology.TaskID{Subtopology: 0, Partition: p} }
 
 func TestStandbysOnOtherMembersSpreadEvenly(t *testing.T) {
@@ -119,13 +132,7 @@ func TestTaskOfALostMemberGoesToItsStandby(t *testing.T) {
 // warms up replicas (at most maxWarmups), and once it reports being
 // within the acceptable lag the tasks move to it.
 func TestWarmupBeforeATaskMoves(t *testing.T) {
-	g, pos := replicaGroup(t, replicaConfig{maxWarmups: 2, acceptableLag: 100})
-	old := g.join()
-	g.settle()
-	pos[old.id] = map[topology.TaskID]int64{}
-	for p := range int32(6) {
-		pos[old.id][task0(p)] = 50_000
-	}
+	g, pos, old := oneStatefulMember(t, replicaConfig{maxWarmups: 2, acceptableLag: 100})
 	n := g.join()
 	g.round()
 	g.round()
@@ -163,13 +170,7 @@ func TestWarmupBeforeATaskMoves(t *testing.T) {
 
 // Warmup(0, ...) moves tasks at once, restoring whatever it takes.
 func TestNoWarmupMovesAtOnce(t *testing.T) {
-	g, pos := replicaGroup(t, replicaConfig{})
-	old := g.join()
-	g.settle()
-	pos[old.id] = map[topology.TaskID]int64{}
-	for p := range int32(6) {
-		pos[old.id][task0(p)] = 50_000
-	}
+	g, _, _ := oneStatefulMember(t, replicaConfig{})
 	n := g.join()
 	g.settle()
 	got := 0

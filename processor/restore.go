@@ -14,8 +14,10 @@ import (
 	"github.com/weirstream/weir/state"
 )
 
-// restoring is one store's changelog partition being replayed, from its
-// checkpoint (pos) to the last stable offset (end).
+// restoring is one store's changelog partition being read into local
+// state from its checkpoint: by a restore, up to the last stable offset
+// (end); or by a standby replica for as long as it follows it (end is
+// then the last stable offset last seen, -1 if unknown).
 type restoring struct {
 	t        *task
 	store    string
@@ -25,6 +27,23 @@ type restoring struct {
 	pos, end int64
 	n        int64 // records applied
 	batch    []state.Change
+}
+
+// take moves pos past the fetched records below limit, adding the data
+// records (not the transaction markers) to the batch.
+func (r *restoring) take(recs []*kgo.Record, limit int64) {
+	for _, rec := range recs {
+		if rec.Offset >= limit {
+			break
+		}
+		if rec.Offset < r.pos {
+			continue
+		}
+		r.pos = rec.Offset + 1
+		if !rec.Attrs.IsControl() {
+			r.batch = append(r.batch, state.Change{Key: rec.Key, Value: rec.Value, Tombstone: rec.Value == nil})
+		}
+	}
 }
 
 // restore replays the changelog tails of the tasks' stores past their
@@ -189,15 +208,7 @@ func (ts *taskSet) replay(ctx context.Context, parts []*restoring) error {
 			if r == nil || len(p.Records) == 0 {
 				return
 			}
-			for _, rec := range p.Records {
-				if rec.Offset >= r.end {
-					break
-				}
-				r.pos = rec.Offset + 1
-				if !rec.Attrs.IsControl() {
-					r.batch = append(r.batch, state.Change{Key: rec.Key, Value: rec.Value, Tombstone: rec.Value == nil})
-				}
-			}
+			r.take(p.Records, r.end)
 			touched = append(touched, r)
 		})
 		for _, r := range touched {

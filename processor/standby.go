@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -34,7 +35,7 @@ type standbys struct {
 	force func() // asks the group for a rebalance
 	cl    *kgo.Client
 	m     map[topology.TaskID]*replica
-	byTP  map[state.TopicPartition]*following
+	byTP  map[state.TopicPartition]*restoring
 
 	flushed, probed time.Time
 	derived         []state.Change
@@ -43,23 +44,12 @@ type standbys struct {
 // replica is one standby task: stores and checkpoint, no task core.
 type replica struct {
 	t     *task
-	parts []*following
-	warm  bool // the leader means to move the task here once caught up
-}
-
-// following is one changelog partition a replica reads.
-type following struct {
-	r     *replica
-	store string
-	tp    state.TopicPartition
-	idx   *state.Index
-	pos   int64 // next offset to read
-	end   int64 // last stable offset last seen; -1 unknown
-	batch []state.Change
+	parts []*restoring // one per changelogged store
+	warm  bool         // the leader means to move the task here once caught up
 }
 
 func newStandbys(ts *taskSet, force func()) *standbys {
-	return &standbys{ts: ts, force: force, m: map[topology.TaskID]*replica{}, byTP: map[state.TopicPartition]*following{}}
+	return &standbys{ts: ts, force: force, m: map[topology.TaskID]*replica{}, byTP: map[state.TopicPartition]*restoring{}}
 }
 
 // stop ends the replicas not in keep, writing what they read; their
@@ -75,16 +65,14 @@ func (s *standbys) stop(keep map[topology.TaskID]bool) error {
 		if err := s.flush(r); err != nil {
 			return err
 		}
+		read := make(map[string]int64, len(r.parts))
 		for _, f := range r.parts {
 			delete(s.byTP, f.tp)
 			gone[f.tp.Topic] = append(gone[f.tp.Topic], f.tp.Partition)
+			read[f.store] = f.pos
 		}
 		delete(s.m, id)
 		s.ts.moved[r.t.name] = now
-		read := make(map[string]int64, len(r.parts))
-		for _, f := range r.parts {
-			read[f.store] = f.pos
-		}
 		s.ts.log.Info("standby replica stopped", zap.Stringer("task", id), zap.Any("positions", read))
 	}
 	if len(gone) > 0 {
@@ -106,7 +94,7 @@ func (s *standbys) start(ctx context.Context, want, warm map[topology.TaskID]boo
 	}
 	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
 	from := map[string]map[int32]kgo.Offset{}
-	var added []*following
+	var added []*restoring
 	for _, id := range ids {
 		t, err := s.ts.load(id)
 		if err != nil {
@@ -118,7 +106,7 @@ func (s *standbys) start(ctx context.Context, want, warm map[topology.TaskID]boo
 				continue
 			}
 			tp := state.TopicPartition{Topic: t.logs[name], Partition: id.Partition}
-			f := &following{r: r, store: name, tp: tp, idx: t.stores[name].top.Index(), pos: t.cp.Offsets[tp], end: -1}
+			f := &restoring{t: t, store: name, tp: tp, idx: t.stores[name].top.Index(), from: t.cp.Offsets[tp], pos: t.cp.Offsets[tp], end: -1}
 			r.parts = append(r.parts, f)
 			s.byTP[tp] = f
 			if from[tp.Topic] == nil {
@@ -158,7 +146,7 @@ func (s *standbys) start(ctx context.Context, want, warm map[topology.TaskID]boo
 // learnEnds looks up where the new replicas' changelogs end, so that a
 // warm-up on an idle changelog knows it is caught up. A failure only
 // delays that until records arrive.
-func (s *standbys) learnEnds(ctx context.Context, fs []*following) {
+func (s *standbys) learnEnds(ctx context.Context, fs []*restoring) {
 	var topics []string
 	for _, f := range fs {
 		topics = append(topics, f.tp.Topic)
@@ -212,25 +200,17 @@ func (s *standbys) read(ctx context.Context) error {
 			s.ts.log.Warn("standby: fetch (the client retries)", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
 		}
 	})
-	touched := map[*replica]bool{}
+	touched := map[topology.TaskID]*replica{}
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		f := s.byTP[state.TopicPartition{Topic: p.Topic, Partition: p.Partition}]
 		if f == nil {
 			return
 		}
 		f.end = p.LastStableOffset
-		for _, rec := range p.Records {
-			if rec.Offset < f.pos {
-				continue
-			}
-			f.pos = rec.Offset + 1
-			if !rec.Attrs.IsControl() {
-				f.batch = append(f.batch, state.Change{Key: rec.Key, Value: rec.Value, Tombstone: rec.Value == nil})
-			}
-		}
-		touched[f.r] = true
+		f.take(p.Records, math.MaxInt64)
+		touched[f.t.id] = s.m[f.t.id]
 	})
-	for r := range touched {
+	for _, r := range touched {
 		var read int64
 		for _, f := range r.parts {
 			read += f.pos
@@ -288,8 +268,8 @@ func (s *standbys) flush(r *replica) error {
 }
 
 // apply writes f's batch with the replica's checkpoint moved to f.pos.
-func (s *standbys) apply(f *following) (err error) {
-	s.derived, err = s.ts.applyChanges(f.r.t, f.store, f.tp, f.idx, f.batch, f.pos, s.derived)
+func (s *standbys) apply(f *restoring) (err error) {
+	s.derived, err = s.ts.applyChanges(f.t, f.store, f.tp, f.idx, f.batch, f.pos, s.derived)
 	f.batch = f.batch[:0]
 	if err != nil {
 		return fmt.Errorf("processor: standby %w", err)

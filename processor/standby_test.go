@@ -1,7 +1,6 @@
 package processor_test
 
 import (
-	"context"
 	"maps"
 	"slices"
 	"strconv"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/processor"
 )
 
@@ -62,14 +60,7 @@ func (l taskLog) restores() map[string]map[string][]int64 {
 // replicas become its tasks: each restore starts exactly where the
 // replica had read to (never at 0), and every count stays exact.
 func TestStandbyTakesOverRestoringOnlyTheTail(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := kafkatest.New(t)
-	a := newThreeStoreApp(t, c)
-	a.create(ctx, c, 4)
-	want := map[string]int64{}
+	ctx, c, a, want, seed := movingTasks(t, 4)
 	opts := []processor.Opt{processor.Standbys(1), processor.KeepMovedState(time.Hour)}
 
 	logA, tasksA := newTaskLog(t)
@@ -148,14 +139,7 @@ func TestStandbyTakesOverRestoringOnlyTheTail(t *testing.T) {
 // asks for a rebalance once within the acceptable lag, and only then
 // takes the tasks, restoring from where its warm-up got.
 func TestNewWorkerWarmsUpBeforeTakingTasks(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := kafkatest.New(t)
-	a := newThreeStoreApp(t, c)
-	a.create(ctx, c, 2)
-	want := map[string]int64{}
+	ctx, c, a, want, seed := movingTasks(t, 2)
 	warm := processor.Warmup(2, 60)
 
 	logA, tasksA := newTaskLog(t)
