@@ -52,6 +52,7 @@ type taskBalancer struct {
 	mu     sync.RWMutex
 	view   groupView
 	onSync func() // called after each sync was parsed
+	onJoin func() // called as the member joins (JoinGroup), before its sync
 }
 
 // groupView is what one sync told a member about the whole group.
@@ -88,6 +89,9 @@ func (*taskBalancer) IsCooperative() bool { return true }
 // JoinGroupMetadata is the standard consumer metadata (v3: owned
 // partitions and generation) with our address in UserData.
 func (b *taskBalancer) JoinGroupMetadata(interests []string, current map[string][]int32, generation int32) []byte {
+	if b.onJoin != nil {
+		b.onJoin()
+	}
 	meta := kmsg.NewConsumerMemberMetadata()
 	meta.Version = 3
 	meta.Topics = interests

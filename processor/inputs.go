@@ -122,6 +122,29 @@ func (in *inputs) read(r *kgo.Record) bool {
 	return true
 }
 
+// commitAt returns where the commit of each input partition goes: its
+// first record a task holds unprocessed, else the consumer's position.
+// Weir's own positions, not franz-go's: ending a transaction with an
+// abort sets franz-go's back to the last commit (see
+// session.forgetRevoke), while the tasks keep what they read.
+func (in *inputs) commitAt(held map[topology.TopicPartition]int64) map[string]map[int32]int64 {
+	out := map[string]map[int32]int64{}
+	for tp, p := range in.m {
+		off, ok := held[tp]
+		if !ok {
+			off, ok = p.next, p.next >= 0
+		}
+		if !ok {
+			continue
+		}
+		if out[tp.Topic] == nil {
+			out[tp.Topic] = map[int32]int64{}
+		}
+		out[tp.Topic][tp.Partition] = off
+	}
+	return out
+}
+
 // seen raises a partition's known last stable offset from a fetch.
 func (in *inputs) seen(topic string, partition int32, stable int64) {
 	if p := in.m[topology.TopicPartition{Topic: topic, Partition: partition}]; p != nil && stable > p.stable {

@@ -193,6 +193,9 @@ func (ts *taskSet) replay(ctx context.Context, parts []*restoring) error {
 	}
 	var total int64
 	for len(open) > 0 {
+		if ts.yield != nil {
+			ts.yield()
+		}
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +59,26 @@ func (s *session) begin() error {
 		return fmt.Errorf("%w: begin transaction: %w", errRestart, err)
 	}
 	return nil
+}
+
+// idle reports whether the open transaction holds nothing yet.
+func (s *session) idle() bool { return s.consumed == 0 && s.produced == 0 }
+
+// forgetRevoke ends the open transaction if partitions were revoked
+// before it produced anything (the worker commits before it lets a
+// rebalance through): franz-go would otherwise abort it at its end, with
+// whatever the tasks did meanwhile. Tasks produce only when they commit,
+// so nothing is lost. Ending it sets franz-go's positions back to the
+// committed offsets: the records read again are skipped (inputs.read),
+// and commits go by the worker's own positions (inputs.commitAt).
+func (s *session) forgetRevoke(ctx context.Context, revoked bool) error {
+	if !revoked || s.sess == nil || s.produced > 0 {
+		return nil
+	}
+	if _, err := s.sess.End(ctx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("%w: end the transaction a rebalance ran into: %w", errRestart, err)
+	}
+	return s.begin()
 }
 
 // consume counts an input record the open transaction moves past.
@@ -125,12 +147,13 @@ func (s *session) outRecord(o topology.Output) *kgo.Record {
 	return r
 }
 
-// end finishes the open transaction: it commits (with the input offsets,
-// stopped at held records) unless a produce failed or abort is set, and
-// reports whether it committed. An error means the session cannot go on.
-// It may run while tasks process (commit pipelining), never while the
-// client is polled.
-func (s *session) end(ctx context.Context, held map[string]map[int32]int64, abort bool) (bool, error) {
+// end finishes the open transaction: it commits (with the input offsets
+// at, see inputs.commitAt) unless a produce failed or abort is set, and
+// reports whether it committed. holding says tasks hold records they have
+// not processed. An error means the session cannot go on. It may run
+// while tasks process (commit pipelining), never while the client is
+// polled.
+func (s *session) end(ctx context.Context, at map[string]map[int32]int64, holding, abort bool) (bool, error) {
 	// Flush first so every produce result is in before deciding: End's
 	// own flush would come too late to turn a commit into an abort.
 	if err := s.cl.Flush(ctx); err != nil {
@@ -140,13 +163,13 @@ func (s *session) end(ctx context.Context, held map[string]map[int32]int64, abor
 	// Held records keep the commit from being empty: ending it with an
 	// abort would set the consumer back to the last commit and read
 	// them again.
-	idle := s.consumed == 0 && s.produced == 0 && len(held) == 0
+	idle := s.idle() && !holding
 	s.consumed, s.produced = 0, 0
 	if s.sess == nil {
 		if perr != nil {
 			return false, fmt.Errorf("processor: produce: %w", perr)
 		}
-		if err := s.cl.CommitUncommittedOffsets(holdBackPlain(ctx, held)); err != nil {
+		if err := s.cl.CommitUncommittedOffsets(commitAtPlain(ctx, at)); err != nil {
 			return false, fmt.Errorf("processor: commit offsets: %w", err)
 		}
 		return true, nil
@@ -168,7 +191,7 @@ func (s *session) end(ctx context.Context, held map[string]map[int32]int64, abor
 		}
 		return true, nil
 	}
-	committed, err := s.sess.End(holdBack(ctx, held), try)
+	committed, err := s.sess.End(commitAt(ctx, at), try)
 	if err != nil {
 		return false, fmt.Errorf("%w: end transaction: %w", errRestart, err)
 	}
@@ -207,7 +230,8 @@ func (s *session) reportEndToEnd(committed bool) {
 
 // close aborts a transaction left open (a failed run) rather than leave
 // it to the broker's timeout, unless abandoned (as a crash would), and
-// closes the client, leaving the group.
+// closes the client, leaving the group (which waits for polls to be
+// allowed, BlockRebalanceOnPoll).
 func (s *session) close(abandoned bool) {
 	if s.sess != nil && !abandoned {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -216,44 +240,70 @@ func (s *session) close(abandoned bool) {
 		}
 		cancel()
 	}
+	s.cl.AllowRebalance()
 	s.cl.Close()
 }
 
-// holdBack makes a transactional offset commit stop at held records.
-func holdBack(ctx context.Context, held map[string]map[int32]int64) context.Context {
-	if len(held) == 0 {
-		return ctx
-	}
+// commitAt makes a transactional offset commit go where the worker has
+// got (inputs.commitAt) rather than where franz-go has polled. franz-go
+// leaves out partitions whose position is its last commit, as after an
+// abort set it back (session.forgetRevoke): those are added.
+func commitAt(ctx context.Context, at map[string]map[int32]int64) context.Context {
 	return kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
-		for i := range req.Topics {
-			for j := range req.Topics[i].Partitions {
-				p := &req.Topics[i].Partitions[j]
-				stopAt(held, req.Topics[i].Topic, p.Partition, &p.Offset, &p.LeaderEpoch)
-			}
-		}
+		setCommitAt(req, at)
 		return nil
 	})
 }
 
-// holdBackPlain is holdBack for plain (at-least-once) offset commits.
-func holdBackPlain(ctx context.Context, held map[string]map[int32]int64) context.Context {
-	if len(held) == 0 {
-		return ctx
+func setCommitAt(req *kmsg.TxnOffsetCommitRequest, at map[string]map[int32]int64) {
+	left := make(map[string]map[int32]int64, len(at))
+	for topic, parts := range at {
+		left[topic] = maps.Clone(parts)
 	}
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			setAt(at, t.Topic, p.Partition, &p.Offset, &p.LeaderEpoch)
+			delete(left[t.Topic], p.Partition)
+		}
+	}
+	for _, topic := range sortedKeys(left) {
+		if len(left[topic]) == 0 {
+			continue
+		}
+		i := slices.IndexFunc(req.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool { return t.Topic == topic })
+		if i < 0 {
+			t := kmsg.NewTxnOffsetCommitRequestTopic()
+			t.Topic = topic
+			req.Topics = append(req.Topics, t)
+			i = len(req.Topics) - 1
+		}
+		for _, part := range slices.Sorted(maps.Keys(left[topic])) {
+			p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			p.Partition, p.Offset, p.LeaderEpoch = part, left[topic][part], -1
+			req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
+		}
+	}
+}
+
+// commitAtPlain is commitAt for plain (at-least-once) offset commits,
+// where nothing sets franz-go's positions back.
+func commitAtPlain(ctx context.Context, at map[string]map[int32]int64) context.Context {
 	return kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
 		for i := range req.Topics {
 			for j := range req.Topics[i].Partitions {
 				p := &req.Topics[i].Partitions[j]
-				stopAt(held, req.Topics[i].Topic, p.Partition, &p.Offset, &p.LeaderEpoch)
+				setAt(at, req.Topics[i].Topic, p.Partition, &p.Offset, &p.LeaderEpoch)
 			}
 		}
 		return nil
 	})
 }
 
-// stopAt moves one partition's commit back to its first held record.
-func stopAt(held map[string]map[int32]int64, topic string, partition int32, offset *int64, epoch *int32) {
-	if off, ok := held[topic][partition]; ok {
+// setAt moves one partition's commit to where the worker has got.
+func setAt(at map[string]map[int32]int64, topic string, partition int32, offset *int64, epoch *int32) {
+	if off, ok := at[topic][partition]; ok && off != *offset {
 		*offset, *epoch = off, -1
 	}
 }

@@ -50,6 +50,7 @@ type taskSet struct {
 	local  *positions           // how far each task's local state got, for the group
 	n      int                  // Parallelism
 	done   atomic.Int64         // records processed, for tests
+	yield  func()               // lets a waiting rebalance through, between restore batches
 }
 
 func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp *group, local *positions) *taskSet {
@@ -482,18 +483,10 @@ func (ts *taskSet) rewind(ctx context.Context) error {
 // held returns, per input partition, the first record a task has
 // buffered but not processed: the commit stops there, while the consumer
 // reads on. A task holds records while it waits on another partition.
-func (ts *taskSet) held() map[string]map[int32]int64 {
-	var out map[string]map[int32]int64
+func (ts *taskSet) held() map[topology.TopicPartition]int64 {
+	out := map[topology.TopicPartition]int64{}
 	for _, t := range ts.m {
-		for tp, off := range t.core.Held() {
-			if out == nil {
-				out = map[string]map[int32]int64{}
-			}
-			if out[tp.Topic] == nil {
-				out[tp.Topic] = map[int32]int64{}
-			}
-			out[tp.Topic][tp.Partition] = off
-		}
+		maps.Copy(out, t.core.Held())
 	}
 	return out
 }

@@ -48,6 +48,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 	w.bal.replicas = replicaConfig{standbys: a.cfg.standbys, maxWarmups: a.cfg.maxWarmups,
 		acceptableLag: a.cfg.acceptableLag, stateful: p.stateful}
 	w.bal.onSync = w.grp.resynced
+	w.bal.onJoin = w.grp.joinStarted
 	opts := a.clientOpts("group",
 		kgo.ConsumerGroup(a.topo.AppID()),
 		kgo.ConsumeTopics(p.consume...),
@@ -63,7 +64,12 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.OnPartitionsAssigned(w.grp.onAssigned),
 		kgo.OnPartitionsRevoked(w.grp.onRevoked),
-		kgo.OnPartitionsLost(w.grp.onRevoked),
+		kgo.OnPartitionsLost(w.grp.onLost),
+		// Rebalances wait for the loop, which commits first (yield):
+		// as Kafka Streams commits before partitions are revoked, no
+		// task loses work to a rebalance, whether it moves or not.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsCallbackBlocked(w.grp.onBlocked),
 	)
 	if a.cfg.static {
 		opts = append(opts, kgo.InstanceID(a.cfg.instanceID))
@@ -96,6 +102,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 	w.in = newInputs(a.cfg.maxTaskIdle, a.topo.AppID(), a.log,
 		newPartitionCheck(a.cfg.partitioner, p, a.log, a.cfg.metrics))
 	w.tasks = newTaskSet(a, p, db, cl, w.in, w.grp, local)
+	w.tasks.yield = w.yieldIdle
 	w.standby = newStandbys(w.tasks, cl.ForceRebalance)
 	return w, nil
 }
@@ -123,6 +130,9 @@ func (w *worker) run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		if err := w.txn.forgetRevoke(ctx, w.grp.takeRevoked()); err != nil {
+			return err
+		}
 		if err := w.syncAssignment(ctx); err != nil {
 			return err
 		}
@@ -132,26 +142,19 @@ func (w *worker) run(ctx context.Context) (err error) {
 		if err := w.standby.poll(ctx, time.Now()); err != nil {
 			return err
 		}
-		err = w.tasks.process(ctx, time.Now(), nextCommit)
+		by := nextCommit
+		if w.grp.rebalanceWaiting() {
+			by = time.Now() // commit what is in hand first
+		}
+		err = w.tasks.process(ctx, time.Now(), by)
 		if err == nil {
 			err = w.glob.failed()
 		}
 		if err == nil && ctx.Err() != nil {
 			return w.finish(ctx)
 		}
-		if err == nil && !time.Now().Before(nextCommit) {
-			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
-			if err = w.commit(ctx, nextCommit); err == nil {
-				if err := w.txn.begin(); err != nil {
-					return err
-				}
-			}
-			// A commit that took longer than the interval leaves the next
-			// one due at once, and a transaction ended right after the
-			// last one races the broker writing that one's markers: its
-			// offset commit gets CONCURRENT_TRANSACTIONS and franz-go
-			// aborts it, wasting the interval.
-			nextCommit = later(nextCommit, time.Now().Add(w.a.cfg.commitInterval/4))
+		if err == nil {
+			nextCommit, err = w.commitDue(ctx, nextCommit)
 		}
 		if err != nil {
 			if !interruptedErr(err) {
@@ -165,6 +168,60 @@ func (w *worker) run(ctx context.Context) (err error) {
 			}
 			nextCommit = time.Now().Add(w.a.cfg.commitInterval)
 		}
+	}
+}
+
+// commitDue commits when the interval is up or a rebalance waits for the
+// worker, which it then lets through, and returns when the next commit is
+// due. Nothing commits while the member joins its group.
+func (w *worker) commitDue(ctx context.Context, next time.Time) (time.Time, error) {
+	yielding := w.grp.rebalanceWaiting()
+	if w.grp.inJoin() {
+		if yielding {
+			w.letRebalanceThrough() // a failed join's onLost: franz-go aborts
+		}
+		return later(next, time.Now().Add(w.a.cfg.commitInterval/4)), nil
+	}
+	if !yielding && time.Now().Before(next) {
+		return next, nil
+	}
+	next = time.Now().Add(w.a.cfg.commitInterval)
+	nextBy := next
+	if yielding {
+		nextBy = time.Time{} // nothing new in hand when it goes through
+	}
+	err := w.commit(ctx, nextBy)
+	if err == nil {
+		if err := w.txn.begin(); err != nil {
+			return next, err
+		}
+		if yielding {
+			w.letRebalanceThrough()
+		}
+	}
+	// A commit that took longer than the interval leaves the next one due
+	// at once, and a transaction ended right after the last one races the
+	// broker writing that one's markers: its offset commit gets
+	// CONCURRENT_TRANSACTIONS and franz-go aborts it, wasting the
+	// interval.
+	return later(next, time.Now().Add(w.a.cfg.commitInterval/4)), err
+}
+
+// letRebalanceThrough allows the rebalance that waits for the worker.
+// Only with nothing in hand: partitions it revokes must not take work
+// with them, and franz-go aborts a transaction a revoke ran into.
+func (w *worker) letRebalanceThrough() {
+	w.grp.letThrough()
+	w.grp.joinStarted() // until the sync or assignment that follows
+	w.txn.cl.AllowRebalance()
+}
+
+// yieldIdle lets a waiting rebalance through during a long step (a
+// restore) if nothing is in hand: a worker that does not rejoin within
+// the rebalance timeout is dropped from the group.
+func (w *worker) yieldIdle() {
+	if w.grp.rebalanceWaiting() && w.txn.idle() {
+		w.letRebalanceThrough()
 	}
 }
 
@@ -197,8 +254,9 @@ func later(a, b time.Time) time.Time {
 // have tens of megabytes buffered.
 func (w *worker) poll(ctx context.Context, until time.Time) (kgo.Fetches, error) {
 	pollCtx, cancel := context.WithDeadline(ctx, until)
+	done := w.grp.polling(cancel) // a waiting rebalance cuts it short
 	fs := w.txn.cl.PollRecords(pollCtx, maxPollRecords)
-	cancel()
+	done()
 	w.in.buffered = w.txn.cl.BufferedFetchRecords() > 0
 	if fs.IsClientClosed() {
 		return nil, errors.New("processor: kafka client closed")
@@ -311,6 +369,7 @@ func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 	default:
 	}
 	held := w.tasks.held()
+	at, holding := w.in.commitAt(held), len(held) > 0
 	// Ending must not be cut short by a cancelled ctx: a transaction the
 	// broker committed must reach local state too.
 	// It may wait out a rebalance that waits for a dead member's session.
@@ -322,12 +381,12 @@ func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 	)
 	if w.abortAfterNext(ctx, nextBy) {
 		perr = errForcedAbort
-		committed, err = w.txn.end(ectx, held, true)
+		committed, err = w.txn.end(ectx, at, holding, true)
 	} else {
 		ended := make(chan struct{})
 		go func() {
 			defer close(ended)
-			committed, err = w.txn.end(ectx, held, false)
+			committed, err = w.txn.end(ectx, at, holding, false)
 		}()
 		if !nextBy.IsZero() {
 			perr = w.tasks.process(ctx, time.Now(), nextBy)
