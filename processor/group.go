@@ -3,10 +3,8 @@ package processor
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/topology"
 )
@@ -22,100 +20,9 @@ type group struct {
 	owned   map[topology.TopicPartition]bool
 	changed bool
 
-	// A rebalance waits for this worker (BlockRebalanceOnPoll): the loop
-	// commits what it has in hand, then lets it through.
-	waiting  bool
-	waits    int                // rebalances that waited, to tell them apart
-	stopPoll context.CancelFunc // the poll in progress, cut short by waiting
 	// Partitions were revoked or lost since the loop last looked:
 	// franz-go then aborts the open transaction at its end.
 	revoked bool
-	// The member may be between JoinGroup and SyncGroup: a commit then
-	// waits in franz-go for a heartbeat until the join completes, or
-	// (kfake) fails.
-	joining bool
-}
-
-// joinStarted notes that the member may be joining: set when the worker
-// lets a rebalance through and at JoinGroup.
-func (g *group) joinStarted() {
-	g.mu.Lock()
-	g.joining = true
-	g.mu.Unlock()
-}
-
-// inJoin reports whether the member may be between JoinGroup and
-// SyncGroup.
-func (g *group) inJoin() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.joining
-}
-
-// yieldTimeout bounds how long a rebalance waits for the worker's loop.
-// Past it the rebalance goes through as it would without waiting, and a
-// revoke aborts the open transaction: a commit whose membership was lost
-// waits in franz-go for a heartbeat that the held-up rebalance stops.
-const yieldTimeout = 2 * time.Second
-
-// onBlocked runs (on its own goroutine) when a rebalance waits for the
-// worker to allow it.
-func (g *group) onBlocked(_ context.Context, cl *kgo.Client) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.stopPoll != nil {
-		g.stopPoll()
-	}
-	if g.waiting {
-		return
-	}
-	g.waiting = true
-	g.waits++
-	this := g.waits
-	time.AfterFunc(yieldTimeout, func() {
-		g.mu.Lock()
-		late := g.waiting && g.waits == this
-		if late {
-			g.waiting = false
-		}
-		g.mu.Unlock()
-		if late {
-			g.a.log.Warn("a rebalance waited too long for the worker's commit; letting it through", zap.Duration("waited", yieldTimeout))
-			cl.AllowRebalance()
-		}
-	})
-}
-
-// rebalanceWaiting reports whether a rebalance waits for the worker.
-func (g *group) rebalanceWaiting() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.waiting
-}
-
-// letThrough clears the wait before the worker allows the rebalance, so
-// that the next one is noticed.
-func (g *group) letThrough() {
-	g.mu.Lock()
-	g.waiting = false
-	g.mu.Unlock()
-}
-
-// polling registers the poll in progress, and cancels it at once if a
-// rebalance already waits; done unregisters it.
-func (g *group) polling(cancel context.CancelFunc) (done func()) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.waiting {
-		cancel()
-	}
-	g.stopPoll = cancel
-	return func() {
-		g.mu.Lock()
-		g.stopPoll = nil
-		g.mu.Unlock()
-		cancel()
-	}
 }
 
 // takeRevoked reports whether partitions were revoked or lost since the
@@ -131,7 +38,6 @@ func (g *group) takeRevoked() bool {
 func (g *group) onAssigned(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.joining = false
 	for t, parts := range ps {
 		for _, p := range parts {
 			g.owned[topology.TopicPartition{Topic: t, Partition: p}] = true
@@ -186,11 +92,10 @@ func (g *group) ownedTasksLocked() map[topology.TaskID]bool {
 }
 
 // resynced notes that a sync may have changed this worker's replicas
-// (Standbys), which no partition callback reports, and that the join is
-// over.
+// (Standbys), which no partition callback reports.
 func (g *group) resynced() {
 	g.mu.Lock()
-	g.changed, g.joining = true, false
+	g.changed = true
 	g.mu.Unlock()
 }
 

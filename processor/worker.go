@@ -28,6 +28,7 @@ type worker struct {
 	bal *taskBalancer // who owns which task, for interactive queries
 
 	grp     *group
+	gate    *gate
 	txn     *session
 	in      *inputs
 	tasks   *taskSet
@@ -38,6 +39,7 @@ type worker struct {
 func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 	w := &worker{a: a, p: p, db: db, log: a.log}
 	w.grp = &group{a: a, w: w, owned: map[topology.TopicPartition]bool{}}
+	w.gate = &gate{log: a.log}
 	w.bal = newTaskBalancer(a.topo.SubtopologyOf, a.cfg.advertise, a.log.Named("balancer"))
 	// What the group learns of local state at the first join.
 	local, err := localPositions(db, p.identity)
@@ -47,8 +49,8 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 	w.bal.local = local.snapshot
 	w.bal.replicas = replicaConfig{standbys: a.cfg.standbys, maxWarmups: a.cfg.maxWarmups,
 		acceptableLag: a.cfg.acceptableLag, stateful: p.stateful}
-	w.bal.onSync = w.grp.resynced
-	w.bal.onJoin = w.grp.joinStarted
+	w.bal.onSync = func() { w.gate.joinDone(); w.grp.resynced() }
+	w.bal.onJoin = w.gate.joinStarted
 	opts := a.clientOpts("group",
 		kgo.ConsumerGroup(a.topo.AppID()),
 		kgo.ConsumeTopics(p.consume...),
@@ -62,14 +64,15 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxPartitionBytes(a.cfg.fetchPartition),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.OnPartitionsAssigned(w.grp.onAssigned),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, ps map[string][]int32) {
+			w.gate.joinDone()
+			w.grp.onAssigned(ctx, cl, ps)
+		}),
 		kgo.OnPartitionsRevoked(w.grp.onRevoked),
 		kgo.OnPartitionsLost(w.grp.onLost),
-		// Rebalances wait for the loop, which commits first (yield):
-		// as Kafka Streams commits before partitions are revoked, no
-		// task loses work to a rebalance, whether it moves or not.
+		// Rebalances wait for the loop to commit first (gate.go).
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsCallbackBlocked(w.grp.onBlocked),
+		kgo.OnPartitionsCallbackBlocked(w.gate.onBlocked),
 	)
 	if a.cfg.static {
 		opts = append(opts, kgo.InstanceID(a.cfg.instanceID))
@@ -143,7 +146,7 @@ func (w *worker) run(ctx context.Context) (err error) {
 			return err
 		}
 		by := nextCommit
-		if w.grp.rebalanceWaiting() {
+		if w.gate.waits() {
 			by = time.Now() // commit what is in hand first
 		}
 		err = w.tasks.process(ctx, time.Now(), by)
@@ -175,10 +178,10 @@ func (w *worker) run(ctx context.Context) (err error) {
 // worker, which it then lets through, and returns when the next commit is
 // due. Nothing commits while the member joins its group.
 func (w *worker) commitDue(ctx context.Context, next time.Time) (time.Time, error) {
-	yielding := w.grp.rebalanceWaiting()
-	if w.grp.inJoin() {
+	yielding := w.gate.waits()
+	if w.gate.inJoin() {
 		if yielding {
-			w.letRebalanceThrough() // a failed join's onLost: franz-go aborts
+			w.gate.open(w.txn.cl) // a failed join's onLost: franz-go aborts
 		}
 		return later(next, time.Now().Add(w.a.cfg.commitInterval/4)), nil
 	}
@@ -196,7 +199,7 @@ func (w *worker) commitDue(ctx context.Context, next time.Time) (time.Time, erro
 			return next, err
 		}
 		if yielding {
-			w.letRebalanceThrough()
+			w.gate.open(w.txn.cl)
 		}
 	}
 	// A commit that took longer than the interval leaves the next one due
@@ -207,21 +210,12 @@ func (w *worker) commitDue(ctx context.Context, next time.Time) (time.Time, erro
 	return later(next, time.Now().Add(w.a.cfg.commitInterval/4)), err
 }
 
-// letRebalanceThrough allows the rebalance that waits for the worker.
-// Only with nothing in hand: partitions it revokes must not take work
-// with them, and franz-go aborts a transaction a revoke ran into.
-func (w *worker) letRebalanceThrough() {
-	w.grp.letThrough()
-	w.grp.joinStarted() // until the sync or assignment that follows
-	w.txn.cl.AllowRebalance()
-}
-
 // yieldIdle lets a waiting rebalance through during a long step (a
 // restore) if nothing is in hand: a worker that does not rejoin within
 // the rebalance timeout is dropped from the group.
 func (w *worker) yieldIdle() {
-	if w.grp.rebalanceWaiting() && w.txn.idle() {
-		w.letRebalanceThrough()
+	if w.gate.waits() && w.txn.idle() {
+		w.gate.open(w.txn.cl)
 	}
 }
 
@@ -254,7 +248,7 @@ func later(a, b time.Time) time.Time {
 // have tens of megabytes buffered.
 func (w *worker) poll(ctx context.Context, until time.Time) (kgo.Fetches, error) {
 	pollCtx, cancel := context.WithDeadline(ctx, until)
-	done := w.grp.polling(cancel) // a waiting rebalance cuts it short
+	done := w.gate.polling(cancel) // a waiting rebalance cuts it short
 	fs := w.txn.cl.PollRecords(pollCtx, maxPollRecords)
 	done()
 	w.in.buffered = w.txn.cl.BufferedFetchRecords() > 0
@@ -484,6 +478,7 @@ func (w *worker) recoverInterrupted(ctx context.Context, cause error) error {
 // close closes the tasks, stops following global tables and ends the
 // session (see session.close).
 func (w *worker) close(abandoned bool) {
+	w.gate.close()
 	w.tasks.close()
 	w.standby.close()
 	w.glob.close()
