@@ -77,6 +77,20 @@ func (g *gate) open(cl *kgo.Client) {
 	cl.AllowRebalance()
 }
 
+// ungate lets rebalances through until the next poll, whether one waits
+// or not: for a long step in which the loop cannot commit (a restore). A
+// member that does not rejoin within the rebalance timeout is dropped;
+// a revoke meanwhile aborts the open transaction, as without the gate.
+func (g *gate) ungate(cl *kgo.Client) {
+	g.mu.Lock()
+	g.waiting = false
+	if g.late != nil {
+		g.late.Stop()
+	}
+	g.mu.Unlock()
+	cl.AllowRebalance()
+}
+
 // close stops the timer of a rebalance still waiting: nothing waits for
 // a closed worker.
 func (g *gate) close() {

@@ -39,6 +39,9 @@ type input struct {
 	// stable is the partition's last stable offset as last seen, from a
 	// fetch or a query; -1 while unknown.
 	stable int64
+	// committed is the group's offset as this worker last committed or
+	// read it; -1 while unknown.
+	committed int64
 	// dry is when the partition was first seen caught up with nothing
 	// buffered, for MaxTaskIdle.
 	dry time.Time
@@ -123,12 +126,13 @@ func (in *inputs) read(r *kgo.Record) bool {
 }
 
 // commitAt returns where the commit of each input partition goes: its
-// first record a task holds unprocessed, else the consumer's position.
-// Weir's own positions, not franz-go's: ending a transaction with an
-// abort sets franz-go's back to the last commit (see
-// session.forgetRevoke), while the tasks keep what they read.
-func (in *inputs) commitAt(held map[topology.TopicPartition]int64) map[string]map[int32]int64 {
-	out := map[string]map[int32]int64{}
+// first record a task holds unprocessed, else the consumer's position;
+// moved has those that differ from the last commit. These are Weir's own
+// positions, not franz-go's: ending a transaction with an abort sets
+// franz-go's back to the last commit (see session.forgetRevoke), while
+// the tasks keep what they read.
+func (in *inputs) commitAt(held map[topology.TopicPartition]int64) (at, moved map[string]map[int32]int64) {
+	at, moved = map[string]map[int32]int64{}, map[string]map[int32]int64{}
 	for tp, p := range in.m {
 		off, ok := held[tp]
 		if !ok {
@@ -137,12 +141,30 @@ func (in *inputs) commitAt(held map[topology.TopicPartition]int64) map[string]ma
 		if !ok {
 			continue
 		}
-		if out[tp.Topic] == nil {
-			out[tp.Topic] = map[int32]int64{}
+		put(at, tp, off)
+		if off != p.committed {
+			put(moved, tp, off)
 		}
-		out[tp.Topic][tp.Partition] = off
 	}
-	return out
+	return at, moved
+}
+
+func put(m map[string]map[int32]int64, tp topology.TopicPartition, off int64) {
+	if m[tp.Topic] == nil {
+		m[tp.Topic] = map[int32]int64{}
+	}
+	m[tp.Topic][tp.Partition] = off
+}
+
+// committed records the offsets a commit carried (commitAt).
+func (in *inputs) committed(at map[string]map[int32]int64) {
+	for topic, parts := range at {
+		for part, off := range parts {
+			if p := in.m[topology.TopicPartition{Topic: topic, Partition: part}]; p != nil {
+				p.committed = off
+			}
+		}
+	}
 }
 
 // seen raises a partition's known last stable offset from a fetch.
@@ -222,14 +244,14 @@ func (in *inputs) tryLocate(ctx context.Context, adm *kadm.Client, topics []stri
 		if !ok1 || !ok2 {
 			return fmt.Errorf("no offsets listed for %s/%d", tp.Topic, tp.Partition)
 		}
-		next := start.Offset
+		next, last := start.Offset, int64(-1)
 		if c, ok := committed.Lookup(tp.Topic, tp.Partition); ok {
 			if c.Err != nil {
 				return fmt.Errorf("committed offset of %s/%d: %w", tp.Topic, tp.Partition, c.Err)
 			}
-			next = max(next, c.At)
+			next, last = max(next, c.At), c.At
 		}
-		in.m[tp] = &input{next: next, stable: stable.Offset}
+		in.m[tp] = &input{next: next, stable: stable.Offset, committed: last}
 	}
 	return nil
 }

@@ -51,6 +51,9 @@ func (r *restoring) take(recs []*kgo.Record, limit int64) {
 // client's start-up once, not once per store (the replays themselves
 // are short; that start-up was most of a restore's time).
 func (ts *taskSet) restore(ctx context.Context, tasks []*task) error {
+	if ts.restoring != nil {
+		ts.restoring()
+	}
 	parts, err := ts.restorePlan(ctx, tasks)
 	if err != nil || len(parts) == 0 {
 		return err
@@ -193,9 +196,6 @@ func (ts *taskSet) replay(ctx context.Context, parts []*restoring) error {
 	}
 	var total int64
 	for len(open) > 0 {
-		if ts.yield != nil {
-			ts.yield()
-		}
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return err

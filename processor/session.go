@@ -148,12 +148,13 @@ func (s *session) outRecord(o topology.Output) *kgo.Record {
 }
 
 // end finishes the open transaction: it commits (with the input offsets
-// at, see inputs.commitAt) unless a produce failed or abort is set, and
+// at, of which moved changed: see inputs.commitAt) unless a produce
+// failed or abort is set, and
 // reports whether it committed. holding says tasks hold records they have
 // not processed. An error means the session cannot go on. It may run
 // while tasks process (commit pipelining), never while the client is
 // polled.
-func (s *session) end(ctx context.Context, at map[string]map[int32]int64, holding, abort bool) (bool, error) {
+func (s *session) end(ctx context.Context, at, moved map[string]map[int32]int64, holding, abort bool) (bool, error) {
 	// Flush first so every produce result is in before deciding: End's
 	// own flush would come too late to turn a commit into an abort.
 	if err := s.cl.Flush(ctx); err != nil {
@@ -191,7 +192,7 @@ func (s *session) end(ctx context.Context, at map[string]map[int32]int64, holdin
 		}
 		return true, nil
 	}
-	committed, err := s.sess.End(commitAt(ctx, at), try)
+	committed, err := s.sess.End(commitAt(ctx, at, moved), try)
 	if err != nil {
 		return false, fmt.Errorf("%w: end transaction: %w", errRestart, err)
 	}
@@ -247,17 +248,17 @@ func (s *session) close(abandoned bool) {
 // commitAt makes a transactional offset commit go where the worker has
 // got (inputs.commitAt) rather than where franz-go has polled. franz-go
 // leaves out partitions whose position is its last commit, as after an
-// abort set it back (session.forgetRevoke): those are added.
-func commitAt(ctx context.Context, at map[string]map[int32]int64) context.Context {
+// abort set it back (session.forgetRevoke): those that moved are added.
+func commitAt(ctx context.Context, at, moved map[string]map[int32]int64) context.Context {
 	return kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
-		setCommitAt(req, at)
+		setCommitAt(req, at, moved)
 		return nil
 	})
 }
 
-func setCommitAt(req *kmsg.TxnOffsetCommitRequest, at map[string]map[int32]int64) {
-	left := make(map[string]map[int32]int64, len(at))
-	for topic, parts := range at {
+func setCommitAt(req *kmsg.TxnOffsetCommitRequest, at, moved map[string]map[int32]int64) {
+	left := make(map[string]map[int32]int64, len(moved))
+	for topic, parts := range moved {
 		left[topic] = maps.Clone(parts)
 	}
 	for i := range req.Topics {

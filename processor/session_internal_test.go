@@ -8,9 +8,10 @@ import (
 
 // TestCommitGoesWhereTheWorkerGot: the transactional offset commit takes
 // the worker's own positions: a partition franz-go would commit elsewhere
-// is moved (its leader epoch then unknown), one it left out (its position
-// set back to the last commit by an abort) is added, and one the worker
-// does not track keeps franz-go's offset.
+// is moved (its leader epoch then unknown), one it left out that moved
+// since the last commit (its position set back by an abort) is added, one
+// it left out that did not move stays out, and one the worker does not
+// track keeps franz-go's offset.
 func TestCommitGoesWhereTheWorkerGot(t *testing.T) {
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	in := kmsg.NewTxnOffsetCommitRequestTopic()
@@ -26,7 +27,10 @@ func TestCommitGoesWhereTheWorkerGot(t *testing.T) {
 	req.Topics = append(req.Topics, in)
 
 	setCommitAt(req, map[string]map[int32]int64{
-		"in":    {0: 100, 1: 80, 2: 30},
+		"in":    {0: 100, 1: 80, 2: 30, 3: 12},
+		"other": {4: 9},
+	}, map[string]map[int32]int64{
+		"in":    {1: 80, 2: 30},
 		"other": {4: 9},
 	})
 

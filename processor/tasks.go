@@ -37,20 +37,20 @@ type task struct {
 // taskSet is the worker's tasks: it opens (restoring local state), runs,
 // rewinds, closes and drops them, and publishes them to queries.
 type taskSet struct {
-	a      *App
-	p      *plan
-	db     *pebble.DB
-	log    *zap.Logger
-	cl     *kgo.Client // for admin requests and restore clients' settings
-	in     *inputs
-	grp    *group
-	pauses *pauses
-	m      map[topology.TaskID]*task
-	moved  map[string]time.Time // tasks whose local state is kept: when they left
-	local  *positions           // how far each task's local state got, for the group
-	n      int                  // Parallelism
-	done   atomic.Int64         // records processed, for tests
-	yield  func()               // lets a waiting rebalance through, between restore batches
+	a         *App
+	p         *plan
+	db        *pebble.DB
+	log       *zap.Logger
+	cl        *kgo.Client // for admin requests and restore clients' settings
+	in        *inputs
+	grp       *group
+	pauses    *pauses
+	m         map[topology.TaskID]*task
+	moved     map[string]time.Time // tasks whose local state is kept: when they left
+	local     *positions           // how far each task's local state got, for the group
+	n         int                  // Parallelism
+	done      atomic.Int64         // records processed, for tests
+	restoring func()               // called as a restore starts (gate.ungate)
 }
 
 func newTaskSet(a *App, p *plan, db *pebble.DB, cl *kgo.Client, in *inputs, grp *group, local *positions) *taskSet {

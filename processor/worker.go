@@ -105,7 +105,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 	w.in = newInputs(a.cfg.maxTaskIdle, a.topo.AppID(), a.log,
 		newPartitionCheck(a.cfg.partitioner, p, a.log, a.cfg.metrics))
 	w.tasks = newTaskSet(a, p, db, cl, w.in, w.grp, local)
-	w.tasks.yield = w.yieldIdle
+	w.tasks.restoring = func() { w.gate.ungate(cl) }
 	w.standby = newStandbys(w.tasks, cl.ForceRebalance)
 	return w, nil
 }
@@ -208,15 +208,6 @@ func (w *worker) commitDue(ctx context.Context, next time.Time) (time.Time, erro
 	// CONCURRENT_TRANSACTIONS and franz-go aborts it, wasting the
 	// interval.
 	return later(next, time.Now().Add(w.a.cfg.commitInterval/4)), err
-}
-
-// yieldIdle lets a waiting rebalance through during a long step (a
-// restore) if nothing is in hand: a worker that does not rejoin within
-// the rebalance timeout is dropped from the group.
-func (w *worker) yieldIdle() {
-	if w.gate.waits() && w.txn.idle() {
-		w.gate.open(w.txn.cl)
-	}
 }
 
 // fence takes over this worker's transactional id before anything is
@@ -363,7 +354,8 @@ func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 	default:
 	}
 	held := w.tasks.held()
-	at, holding := w.in.commitAt(held), len(held) > 0
+	at, moved := w.in.commitAt(held)
+	holding := len(held) > 0
 	// Ending must not be cut short by a cancelled ctx: a transaction the
 	// broker committed must reach local state too.
 	// It may wait out a rebalance that waits for a dead member's session.
@@ -375,12 +367,12 @@ func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 	)
 	if w.abortAfterNext(ctx, nextBy) {
 		perr = errForcedAbort
-		committed, err = w.txn.end(ectx, at, holding, true)
+		committed, err = w.txn.end(ectx, at, moved, holding, true)
 	} else {
 		ended := make(chan struct{})
 		go func() {
 			defer close(ended)
-			committed, err = w.txn.end(ectx, at, holding, false)
+			committed, err = w.txn.end(ectx, at, moved, holding, false)
 		}()
 		if !nextBy.IsZero() {
 			perr = w.tasks.process(ctx, time.Now(), nextBy)
@@ -405,6 +397,7 @@ func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 		}
 		return nil // an interrupted task was rewound with the rest
 	}
+	w.in.committed(at)
 	if err := w.tasks.committed(w.txn); err != nil {
 		return err
 	}
@@ -472,7 +465,13 @@ func (w *worker) recoverInterrupted(ctx context.Context, cause error) error {
 	if err := w.tasks.rewind(ctx); err != nil {
 		return err
 	}
-	return w.txn.begin()
+	if err := w.txn.begin(); err != nil {
+		return err
+	}
+	if w.gate.waits() {
+		w.gate.open(w.txn.cl) // nothing in hand now
+	}
+	return nil
 }
 
 // close closes the tasks, stops following global tables and ends the
