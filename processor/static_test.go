@@ -69,8 +69,10 @@ func ownedAfter(events []string) map[string]bool {
 // TestStaticMemberGetsItsTasksBackWithoutRebalance kills a `weir run
 // -static` worker with SIGKILL and starts it
 // again on its state directory, well within the 60 s session timeout:
-// it must get back exactly the tasks it had, the other worker's tasks
-// must not move, and every output must be exact. A dynamic member would
+// it must get back exactly the tasks it had and the replicas it followed
+// (on kfake, which rebalances it: as many tasks, and replicas of the
+// other's), the other worker's tasks must not move, and every output
+// must be exact. A dynamic member would
 // rejoin as a stranger while its dead self still held its tasks, and
 // the group would wait out the session before anything moved.
 func TestStaticMemberGetsItsTasksBackWithoutRebalance(t *testing.T) {
@@ -137,31 +139,34 @@ func TestStaticMemberGetsItsTasksBackWithoutRebalance(t *testing.T) {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	// Real Kafka keeps a static member's assignment when it rejoins with
-	// other join metadata (ours carries its state's positions), so all
-	// of the below holds at once. kfake rebalances instead; if a was
-	// killed before Pebble wrote its last replica reads (the kill
-	// follows the split by milliseconds), b, holding replicas, takes a's
-	// tasks for a while and a warms them up and takes them back. There,
-	// the test waits for that and does not hold b's tasks still.
+	// other join metadata (ours carries its state's positions), so a gets
+	// back exactly its tasks and replicas and b's tasks stay still.
+	// kfake rebalances instead, and the lag-aware assignor may settle on
+	// another balanced split (b, holding a replica of a's task, keeps it
+	// while a takes one of b's it followed). There the test waits for a
+	// to own as many tasks as before and to follow exactly b's.
+	strict := c.Tier() != "kfake"
 	settled := func() bool {
-		return maps.Equal(ownedAfter(taskEvents(t, a)), hadA) && maps.Equal(ownedAfter(replicaEvents(t, a)), replicasA)
+		ownA, followA, ownB := ownedAfter(taskEvents(t, a)), ownedAfter(replicaEvents(t, a)), ownedAfter(taskEvents(t, b))
+		if strict {
+			return maps.Equal(ownA, hadA) && maps.Equal(followA, replicasA)
+		}
+		return len(ownA) == len(hadA) && maps.Equal(followA, ownB)
 	}
-	for c.Tier() == "kfake" && !settled() && ctx.Err() == nil {
+	for !strict && !settled() && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond): // polling the logs: no event to wait on
 		}
 	}
-	if got := ownedAfter(taskEvents(t, a)); !maps.Equal(got, hadA) {
-		t.Errorf("restarted worker a owns %v, want the %v it had", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(hadA)))
+	gotA, gotReplicas, gotB := ownedAfter(taskEvents(t, a)), ownedAfter(replicaEvents(t, a)), ownedAfter(taskEvents(t, b))
+	if !settled() {
+		t.Errorf("after the restart a owns %v and follows %v, b owns %v; before, a owned %v and followed %v",
+			slices.Sorted(maps.Keys(gotA)), slices.Sorted(maps.Keys(gotReplicas)), slices.Sorted(maps.Keys(gotB)),
+			slices.Sorted(maps.Keys(hadA)), slices.Sorted(maps.Keys(replicasA)))
 	}
-	if moved := taskEvents(t, b)[seenB:]; len(moved) > 0 && c.Tier() != "kfake" {
+	if moved := taskEvents(t, b)[seenB:]; len(moved) > 0 && strict {
 		t.Errorf("worker b's tasks changed while a restarted: %v", moved)
-	}
-	// The assignment a got back under its new member id still names its
-	// replicas (by instance id): it keeps following b's tasks.
-	if got := ownedAfter(replicaEvents(t, a)); !maps.Equal(got, replicasA) {
-		t.Errorf("restarted worker a keeps replicas of %v, want the %v it had", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(replicasA)))
 	}
 }
 
