@@ -67,26 +67,19 @@ func (g *gate) waits() bool {
 
 // open lets the waiting rebalance through; the member may then join
 // until the sync or assignment that follows.
-func (g *gate) open(cl *kgo.Client) {
-	g.mu.Lock()
-	g.waiting, g.joining = false, true
-	if g.late != nil {
-		g.late.Stop()
-	}
-	g.mu.Unlock()
-	cl.AllowRebalance()
-}
+func (g *gate) open(cl *kgo.Client) { g.release(cl, true) }
 
 // ungate lets rebalances through until the next poll, whether one waits
 // or not: for a long step in which the loop cannot commit (a restore). A
 // member that does not rejoin within the rebalance timeout is dropped;
 // a revoke meanwhile aborts the open transaction, as without the gate.
-func (g *gate) ungate(cl *kgo.Client) {
+func (g *gate) ungate(cl *kgo.Client) { g.release(cl, false) }
+
+func (g *gate) release(cl *kgo.Client, joining bool) {
 	g.mu.Lock()
 	g.waiting = false
-	if g.late != nil {
-		g.late.Stop()
-	}
+	g.joining = g.joining || joining
+	g.stopLate()
 	g.mu.Unlock()
 	cl.AllowRebalance()
 }
@@ -96,6 +89,11 @@ func (g *gate) ungate(cl *kgo.Client) {
 func (g *gate) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.stopLate()
+}
+
+// stopLate stops the yieldTimeout timer. g.mu must be held.
+func (g *gate) stopLate() {
 	if g.late != nil {
 		g.late.Stop()
 	}

@@ -61,9 +61,6 @@ func (s *session) begin() error {
 	return nil
 }
 
-// idle reports whether the open transaction holds nothing yet.
-func (s *session) idle() bool { return s.consumed == 0 && s.produced == 0 }
-
 // forgetRevoke ends the open transaction if partitions were revoked
 // before it produced anything (the worker commits before it lets a
 // rebalance through): franz-go would otherwise abort it at its end, with
@@ -164,7 +161,7 @@ func (s *session) end(ctx context.Context, at, moved map[string]map[int32]int64,
 	// Held records keep the commit from being empty: ending it with an
 	// abort would set the consumer back to the last commit and read
 	// them again.
-	idle := s.idle() && !holding
+	idle := s.consumed == 0 && s.produced == 0 && !holding
 	s.consumed, s.produced = 0, 0
 	if s.sess == nil {
 		if perr != nil {

@@ -35,7 +35,7 @@ func TestWorkerLosingTasksCommitsFirst(t *testing.T) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("b never took tasks from a: a owns %v, b %v", tasksA.owned(), tasksB.owned())
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond): // polling the logs: no event to wait on
 		}
 	}
 	// b processes some of the load too before it stops.
