@@ -8,8 +8,9 @@ import (
 
 // Metrics receives what a worker measures. Implementations must be safe
 // for concurrent use and cheap: the hooks run on the processing path.
-// A Prometheus implementation lives in the binary; the processor package
-// does not depend on any metrics library.
+// A Prometheus implementation lives in serve; the processor package
+// depends on no metrics library but for the Kafka client's own
+// (KafkaClientMetrics).
 type Metrics interface {
 	// Processed reports a task's counters since the last call.
 	Processed(task topology.TaskID, delta topology.TaskStats)
@@ -34,3 +35,10 @@ func (noMetrics) Committed(time.Duration, bool)                 {}
 func (noMetrics) Restored(string, int32, int64, int64)          {}
 func (noMetrics) EndToEnd(time.Duration)                        {}
 func (noMetrics) Lag(string, int32, int64)                      {}
+
+// AssignmentMetrics is optionally implemented by a Metrics: it hears each
+// assignment the worker applies after a rebalance, as the number of
+// active tasks and standby replicas (warm-ups included) it now runs.
+type AssignmentMetrics interface {
+	Assigned(active, standby int)
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/topology"
@@ -48,6 +49,7 @@ func (f optFunc) apply(c *config) { f(c) }
 type config struct {
 	brokers        []string
 	stateDir       string
+	clientMetrics  prometheus.Registerer // KafkaClientMetrics; nil: none
 	commitInterval time.Duration
 	guarantee      Guarantee
 	log            *zap.Logger

@@ -99,6 +99,10 @@ func (ts *taskSet) restorePlan(ctx context.Context, tasks []*task) ([]*restoring
 			}
 			if start < end {
 				parts = append(parts, &restoring{t: t, store: name, tp: tp, idx: t.stores[name].top.Index(), from: start, pos: start, end: end})
+			} else {
+				// Nothing to restore says so too: a dashboard then shows
+				// 0 left rather than nothing known.
+				ts.a.cfg.metrics.Restored(tp.Topic, tp.Partition, 0, 0)
 			}
 		}
 	}
@@ -183,6 +187,9 @@ func (ts *taskSet) replay(ctx context.Context, parts []*restoring) error {
 		return err
 	}
 	defer cl.Close()
+	for _, r := range parts {
+		ts.a.cfg.metrics.Restored(r.tp.Topic, r.tp.Partition, 0, r.end-r.pos) // what is left, before the first batch lands
+	}
 	began := time.Now()
 	var derived []state.Change
 	flush := func(r *restoring) (err error) {

@@ -422,11 +422,7 @@ func (ts *taskSet) produce(ctx context.Context, txn *session) error {
 func (ts *taskSet) committed(txn *session) error {
 	return firstErr(eachTask(ts.n, ts.sorted(), func(_ int, t *task) error {
 		st := t.frozen
-		ts.a.cfg.metrics.Processed(t.id, topology.TaskStats{
-			RecordsIn: st.RecordsIn - t.reported.RecordsIn, RecordsOut: st.RecordsOut - t.reported.RecordsOut,
-			Skipped: st.Skipped - t.reported.Skipped, DeadLettered: st.DeadLettered - t.reported.DeadLettered,
-			Late: st.Late - t.reported.Late,
-		})
+		ts.a.cfg.metrics.Processed(t.id, st.Sub(t.reported))
 		t.reported = st
 		writes := map[string]state.Batch{}
 		for name, l := range t.stores {

@@ -74,6 +74,7 @@ func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsCallbackBlocked(w.gate.onBlocked),
 	)
+	opts = append(opts, a.cfg.clientMetricsOpts()...)
 	if a.cfg.static {
 		opts = append(opts, kgo.InstanceID(a.cfg.instanceID))
 	}
@@ -326,7 +327,13 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 	if err := w.tasks.sync(ctx, want); err != nil {
 		return err
 	}
-	return w.standby.start(ctx, standby, warm)
+	if err := w.standby.start(ctx, standby, warm); err != nil {
+		return err
+	}
+	if m, ok := w.a.cfg.metrics.(AssignmentMetrics); ok {
+		m.Assigned(len(want), len(w.standby.m))
+	}
+	return nil
 }
 
 // commit produces every task's outputs and changelog records, then ends

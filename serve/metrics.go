@@ -15,6 +15,9 @@ import (
 type Metrics struct {
 	in, out, skipped, dead, late *prometheus.CounterVec
 	commit                       *prometheus.HistogramVec
+	aborted                      prometheus.Counter
+	rebalances                   prometheus.Counter
+	tasks                        *prometheus.GaugeVec
 	restored                     *prometheus.CounterVec
 	remaining, lag               *prometheus.GaugeVec
 	e2e                          prometheus.Histogram
@@ -25,7 +28,7 @@ type Metrics struct {
 	pausedTasks    prometheus.Gauge
 
 	mu           sync.Mutex
-	lastRestored map[string]int64
+	lastRestored map[[2]string]int64 // topic, partition -> restored count last reported
 
 	// recent holds the last len(recent) end-to-end latencies, a ring
 	// written at next; P99 sorts a copy. Exact over a sliding window, and
@@ -47,14 +50,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
-		lastRestored: map[string]int64{},
+		lastRestored: map[[2]string]int64{},
 		recent:       make([]time.Duration, latencyWindow),
 		in:           counter("weir_records_in_total", "Records processed.", task),
 		out:          counter("weir_records_out_total", "Records produced to sinks.", task),
 		skipped:      counter("weir_records_skipped_total", "Bad records skipped.", task),
-		dead:         counter("weir_records_dead_lettered_total", "Bad records sent to the dead-letter topic.", task),
+		dead:         counter("weir_records_dead_lettered_total", "Bad records sent to the dead-letter topic, by kind: undecodable (key or value did not decode) or failed (a processor rejected it).", append(task, "kind")),
 		late:         counter("weir_records_late_total", "Records dropped as later than grace.", task),
-		commit:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "weir_commit_seconds", Help: "Commit duration.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"outcome"}),
+		commit:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "weir_commit_seconds", Help: "Commit duration, by outcome: committed or aborted.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"outcome"}),
+		aborted:      prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_transactions_aborted_total", Help: "Transactions aborted: their outputs were dropped and the tasks rewound to the last commit."}),
+		rebalances:   prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_rebalances_total", Help: "Assignments this worker applied after a rebalance."}),
+		tasks:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_tasks", Help: "Tasks this worker runs, by kind: active or standby (warm-ups included)."}, []string{"kind"}),
 		restored:     counter("weir_restored_records_total", "Changelog records restored.", tp),
 		remaining:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_restore_remaining_records", Help: "Changelog records left to restore."}, tp),
 		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_consumer_lag", Help: "Records not yet fetched."}, tp),
@@ -62,7 +68,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pausedTasks:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "weir_tasks_paused", Help: "Tasks paused now by an unavailable dependency."}),
 		e2e:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_end_to_end_seconds", Help: "Commit time minus event time of outputs.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
 	}
-	reg.MustRegister(m.in, m.out, m.skipped, m.dead, m.late, m.commit, m.restored, m.remaining, m.lag, m.e2e, m.paused, m.pausedTasks)
+	reg.MustRegister(m.in, m.out, m.skipped, m.dead, m.late, m.commit, m.aborted, m.rebalances, m.tasks,
+		m.restored, m.remaining, m.lag, m.e2e, m.paused, m.pausedTasks)
 	m.mispartitioned = counter("weir_records_mispartitioned_total",
 		"Input records on another partition than the configured input partitioner gives their key: queries miss those keys.", []string{"topic"})
 	reg.MustRegister(m.mispartitioned)
@@ -75,7 +82,8 @@ func (m *Metrics) Processed(id topology.TaskID, d topology.TaskStats) {
 	m.in.WithLabelValues(l...).Add(float64(d.RecordsIn))
 	m.out.WithLabelValues(l...).Add(float64(d.RecordsOut))
 	m.skipped.WithLabelValues(l...).Add(float64(d.Skipped))
-	m.dead.WithLabelValues(l...).Add(float64(d.DeadLettered))
+	m.dead.WithLabelValues(append(l, "undecodable")...).Add(float64(d.DeadLetteredUndecodable))
+	m.dead.WithLabelValues(append(l, "failed")...).Add(float64(d.DeadLettered - d.DeadLetteredUndecodable))
 	m.late.WithLabelValues(l...).Add(float64(d.Late))
 }
 
@@ -84,8 +92,28 @@ func (m *Metrics) Committed(d time.Duration, committed bool) {
 	outcome := "aborted"
 	if committed {
 		outcome = "committed"
+	} else {
+		m.aborted.Inc()
 	}
 	m.commit.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// Assigned counts a rebalance and sets the worker's tasks
+// (processor.AssignmentMetrics).
+//
+// Lag and restore figures of partitions that moved away would linger
+// and add to the fleet's sums: lag starts afresh with the next fetch,
+// and every restore of the new assignment is done, so none is left.
+func (m *Metrics) Assigned(active, standby int) {
+	m.lag.Reset()
+	m.mu.Lock()
+	for k := range m.lastRestored {
+		m.remaining.WithLabelValues(k[0], k[1]).Set(0)
+	}
+	m.mu.Unlock()
+	m.rebalances.Inc()
+	m.tasks.WithLabelValues("active").Set(float64(active))
+	m.tasks.WithLabelValues("standby").Set(float64(standby))
 }
 
 // Restored gets a cumulative count per replay; the counter adds the
@@ -93,7 +121,7 @@ func (m *Metrics) Committed(d time.Duration, committed bool) {
 func (m *Metrics) Restored(topic string, p int32, restored, remaining int64) {
 	l := []string{topic, strconv.Itoa(int(p))}
 	m.remaining.WithLabelValues(l...).Set(float64(remaining))
-	key := topic + "/" + l[1]
+	key := [2]string{topic, l[1]}
 	m.mu.Lock()
 	delta := restored - m.lastRestored[key]
 	if delta < 0 {

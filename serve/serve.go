@@ -104,6 +104,7 @@ func New(b Backend, opts Options) *Server {
 		subs: map[chan events.Trigger]struct{}{}, changed: make(chan struct{}),
 	}
 	s.guard = newGuard(opts.Auth, own, opts.Logger)
+	registerBackendGauges(own, b)
 	s.forwardToken.Store(&opts.ForwardToken)
 	s.mux.HandleFunc("GET /v1/profiles/{id}", s.guard.wrap(s.profile))
 	s.mux.HandleFunc("GET /v1/triggers", s.guard.wrap(s.triggers))

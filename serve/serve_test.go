@@ -287,8 +287,13 @@ func TestSlowTriggerClientDropped(t *testing.T) {
 func TestMetricsExposition(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := serve.NewMetrics(reg)
-	m.Processed(topology.TaskID{Subtopology: 0, Partition: 2}, topology.TaskStats{RecordsIn: 5, DeadLettered: 1})
+	m.Processed(topology.TaskID{Subtopology: 0, Partition: 2}, topology.TaskStats{RecordsIn: 5, DeadLettered: 3, DeadLetteredUndecodable: 1})
 	m.Committed(10*time.Millisecond, true)
+	m.Committed(30*time.Millisecond, false)
+	m.Assigned(3, 1)
+	m.Lag("gone", 0, 7) // moves away in the next rebalance
+	m.Restored("cl", 1, 5, 50)
+	m.Assigned(4, 2)
 	m.Restored("cl", 0, 10, 90)
 	m.Restored("cl", 0, 30, 70)
 	m.EndToEnd(20 * time.Millisecond)
@@ -303,16 +308,27 @@ func TestMetricsExposition(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		`weir_records_in_total{partition="2",subtopology="0"} 5`,
-		`weir_records_dead_lettered_total{partition="2",subtopology="0"} 1`,
+		`weir_records_dead_lettered_total{kind="undecodable",partition="2",subtopology="0"} 1`,
+		`weir_records_dead_lettered_total{kind="failed",partition="2",subtopology="0"} 2`,
 		`weir_commit_seconds_count{outcome="committed"} 1`,
+		`weir_commit_seconds_count{outcome="aborted"} 1`,
+		`weir_transactions_aborted_total 1`,
+		`weir_rebalances_total 2`,
+		`weir_tasks{kind="active"} 4`,
+		`weir_tasks{kind="standby"} 2`,
+		`weir_ready 0`,
 		`weir_restored_records_total{partition="0",topic="cl"} 30`,
 		`weir_restore_remaining_records{partition="0",topic="cl"} 70`,
 		`weir_end_to_end_seconds_count 1`,
 		`weir_consumer_lag{partition="1",topic="in"} 42`,
+		`weir_restore_remaining_records{partition="1",topic="cl"} 0`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	if strings.Contains(string(b), `topic="gone"`) {
+		t.Errorf("lag of a partition that moved away is still exposed")
 	}
 }
 
@@ -354,5 +370,32 @@ func TestP99(t *testing.T) {
 	// = 4056 is sample 960 of the 1..1000 ms run (3096 + 960).
 	if got := m.P99(); got != 960*time.Millisecond {
 		t.Fatalf("seed %d: P99 = %v, want 960ms", seed, got)
+	}
+}
+
+type sized struct {
+	fake
+	bytes int64
+}
+
+func (s *sized) StateBytes() (int64, error) { return s.bytes, nil }
+
+// Readiness and state size are read off the backend at scrape time.
+func TestBackendGauges(t *testing.T) {
+	b := &sized{bytes: 12345}
+	s := httptest.NewServer(serve.New(b, serve.Options{}))
+	defer s.Close()
+	_, _, body := getRaw(t, s.URL+"/metrics", nil)
+	for _, want := range []string{"weir_ready 0", "weir_state_bytes 12345"} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	b.ready, b.bytes = true, 99
+	_, _, body = getRaw(t, s.URL+"/metrics", nil)
+	for _, want := range []string{"weir_ready 1", "weir_state_bytes 99"} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("metrics lack %q after the change", want)
+		}
 	}
 }

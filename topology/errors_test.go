@@ -64,6 +64,28 @@ func TestDeadLetterKeepsBytesAndNamesTheError(t *testing.T) {
 	}
 }
 
+// The stats tell dead letters that did not decode from those a processor
+// rejected: weir_records_dead_lettered_total{kind} reads them.
+func TestDeadLettersCountedByKind(t *testing.T) {
+	b := topology.New("app")
+	topology.StreamOf(b, "nums", str, i64, topology.OnBadInput(topology.DeadLetter)).
+		FilterE("positive", func(_ string, v int64) (bool, error) {
+			if v < 0 {
+				return false, errBad
+			}
+			return true, nil
+		}).To("out", str, i64)
+	d := driver(t, build(t, b))
+	in := topologytest.Input(d, "nums", str, i64)
+	must(t, in.Pipe("a", 1, ms(1)))
+	must(t, d.PipeRaw("nums", []byte("b"), []byte{1}, ms(2)))
+	must(t, in.Pipe("c", -1, ms(3)))
+	must(t, in.Pipe("d", -2, ms(4)))
+	if s := d.Stats(); s.DeadLettered != 3 || s.DeadLetteredUndecodable != 1 || s.RecordsOut != 1 {
+		t.Fatalf("stats %+v, want 3 dead letters of which 1 undecodable, 1 output", s)
+	}
+}
+
 func TestSkipCountsDecodeErrors(t *testing.T) {
 	b := topology.New("app")
 	topology.StreamOf(b, "nums", str, i64, topology.OnBadInput(topology.Skip)).To("out", str, i64)

@@ -104,7 +104,28 @@ type TaskStats struct {
 	RecordsOut   int64 // outputs to sinks (not dead letters)
 	Skipped      int64 // bad records dropped under Skip
 	DeadLettered int64 // bad records sent to the dead-letter topic
-	Late         int64 // records dropped as too late by windows and stream-stream joins
+	// Of DeadLettered, those whose key or value did not decode; the
+	// others failed in a processor.
+	DeadLetteredUndecodable int64
+	Late                    int64 // records dropped as too late by windows and stream-stream joins
+}
+
+// Add returns s plus o, field by field.
+func (s TaskStats) Add(o TaskStats) TaskStats {
+	return TaskStats{
+		RecordsIn: s.RecordsIn + o.RecordsIn, RecordsOut: s.RecordsOut + o.RecordsOut,
+		Skipped: s.Skipped + o.Skipped, DeadLettered: s.DeadLettered + o.DeadLettered,
+		DeadLetteredUndecodable: s.DeadLetteredUndecodable + o.DeadLetteredUndecodable,
+		Late:                    s.Late + o.Late,
+	}
+}
+
+// Sub returns s minus o, field by field: the counts since o was taken.
+func (s TaskStats) Sub(o TaskStats) TaskStats {
+	return s.Add(TaskStats{
+		RecordsIn: -o.RecordsIn, RecordsOut: -o.RecordsOut, Skipped: -o.Skipped,
+		DeadLettered: -o.DeadLettered, DeadLetteredUndecodable: -o.DeadLetteredUndecodable, Late: -o.Late,
+	})
 }
 
 // TaskOpt configures NewTask.
@@ -459,7 +480,7 @@ func (t *Task) processOne(q *queue, it queued) error {
 		if !isRecordError(err) {
 			return fmt.Errorf("task %s: topic %s partition %d offset %d: %w", t.id, r.Topic, r.Partition, r.Offset, err)
 		}
-		if err := t.badRecord(q.src, r, err); err != nil {
+		if err := t.badRecord(q.src, r, err, it.err != nil); err != nil {
 			return err
 		}
 	}
@@ -471,7 +492,9 @@ func (t *Task) processOne(q *queue, it queued) error {
 	return t.punctuate(StreamTime, t.streamTime)
 }
 
-func (t *Task) badRecord(src *node, r Record, cause error) error {
+// badRecord applies the bad-input policy; undecodable says the record's
+// key or value did not decode (else a processor failed on it).
+func (t *Task) badRecord(src *node, r Record, cause error, undecodable bool) error {
 	p := src.policy
 	if p == PolicyUnset {
 		p = t.cfg.policy
@@ -484,6 +507,9 @@ func (t *Task) badRecord(src *node, r Record, cause error) error {
 		return nil
 	case DeadLetter:
 		t.stats.DeadLettered++
+		if undecodable {
+			t.stats.DeadLetteredUndecodable++
+		}
 		h := append(append([]Header(nil), r.Headers...),
 			codec.DeadLetterHeaders(cause, r.Topic, r.Partition, r.Offset, r.Timestamp)...)
 		t.outputs = append(t.outputs, Output{Topic: t.topo.DeadLetterTopic(), Partition: -1,

@@ -227,7 +227,7 @@ func runWorker(ctx context.Context, args []string) error {
 		opts = append(opts, processor.ProcessingGuarantee(processor.AtLeastOnce))
 	}
 	if hs != nil {
-		opts = append(opts, processor.AdvertisedAddress(hs.advertise))
+		opts = append(opts, processor.AdvertisedAddress(hs.advertise), processor.KafkaClientMetrics(promReg))
 	}
 	w, err := processor.New(topo, opts...)
 	if err != nil {

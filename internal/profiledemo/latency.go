@@ -112,3 +112,13 @@ func (f Fanout) Mispartitioned(topic string, n int64) {
 		}
 	}
 }
+
+// Assigned forwards to the sinks that hear assignments
+// (processor.AssignmentMetrics).
+func (f Fanout) Assigned(active, standby int) {
+	for _, m := range f {
+		if am, ok := m.(processor.AssignmentMetrics); ok {
+			am.Assigned(active, standby)
+		}
+	}
+}

@@ -171,6 +171,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 			processor.AdvertisedAddress(addr),
 			processor.Logger(cfg.Log.With(zap.Int("worker", i))),
 			processor.WithMetrics(Fanout{lat, serve.NewMetrics(reg)}),
+			processor.KafkaClientMetrics(reg),
 		)
 		if err != nil {
 			ln.Close()

@@ -340,12 +340,7 @@ func (d *Driver) DeadLetters() []topology.Output { return d.Outputs(d.topo.DeadL
 func (d *Driver) Stats() topology.TaskStats {
 	var s topology.TaskStats
 	for _, id := range d.order {
-		x := d.tasks[id].Stats()
-		s.RecordsIn += x.RecordsIn
-		s.RecordsOut += x.RecordsOut
-		s.Skipped += x.Skipped
-		s.DeadLettered += x.DeadLettered
-		s.Late += x.Late
+		s = s.Add(d.tasks[id].Stats())
 	}
 	return s
 }
