@@ -157,9 +157,9 @@ func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' }
 func TestOperands(t *testing.T) {
 	for expr, want := range map[string][]string{
 		`sum by (topic) (x) > 1000 and sum by (topic) (deriv(x[10m])) > 0`: {"sum by (topic) (x)", "sum by (topic) (deriv(x[10m]))"},
-		`up{job="weir",a!="b>c"} == 0`:                                   {`up{job="weir",a!="b>c"}`},
-		`histogram_quantile(0.99, sum by (le) (rate(b[5m]))) > 1`:        {"histogram_quantile(0.99, sum by (le) (rate(b[5m])))"},
-		"a\nunless\nb":               {"a", "b"},
+		`up{job="weir",a!="b>c"} == 0`:                                     {`up{job="weir",a!="b>c"}`},
+		`histogram_quantile(0.99, sum by (le) (rate(b[5m]))) > 1`:          {"histogram_quantile(0.99, sum by (le) (rate(b[5m])))"},
+		"a\nunless\nb":              {"a", "b"},
 		`sum by (operand) (x) >= 2`: {"sum by (operand) (x)"},
 	} {
 		if got := operands(expr); !slices.Equal(got, want) {
