@@ -155,7 +155,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	progress := newProgress(os.Stdout)
+	progress := newProgress(os.Stdout, newRestoreReporter(log))
 	hs, err := f.http.setup(os.Getenv, log)
 	if err != nil {
 		return err
