@@ -211,7 +211,7 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", topo.AppID(), f.pipeline)
 	err = w.Run(ctx)
-	progress.final()
+	logStop(ctx, log, err, progress.final(), f.static)
 	return err
 }
 

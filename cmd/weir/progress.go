@@ -29,6 +29,7 @@ type progress struct {
 	lastPrint time.Time
 	running   bool
 	fetching  bool
+	lastOK    bool // the last commit committed (false: aborted, or none yet)
 }
 
 var _ processor.Metrics = (*progress)(nil)
@@ -68,6 +69,7 @@ func (p *progress) printRestoredLocked() {
 func (p *progress) Committed(_ time.Duration, committed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastOK = committed
 	if !committed || p.running {
 		return
 	}
@@ -76,11 +78,13 @@ func (p *progress) Committed(_ time.Duration, committed bool) {
 	fmt.Fprintln(p.out, "weir: running")
 }
 
-// final prints the restored total if a throttled line left it unsaid.
-func (p *progress) final() {
+// final prints the restored total if a throttled line left it unsaid,
+// and reports whether the last commit committed.
+func (p *progress) final() (lastCommitted bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.printRestoredLocked()
+	return p.lastOK
 }
 
 func (*progress) Processed(topology.TaskID, topology.TaskStats) {}
