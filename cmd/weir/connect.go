@@ -9,15 +9,15 @@ import (
 	"github.com/weirstream/weir/codec/avro"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/weirstream/weir/processor"
 )
 
 // connectFlags are weir run's flags for reaching a secured cluster and
-// registry. Each defaults to a WEIR_* environment variable, so secrets
-// can stay out of the command line (and out of ps).
+// registry. Like every weir run flag, each also reads its WEIR_*
+// variable (config.go), so secrets can stay out of the command line (and
+// out of ps).
 type connectFlags struct {
 	clientID               *string
 	tlsOn                  *bool
@@ -26,33 +26,23 @@ type connectFlags struct {
 	saslPass, saslPassFile *string
 	regUser, regPass       *string
 	regPassFile, regCA     *string
-	envErr                 error
 }
 
 func addConnectFlags(fs *flag.FlagSet) *connectFlags {
 	c := &connectFlags{}
-	env := os.Getenv
-	tlsDefault := false
-	if v := env("WEIR_KAFKA_TLS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			c.envErr = fmt.Errorf("WEIR_KAFKA_TLS=%q: use true or false", v)
-		}
-		tlsDefault = b
-	}
-	c.clientID = fs.String("client-id", env("WEIR_CLIENT_ID"), "Kafka client id of every client (default: the application id) [WEIR_CLIENT_ID]")
-	c.tlsOn = fs.Bool("kafka-tls", tlsDefault, "connect to Kafka over TLS, trusting the system's root CAs unless -kafka-tls-ca is given [WEIR_KAFKA_TLS]")
-	c.tlsCA = fs.String("kafka-tls-ca", env("WEIR_KAFKA_TLS_CA"), "PEM file of the CA(s) that signed the brokers' certificates; implies -kafka-tls [WEIR_KAFKA_TLS_CA]")
-	c.tlsCert = fs.String("kafka-tls-cert", env("WEIR_KAFKA_TLS_CERT"), "PEM client certificate for mutual TLS (with -kafka-tls-key); implies -kafka-tls [WEIR_KAFKA_TLS_CERT]")
-	c.tlsKey = fs.String("kafka-tls-key", env("WEIR_KAFKA_TLS_KEY"), "PEM private key of -kafka-tls-cert [WEIR_KAFKA_TLS_KEY]")
-	c.saslMech = fs.String("sasl-mechanism", env("WEIR_SASL_MECHANISM"), "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL) [WEIR_SASL_MECHANISM]")
-	c.saslUser = fs.String("sasl-user", env("WEIR_SASL_USER"), "SASL user name [WEIR_SASL_USER]")
+	c.clientID = fs.String("client-id", "", "Kafka client id of every client (default: the application id)")
+	c.tlsOn = fs.Bool("kafka-tls", false, "connect to Kafka over TLS, trusting the system's root CAs unless -kafka-tls-ca is given")
+	c.tlsCA = fs.String("kafka-tls-ca", "", "PEM file of the CA(s) that signed the brokers' certificates; implies -kafka-tls")
+	c.tlsCert = fs.String("kafka-tls-cert", "", "PEM client certificate for mutual TLS (with -kafka-tls-key); implies -kafka-tls")
+	c.tlsKey = fs.String("kafka-tls-key", "", "PEM private key of -kafka-tls-cert")
+	c.saslMech = fs.String("sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL)")
+	c.saslUser = fs.String("sasl-user", "", "SASL user name")
 	c.saslPass = fs.String("sasl-password", "", "SASL password; visible in ps: prefer WEIR_SASL_PASSWORD or -sasl-password-file")
-	c.saslPassFile = fs.String("sasl-password-file", env("WEIR_SASL_PASSWORD_FILE"), "file holding the SASL password [WEIR_SASL_PASSWORD_FILE]")
-	c.regUser = fs.String("registry-user", env("WEIR_REGISTRY_USER"), "schema registry basic-auth user (Confluent Cloud: API key) [WEIR_REGISTRY_USER]")
+	c.saslPassFile = fs.String("sasl-password-file", "", "file holding the SASL password")
+	c.regUser = fs.String("registry-user", "", "schema registry basic-auth user (Confluent Cloud: API key)")
 	c.regPass = fs.String("registry-password", "", "schema registry password; visible in ps: prefer WEIR_REGISTRY_PASSWORD or -registry-password-file")
-	c.regPassFile = fs.String("registry-password-file", env("WEIR_REGISTRY_PASSWORD_FILE"), "file holding the schema registry password [WEIR_REGISTRY_PASSWORD_FILE]")
-	c.regCA = fs.String("registry-ca", env("WEIR_REGISTRY_CA"), "PEM file of the CA(s) that signed the registry's certificate (default: system roots) [WEIR_REGISTRY_CA]")
+	c.regPassFile = fs.String("registry-password-file", "", "file holding the schema registry password")
+	c.regCA = fs.String("registry-ca", "", "PEM file of the CA(s) that signed the registry's certificate (default: system roots)")
 	return c
 }
 
@@ -69,9 +59,6 @@ type connectOptions struct {
 // the flag to fix.
 func (c *connectFlags) options() (connectOptions, error) {
 	var o connectOptions
-	if c.envErr != nil {
-		return o, c.envErr
-	}
 	var errs []error
 	if *c.clientID != "" {
 		o.processor = append(o.processor, processor.ClientID(*c.clientID))
@@ -100,7 +87,7 @@ func (c *connectFlags) options() (connectOptions, error) {
 		o.processor = append(o.processor, processor.TLS(cfg))
 	}
 
-	pass, err := secret(*c.saslPass, "WEIR_SASL_PASSWORD", *c.saslPassFile, "-sasl-password")
+	pass, err := secret(*c.saslPass, *c.saslPassFile, "-sasl-password")
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -113,7 +100,7 @@ func (c *connectFlags) options() (connectOptions, error) {
 		errs = append(errs, errors.New("SASL user or password given without -sasl-mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"))
 	}
 
-	regPass, err := secret(*c.regPass, "WEIR_REGISTRY_PASSWORD", *c.regPassFile, "-registry-password")
+	regPass, err := secret(*c.regPass, *c.regPassFile, "-registry-password")
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -135,31 +122,22 @@ func (c *connectFlags) options() (connectOptions, error) {
 	return o, errors.Join(errs...)
 }
 
-// secret is a password from its flag, its environment variable or its
-// file (flag name + "-file"), at most one of them.
-func secret(flagValue, envName, file, flagName string) (string, error) {
-	v, env := flagValue, os.Getenv(envName)
-	n := 0
-	for _, s := range []string{flagValue, env, file} {
-		if s != "" {
-			n++
-		}
+// secret is a password from its flag (or the flag's WEIR_* variable or
+// config key) or from its file (flag name + "-file"), not both.
+func secret(value, file, flagName string) (string, error) {
+	if value != "" && file != "" {
+		return "", fmt.Errorf("give the password once: %s (%s) or %s-file", flagName, envName(strings.TrimPrefix(flagName, "-")), flagName)
 	}
-	if n > 1 {
-		return "", fmt.Errorf("give the password once: %s, %s or %s-file", flagName, envName, flagName)
+	if file == "" {
+		return value, nil
 	}
-	if env != "" {
-		v = env
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s-file: %w", flagName, err)
 	}
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("%s-file: %w", flagName, err)
-		}
-		v = strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			return "", fmt.Errorf("%s-file %s is empty", flagName, file)
-		}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s-file %s is empty", flagName, file)
 	}
 	return v, nil
 }

@@ -39,6 +39,9 @@ func parseConnect(t *testing.T, env map[string]string, args ...string) (connectO
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
+	if err := applyConfig(fs, os.Getenv); err != nil {
+		return connectOptions{}, err
+	}
 	return c.options()
 }
 

@@ -26,10 +26,10 @@ import (
 	"github.com/weirstream/weir/serve"
 )
 
-// httpFlags are weir run's worker API flags. Each defaults from an
-// environment variable: WEIR_ and the flag's name in capitals with
-// underscores (-http-tls-cert: WEIR_HTTP_TLS_CERT); WEIR_HTTP_TOKENS holds
-// tokens themselves, an alternative to -http-token-file.
+// httpFlags are weir run's worker API flags. Like every weir run flag,
+// each also reads its WEIR_* variable (config.go: -http-tls-cert reads
+// WEIR_HTTP_TLS_CERT); WEIR_HTTP_TOKENS, no flag's variable, holds tokens
+// themselves, an alternative to -http-token-file.
 type httpFlags struct {
 	listen, advertise       string
 	cert, key, clientCA     string
@@ -55,23 +55,6 @@ func (h *httpFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&h.reload, "http-token-reload", 10*time.Second, "re-read -http-token-file this often and apply changes without a restart (0: never)")
 	fs.BoolVar(&h.noAuth, "http-no-auth", false, "serve profiles and triggers without credentials (only behind something that authenticates)")
 }
-
-// flagsFromEnv sets each named flag of fs from its WEIR_* variable, before
-// the command line is parsed (so flags given there win).
-func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string, names ...string) error {
-	for _, name := range names {
-		env := "WEIR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		if v := getenv(env); v != "" {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("%s=%q: %w", env, v, err)
-			}
-		}
-	}
-	return nil
-}
-
-var httpFlagNames = []string{"http", "advertise", "http-tls-cert", "http-tls-key", "http-client-ca",
-	"http-token-file", "http-token-reload", "http-peer-ca", "http-forward-cert", "http-forward-key", "http-no-auth"}
 
 // httpSetup is the checked configuration of the worker API.
 type httpSetup struct {

@@ -60,10 +60,10 @@ func parseHTTP(env map[string]string, args ...string) (*httpSetup, error) {
 	var hf httpFlags
 	hf.register(fs)
 	getenv := func(k string) string { return env[k] }
-	if err := flagsFromEnv(fs, getenv, httpFlagNames...); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := applyConfig(fs, getenv); err != nil {
 		return nil, err
 	}
 	return hf.setup(getenv, zap.NewNop())

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -120,71 +121,42 @@ func runDemo(ctx context.Context, args []string) error {
 // runWorker runs one worker until SIGINT or SIGTERM, then commits,
 // closes its state and leaves the group.
 func runWorker(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	pipeline := fs.String("pipeline", "views", "which pipeline: views (enrichment and windowed counts) or profiles (the personalization app)")
-	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (required)")
-	registry := fs.String("registry", "", "schema registry URL (required)")
-	app := fs.String("app", "", "application id (the consumer group); default weir-<pipeline>")
-	prefix := fs.String("topic-prefix", "", "prefix of the demo's topic names")
-	stateDir := fs.String("state-dir", "", "local state directory (default $TMPDIR/weir)")
-	instance := fs.String("instance", "", "worker name, unique per running worker (default: host, pid, random)")
-	static := fs.Bool("static", false, "join as a static group member with -instance as group.instance.id: restarted within the session timeout, the worker gets its tasks back without a rebalance; a stop does not leave the group")
-	standbys := fs.Int("standbys", 0, "standby replicas per stateful task, kept warm by other workers (Kafka Streams' num.standby.replicas)")
-	warmups := fs.Int("warmup-replicas", 2, "tasks at a time that warm up on a worker lacking their state before they move to it; 0 moves them at once")
-	lag := fs.Int64("acceptable-lag", 10000, "changelog records a worker may lag behind and still take a task at once")
-	commit := fs.Duration("commit-interval", 100*time.Millisecond, "how often to commit")
-	session := fs.Duration("session-timeout", 45*time.Second, "how long the group waits for a silent worker")
-	atLeastOnce := fs.Bool("at-least-once", false, "commit offsets after outputs instead of exactly-once transactions")
-	verbose := fs.Bool("v", false, "log at debug level")
-	parallelism := fs.Int("parallelism", 0, "goroutines that process this worker's tasks (default GOMAXPROCS)")
-	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this HOST:PORT (e.g. 127.0.0.1:6060), apart from the -http API; default off")
-	// How the input's producers place keys, so queries find them.
-	partitioner := processor.Murmur2
-	if env := os.Getenv("WEIR_PARTITIONER"); env != "" {
-		if err := partitioner.Set(env); err != nil {
-			return fmt.Errorf("WEIR_PARTITIONER: %w", err)
-		}
+	f, err := parseRunFlags(args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
 	}
-	fs.Var(&partitioner, "partitioner", "how the input topics' producers partition keys: murmur2 (Java clients) or crc32 (librdkafka's default: Python, C, .NET, confluent-kafka-go); default murmur2; env WEIR_PARTITIONER")
-	conn := addConnectFlags(fs) // TLS, SASL, client id, registry auth (connect.go)
-	var hf httpFlags
-	hf.register(fs)
-	if err := flagsFromEnv(fs, os.Getenv, httpFlagNames...); err != nil {
+	if err != nil {
 		return err
 	}
-	pf := addPipelineFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *brokers == "" || *registry == "" {
+	if f.brokers == "" || f.registry == "" {
 		return fmt.Errorf("run: -brokers and -registry are required")
 	}
-	if *parallelism < 0 {
-		return fmt.Errorf("run: -parallelism %d: give at least 1, or 0 for GOMAXPROCS (%d here)", *parallelism, runtime.GOMAXPROCS(0))
+	if f.parallelism < 0 {
+		return fmt.Errorf("run: -parallelism %d: give at least 1, or 0 for GOMAXPROCS (%d here)", f.parallelism, runtime.GOMAXPROCS(0))
 	}
-	if *pprofAddr != "" {
-		ps, err := listenPprof(*pprofAddr)
+	if f.pprofAddr != "" {
+		ps, err := listenPprof(f.pprofAddr)
 		if err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
 		defer ps.stop()
 		ps.start()
 	}
-	co, err := conn.options()
+	co, err := f.conn.options()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	log, err := newLogger(*verbose)
+	log, err := newLogger(f.verbose)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
-	topo, err := pipelineTopology(ctx, *pipeline, *app, *prefix, *registry, pf, co.registry...)
+	topo, err := pipelineTopology(ctx, f.pipeline, f.app, f.prefix, f.registry, f.pipe, co.registry...)
 	if err != nil {
 		return err
 	}
-	progress := newProgress(os.Stdout)
-	hs, err := hf.setup(os.Getenv, log)
+	progress := newProgress(os.Stdout, newRestoreReporter(log))
+	hs, err := f.http.setup(os.Getenv, log)
 	if err != nil {
 		return err
 	}
@@ -192,7 +164,7 @@ func runWorker(ctx context.Context, args []string) error {
 	var ln net.Listener
 	promReg := prometheus.NewRegistry()
 	if hs != nil {
-		if *pipeline != "profiles" {
+		if f.pipeline != "profiles" {
 			return fmt.Errorf("-http serves the profiles pipeline's API: use it with -pipeline profiles")
 		}
 		if ln, err = hs.bind(); err != nil {
@@ -203,27 +175,27 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	opts := []processor.Opt{
 		processor.WithMetrics(metrics),
-		processor.SeedBrokers(strings.Split(*brokers, ",")...),
-		processor.CommitInterval(*commit),
-		processor.SessionTimeout(*session),
+		processor.SeedBrokers(splitList(f.brokers)...),
+		processor.CommitInterval(f.commit),
+		processor.SessionTimeout(f.session),
 		processor.Logger(log),
-		processor.InputPartitioner(partitioner),
+		processor.InputPartitioner(f.partitioner),
 	}
 	opts = append(opts, co.processor...)
-	if *parallelism != 0 {
-		opts = append(opts, processor.Parallelism(*parallelism))
+	if f.parallelism != 0 {
+		opts = append(opts, processor.Parallelism(f.parallelism))
 	}
-	if *stateDir != "" {
-		opts = append(opts, processor.StateDir(*stateDir))
+	if f.stateDir != "" {
+		opts = append(opts, processor.StateDir(f.stateDir))
 	}
-	if *instance != "" {
-		opts = append(opts, processor.InstanceID(*instance))
+	if f.instance != "" {
+		opts = append(opts, processor.InstanceID(f.instance))
 	}
-	if *static {
+	if f.static {
 		opts = append(opts, processor.StaticMember())
 	}
-	opts = append(opts, processor.Standbys(*standbys), processor.Warmup(*warmups, *lag))
-	if *atLeastOnce {
+	opts = append(opts, processor.Standbys(f.standbys), processor.Warmup(f.warmups, f.lag))
+	if f.atLeastOnce {
 		opts = append(opts, processor.ProcessingGuarantee(processor.AtLeastOnce))
 	}
 	if hs != nil {
@@ -234,12 +206,12 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	if hs != nil {
-		api := hs.start(ctx, ln, w, promReg, *registry, co.registry, triggersTopic(*prefix), log)
+		api := hs.start(ctx, ln, w, promReg, f.registry, co.registry, triggersTopic(f.prefix), log)
 		defer api.stop()
 	}
-	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", topo.AppID(), *pipeline)
+	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", topo.AppID(), f.pipeline)
 	err = w.Run(ctx)
-	progress.final()
+	logStop(ctx, log, err, progress.final(), f.static)
 	return err
 }
 

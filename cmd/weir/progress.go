@@ -14,30 +14,45 @@ import (
 // (the benchmark): "weir: restored N records" while restoring,
 // "weir: fetching" when the first input records arrive and "weir: running"
 // after the first committed transaction, as the Kafka Streams peer does.
+// Keep those lines as they are: bench/ parses them. For people it reports
+// restores with rate and ETA (restore_progress.go).
 type progress struct {
-	out io.Writer
+	out     io.Writer
+	restore restoreReporter // nil: lines only
+	now     func() time.Time
 
 	mu        sync.Mutex
 	restored  map[string]int64 // changelog partition -> records restored
+	remaining map[string]int64 // changelog partition -> records left
 	total     int64
 	printed   int64
 	lastPrint time.Time
 	running   bool
 	fetching  bool
+	lastOK    bool // the last commit committed (false: aborted, or none yet)
 }
 
 var _ processor.Metrics = (*progress)(nil)
 
-func newProgress(out io.Writer) *progress {
-	return &progress{out: out, restored: map[string]int64{}}
+func newProgress(out io.Writer, restore restoreReporter) *progress {
+	return &progress{out: out, restore: restore, now: time.Now,
+		restored: map[string]int64{}, remaining: map[string]int64{}}
 }
 
-func (p *progress) Restored(topic string, partition int32, restored, _ int64) {
+func (p *progress) Restored(topic string, partition int32, restored, remaining int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := fmt.Sprintf("%s/%d", topic, partition)
 	p.total += restored - p.restored[k]
 	p.restored[k] = restored
+	p.remaining[k] = max(remaining, 0)
+	if p.restore != nil {
+		var left int64
+		for _, n := range p.remaining {
+			left += n
+		}
+		p.restore.update(p.now(), p.total, left)
+	}
 	if time.Since(p.lastPrint) >= 500*time.Millisecond {
 		p.printRestoredLocked()
 	}
@@ -54,6 +69,7 @@ func (p *progress) printRestoredLocked() {
 func (p *progress) Committed(_ time.Duration, committed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastOK = committed
 	if !committed || p.running {
 		return
 	}
@@ -62,11 +78,13 @@ func (p *progress) Committed(_ time.Duration, committed bool) {
 	fmt.Fprintln(p.out, "weir: running")
 }
 
-// final prints the restored total if a throttled line left it unsaid.
-func (p *progress) final() {
+// final prints the restored total if a throttled line left it unsaid,
+// and reports whether the last commit committed.
+func (p *progress) final() (lastCommitted bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.printRestoredLocked()
+	return p.lastOK
 }
 
 func (*progress) Processed(topology.TaskID, topology.TaskStats) {}
