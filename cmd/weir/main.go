@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -163,6 +164,8 @@ func runWorker(ctx context.Context, args []string) error {
 	var metrics processor.Metrics = progress
 	var ln net.Listener
 	promReg := prometheus.NewRegistry()
+	// Memory, CPU and file descriptors, as every Go exporter has them.
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if hs != nil {
 		if f.pipeline != "profiles" {
 			return fmt.Errorf("-http serves the profiles pipeline's API: use it with -pipeline profiles")

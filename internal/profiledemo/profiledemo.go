@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
@@ -164,6 +165,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		}
 		addr := ln.Addr().String()
 		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		app, err := processor.New(topo,
 			processor.SeedBrokers(cfg.Brokers...),
 			processor.StateDir(filepath.Join(dir, fmt.Sprintf("worker-%d", i))),
