@@ -27,6 +27,8 @@ test-fast: build
 	env -u KAFKA_BROKERS $(GO) test -count=1 $(PLAIN_PKGS)
 	@echo "== tiers 1-2 of the runtime under the race detector"
 	env -u KAFKA_BROKERS $(GO) test -count=1 -race $(RACE_PKGS)
+	@echo "== deploy file checker (its own module)"
+	cd tools/deploycheck && $(GO) test -count=1 ./...
 
 test-fuzz:
 	@echo "== fuzz targets, $(FUZZTIME) each"
@@ -64,3 +66,6 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@# docker-compose.yml (compose spec schema) and deploy/k8s (k8s.io/api
+	@# types, strict); tools/deploycheck is its own module, which ./... skips.
+	cd tools/deploycheck && $(GO) vet ./... && $(GO) run . -root ../..

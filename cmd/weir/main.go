@@ -29,6 +29,7 @@ const usage = `weir: a stateful stream processor for Kafka
 Usage:
   weir demo [flags]       run the demo pipeline on an embedded Kafka cluster
   weir run [flags]        run one worker of a pipeline (-pipeline views|profiles) against a cluster
+  weir produce [flags]    create the profiles pipeline's topics and produce demo events to a cluster
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -46,6 +47,8 @@ func main() {
 		err = runDemo(ctx, os.Args[2:])
 	case "run":
 		err = runWorker(ctx, os.Args[2:])
+	case "produce":
+		err = runProduce(ctx, os.Args[2:])
 	case "describe":
 		err = describe()
 	case "-h", "--help", "help":

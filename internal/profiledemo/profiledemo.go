@@ -108,29 +108,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	// The workload: event times follow the wall clock at the given rate,
 	// so end-to-end latency is real.
 	n := int(float64(cfg.Rate) * cfg.Duration.Seconds())
-	start := time.Now()
-	gen := func(gap time.Duration) []profile.Record {
-		return profile.Generate(cfg.Seed, n, profile.GenOptions{Customers: cfg.Customers, Start: start, MeanGap: gap})
-	}
-	gap := time.Second / time.Duration(cfg.Rate)
-	recs := gen(gap)
-	// The generator's mean gap is not exactly MeanGap (funnels, late
-	// events): correct it a few times so the events span Duration and
-	// event time keeps pace with the wall clock.
-	for range 4 {
-		last := start
-		for _, r := range recs {
-			if r.IsEvent() && r.Time.After(last) {
-				last = r.Time
-			}
-		}
-		span := last.Sub(start)
-		if span <= 0 {
-			break
-		}
-		gap = time.Duration(float64(gap) * float64(cfg.Duration) / float64(span))
-		recs = gen(max(gap, time.Microsecond))
-	}
+	recs := pacedWorkload(cfg.Seed, cfg.Rate, cfg.Duration, cfg.Customers, time.Now())
 
 	dir, err := os.MkdirTemp("", "weir-profiles-*")
 	if err != nil {
@@ -253,6 +231,37 @@ type sent struct {
 	malformed int
 }
 
+// pacedWorkload generates rate events per second for duration, event
+// times following the wall clock from start, after the table rows.
+func pacedWorkload(seed uint64, rate int, duration time.Duration, customers int, start time.Time) []profile.Record {
+	n := int(float64(rate) * duration.Seconds())
+	gen := func(gap time.Duration) []profile.Record {
+		return profile.Generate(seed, n, profile.GenOptions{Customers: customers, Start: start, MeanGap: gap})
+	}
+	gap := time.Second / time.Duration(rate)
+	recs := gen(gap)
+	// The generator's mean gap is not exactly MeanGap (funnels, late
+	// events): correct it a few times so the events span duration and
+	// event time keeps pace with the wall clock.
+	for range 4 {
+		last := start
+		for _, r := range recs {
+			if r.IsEvent() && r.Time.After(last) {
+				last = r.Time
+			}
+		}
+		span := last.Sub(start)
+		if span <= 0 {
+			break
+		}
+		gap = time.Duration(float64(gap) * float64(duration) / float64(span))
+		recs = gen(max(gap, time.Microsecond))
+	}
+	return recs
+}
+
+// generate produces recs, pacing events on their event time. watch and
+// lat are optional (nil: the status line counts only what was sent).
 func generate(ctx context.Context, cfg Config, s profile.Serdes, recs []profile.Record, watch *watcher, lat *latency, status io.Writer) (sent, error) {
 	out := sent{perCust: map[string]int64{}}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ProducerLinger(5*time.Millisecond))
@@ -306,7 +315,11 @@ func generate(ctx context.Context, cfg Config, s profile.Serdes, recs []profile.
 			rate := float64(out.events-lastEvents) / cfg.Status.Seconds()
 			lastEvents = out.events
 			nextStatus = now.Add(cfg.Status)
-			fmt.Fprintf(status, "demo: %s events/s=%.0f %s p99_ms=%d\n", now.Sub(began).Truncate(time.Second), rate, watch.status(), lat.p99().Milliseconds())
+			if watch != nil {
+				fmt.Fprintf(status, "demo: %s events/s=%.0f %s p99_ms=%d\n", now.Sub(began).Truncate(time.Second), rate, watch.status(), lat.p99().Milliseconds())
+			} else {
+				fmt.Fprintf(status, "produce: %s events/s=%.0f events=%d malformed=%d\n", now.Sub(began).Truncate(time.Second), rate, out.events, out.malformed)
+			}
 		}
 	}
 	if err := cl.Flush(ctx); err != nil {
