@@ -5,14 +5,14 @@ FUZZTIME  ?= 20s
 # Packages whose tests use the Kafka harness: they run again on real Kafka.
 KAFKA_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'internal/kafkatest' | cut -d' ' -f1 | sort -u)
 
-.PHONY: build test test-fast test-fuzz test-kafka demo bench chaos bench-micro kafka-up kafka-down lint
+.PHONY: build test test-fast test-ops test-fuzz test-kafka demo bench chaos bench-micro kafka-up kafka-down lint
 
 build:
 	$(GO) build ./...
 
 ## test: all three tiers. Tier 3 uses KAFKA_BROKERS if set, else starts a
 ## real broker with scripts/kafka.sh (needs Java 17+ and Maven).
-test: test-fast test-fuzz test-kafka
+test: test-ops test-fast test-fuzz test-kafka
 
 # The runtime and what it runs concurrently (tasks on Parallelism
 # goroutines): on tier 2 these run under the race detector, instead of
@@ -29,6 +29,15 @@ test-fast: build
 	env -u KAFKA_BROKERS $(GO) test -count=1 -race $(RACE_PKGS)
 	@echo "== deploy file checker (its own module)"
 	cd tools/deploycheck && $(GO) test -count=1 ./...
+
+## test-ops: the alert rules and Prometheus config, by promtool (Debian's
+## prometheus package). deploy/deploy_test.go, in test-fast, runs the
+## server itself against weir demo.
+test-ops:
+	@echo "== alert rules and Prometheus config (promtool)"
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
+	promtool check config deploy/prometheus/prometheus.yml
 
 test-fuzz:
 	@echo "== fuzz targets, $(FUZZTIME) each"

@@ -66,18 +66,33 @@ func loadDashboard(t *testing.T) []panelQuery {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type source struct {
+		UID string `json:"uid"`
+	}
 	var d struct {
 		Panels []struct {
-			Title   string `json:"title"`
-			Type    string `json:"type"`
-			Targets []struct {
-				Expr string `json:"expr"`
+			Title      string `json:"title"`
+			Type       string `json:"type"`
+			Datasource source `json:"datasource"`
+			Targets    []struct {
+				Expr       string `json:"expr"`
+				Datasource source `json:"datasource"`
 			} `json:"targets"`
 		} `json:"panels"`
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("weir.json: %v", err)
 	}
+	// Panels must name the data source the stack provisions.
+	var prov struct {
+		Datasources []source `yaml:"datasources"`
+	}
+	if b, err := os.ReadFile("grafana/provisioning/datasources/prometheus.yml"); err != nil {
+		t.Fatal(err)
+	} else if err := yaml.Unmarshal(b, &prov); err != nil || len(prov.Datasources) != 1 {
+		t.Fatalf("provisioned data sources: %v, %d of them, want 1", err, len(prov.Datasources))
+	}
+	uid := prov.Datasources[0].UID
 	var qs []panelQuery
 	for _, p := range d.Panels {
 		if p.Type == "row" {
@@ -86,7 +101,13 @@ func loadDashboard(t *testing.T) []panelQuery {
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
 		}
+		if p.Datasource.UID != uid {
+			t.Errorf("panel %q: data source %q, want the provisioned %q", p.Title, p.Datasource.UID, uid)
+		}
 		for _, q := range p.Targets {
+			if q.Datasource.UID != uid {
+				t.Errorf("panel %q: query data source %q, want %q", p.Title, q.Datasource.UID, uid)
+			}
 			qs = append(qs, panelQuery{p.Title, q.Expr})
 		}
 	}

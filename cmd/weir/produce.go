@@ -28,10 +28,10 @@ func runProduce(ctx context.Context, args []string) error {
 	partitions := fs.Int("partitions", 6, "partitions of the topics it creates (existing topics are kept as they are)")
 	topicsOnly := fs.Bool("topics-only", false, "create the pipeline's topics where missing, then exit")
 	topicWait := fs.Duration("topic-wait", 2*time.Minute, "keep retrying topic creation this long while the cluster starts")
-	if err := flagsFromEnv(fs, os.Getenv, "brokers", "registry", "topic-prefix"); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := applyConfig(fs, os.Getenv); err != nil { // every flag from WEIR_*, as weir run's
 		return err
 	}
 	if *brokers == "" || *registry == "" {
