@@ -1,0 +1,153 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+)
+
+// The compose stack and the Kubernetes manifests configure workers with
+// flags and WEIR_* variables that no test runs here (no Docker, no
+// cluster). weir run's own parser reads them instead, so a misspelt flag
+// or variable, or a value it refuses, fails here rather than in a
+// crash-looping container.
+
+// composeDefault expands ${VAR:-default} as compose does, with VAR unset.
+var composeDefault = regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`)
+
+func TestComposeWorkersConfigParses(t *testing.T) {
+	b, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Services map[string]struct {
+			Command     []string          `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	workers := 0
+	for name, s := range f.Services {
+		if len(s.Command) == 0 || s.Command[0] != "run" {
+			continue
+		}
+		workers++
+		env := map[string]string{}
+		for k, v := range s.Environment {
+			env[k] = composeDefault.ReplaceAllString(v, "$1")
+		}
+		checkWorkerConfig(t, name, s.Command[1:], env)
+	}
+	if workers != 3 {
+		t.Errorf("compose runs %d workers, want 3", workers)
+	}
+}
+
+func TestKubernetesWorkersConfigParses(t *testing.T) {
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	readYAML(t, "../../deploy/k8s/configmap.yaml", &cm)
+	var sts struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Args []string `yaml:"args"`
+						Env  []struct {
+							Name      string         `yaml:"name"`
+							Value     string         `yaml:"value"`
+							ValueFrom map[string]any `yaml:"valueFrom"`
+						} `yaml:"env"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	readYAML(t, "../../deploy/k8s/statefulset.yaml", &sts)
+	cs := sts.Spec.Template.Spec.Containers
+	if len(cs) != 1 || len(cs[0].Args) == 0 || cs[0].Args[0] != "run" {
+		t.Fatalf("StatefulSet containers %+v: want one running weir run", cs)
+	}
+	env := map[string]string{}
+	for k, v := range cm.Data {
+		env[k] = v
+	}
+	// Kubernetes expands $(VAR) of variables defined before; the
+	// downward API's fields get a pod's values.
+	expand := regexp.MustCompile(`\$\(([A-Z_]+)\)`)
+	for _, e := range cs[0].Env {
+		v := e.Value
+		if e.ValueFrom != nil {
+			v = "weir-0"
+		}
+		env[e.Name] = expand.ReplaceAllStringFunc(v, func(m string) string { return env[m[2:len(m)-1]] })
+	}
+	checkWorkerConfig(t, "statefulset", cs[0].Args[1:], env)
+}
+
+// checkWorkerConfig parses a worker's args and environment as weir run
+// does, and checks what start-up would check before connecting.
+func checkWorkerConfig(t *testing.T, name string, args []string, env map[string]string) {
+	t.Helper()
+	for k := range env {
+		if strings.HasPrefix(k, "WEIR_") && k != envTokens && lookupFlagOfEnv(k) == "" {
+			t.Errorf("%s: %s is no weir run flag's variable", name, k)
+		}
+	}
+	// A token file mounted from a Secret: a stand-in with a token.
+	if p := env["WEIR_HTTP_TOKEN_FILE"]; p != "" {
+		tok := filepath.Join(t.TempDir(), "tokens")
+		if err := os.WriteFile(tok, []byte("a-token\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env["WEIR_HTTP_TOKEN_FILE"] = tok
+	}
+	f, err := parseRunFlags(args, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if f.brokers == "" || f.registry == "" || f.pipeline != "profiles" || f.stateDir == "" || f.instance == "" || !f.static {
+		t.Errorf("%s: brokers %q registry %q pipeline %q state dir %q instance %q static %v: want all set, profiles, static",
+			name, f.brokers, f.registry, f.pipeline, f.stateDir, f.instance, f.static)
+	}
+	if _, err := f.conn.options(); err != nil {
+		t.Errorf("%s: %v", name, err)
+	}
+	hs, err := f.http.setup(func(k string) string { return env[k] }, zap.NewNop())
+	if err != nil || hs == nil {
+		t.Errorf("%s: HTTP API: %v (serving: %v)", name, err, hs != nil)
+	}
+}
+
+// lookupFlagOfEnv names the weir run flag a WEIR_* variable sets, or "".
+func lookupFlagOfEnv(env string) string {
+	fs, _ := newRunFlags()
+	name := ""
+	fs.VisitAll(func(f *flag.Flag) {
+		if envName(f.Name) == env {
+			name = f.Name
+		}
+	})
+	return name
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
