@@ -26,10 +26,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/demo"
-	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/internal/testcerts"
 	"github.com/weirstream/weir/profile"
 	"github.com/weirstream/weir/serve"
@@ -228,31 +226,10 @@ func TestRunServesProfilesFromEveryWorker(t *testing.T) {
 	t.Logf("seed %d", seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "weir")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/weirstream/weir/cmd/weir").CombinedOutput(); err != nil {
-		t.Fatalf("build weir: %v\n%s", err, out)
-	}
+	bin := buildWeir(ctx, t)
 	certs, ca, worker := certFiles(t)
-	c := kafkatest.New(t)
-	app, prefix := c.Name("app"), c.Name("")+"."
-	tp := profile.PrefixedTopics(prefix)
-	if err := demo.CreateTopicsKeeping(ctx, c.Brokers, map[string]int32{
-		tp.Views: 6, tp.Purchases: 6, tp.Tickets: 6, tp.Customers: 6, tp.Products: 1, tp.Updates: 6, tp.Triggers: 6,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := avro.NewHTTPRegistryClient(c.Registry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := avro.NewRegistry(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := newProfilesCluster(ctx, t, 6)
+	c, app, prefix, tp, serdes := pc.c, pc.app, pc.prefix, pc.tp, pc.serdes
 	// Register the output schemas here, so the workers need not.
 	if _, err := serdes.Update.Encode(tp.Updates, events.ProfileUpdate{}); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,9 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/internal/demo"
-	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/profile"
 )
 
@@ -36,30 +33,9 @@ var lagLine = regexp.MustCompile(`^weir_consumer_lag\{partition="(\d+)",topic="(
 func TestRunSIGTERMCommitsAndLeaves(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "weir")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build weir: %v\n%s", err, out)
-	}
-	c := kafkatest.New(t)
-	app, prefix := c.Name("app"), c.Name("")+"."
-	tp := profile.PrefixedTopics(prefix)
-	if err := demo.CreateTopicsKeeping(ctx, c.Brokers, map[string]int32{
-		tp.Views: 3, tp.Purchases: 3, tp.Tickets: 3, tp.Customers: 3, tp.Products: 1, tp.Updates: 3, tp.Triggers: 3,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := avro.NewHTTPRegistryClient(c.Registry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := avro.NewRegistry(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serdes, err := profile.AvroSerdes(reg, avro.AutoRegister())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := buildWeir(ctx, t)
+	pc := newProfilesCluster(ctx, t, 3)
+	c, app, prefix, tp, serdes := pc.c, pc.app, pc.prefix, pc.tp, pc.serdes
 	var recs []*kgo.Record
 	for _, r := range profile.Generate(7, 600, profile.GenOptions{Customers: 30}) {
 		k, v, err := r.Encode(serdes)
