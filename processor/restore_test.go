@@ -30,6 +30,9 @@ func (r *restoreCount) Lag(string, int32, int64)                      {}
 func (r *restoreCount) Restored(topic string, p int32, restored, _ int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = map[string]int64{}
+	}
 	r.last[topic+"/"+strconv.Itoa(int(p))] = restored
 }
 
