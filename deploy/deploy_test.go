@@ -117,9 +117,12 @@ func loadDashboard(t *testing.T) []panelQuery {
 // operands splits a PromQL expression at its top-level comparison and
 // set operators and drops number literals: what is left must each return
 // data for the alert to be able to fire. ("x > 1" returns nothing while
-// healthy, so the expression as a whole proves nothing.)
-func operands(expr string) []string {
-	var out []string
+// healthy, so the expression as a whole proves nothing.) matched is the
+// operands of an expression whose set operators are all "and" joined by
+// "and": it returns data only if their label sets match, as the alert
+// needs; "" for other expressions.
+func operands(expr string) (out []string, matched string) {
+	onlyAnd, sets := true, 0
 	depth, start := 0, 0
 	inQuote := byte(0)
 	cut := func(i, n int) {
@@ -156,6 +159,8 @@ func operands(expr string) []string {
 		}
 		for _, op := range []string{"and", "or", "unless"} {
 			if strings.HasPrefix(expr[i:], op) && (i == 0 || isSpace(expr[i-1])) && i+len(op) < len(expr) && isSpace(expr[i+len(op)]) {
+				sets++
+				onlyAnd = onlyAnd && op == "and"
 				cut(i, len(op))
 				i += len(op) - 1
 				goto next
@@ -170,7 +175,10 @@ func operands(expr string) []string {
 			keep = append(keep, o)
 		}
 	}
-	return keep
+	if sets > 0 && onlyAnd {
+		matched = "(" + strings.Join(keep, ") and (") + ")"
+	}
+	return keep, matched
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' }
@@ -183,8 +191,17 @@ func TestOperands(t *testing.T) {
 		"a\nunless\nb":              {"a", "b"},
 		`sum by (operand) (x) >= 2`: {"sum by (operand) (x)"},
 	} {
-		if got := operands(expr); !slices.Equal(got, want) {
+		if got, _ := operands(expr); !slices.Equal(got, want) {
 			t.Errorf("operands(%q) = %q, want %q", expr, got, want)
+		}
+	}
+	for expr, want := range map[string]string{
+		`sum by (a) (x) > 1 and sum by (a) (y) == 0`: "(sum by (a) (x)) and (sum by (a) (y))",
+		`x > 1`:          "",
+		`x > 1 unless y`: "",
+	} {
+		if _, got := operands(expr); got != want {
+			t.Errorf("operands(%q) matched %q, want %q", expr, got, want)
 		}
 	}
 }
@@ -197,7 +214,7 @@ func TestAlertsHaveRunbooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range loadAlerts(t) {
-		want := "docs/operations.md#" + strings.ToLower(r.Alert)
+		want := "https://github.com/weirstream/weir/blob/main/docs/operations.md#" + strings.ToLower(r.Alert)
 		if r.Annotations["runbook_url"] != want {
 			t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
 		}
@@ -274,8 +291,12 @@ scrape_configs:
 		if _, err := api.query(ctx, r.Expr); err != nil {
 			t.Errorf("alert %s: %v", r.Alert, err)
 		}
-		for _, o := range operands(r.Expr) {
+		ops, matched := operands(r.Expr)
+		for _, o := range ops {
 			queries = append(queries, panelQuery{"alert " + r.Alert, o})
+		}
+		if matched != "" { // the sides of its "and" match on their labels
+			queries = append(queries, panelQuery{"alert " + r.Alert, matched})
 		}
 	}
 	// Series appear as the demo runs (a first dead letter, a first

@@ -44,6 +44,10 @@ func (g *group) onAssigned(_ context.Context, _ *kgo.Client, ps map[string][]int
 		}
 	}
 	g.changed = true
+	// Not ready until the loop has opened (restored) the new tasks.
+	if s := g.a.serving.Load(); s != nil {
+		g.a.serving.Store(&serving{w: s.w, ready: s.ready, pending: len(g.ownedTasksLocked()) - len(s.ready)})
+	}
 }
 
 func (g *group) onLost(ctx context.Context, cl *kgo.Client, ps map[string][]int32) {
@@ -75,7 +79,7 @@ func (g *group) onRevoked(_ context.Context, _ *kgo.Client, ps map[string][]int3
 				ready[id] = true
 			}
 		}
-		g.a.serving.Store(&serving{w: s.w, ready: ready})
+		g.a.serving.Store(&serving{w: s.w, ready: ready, pending: len(owned) - len(ready)})
 	}
 }
 
@@ -123,5 +127,5 @@ func (g *group) publish(open map[topology.TaskID]*task) {
 			ready[id] = true
 		}
 	}
-	g.a.serving.Store(&serving{w: g.w, ready: ready})
+	g.a.serving.Store(&serving{w: g.w, ready: ready, pending: len(owned) - len(ready)})
 }

@@ -42,6 +42,9 @@ type input struct {
 	// committed is the group's offset as this worker last committed or
 	// read it; -1 while unknown.
 	committed int64
+	// resumed is where reading resumed when the partition came: lag
+	// counts from it until a first commit.
+	resumed int64
 	// dry is when the partition was first seen caught up with nothing
 	// buffered, for MaxTaskIdle.
 	dry time.Time
@@ -174,6 +177,32 @@ func (in *inputs) seen(topic string, partition int32, stable int64) {
 	}
 }
 
+// lag is how many records of a partition this worker has not committed
+// yet: the last stable offset (what read_committed can reach) minus its
+// committed position, as a consumer group's lag. Unlike the distance to
+// what was fetched, it grows while a task is paused or stuck. ok is
+// false while unknown.
+func (in *inputs) lag(tp topology.TopicPartition) (n int64, ok bool) {
+	p := in.m[tp]
+	if p == nil || p.stable < 0 {
+		return 0, false
+	}
+	from := p.committed
+	if from < 0 {
+		from = p.resumed
+	}
+	return max(p.stable-from, 0), true
+}
+
+// lags reports the lag of every partition with a known one.
+func (in *inputs) lags(report func(topic string, partition int32, lag int64)) {
+	for tp := range in.m {
+		if n, ok := in.lag(tp); ok {
+			report(tp.Topic, tp.Partition, n)
+		}
+	}
+}
+
 // forget drops partitions that left the worker.
 func (in *inputs) forget(tps []topology.TopicPartition) {
 	for _, tp := range tps {
@@ -251,7 +280,7 @@ func (in *inputs) tryLocate(ctx context.Context, adm *kadm.Client, topics []stri
 			}
 			next, last = max(next, c.At), c.At
 		}
-		in.m[tp] = &input{next: next, stable: stable.Offset, committed: last}
+		in.m[tp] = &input{next: next, stable: stable.Offset, committed: last, resumed: next}
 	}
 	return nil
 }

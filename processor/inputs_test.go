@@ -92,3 +92,31 @@ func TestInputCaughtUp(t *testing.T) {
 		t.Fatal("an unknown partition counted as caught up")
 	}
 }
+
+// Lag counts from the committed position to the last stable offset, so
+// it grows while records arrive that no commit covers (a paused or stuck
+// task), and from where reading resumed until the first commit.
+func TestInputLagCountsWhatIsNotCommitted(t *testing.T) {
+	tp := topology.TopicPartition{Topic: "in", Partition: 0}
+	in := newInputs(0, "app", zap.NewNop(), nil)
+	in.m[tp] = &input{next: 5, stable: 9, committed: -1, resumed: 5}
+	if n, ok := in.lag(tp); !ok || n != 4 {
+		t.Fatalf("lag before a commit = %d, %v; want 4 from where reading resumed", n, ok)
+	}
+	in.read(&kgo.Record{Topic: "in", Offset: 5})
+	in.read(&kgo.Record{Topic: "in", Offset: 6})
+	in.seen("in", 0, 12) // fetched and read, not committed: still lag
+	if n, _ := in.lag(tp); n != 7 {
+		t.Fatalf("lag after reading without a commit = %d, want 7", n)
+	}
+	in.committed(map[string]map[int32]int64{"in": {0: 7}})
+	got := map[topology.TopicPartition]int64{}
+	in.lags(func(topic string, p int32, n int64) { got[topology.TopicPartition{Topic: topic, Partition: p}] = n })
+	if got[tp] != 5 || len(got) != 1 {
+		t.Fatalf("lags after committing 7 = %v, want in/0: 5", got)
+	}
+	in.m[tp].stable = -1
+	if _, ok := in.lag(tp); ok {
+		t.Fatal("lag known without a stable offset")
+	}
+}

@@ -43,6 +43,9 @@ func (e *NotOwnerError) Unwrap() error { return ErrNotOwner }
 type serving struct {
 	w     *worker
 	ready map[topology.TaskID]bool // open and restored here
+	// pending counts tasks the group gave this worker that are not open
+	// yet (restoring).
+	pending int
 }
 
 // Get returns the committed value of key in store (key as the store's
@@ -72,10 +75,11 @@ func (a *App) Get(store string, key []byte) ([]byte, bool, error) {
 }
 
 // Ready reports whether the worker is in the group and every task it owns
-// is restored.
+// is restored. A worker the group gave no task (more workers than
+// partitions, or standbys only) is ready: it forwards queries.
 func (a *App) Ready() bool {
 	s := a.serving.Load()
-	return s != nil && len(s.ready) > 0
+	return s != nil && s.pending == 0
 }
 
 // taskOf finds the task that holds key in store: the store's

@@ -126,7 +126,7 @@ func (ts *taskSet) settledEnds(ctx context.Context, want map[state.TopicPartitio
 	}
 	sort.Strings(topics)
 	backoff := 10 * time.Millisecond
-	for {
+	for waited := false; ; waited = true {
 		lso, err := adm.ListCommittedOffsets(ctx, topics...)
 		if err == nil {
 			err = lso.Error()
@@ -155,7 +155,11 @@ func (ts *taskSet) settledEnds(ctx context.Context, want map[state.TopicPartitio
 				return ends, nil
 			}
 		}
-		ts.log.Debug("waiting for changelogs to settle", zap.Error(err))
+		if !waited { // once: an operator sees why a restore has not begun
+			ts.log.Info("waiting for changelogs to settle", zap.Error(err))
+		} else {
+			ts.log.Debug("waiting for changelogs to settle", zap.Error(err))
+		}
 		if sleepCtx(ctx, backoff) != nil {
 			return nil, fmt.Errorf("processor: changelog end offsets: %w (while waiting: %v)", ctx.Err(), err)
 		}

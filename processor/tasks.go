@@ -265,6 +265,9 @@ func (ts *taskSet) open(ctx context.Context, ids ...topology.TaskID) error {
 			return fmt.Errorf("processor: task %s: %w", t.id, err)
 		}
 		ts.m[t.id] = t
+		// Zero counts now, so a first dead letter is an increase to
+		// Prometheus rather than a series that starts at 1.
+		ts.a.cfg.metrics.Processed(t.id, topology.TaskStats{})
 		ts.log.Info("task opened", zap.Stringer("task", t.id))
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +35,11 @@ type worker struct {
 	tasks   *taskSet
 	standby *standbys
 	glob    *globals
+
+	// assigned is the tasks and replicas last reported to
+	// AssignmentMetrics: a sync that changes neither is no rebalance to
+	// the operator.
+	assigned struct{ active, standby map[topology.TaskID]bool }
 }
 
 func newWorker(a *App, p *plan, db *pebble.DB) (*worker, error) {
@@ -264,8 +270,10 @@ func (w *worker) poll(ctx context.Context, until time.Time) (kgo.Fetches, error)
 func (w *worker) feed(ctx context.Context, fs kgo.Fetches) error {
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		w.in.seen(p.Topic, p.Partition, p.LastStableOffset)
-		if n := len(p.Records); n > 0 {
-			w.a.cfg.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+		if len(p.Records) > 0 {
+			if n, ok := w.in.lag(topology.TopicPartition{Topic: p.Topic, Partition: p.Partition}); ok {
+				w.a.cfg.metrics.Lag(p.Topic, p.Partition, n)
+			}
 		}
 	})
 	var err error
@@ -330,10 +338,26 @@ func (w *worker) syncAssignment(ctx context.Context) error {
 	if err := w.standby.start(ctx, standby, warm); err != nil {
 		return err
 	}
-	if m, ok := w.a.cfg.metrics.(AssignmentMetrics); ok {
-		m.Assigned(len(want), len(w.standby.m))
-	}
+	w.reportAssignment(want)
 	return nil
+}
+
+// reportAssignment tells AssignmentMetrics of a change in the worker's
+// tasks or replicas.
+func (w *worker) reportAssignment(active map[topology.TaskID]bool) {
+	m, ok := w.a.cfg.metrics.(AssignmentMetrics)
+	if !ok {
+		return
+	}
+	standby := make(map[topology.TaskID]bool, len(w.standby.m))
+	for id := range w.standby.m {
+		standby[id] = true
+	}
+	if w.assigned.active != nil && maps.Equal(active, w.assigned.active) && maps.Equal(standby, w.assigned.standby) {
+		return
+	}
+	w.assigned.active, w.assigned.standby = maps.Clone(active), standby
+	m.Assigned(len(active), len(standby))
 }
 
 // commit produces every task's outputs and changelog records, then ends
@@ -405,6 +429,7 @@ func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 		return nil // an interrupted task was rewound with the rest
 	}
 	w.in.committed(at)
+	w.in.lags(w.a.cfg.metrics.Lag)
 	if err := w.tasks.committed(w.txn); err != nil {
 		return err
 	}

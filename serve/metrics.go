@@ -59,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		late:         counter("weir_records_late_total", "Records dropped as later than grace.", task),
 		commit:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "weir_commit_seconds", Help: "Commit duration, by outcome: committed or aborted.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"outcome"}),
 		aborted:      prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_transactions_aborted_total", Help: "Transactions aborted: their outputs were dropped and the tasks rewound to the last commit."}),
-		rebalances:   prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_rebalances_total", Help: "Assignments this worker applied after a rebalance."}),
+		rebalances:   prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_rebalances_total", Help: "Rebalances that changed the tasks or replicas this worker runs."}),
 		tasks:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_tasks", Help: "Tasks this worker runs, by kind: active or standby (warm-ups included)."}, []string{"kind"}),
 		restored:     counter("weir_restored_records_total", "Changelog records restored.", tp),
 		remaining:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_restore_remaining_records", Help: "Changelog records left to restore."}, tp),

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/weirstream/weir/internal/profiledemo"
@@ -41,7 +40,7 @@ func runProduce(ctx context.Context, args []string) error {
 		return fmt.Errorf("produce: -partitions %d: give at least 1", *partitions)
 	}
 	res, err := profiledemo.Produce(ctx, profiledemo.ProduceConfig{
-		Brokers: strings.Split(*brokers, ","), Registry: *registry, TopicPrefix: *prefix,
+		Brokers: splitList(*brokers), Registry: *registry, TopicPrefix: *prefix,
 		Seed: *seed, Rate: *rate, Duration: *duration, Customers: *customers, BadShare: *bad,
 		Partitions: int32(*partitions), TopicsOnly: *topicsOnly, TopicWait: *topicWait,
 	}, os.Stderr)

@@ -43,7 +43,11 @@ func (p *progress) Restored(topic string, partition int32, restored, remaining i
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := fmt.Sprintf("%s/%d", topic, partition)
-	p.total += restored - p.restored[k]
+	d := restored - p.restored[k]
+	if d < 0 {
+		d = restored // a new replay of the partition counts from 0
+	}
+	p.total += d
 	p.restored[k] = restored
 	p.remaining[k] = max(remaining, 0)
 	if p.restore != nil {

@@ -54,3 +54,17 @@ func TestRestoreProgressLogs(t *testing.T) {
 		t.Errorf("stdout %q lacks the line scripts parse: weir: restored 15000 records", out.String())
 	}
 }
+
+// A partition restored again (its task came back) starts its count at 0:
+// the total scripts read goes on growing instead of dropping.
+func TestRestoredTotalGrowsAcrossReplays(t *testing.T) {
+	var out bytes.Buffer
+	p := newProgress(&out, nil)
+	p.Restored("cl", 0, 300, 0)
+	p.Restored("cl", 0, 0, 50) // the same partition, replayed again
+	p.Restored("cl", 0, 50, 0)
+	p.final()
+	if got := out.String(); !strings.HasSuffix(got, "weir: restored 350 records\n") {
+		t.Fatalf("output %q, want it to end with 350 records restored", got)
+	}
+}

@@ -42,7 +42,7 @@ func TestBrokenK8sFails(t *testing.T) {
 		{"service name", "statefulset.yaml", "serviceName: weir-headless", "serviceName: weir-missing", "no headless Service"},
 		{"probe port", "statefulset.yaml", "path: /readyz\n              port: http", "path: /readyz\n              port: admin", "port admin"},
 		{"wrong type", "statefulset.yaml", "replicas: 3", "replicas: three", "replicas"},
-		{"undefined variable", "statefulset.yaml", "-standbys=$(WEIR_STANDBYS)", "-standbys=$(WEIR_STANDBY)", "WEIR_STANDBY"},
+		{"undefined variable", "statefulset.yaml", "value: $(POD_NAME).weir-headless", "value: $(POD_NAM).weir-headless", "POD_NAM"},
 		{"mount", "statefulset.yaml", "- name: tmp\n              mountPath: /tmp", "- name: scratch\n              mountPath: /tmp", "volumeMount scratch"},
 		{"pdb", "pdb.yaml", "maxUnavailable: 1", "maxUnavailable: 1\n  minAvailable: 2", "exactly one"},
 		{"unlisted", "kustomization.yaml", "  - pdb.yaml\n", "", "pdb.yaml is not listed"},
