@@ -33,6 +33,9 @@ type session struct {
 
 	// Records consumed and produced in the open transaction.
 	consumed, produced int
+	// begun says franz-go's transaction is open: an idle interval leaves
+	// it so (see end), and the next begin keeps it.
+	begun bool
 	outTimes           []time.Time // event times of its outputs
 
 	// Produce results of the open transaction, from client callbacks.
@@ -52,13 +55,20 @@ func (s *session) begin() error {
 	s.mu.Lock()
 	s.err, s.logEnds = nil, map[state.TopicPartition]int64{}
 	s.mu.Unlock()
-	if s.sess == nil {
+	if s.sess == nil || s.begun {
 		return nil
 	}
 	if err := s.sess.Begin(); err != nil {
 		return fmt.Errorf("%w: begin transaction: %w", errRestart, err)
 	}
+	s.begun = true
 	return nil
+}
+
+// endTxn ends franz-go's transaction.
+func (s *session) endTxn(ctx context.Context, try kgo.TransactionEndTry) (bool, error) {
+	s.begun = false
+	return s.sess.End(ctx, try)
 }
 
 // forgetRevoke ends the open transaction if partitions were revoked
@@ -72,7 +82,7 @@ func (s *session) forgetRevoke(ctx context.Context, revoked bool) error {
 	if !revoked || s.sess == nil || s.produced > 0 {
 		return nil
 	}
-	if _, err := s.sess.End(ctx, kgo.TryAbort); err != nil {
+	if _, err := s.endTxn(ctx, kgo.TryAbort); err != nil {
 		return fmt.Errorf("%w: end the transaction a rebalance ran into: %w", errRestart, err)
 	}
 	return s.begin()
@@ -181,15 +191,15 @@ func (s *session) end(ctx context.Context, at, moved map[string]map[int32]int64,
 		try = kgo.TryAbort
 	}
 	if idle && perr == nil && !abort {
-		// Nothing to commit. Ending empty transactions with an abort is
-		// free, while an empty commit makes franz-go hold the session
-		// for 500ms (it cannot tell the broker supports KIP-447).
-		if _, err := s.sess.End(ctx, kgo.TryAbort); err != nil {
-			return false, fmt.Errorf("%w: end empty transaction: %w", errRestart, err)
-		}
+		// Nothing to commit: the transaction stays open, as it has
+		// touched no broker yet. Ending it would cost a round trip (an
+		// empty commit makes franz-go hold the session for 500ms), and
+		// an abort sets franz-go's fetch positions back to the last
+		// commit, which, every interval, kept a worker's fetches from
+		// ever completing.
 		return true, nil
 	}
-	committed, err := s.sess.End(commitAt(ctx, at, moved), try)
+	committed, err := s.endTxn(commitAt(ctx, at, moved), try)
 	if err != nil {
 		return false, fmt.Errorf("%w: end transaction: %w", errRestart, err)
 	}
@@ -208,7 +218,7 @@ func (s *session) abort(ctx context.Context) error {
 	if s.sess == nil {
 		return nil
 	}
-	if _, err := s.sess.End(ctx, kgo.TryAbort); err != nil {
+	if _, err := s.endTxn(ctx, kgo.TryAbort); err != nil {
 		return fmt.Errorf("%w: abort: %w", errRestart, err)
 	}
 	return nil
