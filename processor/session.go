@@ -35,8 +35,8 @@ type session struct {
 	consumed, produced int
 	// begun says franz-go's transaction is open: an idle interval leaves
 	// it so (see end), and the next begin keeps it.
-	begun bool
-	outTimes           []time.Time // event times of its outputs
+	begun    bool
+	outTimes []time.Time // event times of its outputs
 
 	// Produce results of the open transaction, from client callbacks.
 	mu      sync.Mutex
