@@ -24,8 +24,15 @@ type gate struct {
 	stopPoll context.CancelFunc // the poll in progress, cut short by a wait
 	// The member may be between JoinGroup and SyncGroup: a commit then
 	// waits in franz-go for a heartbeat until the join completes (or,
-	// on kfake, fails).
+	// on kfake, fails). joining is set by the join itself (joinStarted)
+	// until its sync; opened covers the moment between letting a
+	// rebalance through and its JoinGroup, but only for yieldTimeout: the
+	// rebalance let through may have synced already, or need no join,
+	// and a flag left set would stop commits for good.
 	joining bool
+	opened  time.Time
+
+	now func() time.Time // time.Now; a test's clock
 }
 
 // yieldTimeout bounds how long a rebalance waits for the loop. Past it
@@ -78,7 +85,9 @@ func (g *gate) ungate(cl *kgo.Client) { g.release(cl, false) }
 func (g *gate) release(cl *kgo.Client, joining bool) {
 	g.mu.Lock()
 	g.waiting = false
-	g.joining = g.joining || joining
+	if joining {
+		g.opened = g.clock()
+	}
 	g.stopLate()
 	g.mu.Unlock()
 	cl.AllowRebalance()
@@ -123,7 +132,7 @@ func (g *gate) joinDone()    { g.setJoining(false) }
 
 func (g *gate) setJoining(j bool) {
 	g.mu.Lock()
-	g.joining = j
+	g.joining, g.opened = j, time.Time{}
 	g.mu.Unlock()
 }
 
@@ -132,5 +141,12 @@ func (g *gate) setJoining(j bool) {
 func (g *gate) inJoin() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.joining
+	return g.joining || !g.opened.IsZero() && g.clock().Sub(g.opened) < yieldTimeout
+}
+
+func (g *gate) clock() time.Time {
+	if g.now != nil {
+		return g.now()
+	}
+	return time.Now()
 }

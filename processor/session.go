@@ -192,11 +192,10 @@ func (s *session) end(ctx context.Context, at, moved map[string]map[int32]int64,
 	}
 	if idle && perr == nil && !abort {
 		// Nothing to commit: the transaction stays open, as it has
-		// touched no broker yet. Ending it would cost a round trip (an
-		// empty commit makes franz-go hold the session for 500ms), and
-		// an abort sets franz-go's fetch positions back to the last
-		// commit, which, every interval, kept a worker's fetches from
-		// ever completing.
+		// touched no broker yet. An empty commit makes franz-go hold the
+		// session for 500ms, and an abort sets its fetch positions back
+		// to the last commit, so that it fetches again, every interval,
+		// what the worker has already read.
 		return true, nil
 	}
 	committed, err := s.endTxn(commitAt(ctx, at, moved), try)
