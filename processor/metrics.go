@@ -36,6 +36,15 @@ func (noMetrics) Restored(string, int32, int64, int64)          {}
 func (noMetrics) EndToEnd(time.Duration)                        {}
 func (noMetrics) Lag(string, int32, int64)                      {}
 
+// GroupLagMetrics is optionally implemented by a Metrics: after each fetch
+// and each commit it hears, per input partition, how many records the
+// worker has not committed yet (the last stable offset minus its committed
+// position), a consumer group's lag. Unlike Lag, which counts what is not
+// fetched yet, it grows while a task is paused or stuck.
+type GroupLagMetrics interface {
+	GroupLag(topic string, partition int32, lag int64)
+}
+
 // AssignmentMetrics is optionally implemented by a Metrics: it hears each
 // assignment the worker applies after a rebalance, as the number of
 // active tasks and standby replicas (warm-ups included) it now runs.

@@ -270,9 +270,12 @@ func (w *worker) poll(ctx context.Context, until time.Time) (kgo.Fetches, error)
 func (w *worker) feed(ctx context.Context, fs kgo.Fetches) error {
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		w.in.seen(p.Topic, p.Partition, p.LastStableOffset)
-		if len(p.Records) > 0 {
-			if n, ok := w.in.lag(topology.TopicPartition{Topic: p.Topic, Partition: p.Partition}); ok {
-				w.a.cfg.metrics.Lag(p.Topic, p.Partition, n)
+		if n := len(p.Records); n > 0 {
+			w.a.cfg.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+			if gl, ok := w.a.cfg.metrics.(GroupLagMetrics); ok {
+				if lag, known := w.in.lag(topology.TopicPartition{Topic: p.Topic, Partition: p.Partition}); known {
+					gl.GroupLag(p.Topic, p.Partition, lag)
+				}
 			}
 		}
 	})
@@ -429,7 +432,9 @@ func (w *worker) commit(ctx context.Context, nextBy time.Time) error {
 		return nil // an interrupted task was rewound with the rest
 	}
 	w.in.committed(at)
-	w.in.lags(w.a.cfg.metrics.Lag)
+	if gl, ok := w.a.cfg.metrics.(GroupLagMetrics); ok {
+		w.in.lags(gl.GroupLag)
+	}
 	if err := w.tasks.committed(w.txn); err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ type Metrics struct {
 	rebalances                   prometheus.Counter
 	tasks                        *prometheus.GaugeVec
 	restored                     *prometheus.CounterVec
-	remaining, lag               *prometheus.GaugeVec
+	remaining, lag, groupLag     *prometheus.GaugeVec
 	e2e                          prometheus.Histogram
 	// Input records not where the configured input partitioner puts
 	// their key (processor.MispartitionMetrics).
@@ -64,12 +64,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		restored:     counter("weir_restored_records_total", "Changelog records restored.", tp),
 		remaining:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_restore_remaining_records", Help: "Changelog records left to restore."}, tp),
 		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_consumer_lag", Help: "Records not yet fetched."}, tp),
+		groupLag:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_group_lag", Help: "Records not yet committed: the last stable offset minus the worker's committed position."}, tp),
 		paused:       counter("weir_task_paused_seconds_total", "Time tasks spent paused by an unavailable dependency, by reason.", append(task, "reason")),
 		pausedTasks:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "weir_tasks_paused", Help: "Tasks paused now by an unavailable dependency."}),
 		e2e:          prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_end_to_end_seconds", Help: "Commit time minus event time of outputs.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
 	}
 	reg.MustRegister(m.in, m.out, m.skipped, m.dead, m.late, m.commit, m.aborted, m.rebalances, m.tasks,
-		m.restored, m.remaining, m.lag, m.e2e, m.paused, m.pausedTasks)
+		m.restored, m.remaining, m.lag, m.groupLag, m.e2e, m.paused, m.pausedTasks)
 	m.mispartitioned = counter("weir_records_mispartitioned_total",
 		"Input records on another partition than the configured input partitioner gives their key: queries miss those keys.", []string{"topic"})
 	reg.MustRegister(m.mispartitioned)
@@ -106,6 +107,7 @@ func (m *Metrics) Committed(d time.Duration, committed bool) {
 // and every restore of the new assignment is done, so none is left.
 func (m *Metrics) Assigned(active, standby int) {
 	m.lag.Reset()
+	m.groupLag.Reset()
 	m.mu.Lock()
 	for k := range m.lastRestored {
 		m.remaining.WithLabelValues(k[0], k[1]).Set(0)
@@ -170,6 +172,12 @@ func (m *Metrics) P99() time.Duration {
 // Lag sets an input partition's lag.
 func (m *Metrics) Lag(topic string, p int32, lag int64) {
 	m.lag.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(lag))
+}
+
+// GroupLag sets an input partition's uncommitted records
+// (processor.GroupLagMetrics).
+func (m *Metrics) GroupLag(topic string, p int32, lag int64) {
+	m.groupLag.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(lag))
 }
 
 // Paused adds a task's paused time (processor.PauseMetrics).

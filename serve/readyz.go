@@ -10,6 +10,12 @@ import (
 // The Prometheus metrics count paused time too.
 var _ processor.PauseMetrics = (*Metrics)(nil)
 
+// And the optional hooks the dashboard and alerts read.
+var (
+	_ processor.GroupLagMetrics   = (*Metrics)(nil)
+	_ processor.AssignmentMetrics = (*Metrics)(nil)
+)
+
 // Degraded is implemented by a Backend that can say why it runs with
 // reduced capacity (*processor.App: tasks paused by a schema registry
 // outage). /readyz lists the reasons.

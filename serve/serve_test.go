@@ -298,6 +298,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.Restored("cl", 0, 30, 70)
 	m.EndToEnd(20 * time.Millisecond)
 	m.Lag("in", 1, 42)
+	m.GroupLag("in", 1, 50)
 	s := httptest.NewServer(serve.New(&fake{}, serve.Options{Gatherer: reg}))
 	defer s.Close()
 	resp, err := http.Get(s.URL + "/metrics")
@@ -321,6 +322,7 @@ func TestMetricsExposition(t *testing.T) {
 		`weir_restore_remaining_records{partition="0",topic="cl"} 70`,
 		`weir_end_to_end_seconds_count 1`,
 		`weir_consumer_lag{partition="1",topic="in"} 42`,
+		`weir_group_lag{partition="1",topic="in"} 50`,
 		`weir_restore_remaining_records{partition="1",topic="cl"} 0`,
 	} {
 		if !strings.Contains(string(b), want) {

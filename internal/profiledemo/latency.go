@@ -113,6 +113,16 @@ func (f Fanout) Mispartitioned(topic string, n int64) {
 	}
 }
 
+// GroupLag forwards to the sinks that hear the group's lag
+// (processor.GroupLagMetrics).
+func (f Fanout) GroupLag(t string, p int32, l int64) {
+	for _, m := range f {
+		if gm, ok := m.(processor.GroupLagMetrics); ok {
+			gm.GroupLag(t, p, l)
+		}
+	}
+}
+
 // Assigned forwards to the sinks that hear assignments
 // (processor.AssignmentMetrics).
 func (f Fanout) Assigned(active, standby int) {
