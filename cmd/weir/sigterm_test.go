@@ -94,8 +94,11 @@ func TestRunSIGTERMCommitsAndLeaves(t *testing.T) {
 		}
 	})
 
-	// Wait until the worker has fetched every input record: its lag
-	// gauge is 0 on every partition that holds any.
+	// Wait until the worker has fetched every input record (its lag
+	// gauge is 0 on every partition that holds any) and no task is
+	// paused (on real Kafka a first decode may wait on the registry),
+	// twice in a row: the loop processes what it fetched before it
+	// looks at the signal, unless a task is paused.
 	fetchedAll := func() bool {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/metrics", nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -105,6 +108,9 @@ func TestRunSIGTERMCommitsAndLeaves(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		lag := map[string]float64{}
+		if !strings.Contains(string(b), "\nweir_tasks_paused 0\n") {
+			return false
+		}
 		for _, l := range strings.Split(string(b), "\n") {
 			if m := lagLine.FindStringSubmatch(l); m != nil {
 				v, _ := strconv.ParseFloat(m[3], 64)
@@ -122,13 +128,18 @@ func TestRunSIGTERMCommitsAndLeaves(t *testing.T) {
 		})
 		return all
 	}
-	for !fetchedAll() {
+	for settled := 0; settled < 2; {
+		if fetchedAll() {
+			settled++
+		} else {
+			settled = 0
+		}
 		select {
 		case err := <-exited:
 			t.Fatalf("weir run exited before fetching its input: %v", err)
 		case <-ctx.Done():
 			t.Fatal("weir run never fetched all its input")
-		case <-time.After(50 * time.Millisecond): // poll: the gauge has no event to wait on
+		case <-time.After(100 * time.Millisecond): // poll: the gauges have no event to wait on
 		}
 	}
 	mu.Lock()
