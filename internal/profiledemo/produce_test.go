@@ -2,6 +2,7 @@ package profiledemo_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -34,13 +35,26 @@ func TestProduceWritesInputs(t *testing.T) {
 		t.Fatalf("topics only sent %d events", res.Events)
 	}
 	all := []string{tp.Views, tp.Purchases, tp.Tickets, tp.Customers, tp.Products, tp.Updates, tp.Triggers}
-	td, err := c.Admin().ListTopics(ctx, all...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range all {
-		if d, ok := td[name]; !ok || d.Err != nil {
-			t.Fatalf("topic %s not created: %v", name, d.Err)
+	// Metadata reaches every broker a moment after the creation returns:
+	// ask until each topic is listed, or the deadline.
+	for missing := ""; ; {
+		td, err := c.Admin().ListTopics(ctx, all...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing = ""
+		for _, name := range all {
+			if d, ok := td[name]; !ok || d.Err != nil {
+				missing = fmt.Sprintf("%s (%v)", name, d.Err)
+			}
+		}
+		if missing == "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s not created", missing)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 
