@@ -46,7 +46,7 @@ func (g *group) onAssigned(_ context.Context, _ *kgo.Client, ps map[string][]int
 	g.changed = true
 	// Not ready until the loop has opened (restored) the new tasks.
 	if s := g.a.serving.Load(); s != nil {
-		g.a.serving.Store(&serving{w: s.w, ready: s.ready, pending: len(g.ownedTasksLocked()) - len(s.ready)})
+		g.serveLocked(s.w, s.ready, g.ownedTasksLocked())
 	}
 }
 
@@ -79,7 +79,7 @@ func (g *group) onRevoked(_ context.Context, _ *kgo.Client, ps map[string][]int3
 				ready[id] = true
 			}
 		}
-		g.a.serving.Store(&serving{w: s.w, ready: ready, pending: len(owned) - len(ready)})
+		g.serveLocked(s.w, ready, owned)
 	}
 }
 
@@ -127,5 +127,12 @@ func (g *group) publish(open map[topology.TaskID]*task) {
 			ready[id] = true
 		}
 	}
-	g.a.serving.Store(&serving{w: g.w, ready: ready, pending: len(owned) - len(ready)})
+	g.serveLocked(g.w, ready, owned)
+}
+
+// serveLocked publishes what queries read: the ready tasks (a subset of
+// owned), and how many owned ones are still opening, for Ready. g.mu
+// must be held.
+func (g *group) serveLocked(w *worker, ready, owned map[topology.TaskID]bool) {
+	g.a.serving.Store(&serving{w: w, ready: ready, pending: len(owned) - len(ready)})
 }

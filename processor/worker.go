@@ -268,14 +268,16 @@ func (w *worker) poll(ctx context.Context, until time.Time) (kgo.Fetches, error)
 // feed moves input positions forward and buffers new records in their
 // tasks.
 func (w *worker) feed(ctx context.Context, fs kgo.Fetches) error {
+	gl, groupLag := w.a.cfg.metrics.(GroupLagMetrics)
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		w.in.seen(p.Topic, p.Partition, p.LastStableOffset)
 		if n := len(p.Records); n > 0 {
 			w.a.cfg.metrics.Lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
-			if gl, ok := w.a.cfg.metrics.(GroupLagMetrics); ok {
-				if lag, known := w.in.lag(topology.TopicPartition{Topic: p.Topic, Partition: p.Partition}); known {
-					gl.GroupLag(p.Topic, p.Partition, lag)
-				}
+			if !groupLag {
+				return
+			}
+			if lag, known := w.in.lag(topology.TopicPartition{Topic: p.Topic, Partition: p.Partition}); known {
+				gl.GroupLag(p.Topic, p.Partition, lag)
 			}
 		}
 	})
