@@ -51,6 +51,12 @@ type Context struct {
 	SessionID *string   `avro:"session_id"`
 	Device    Device    `avro:"device"`
 	Location  Location  `avro:"location"`
+	// The rest is set by the collector (package collect) for events from
+	// browsers and apps; nil for events produced to Kafka directly.
+	AnonymousID  *string    `avro:"anonymous_id"`
+	Locale       *string    `avro:"locale"`
+	Viewport     *string    `avro:"viewport"`
+	ReceivedTime *time.Time `avro:"received_time"`
 }
 
 // DeviceType is the kind of device an event came from.

@@ -123,29 +123,46 @@ func (s *saslConfig) mechanismImpl() (sasl.Mechanism, error) {
 // KafkaOpts, then own, the options of the client's job. role names the
 // client in logs ("group", "admin", "restore", "global").
 func (a *App) clientOpts(role string, own ...kgo.Opt) []kgo.Opt {
-	c := a.cfg.conn
-	id := c.clientID
+	id := a.cfg.conn.clientID
 	if id == "" {
 		id = a.topo.AppID()
 	}
+	return append(a.cfg.connOpts(id, a.log.Named("kgo").With(zap.String("client", role))), own...)
+}
+
+// ClientOpts returns the franz-go options that connect a client the way
+// a worker built with opts does (SeedBrokers, ClientID, TLS, SASL,
+// Logger, KafkaOpts), for an application's own clients such as the
+// collector's producer. Options that do not connect are checked and
+// otherwise ignored.
+func ClientOpts(opts ...Opt) ([]kgo.Opt, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.connOpts(c.conn.clientID, c.log.Named("kgo")), nil
+}
+
+func (c *config) connOpts(clientID string, log *zap.Logger) []kgo.Opt {
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(a.cfg.brokers...),
-		kgo.ClientID(id),
-		kgo.WithLogger(kgoLogger{a.log.Named("kgo").With(zap.String("client", role))}),
+		kgo.SeedBrokers(c.brokers...),
+		kgo.WithLogger(kgoLogger{log}),
 	}
-	if c.tlsOn {
-		cfg := c.tls
-		if cfg == nil {
-			cfg = new(tls.Config)
+	if clientID != "" {
+		opts = append(opts, kgo.ClientID(clientID))
+	}
+	if c.conn.tlsOn {
+		t := c.conn.tls
+		if t == nil {
+			t = new(tls.Config)
 		}
-		opts = append(opts, kgo.DialTLSConfig(cfg))
+		opts = append(opts, kgo.DialTLSConfig(t))
 	}
-	if c.sasl != nil {
-		m, _ := c.sasl.mechanismImpl() // validated in newConfig
+	if c.conn.sasl != nil {
+		m, _ := c.conn.sasl.mechanismImpl() // validated in newConfig
 		opts = append(opts, kgo.SASL(m))
 	}
-	opts = append(opts, c.kafka...)
-	return append(opts, own...)
+	return append(opts, c.conn.kafka...)
 }
 
 // newClient builds a plain client (not the group member) for role.

@@ -139,6 +139,22 @@ func (h *httpRegistry) Register(ctx context.Context, subject, schema string) (ui
 	return checkID(s.ID())
 }
 
+func (h *httpRegistry) Latest(ctx context.Context, subject string) (uint32, string, error) {
+	s, err := call(ctx, func() (*srclient.Schema, error) { return h.c.GetLatestSchema(subject) })
+	if err != nil {
+		switch srCode(err) {
+		case srSubjectNotFound, srVersionNotFound, http.StatusNotFound:
+			return 0, "", fmt.Errorf("%w: %v", codec.ErrNotRegistered, err)
+		}
+		return 0, "", err
+	}
+	if t := s.SchemaType(); t != nil && *t != "" && *t != srclient.Avro {
+		return 0, "", fmt.Errorf("codec: subject %q has schema type %s, not AVRO", subject, *t)
+	}
+	id, err := checkID(s.ID())
+	return id, s.Schema(), err
+}
+
 func checkID(id int) (uint32, error) {
 	if id < 0 || id > math.MaxInt32 {
 		return 0, fmt.Errorf("codec: registry returned schema id %d, out of range", id)

@@ -290,3 +290,37 @@ func outage(err error) error {
 	}
 	return fmt.Errorf("%w: %w", codec.ErrRegistryUnavailable, err)
 }
+
+// LatestClient is a RegistryClient that also returns a subject's latest
+// schema, as NewHTTPRegistryClient's does. A missing subject wraps
+// ErrNotRegistered.
+type LatestClient interface {
+	Latest(ctx context.Context, subject string) (id uint32, schema string, err error)
+}
+
+// Latest returns the id and text of subject's latest schema, for a
+// producer that writes whatever version the registry holds now (the
+// collector). It is not cached, since a subject gains versions; callers
+// cache it for as long as they like. Outages are retried like other
+// calls and wrap ErrRegistryUnavailable; a subject with no schema wraps
+// ErrNotRegistered.
+func (r *Registry) Latest(ctx context.Context, subject string) (uint32, string, error) {
+	lc, ok := r.client.(LatestClient)
+	if !ok {
+		return 0, "", fmt.Errorf("codec: registry client %T cannot look up a subject's latest schema", r.client)
+	}
+	var id uint32
+	var text string
+	err := retry(ctx, r.budget(true), retryable, func(ctx context.Context) error {
+		var err error
+		id, text, err = lc.Latest(ctx, subject)
+		return err
+	})
+	switch {
+	case errors.Is(err, codec.ErrNotRegistered):
+		return 0, "", fmt.Errorf("%w: subject %q has no schema", err, subject)
+	case err != nil:
+		return 0, "", outage(err)
+	}
+	return id, text, nil
+}

@@ -1,0 +1,261 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/weirstream/weir/processor"
+	"go.uber.org/zap"
+)
+
+// Collector takes events over HTTP and writes them to Kafka. Build it
+// with New, serve Handler, and Close it to commit what is queued.
+type Collector struct {
+	o       Options
+	routes  map[string]Route
+	schemas *schemas
+	dedup   *dedup
+	limits  *limiter
+	w       *writer
+	m       *metrics
+	log     *zap.Logger
+	now     func() time.Time
+}
+
+// New checks opts, looks up every route's schema and connects to Kafka.
+// Mistakes fail here, naming what to change.
+func New(ctx context.Context, opts Options) (*Collector, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	kopts, err := processor.ClientOpts(append(o.Kafka, processor.Logger(o.Logger))...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c := &Collector{
+		o:      o,
+		routes: map[string]Route{},
+		dedup:  newDedup(o.DedupWindow, o.DedupMaxIDs),
+		limits: newLimiter(o.RatePerClient, o.RateBurst),
+		log:    o.Logger,
+		now:    time.Now,
+	}
+	c.schemas = &schemas{reg: o.Registry, refresh: o.SchemaRefresh, now: c.now, byType: map[string]*typeSchema{}}
+	for _, r := range o.Routes {
+		c.routes[r.Type] = r
+	}
+	if c.m, err = newMetrics(o.Metrics, c.dedup.size); err != nil {
+		return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
+	}
+	if err := c.schemas.load(ctx, o.Routes); err != nil {
+		return nil, err
+	}
+	if err := checkTopics(ctx, kopts, o.Routes); err != nil {
+		return nil, err
+	}
+	c.w = newWriter(append(kopts,
+		kgo.TransactionalID(o.TransactionalID),
+		kgo.TransactionTimeout(max(3*o.AckTimeout, 30*time.Second)),
+	), o.AckTimeout, o.MaxPendingEvents, o.Logger, c.m)
+	return c, nil
+}
+
+// checkTopics makes sure every route's topic exists: a producer would
+// otherwise retry a missing one until each request timed out.
+func checkTopics(ctx context.Context, kopts []kgo.Opt, routes []Route) error {
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("%w: kafka client: %w", ErrConfig, err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var names []string
+	for _, r := range routes {
+		names = append(names, r.Topic)
+	}
+	details, err := kadm.NewClient(cl).ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("collect: list topics: %w", err)
+	}
+	var errs []error
+	for _, r := range routes {
+		if d, ok := details[r.Topic]; !ok || d.Err != nil {
+			errs = append(errs, fmt.Errorf("%w: event type %q: topic %s does not exist: create it (weir produce -topics-only creates the profiles pipeline's)", ErrConfig, r.Type, r.Topic))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops taking events, commits what is queued and disconnects.
+func (c *Collector) Close() { c.w.close() }
+
+// outcome is what one batch came to.
+type outcome struct {
+	status     int
+	err        string
+	accepted   []string
+	duplicates []string
+	rejected   []Rejection
+	retry      []string
+	retryAfter time.Duration
+}
+
+// process validates, deduplicates and writes one batch from site. It
+// answers after the batch's fate in Kafka is known.
+func (c *Collector) process(site, client string, body []byte, a arrival) outcome {
+	b, err := decodeBody(body)
+	if err != nil {
+		return outcome{status: http.StatusBadRequest, err: err.Error()}
+	}
+	return c.processBatch(site, client, b, a)
+}
+
+func (c *Collector) processBatch(site, client string, b batchBody, a arrival) outcome {
+	if len(b.Events) > c.o.MaxBatchEvents {
+		return outcome{status: http.StatusRequestEntityTooLarge,
+			err: fmt.Sprintf("%d events in one batch: send at most %d", len(b.Events), c.o.MaxBatchEvents)}
+	}
+	var err error
+	if a.sentAt, err = parseTime(b.SentAt); err != nil {
+		return outcome{status: http.StatusBadRequest, err: "sent_at: not an RFC 3339 time: " + err.Error()}
+	}
+	if wait := c.limits.take(site+"\x00"+client, len(b.Events), a.received); wait > 0 {
+		c.m.events.WithLabelValues(resultRetry).Add(float64(len(b.Events)))
+		return outcome{status: http.StatusTooManyRequests, err: "rate limit: slow down", retryAfter: wait}
+	}
+
+	var out outcome
+	var recs []record
+	first := map[string]bool{} // ids of this batch, so a repeat inside it writes once
+	var repeats []string
+	for _, raw := range b.Events {
+		ev, rj := decodeEvent(raw)
+		if rj == nil {
+			var rec record
+			rec, rj = c.check(&ev, a)
+			if rj == nil {
+				if first[ev.ID] {
+					repeats = append(repeats, ev.ID)
+					continue
+				}
+				first[ev.ID] = true
+				recs = append(recs, rec)
+				continue
+			}
+		}
+		if rj.Field == "" && rj.Error == "" {
+			return outcome{status: http.StatusServiceUnavailable, err: "schema registry unavailable", retryAfter: time.Second}
+		}
+		out.rejected = append(out.rejected, *rj)
+	}
+
+	ok, werr := c.write(site, recs, &out)
+	for _, id := range repeats {
+		if ok[id] {
+			out.duplicates = append(out.duplicates, id)
+		}
+	}
+	c.m.events.WithLabelValues(resultAccepted).Add(float64(len(out.accepted)))
+	c.m.events.WithLabelValues(resultDuplicate).Add(float64(len(out.duplicates)))
+	c.m.events.WithLabelValues(resultRejected).Add(float64(len(out.rejected)))
+	c.m.events.WithLabelValues(resultRetry).Add(float64(len(out.retry)))
+	out.accepted = append(out.accepted, out.duplicates...)
+	var un *unavailable
+	switch {
+	case errors.Is(werr, ErrBusy):
+		out.status, out.err, out.retryAfter = http.StatusTooManyRequests, werr.Error(), time.Second
+	case errors.As(werr, &un):
+		out.status, out.err, out.retryAfter = http.StatusServiceUnavailable, werr.Error(), un.retryAfter
+	case werr != nil:
+		out.status, out.err, out.retryAfter = http.StatusServiceUnavailable, werr.Error(), time.Second
+	case len(out.rejected) > 0:
+		out.status = http.StatusBadRequest
+	default:
+		out.status = http.StatusOK
+	}
+	return out
+}
+
+// check routes and builds one event; a Rejection with neither field nor
+// error means the schema could not be had (a registry outage).
+func (c *Collector) check(ev *wireEvent, a arrival) (record, *Rejection) {
+	r, ok := c.routes[ev.Type]
+	if !ok {
+		return record{}, &Rejection{ID: ev.ID, Field: "type", Error: fmt.Sprintf("unknown event type %q", ev.Type)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.AckTimeout)
+	defer cancel()
+	ts, err := c.schemas.get(ctx, r)
+	if err != nil {
+		c.log.Warn("no schema for event type", zap.String("type", r.Type), zap.Error(err))
+		return record{}, &Rejection{ID: ev.ID}
+	}
+	return build(ev, r, ts, a, c.o.MaxEventAge)
+}
+
+// write claims recs' ids, writes the new ones in one transaction and
+// waits for those another request is writing. It fills out's accepted,
+// duplicates and retry lists and returns the ids now in Kafka.
+func (c *Collector) write(site string, recs []record, out *outcome) (map[string]bool, error) {
+	inKafka := map[string]bool{}
+	var mine []record
+	var keys []string
+	type waiting struct {
+		rec record
+		ch  <-chan struct{}
+	}
+	var waits []waiting
+	now := c.now()
+	for _, r := range recs {
+		switch res, ch := c.dedup.claim(site+"\x00"+r.id, now); res {
+		case claimNew:
+			mine = append(mine, r)
+			keys = append(keys, site+"\x00"+r.id)
+		case claimDuplicate:
+			out.duplicates = append(out.duplicates, r.id)
+			inKafka[r.id] = true
+		case claimWait:
+			waits = append(waits, waiting{r, ch})
+		}
+	}
+	var werr error
+	if len(mine) > 0 {
+		werr = c.w.write(mine)
+		c.dedup.finish(keys, werr == nil, c.now())
+		for _, r := range mine {
+			if werr == nil {
+				out.accepted = append(out.accepted, r.id)
+				inKafka[r.id] = true
+			} else {
+				out.retry = append(out.retry, r.id)
+			}
+		}
+	}
+	// Ids another request was writing: the outcome is theirs. If theirs
+	// failed, this request's client retries too.
+	for _, wt := range waits {
+		<-wt.ch // the writer always answers within about two AckTimeouts
+		key := site + "\x00" + wt.rec.id
+		switch res, _ := c.dedup.claim(key, c.now()); res {
+		case claimDuplicate:
+			out.duplicates = append(out.duplicates, wt.rec.id)
+			inKafka[wt.rec.id] = true
+		case claimNew:
+			c.dedup.finish([]string{key}, false, c.now())
+			fallthrough
+		default:
+			out.retry = append(out.retry, wt.rec.id)
+			if werr == nil {
+				werr = &unavailable{retryAfter: time.Second, err: errors.New("an earlier request with the same event ids failed")}
+			}
+		}
+	}
+	return inKafka, werr
+}
