@@ -124,6 +124,8 @@ export interface Harness {
   make: (over?: Partial<WeirOptions>) => WeirClient;
 }
 
+let harnessCount = 0;
+
 /** A client wired to fakes; autoPageViews off unless asked, so tests count only their own events. */
 export function harness(over: Partial<WeirOptions> = {}, shared?: { storage?: MemoryStorage; clock?: FakeClock }): Harness {
   const h = {
@@ -137,7 +139,8 @@ export function harness(over: Partial<WeirOptions> = {}, shared?: { storage?: Me
     respond: acceptAll as (c: Call) => Response,
     events: [] as WeirEvent[],
   } as Harness;
-  const random = seeded(42);
+  // A new seed per harness: two "page loads" must not draw the same ids.
+  const random = seeded(42 + harnessCount++);
   h.make = (more: Partial<WeirOptions> = {}) =>
     new WeirClient({
       endpoint: 'https://collect.example/',
