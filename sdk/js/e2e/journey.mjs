@@ -27,15 +27,20 @@ if (!PAGE) fail('WEIR_E2E_PAGE is not set');
 const consoleErrors = [];
 const events = [];
 let offline = false;
+let onlineAt = 0;
 // While the network is emulated offline, Chromium logs failed loads as
-// "Failed to load resource: net::ERR_INTERNET_DISCONNECTED"; only those are expected.
+// "Failed to load resource: net::ERR_INTERNET_DISCONNECTED"; only those are expected, and
+// also shortly after going online: the page's 'online' event (the SDK flushes at once) can
+// run before the emulation is lifted in the network service, and console events arrive late.
 const OFFLINE_NOISE = /net::ERR_INTERNET_DISCONNECTED/;
+const ONLINE_GRACE_MS = 3000;
+const offlineNoise = (text) => OFFLINE_NOISE.test(text) && (offline || Date.now() - onlineAt < ONLINE_GRACE_MS);
 
 function watch(page) {
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
-    if (offline && OFFLINE_NOISE.test(text)) return;
+    if (offlineNoise(text)) return;
     const loc = msg.location();
     consoleErrors.push(loc && loc.url ? `${text} (${loc.url})` : text);
   });
@@ -43,8 +48,12 @@ function watch(page) {
 }
 
 async function setOffline(page, on) {
+  if (on) offline = true; // before: a request may fail while the call is under way
   await page.setOfflineMode(on);
-  offline = on;
+  if (!on) {
+    offline = false;
+    onlineAt = Date.now();
+  }
   const seen = await page.evaluate(() => navigator.onLine);
   log(`network ${on ? 'offline' : 'online'} (navigator.onLine=${seen})`);
 }
