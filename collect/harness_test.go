@@ -223,3 +223,11 @@ func (r *rig) readWritten(t *testing.T, isolation kgo.IsolationLevel, committed 
 	}
 	return out
 }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

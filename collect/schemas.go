@@ -125,6 +125,9 @@ func (ts *typeSchema) encode(rec map[string]any) ([]byte, *Rejection) {
 			if se.Field != "" {
 				msg = strings.TrimPrefix(msg, "field "+se.Field+": ")
 			}
+			if strings.HasSuffix(msg, "missing key") {
+				msg = "missing: the schema requires it (it has no default)"
+			}
 			return nil, &Rejection{Field: se.Field, Error: msg}
 		}
 		return nil, &Rejection{Error: err.Error()}

@@ -30,6 +30,7 @@ Usage:
   weir demo [flags]       run the demo pipeline on an embedded Kafka cluster
   weir run [flags]        run one worker of a pipeline (-pipeline views|profiles) against a cluster
   weir produce [flags]    create the profiles pipeline's topics and produce demo events to a cluster
+  weir collect [flags]    take events from browsers and apps over HTTP and write them to Kafka
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -49,6 +50,8 @@ func main() {
 		err = runWorker(ctx, os.Args[2:])
 	case "produce":
 		err = runProduce(ctx, os.Args[2:])
+	case "collect":
+		err = runCollect(ctx, os.Args[2:])
 	case "describe":
 		err = describe()
 	case "-h", "--help", "help":
