@@ -5,24 +5,33 @@ FUZZTIME  ?= 20s
 # Packages whose tests use the Kafka harness: they run again on real Kafka.
 KAFKA_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'internal/kafkatest' | cut -d' ' -f1 | sort -u)
 
-.PHONY: build test test-fast test-ops test-fuzz test-kafka demo bench chaos bench-micro kafka-up kafka-down lint
+.PHONY: build test test-fast test-ops test-sdk test-fuzz test-kafka demo bench bench-collect chaos bench-micro kafka-up kafka-down lint sdk
 
 build:
 	$(GO) build ./...
 
 ## test: all three tiers. Tier 3 uses KAFKA_BROKERS if set, else starts a
 ## real broker with scripts/kafka.sh (needs Java 17+ and Maven).
-test: test-ops test-fast test-fuzz test-kafka
+test: test-ops test-sdk test-fast test-fuzz test-kafka
+
+## sdk: the browser SDK (sdk/js): its dev dependencies from npm, then the
+## bundle (dist/weir.js) the Chromium test loads.
+sdk:
+	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+test-sdk: sdk
+	@echo "== browser SDK unit tests (node --test)"
+	cd sdk/js && npm test
 
 # The runtime and what it runs concurrently (tasks on Parallelism
 # goroutines): on tier 2 these run under the race detector, instead of
 # plainly, so the time does not double.
-RACE_PKGS = $(shell $(GO) list ./processor/... ./topology/... ./state/... ./serve/... ./codec/...)
+RACE_PKGS = $(shell $(GO) list ./processor/... ./topology/... ./state/... ./serve/... ./codec/... ./collect/...)
 PLAIN_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
 # Tier 2 is always the embedded cluster, even when KAFKA_BROKERS is set
 # for tier 3.
-test-fast: build
+test-fast: build sdk
 	@echo "== tiers 1-2: unit tests, topology driver, embedded Kafka (kfake)"
 	env -u KAFKA_BROKERS $(GO) test -count=1 $(PLAIN_PKGS)
 	@echo "== tiers 1-2 of the runtime under the race detector"
@@ -54,6 +63,11 @@ demo:
 ## BENCH_EVENTS scales it, KAFKA_BROKERS reuses a running broker.
 bench:
 	$(GO) run ./bench/cmd/bench
+
+## bench-collect: the collector on loopback against a direct producer
+## (bench/cmd/collectbench): events/s and ack latency, as ratios.
+bench-collect:
+	$(GO) run ./bench/cmd/collectbench
 
 ## chaos: the fault suite on a real 3-node Kafka (bench/cmd/chaos): workers
 ## killed (restarted, state deleted, lost for good and replaced), a broker
