@@ -92,23 +92,21 @@ func contextOf(ev *wireEvent, has map[string]bool, when time.Time, a arrival) (m
 	if ev.AnonymousID == "" {
 		anon = nil
 	}
-	all := map[string]any{
-		"event_id":      ev.ID,
-		"event_time":    when,
-		"session_id":    strOrNil(ev.SessionID),
-		"device":        map[string]any{"type": device, "os": strOrNil(c.OS), "user_agent": strOrNil(ua)},
-		"location":      map[string]any{"country": nil, "region": nil, "city": nil},
-		"anonymous_id":  strOrNil(anon),
-		"locale":        strOrNil(c.Locale),
-		"viewport":      strOrNil(c.Viewport),
-		"received_time": a.received,
-	}
 	out := make(map[string]any, len(has))
-	for k, v := range all {
+	set := func(k string, v any) {
 		if has[k] {
 			out[k] = v
 		}
 	}
+	set("event_id", ev.ID)
+	set("event_time", when)
+	set("session_id", strOrNil(ev.SessionID))
+	set("device", map[string]any{"type": device, "os": strOrNil(c.OS), "user_agent": strOrNil(ua)})
+	set("location", map[string]any{"country": nil, "region": nil, "city": nil})
+	set("anonymous_id", strOrNil(anon))
+	set("locale", strOrNil(c.Locale))
+	set("viewport", strOrNil(c.Viewport))
+	set("received_time", a.received)
 	return out, nil
 }
 

@@ -190,9 +190,7 @@ func (c *Collector) check(ev *wireEvent, a arrival) (record, *Rejection) {
 	if !ok {
 		return record{}, &Rejection{ID: ev.ID, Field: "type", Error: fmt.Sprintf("unknown event type %q", ev.Type)}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.o.AckTimeout)
-	defer cancel()
-	ts, err := c.schemas.get(ctx, r)
+	ts, err := c.schemas.get(r, c.o.AckTimeout)
 	if err != nil {
 		c.log.Warn("no schema for event type", zap.String("type", r.Type), zap.Error(err))
 		return record{}, &Rejection{ID: ev.ID}

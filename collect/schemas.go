@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -53,15 +52,17 @@ func (s *schemas) load(ctx context.Context, routes []Route) error {
 	return errors.Join(errs...)
 }
 
-// get returns r's schema, looking it up again once it is older than
-// refresh.
-func (s *schemas) get(ctx context.Context, r Route) (*typeSchema, error) {
+// get returns r's schema, looking it up again (for at most timeout) once
+// it is older than refresh.
+func (s *schemas) get(r Route, timeout time.Duration) (*typeSchema, error) {
 	s.mu.Lock()
 	ts := s.byType[r.Type]
 	s.mu.Unlock()
 	if ts != nil && s.now().Sub(ts.fetched) < s.refresh {
 		return ts, nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	fresh, err := s.fetch(ctx, r)
 	if err != nil {
 		if ts != nil { // keep writing with what we had
@@ -150,12 +151,7 @@ func unknownFields(n *avro.SchemaNode, v any, path string) (string, string) {
 		if !ok {
 			return "", "" // the encoder reports the wrong type
 		}
-		keys := make([]string, 0, len(m))
 		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
 			f := field(n, k)
 			if f == nil {
 				return join(k), "not a field of " + n.Name
