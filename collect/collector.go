@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir/processor"
 	"go.uber.org/zap"
@@ -25,6 +29,9 @@ type Collector struct {
 	m       *metrics
 	log     *zap.Logger
 	now     func() time.Time
+
+	wsMu    sync.Mutex
+	wsConns map[*websocket.Conn]context.CancelFunc // nil once closed
 }
 
 // New checks opts, looks up every route's schema and connects to Kafka.
@@ -45,8 +52,10 @@ func New(ctx context.Context, opts Options) (*Collector, error) {
 		limits: newLimiter(o.RatePerClient, o.RateBurst),
 		log:    o.Logger,
 		now:    time.Now,
+
+		wsConns: map[*websocket.Conn]context.CancelFunc{},
 	}
-	c.schemas = &schemas{reg: o.Registry, refresh: o.SchemaRefresh, now: c.now, byType: map[string]*typeSchema{}}
+	c.schemas = &schemas{reg: o.Registry, refresh: o.SchemaRefresh, now: c.now, log: o.Logger, byType: map[string]*typeSchema{}}
 	for _, r := range o.Routes {
 		c.routes[r.Type] = r
 	}
@@ -63,6 +72,12 @@ func New(ctx context.Context, opts Options) (*Collector, error) {
 		kgo.TransactionalID(o.TransactionalID),
 		kgo.TransactionTimeout(max(3*o.AckTimeout, 30*time.Second)),
 	), o.AckTimeout, o.MaxPendingEvents, o.Logger, c.m)
+	// A producer that cannot start (transactions refused, no ACL for the
+	// id) would otherwise show only as a 503 on every request.
+	if err := c.w.start(ctx); err != nil {
+		c.w.close()
+		return nil, fmt.Errorf("%w: transactional producer %q: %w (check -transactional-id and the cluster's transaction ACLs)", ErrConfig, o.TransactionalID, err)
+	}
 	return c, nil
 }
 
@@ -86,15 +101,23 @@ func checkTopics(ctx context.Context, kopts []kgo.Opt, routes []Route) error {
 	}
 	var errs []error
 	for _, r := range routes {
-		if d, ok := details[r.Topic]; !ok || d.Err != nil {
+		switch d, ok := details[r.Topic]; {
+		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			errs = append(errs, fmt.Errorf("%w: event type %q: topic %s does not exist: create it (weir produce -topics-only creates the profiles pipeline's)", ErrConfig, r.Type, r.Topic))
+		case d.Err != nil:
+			errs = append(errs, fmt.Errorf("%w: event type %q: topic %s: %w", ErrConfig, r.Type, r.Topic, d.Err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Close stops taking events, commits what is queued and disconnects.
-func (c *Collector) Close() { c.w.close() }
+// Close ends the WebSockets, stops taking events, commits what is
+// queued and disconnects. Shut the HTTP server down first, so requests
+// in progress get their answers.
+func (c *Collector) Close() {
+	c.closeWebSockets()
+	c.w.close()
+}
 
 // outcome is what one batch came to.
 type outcome struct {
@@ -109,15 +132,15 @@ type outcome struct {
 
 // process validates, deduplicates and writes one batch from site. It
 // answers after the batch's fate in Kafka is known.
-func (c *Collector) process(site, client string, body []byte, a arrival) outcome {
+func (c *Collector) process(ctx context.Context, site, client string, body []byte, a arrival) outcome {
 	b, err := decodeBody(body)
 	if err != nil {
 		return outcome{status: http.StatusBadRequest, err: err.Error()}
 	}
-	return c.processBatch(site, client, b, a)
+	return c.processBatch(ctx, site, client, b, a)
 }
 
-func (c *Collector) processBatch(site, client string, b batchBody, a arrival) outcome {
+func (c *Collector) processBatch(ctx context.Context, site, client string, b batchBody, a arrival) outcome {
 	if len(b.Events) > c.o.MaxBatchEvents {
 		return outcome{status: http.StatusRequestEntityTooLarge,
 			err: fmt.Sprintf("%d events in one batch: send at most %d", len(b.Events), c.o.MaxBatchEvents)}
@@ -139,7 +162,10 @@ func (c *Collector) processBatch(site, client string, b batchBody, a arrival) ou
 		ev, rj := decodeEvent(raw)
 		if rj == nil {
 			var rec record
-			rec, rj = c.check(&ev, a)
+			var err error
+			if rec, rj, err = c.check(ctx, &ev, a); err != nil {
+				return outcome{status: http.StatusServiceUnavailable, err: "schema registry unavailable", retryAfter: 5 * time.Second}
+			}
 			if rj == nil {
 				if first[ev.ID] {
 					repeats = append(repeats, ev.ID)
@@ -149,9 +175,6 @@ func (c *Collector) processBatch(site, client string, b batchBody, a arrival) ou
 				recs = append(recs, rec)
 				continue
 			}
-		}
-		if rj.Field == "" && rj.Error == "" {
-			return outcome{status: http.StatusServiceUnavailable, err: "schema registry unavailable", retryAfter: time.Second}
 		}
 		out.rejected = append(out.rejected, *rj)
 	}
@@ -183,19 +206,19 @@ func (c *Collector) processBatch(site, client string, b batchBody, a arrival) ou
 	return out
 }
 
-// check routes and builds one event; a Rejection with neither field nor
-// error means the schema could not be had (a registry outage).
-func (c *Collector) check(ev *wireEvent, a arrival) (record, *Rejection) {
+// check routes and builds one event. An error means its schema could
+// not be had (a registry outage): the request is to be retried.
+func (c *Collector) check(ctx context.Context, ev *wireEvent, a arrival) (record, *Rejection, error) {
 	r, ok := c.routes[ev.Type]
 	if !ok {
-		return record{}, &Rejection{ID: ev.ID, Field: "type", Error: fmt.Sprintf("unknown event type %q", ev.Type)}
+		return record{}, &Rejection{ID: ev.ID, Field: "type", Error: fmt.Sprintf("unknown event type %q", ev.Type)}, nil
 	}
-	ts, err := c.schemas.get(r, c.o.AckTimeout)
+	ts, err := c.schemas.get(ctx, r)
 	if err != nil {
-		c.log.Warn("no schema for event type", zap.String("type", r.Type), zap.Error(err))
-		return record{}, &Rejection{ID: ev.ID}
+		return record{}, nil, err
 	}
-	return build(ev, r, ts, a, c.o.MaxEventAge)
+	rec, rj := build(ev, r, ts, a, c.o.MaxEventAge)
+	return rec, rj, nil
 }
 
 // write claims recs' ids, writes the new ones in one transaction and
@@ -239,7 +262,7 @@ func (c *Collector) write(site string, recs []record, out *outcome) (map[string]
 	// Ids another request was writing: the outcome is theirs. If theirs
 	// failed, this request's client retries too.
 	for _, wt := range waits {
-		<-wt.ch // the writer always answers within about two AckTimeouts
+		<-wt.ch // the writer answers every request (writer.write)
 		key := site + "\x00" + wt.rec.id
 		switch res, _ := c.dedup.claim(key, c.now()); res {
 		case claimDuplicate:

@@ -27,7 +27,9 @@ type wireEvent struct {
 	Fields      json.RawMessage `json:"fields"`
 }
 
-// wireContext is what the client knows about itself.
+// wireContext is what the client knows about itself. Timezone, PageURL
+// and Referrer have no place in the events schemas yet and are not
+// stored (a page view's url and referrer are its fields).
 type wireContext struct {
 	Locale     *string `json:"locale"`
 	Viewport   *string `json:"viewport"`
@@ -50,10 +52,11 @@ type Rejection struct {
 const maxIDLen = 128
 
 // decodeBody parses a request body. Its errors are the client's: 400.
+// Keys it does not know are ignored here and in events (not in fields,
+// which the schema checks), so a newer SDK works with an older collector.
 func decodeBody(b []byte) (batchBody, error) {
 	var body batchBody
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		return body, fmt.Errorf("malformed JSON body: %v", err)
 	}
@@ -69,9 +72,7 @@ func decodeBody(b []byte) (batchBody, error) {
 // decodeEvent parses one event; a failure is that event's rejection.
 func decodeEvent(raw json.RawMessage) (wireEvent, *Rejection) {
 	var ev wireEvent
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
+	if err := json.Unmarshal(raw, &ev); err != nil {
 		// Keep the id if there is one, so the client knows which failed.
 		var idOnly struct {
 			ID string `json:"id"`

@@ -84,6 +84,7 @@ func newRig(t *testing.T, opts ...func(*collect.Options)) *rig {
 type answer struct {
 	status     int
 	retryAfter string
+	allowedTo  string              // Access-Control-Allow-Origin
 	Accepted   []string            `json:"accepted"`
 	Duplicates []string            `json:"duplicates"`
 	Rejected   []collect.Rejection `json:"rejected"`
@@ -105,7 +106,7 @@ func (r *rig) postRaw(t *testing.T, contentType string, body []byte, header map[
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), allowedTo: resp.Header.Get("Access-Control-Allow-Origin")}
 	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
 		t.Fatalf("status %d: response is not JSON: %v", resp.StatusCode, err)
 	}

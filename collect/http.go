@@ -33,30 +33,31 @@ type response struct {
 
 const writeKeyHeader = "X-Weir-Write-Key"
 
-// cors answers whether r's origin may call, setting the headers that
-// let its page read the answer.
+// cors sets the headers that let a page read the answer and says
+// whether its origin may send events. Every origin may read: a page from
+// an origin not allowed then sees its 403 and stops, where a blocked
+// response would look like a network error it retries for ever.
 func (c *Collector) cors(w http.ResponseWriter, r *http.Request) bool {
+	w.Header().Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true // not a browser's cross-origin call
 	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Expose-Headers", "Retry-After")
 	for _, o := range c.o.AllowedOrigins {
 		if o == "*" || strings.EqualFold(o, origin) {
-			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Add("Vary", "Origin")
-			h.Set("Access-Control-Expose-Headers", "Retry-After")
 			return true
 		}
 	}
 	return false
 }
 
+// preflight lets any origin send, so that the POST reaches cors and a
+// page from an origin not allowed gets a 403 it can read.
 func (c *Collector) preflight(w http.ResponseWriter, r *http.Request) {
-	if !c.cors(w, r) {
-		c.fail(w, http.StatusForbidden, "origin not allowed: add it to the collector's allowed origins", 0)
-		return
-	}
+	c.cors(w, r)
 	h := w.Header()
 	h.Set("Access-Control-Allow-Methods", "POST")
 	h.Set("Access-Control-Allow-Headers", "Content-Type, "+writeKeyHeader)
@@ -102,8 +103,8 @@ func (c *Collector) post(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, http.StatusUnauthorized, "unknown or missing write key", 0)
 		return
 	}
-	out := c.processBatch(site, c.clientAddr(r), b, arrival{received: received, userAgent: r.UserAgent()})
-	if out.status != http.StatusTooManyRequests || len(out.accepted) > 0 {
+	out := c.processBatch(r.Context(), site, c.clientAddr(r), b, arrival{received: received, userAgent: r.UserAgent()})
+	if len(out.accepted) > 0 {
 		c.m.ack.Observe(c.now().Sub(received).Seconds())
 	}
 	c.answer(w, out)
@@ -130,12 +131,14 @@ func (c *Collector) fail(w http.ResponseWriter, status int, msg string, retryAft
 	c.answer(w, outcome{status: status, err: msg, retryAfter: retryAfter})
 }
 
-// clientAddr is the client's IP address, for its rate limit.
+// clientAddr is the client's IP address, for its rate limit. Behind a
+// proxy it is the last X-Forwarded-For entry, the one the proxy added:
+// the client can write the ones before it.
 func (c *Collector) clientAddr(r *http.Request) string {
 	if c.o.TrustForwardedFor {
-		if f := r.Header.Get("X-Forwarded-For"); f != "" {
-			first, _, _ := strings.Cut(f, ",")
-			return strings.TrimSpace(first)
+		if fs := r.Header.Values("X-Forwarded-For"); len(fs) > 0 {
+			f := fs[len(fs)-1]
+			return strings.TrimSpace(f[strings.LastIndex(f, ",")+1:])
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

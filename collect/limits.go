@@ -26,6 +26,10 @@ type clientLimit struct {
 
 const idleForget = 10 * time.Minute
 
+// maxClients bounds the buckets kept; past it, buckets idle for a minute
+// go at once (made-up addresses cannot grow the map for ten minutes).
+const maxClients = 100_000
+
 func newLimiter(perSec float64, burst int) *limiter {
 	return &limiter{perSec: perSec, burst: burst, clients: map[string]*clientLimit{}}
 }
@@ -38,9 +42,12 @@ func (l *limiter) take(client string, n int, now time.Time) time.Duration {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > idleForget {
+	if idle := idleForget; now.Sub(l.swept) > idle || len(l.clients) >= maxClients {
+		if len(l.clients) >= maxClients {
+			idle = time.Minute
+		}
 		for k, c := range l.clients {
-			if now.Sub(c.seen) > idleForget {
+			if now.Sub(c.seen) > idle {
 				delete(l.clients, k)
 			}
 		}

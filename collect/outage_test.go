@@ -152,7 +152,9 @@ func TestCollectRateLimitPerClient(t *testing.T) {
 	}
 	send := func(ip, p string) answer {
 		body := mustJSON(map[string]any{"events": batch(p)})
-		return r.postRaw(t, "application/json", body, map[string]string{"X-Weir-Write-Key": testKey, "X-Forwarded-For": ip + ", 10.0.0.1"})
+		// The proxy appends the address it saw; what the client wrote
+		// before it (a made-up address each time) must not count.
+		return r.postRaw(t, "application/json", body, map[string]string{"X-Weir-Write-Key": testKey, "X-Forwarded-For": "203.0.113." + p + ", " + ip})
 	}
 	if a := send("192.0.2.1", "x"); a.status != 200 {
 		t.Fatalf("first batch: %+v", a)

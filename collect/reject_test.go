@@ -1,12 +1,19 @@
 package collect_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/collect"
+	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/processor"
 )
 
 // An invalid event is rejected with the field path that failed; the
@@ -116,7 +123,115 @@ func TestCollectRefusesBadRequests(t *testing.T) {
 			t.Errorf("%s: status %d error %q accepted %v; want %d mentioning %q, none accepted", tc.name, a.status, a.Error, a.Accepted, tc.status, tc.msg)
 		}
 	}
+	// A page from an origin not allowed can read its 403 (and so stop),
+	// rather than see a blocked response it would retry.
+	if a := r.postRaw(t, "application/json", body(pageView("x-5", "a")), map[string]string{"X-Weir-Write-Key": testKey, "Origin": "http://evil.example"}); a.status != 403 || a.allowedTo != "http://evil.example" {
+		t.Errorf("disallowed origin: status %d, Access-Control-Allow-Origin %q", a.status, a.allowedTo)
+	}
 	if got := r.readWritten(t, kgo.ReadUncommitted(), false); len(got) != 0 {
 		t.Errorf("refused requests wrote %v", keys(got))
+	}
+}
+
+// A browser's preflight is answered with what the SDK needs: POST, the
+// write-key header, and Retry-After readable by the page.
+func TestCollectPreflight(t *testing.T) {
+	r := newRig(t)
+	req, _ := http.NewRequest(http.MethodOptions, r.srv.URL+"/v1/events", nil)
+	req.Header.Set("Origin", testOrigin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type, x-weir-write-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != testOrigin ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "x-weir-write-key") ||
+		!strings.Contains(h.Get("Access-Control-Expose-Headers"), "Retry-After") {
+		t.Errorf("preflight: %d %v", resp.StatusCode, h)
+	}
+	// An event from the allowed origin is taken, and its answer readable.
+	a := r.postRaw(t, "text/plain;charset=UTF-8", mustJSON(map[string]any{"write_key": testKey, "events": []any{pageView("beacon-1", "a")}}), map[string]string{"Origin": testOrigin})
+	if a.status != 200 || a.allowedTo != testOrigin {
+		t.Errorf("beacon-style post: %+v (Access-Control-Allow-Origin %q)", a, a.allowedTo)
+	}
+}
+
+// Keys a newer client adds beside the event's fields are ignored, so an
+// SDK ahead of its collector keeps working; fields stay strict.
+func TestCollectIgnoresUnknownEnvelopeKeys(t *testing.T) {
+	r := newRig(t)
+	ev := pageView("new-sdk", "a")
+	ev["priority"] = "high"
+	ev["context"].(map[string]any)["screen_dpi"] = 2
+	body := mustJSON(map[string]any{"events": []any{ev}, "sdk": "weir-js/9"})
+	if a := r.postRaw(t, "application/json", body, map[string]string{"X-Weir-Write-Key": testKey}); a.status != 200 || len(a.Accepted) != 1 {
+		t.Errorf("answer %+v, want the event accepted", a)
+	}
+}
+
+// Start-up fails, naming what to change, when a route's subject has no
+// schema or its topic does not exist.
+func TestCollectStartupNamesWhatToFix(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	base := collect.Options{
+		Kafka:     []processor.Opt{processor.SeedBrokers(r.c.Brokers...)},
+		Registry:  r.reg,
+		WriteKeys: map[string]string{testKey: "shop"},
+	}
+	noSchema := base
+	r.c.CreateTopic(ctx, r.prefix+"clicks", 1, nil)
+	noSchema.Routes = []collect.Route{{Type: "click", Topic: r.prefix + "clicks"}}
+	if _, err := collect.New(ctx, noSchema); !errors.Is(err, collect.ErrConfig) || !strings.Contains(err.Error(), "register") {
+		t.Errorf("no schema: %v, want ErrConfig saying to register it", err)
+	}
+	noTopic := base
+	noTopic.Routes = []collect.Route{{Type: "page_view", Topic: r.prefix + "web_browsing"}, {Type: "ghost", Topic: r.prefix + "no_such_topic"}}
+	if _, _, err := r.reg.Latest(ctx, r.prefix+"web_browsing-value"); err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := avro.NewHTTPRegistryClient(r.c.Registry)
+	if _, err := rc.Register(ctx, r.prefix+"no_such_topic-value", events.PageViewSchema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collect.New(ctx, noTopic); !errors.Is(err, collect.ErrConfig) || !strings.Contains(err.Error(), "no_such_topic does not exist") {
+		t.Errorf("no topic: %v, want ErrConfig naming the topic", err)
+	}
+	bad := base
+	bad.WriteKeys = map[string]string{"short": "shop"}
+	bad.AllowedOrigins = []string{"shop.example/"}
+	if _, err := collect.New(ctx, bad); !errors.Is(err, collect.ErrConfig) || !strings.Contains(err.Error(), "shorter than 8") || !strings.Contains(err.Error(), "scheme://host") {
+		t.Errorf("bad options: %v", err)
+	}
+}
+
+// Events are checked against the latest schema of their subject: a new
+// version registered while the collector runs is used without a restart.
+func TestCollectUsesNewSchemaVersion(t *testing.T) {
+	r := newRig(t, func(o *collect.Options) { o.SchemaRefresh = time.Nanosecond })
+	ev := pageView("v2-1", "a")
+	ev["fields"].(map[string]any)["ab_variant"] = "B"
+	if a := r.post(t, ev); a.status != 400 || len(a.Rejected) != 1 || a.Rejected[0].Field != "fields.ab_variant" {
+		t.Fatalf("before the new version: %+v, want ab_variant rejected", a)
+	}
+	var s map[string]any
+	if err := json.Unmarshal([]byte(events.PageViewSchema), &s); err != nil {
+		t.Fatal(err)
+	}
+	s["fields"] = append(s["fields"].([]any), map[string]any{"name": "ab_variant", "type": []any{"null", "string"}, "default": nil})
+	rc, _ := avro.NewHTTPRegistryClient(r.c.Registry)
+	if _, err := rc.Register(context.Background(), r.prefix+events.TopicWebBrowsing+"-value", string(mustJSON(s))); err != nil {
+		t.Fatal(err)
+	}
+	ev["id"] = "v2-2"
+	if a := r.post(t, ev); a.status != 200 {
+		t.Fatalf("after the new version: %+v, want accepted", a)
+	}
+	if got := r.readWritten(t, kgo.ReadCommitted(), true); len(got["v2-2"]) != 1 {
+		t.Errorf("v2-2 not in Kafka once: %v", keys(got))
 	}
 }

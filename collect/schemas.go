@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/avro"
 	"github.com/weirstream/weir/codec"
 	wavro "github.com/weirstream/weir/codec/avro"
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 )
 
 // typeSchema is the latest schema of a route's subject, parsed.
@@ -21,7 +23,7 @@ type typeSchema struct {
 	schema  *avro.Schema
 	root    *avro.SchemaNode // references expanded
 	context map[string]bool  // fields of the "context" record, if any
-	fetched time.Time
+	next    time.Time        // when to look the subject up again
 }
 
 // schemas caches each route's latest schema and looks it up again after
@@ -31,9 +33,19 @@ type schemas struct {
 	refresh time.Duration
 	now     func() time.Time
 
+	log    *zap.Logger
+	flight singleflight.Group
+
 	mu     sync.Mutex
 	byType map[string]*typeSchema
 }
+
+// retryFailedRefresh is how soon a failed refresh is tried again; until
+// then the schema in hand is used.
+const retryFailedRefresh = 10 * time.Second
+
+// lookupTimeout bounds one shared lookup of a subject's latest schema.
+const lookupTimeout = 10 * time.Second
 
 func subjectOf(r Route) string { return r.Topic + "-value" }
 
@@ -52,25 +64,48 @@ func (s *schemas) load(ctx context.Context, routes []Route) error {
 	return errors.Join(errs...)
 }
 
-// get returns r's schema, looking it up again (for at most timeout) once
-// it is older than refresh.
-func (s *schemas) get(r Route, timeout time.Duration) (*typeSchema, error) {
+// get returns r's schema, looking it up again once it is older than
+// refresh: one lookup per route at a time, which the callers share. A
+// failed refresh keeps the schema in hand and is tried again after
+// retryFailedRefresh; with no schema in hand it is an error.
+func (s *schemas) get(ctx context.Context, r Route) (*typeSchema, error) {
 	s.mu.Lock()
 	ts := s.byType[r.Type]
 	s.mu.Unlock()
-	if ts != nil && s.now().Sub(ts.fetched) < s.refresh {
+	if ts != nil && s.now().Before(ts.next) {
 		return ts, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	fresh, err := s.fetch(ctx, r)
-	if err != nil {
-		if ts != nil { // keep writing with what we had
-			return ts, nil
+	ch := s.flight.DoChan(r.Type, func() (any, error) {
+		// Shared by every caller: not cancelled with the first one's.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		fresh, err := s.fetch(fctx, r)
+		if err == nil {
+			return fresh, nil
+		}
+		s.log.Warn("schema lookup failed; using the schema in hand", zap.String("type", r.Type), zap.String("subject", subjectOf(r)), zap.Error(err))
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if old := s.byType[r.Type]; old != nil {
+			retry := *old
+			retry.next = s.now().Add(retryFailedRefresh)
+			s.byType[r.Type] = &retry
+			return &retry, nil
 		}
 		return nil, err
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*typeSchema), nil
+	case <-ctx.Done():
+		if ts != nil {
+			return ts, nil
+		}
+		return nil, ctx.Err()
 	}
-	return fresh, nil
 }
 
 func (s *schemas) fetch(ctx context.Context, r Route) (*typeSchema, error) {
@@ -78,6 +113,19 @@ func (s *schemas) fetch(ctx context.Context, r Route) (*typeSchema, error) {
 	if err != nil {
 		return nil, err
 	}
+	ts, err := parseTypeSchema(r, id, text)
+	if err != nil {
+		return nil, err
+	}
+	ts.next = s.now().Add(s.refresh)
+	s.mu.Lock()
+	s.byType[r.Type] = ts
+	s.mu.Unlock()
+	return ts, nil
+}
+
+// parseTypeSchema reads the schema with id that r's events are encoded in.
+func parseTypeSchema(r Route, id uint32, text string) (*typeSchema, error) {
 	sc, err := avro.Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: subject %s: schema id %d is not usable Avro: %v", ErrConfig, subjectOf(r), id, err)
@@ -86,7 +134,7 @@ func (s *schemas) fetch(ctx context.Context, r Route) (*typeSchema, error) {
 	if root.Type != "record" {
 		return nil, fmt.Errorf("%w: subject %s: schema id %d is a %s, not a record", ErrConfig, subjectOf(r), id, root.Type)
 	}
-	ts := &typeSchema{id: id, schema: sc, root: root, fetched: s.now()}
+	ts := &typeSchema{id: id, schema: sc, root: root}
 	if f := field(root, "context"); f != nil && f.Type.Type == "record" {
 		ts.context = map[string]bool{}
 		for _, cf := range f.Type.Fields {
@@ -96,9 +144,6 @@ func (s *schemas) fetch(ctx context.Context, r Route) (*typeSchema, error) {
 	if f := field(root, r.keyField()); f == nil || f.Type.Type != "string" {
 		return nil, fmt.Errorf("%w: subject %s: the key field %q is not a string field of the schema", ErrConfig, subjectOf(r), r.keyField())
 	}
-	s.mu.Lock()
-	s.byType[r.Type] = ts
-	s.mu.Unlock()
 	return ts, nil
 }
 

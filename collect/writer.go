@@ -28,8 +28,10 @@ type unavailable struct {
 	err        error
 }
 
+// Error is what clients read, so it leaves the cause (broker addresses,
+// internals) to the collector's log.
 func (u *unavailable) Error() string {
-	return fmt.Sprintf("%v (retry after %v): %v", ErrUnavailable, u.retryAfter, u.err)
+	return fmt.Sprintf("%v: retry after %v", ErrUnavailable, u.retryAfter.Round(time.Second))
 }
 func (u *unavailable) Unwrap() []error { return []error{ErrUnavailable, u.err} }
 
@@ -81,13 +83,26 @@ func newWriter(opts []kgo.Opt, ackTimeout time.Duration, maxPending int, log *za
 		ackTimeout: ackTimeout, maxPending: maxPending, log: log, m: m,
 		in: make(chan *writeReq, maxPending+1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	go w.run()
 	return w
 }
 
-// write queues recs and waits for their transaction. It returns nil once
-// they are committed. It always waits for the outcome, whatever the
-// caller's context says: an answer before it could be wrong.
+// start makes the producer (initing its producer id) and starts the
+// loop: a producer that cannot start fails the collector's start-up.
+func (w *writer) start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, w.ackTimeout)
+	defer cancel()
+	if _, err := w.client(ctx); err != nil {
+		close(w.done)
+		return err
+	}
+	go w.run()
+	return nil
+}
+
+// write queues recs and waits for their transaction: nil once they are
+// committed. It takes no context, since an answer before the outcome
+// could be wrong; the loop answers within about two AckTimeouts of
+// taking the request.
 func (w *writer) write(recs []record) error {
 	w.mu.Lock()
 	switch now := time.Now(); {
@@ -135,15 +150,23 @@ func (w *writer) run() {
 	}
 }
 
-// drain answers what was queued before close.
+// drain answers what was queued before close: committed while Kafka
+// takes them, refused at once after the first failure.
 func (w *writer) drain() {
+	var failed error
 	for {
 		select {
 		case r := <-w.in:
-			w.finish([]*writeReq{r}, len(r.recs), w.commit([]*writeReq{r}))
+			err := failed
+			if err == nil {
+				err = w.commit([]*writeReq{r})
+				failed = err
+			}
+			w.finish([]*writeReq{r}, len(r.recs), err)
 		default:
 			if w.cl != nil {
 				w.cl.Close()
+				w.cl = nil
 			}
 			return
 		}
@@ -155,6 +178,7 @@ func (w *writer) finish(reqs []*writeReq, n int, err error) {
 	w.pending -= n
 	w.m.pending.Set(float64(w.pending))
 	if err != nil {
+		w.log.Warn("transaction failed; refusing requests for a while", zap.Int("events", n), zap.Duration("for", min(max(2*w.backoff, downInitial), downMax)), zap.Error(err))
 		w.backoff = min(max(2*w.backoff, downInitial), downMax)
 		w.downUntil = time.Now().Add(w.backoff)
 		w.m.txns.WithLabelValues("aborted").Inc()
@@ -204,7 +228,12 @@ func (w *writer) commit(reqs []*writeReq) error {
 	err = errors.Join(err, produceErr)
 	mu.Unlock()
 	if err == nil {
-		if err = cl.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		// Its own time: cancelling EndTransaction leaves the outcome
+		// unknown, which a slow flush must not cause.
+		ectx, cancel := context.WithTimeout(context.Background(), w.ackTimeout)
+		err = cl.EndTransaction(ectx, kgo.TryCommit)
+		cancel()
+		if err == nil {
 			return nil
 		}
 		// The commit's outcome is unknown; drop the client rather than
@@ -266,4 +295,8 @@ func (w *writer) close() {
 	w.mu.Unlock()
 	close(w.stop)
 	<-w.done
+	if w.cl != nil { // a start that failed after making a client
+		w.cl.Close()
+		w.cl = nil
+	}
 }

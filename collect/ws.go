@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -18,9 +20,12 @@ type wsAck struct {
 	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
 }
 
+// wsIdle closes a WebSocket that sent nothing for this long.
+const wsIdle = 10 * time.Minute
+
 // websocket serves GET /v1/events/ws?write_key=K: each text message is a
 // batch like a POST body; each event gets its own answer, sent once its
-// fate is known.
+// fate is known. Close ends every open one.
 func (c *Collector) websocket(w http.ResponseWriter, r *http.Request) {
 	if !c.cors(w, r) {
 		c.fail(w, http.StatusForbidden, "origin not allowed: add it to the collector's allowed origins", 0)
@@ -37,31 +42,66 @@ func (c *Collector) websocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.CloseNow()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if !c.track(conn, cancel) {
+		conn.Close(websocket.StatusGoingAway, "collector shutting down")
+		return
+	}
+	defer c.untrack(conn)
 	conn.SetReadLimit(c.o.MaxBodyBytes)
-	ctx := r.Context()
 	client, ua := c.clientAddr(r), r.UserAgent()
 	for {
-		typ, msg, err := conn.Read(ctx)
-		if err != nil {
-			var tooBig bool
-			if errors.Is(err, websocket.ErrMessageTooBig) {
-				tooBig = true
-			}
-			if tooBig {
-				conn.Close(websocket.StatusMessageTooBig, "message larger than the body limit")
-			}
+		rctx, rcancel := context.WithTimeout(ctx, wsIdle)
+		typ, msg, err := conn.Read(rctx)
+		rcancel()
+		switch {
+		case errors.Is(err, websocket.ErrMessageTooBig):
+			conn.Close(websocket.StatusMessageTooBig, "message larger than the body limit")
 			return
-		}
-		if typ != websocket.MessageText {
+		case ctx.Err() != nil:
+			conn.Close(websocket.StatusGoingAway, "collector shutting down")
+			return
+		case err != nil:
+			return
+		case typ != websocket.MessageText:
 			conn.Close(websocket.StatusUnsupportedData, "send JSON text messages")
 			return
 		}
-		out := c.process(site, client, msg, arrival{received: c.now(), userAgent: ua})
-		c.m.requests.WithLabelValues("ws").Inc()
+		out := c.process(ctx, site, client, msg, arrival{received: c.now(), userAgent: ua})
+		c.m.requests.WithLabelValues(strconv.Itoa(out.status)).Inc()
 		if err := c.sendAcks(ctx, conn, msg, out); err != nil {
 			return
 		}
 	}
+}
+
+// track registers an open WebSocket for Close; false once closed.
+func (c *Collector) track(conn *websocket.Conn, cancel context.CancelFunc) bool {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	if c.wsConns == nil {
+		return false
+	}
+	c.wsConns[conn] = cancel
+	return true
+}
+
+func (c *Collector) untrack(conn *websocket.Conn) {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	delete(c.wsConns, conn)
+}
+
+// closeWebSockets ends every open WebSocket (an HTTP server's Shutdown
+// does not wait for hijacked connections) and refuses new ones.
+func (c *Collector) closeWebSockets() {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	for _, cancel := range c.wsConns {
+		cancel()
+	}
+	c.wsConns = nil
 }
 
 // sendAcks answers every event of a message.
