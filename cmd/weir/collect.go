@@ -22,55 +22,81 @@ import (
 	"github.com/weirstream/weir/processor"
 )
 
-// runCollect serves the event collector (package collect) until stopped.
-// Every flag also reads its WEIR_* variable, like weir run's.
-func runCollect(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
-	listen := fs.String("listen", ":8090", "address of the collector's HTTP API, /metrics and /healthz")
-	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (required)")
-	registry := fs.String("registry", "", "schema registry URL (required)")
-	prefix := fs.String("topic-prefix", "", "prefix of the profiles pipeline's topic names the events go to")
-	keys := fs.String("write-keys", "", "comma-separated site=key pairs; a request must carry one of the keys (required; prefer WEIR_WRITE_KEYS)")
-	origins := fs.String("allowed-origins", "", "comma-separated browser origins (scheme://host[:port]) allowed to send events, or *")
-	txnID := fs.String("transactional-id", "", "Kafka transactional id, unique per collector (default weir-collector-<host>)")
-	register := fs.Bool("register-schemas", false, "register the events package's schemas under topics that have none (demo and first set-up)")
-	maxBatch := fs.Int("max-batch", 500, "most events in one request")
-	maxBody := fs.Int64("max-body", 512<<10, "most bytes in one request body")
-	maxPending := fs.Int("max-pending", 20000, "most events waiting for Kafka; past it requests get 429")
-	ackTimeout := fs.Duration("ack-timeout", 10*time.Second, "how long a request waits for its transaction before 503")
-	dedupWindow := fs.Duration("dedup-window", time.Hour, "how long an acknowledged event id is remembered, so a retry writes nothing")
-	rate := fs.Float64("rate", 200, "events per second one client (site and IP address) may send")
-	burst := fs.Int("burst", 1000, "burst of -rate")
-	forwarded := fs.Bool("trust-forwarded-for", false, "take the client address from X-Forwarded-For (behind a proxy)")
-	maxAge := fs.Duration("max-event-age", 7*24*time.Hour, "event times further back are clamped to it")
-	verbose := fs.Bool("v", false, "debug logging")
-	conn := addConnectFlags(fs)
+// collectFlags are weir collect's flags.
+type collectFlags struct {
+	listen, brokers, registry, prefix, keys, origins, txnID string
+	register, forwarded, verbose                            bool
+	maxBatch, maxPending, burst                             int
+	maxBody                                                 int64
+	ackTimeout, dedupWindow, maxAge                         time.Duration
+	rate                                                    float64
+	conn                                                    *connectFlags
+}
+
+// parseCollectFlags reads weir collect's flags, each also from its
+// WEIR_* variable (getenv), and checks the required ones.
+func parseCollectFlags(args []string, getenv func(string) string) (*collectFlags, error) {
+	fs, f := collectFlagSet()
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+		return nil, err
+	}
+	if err := applyConfig(fs, getenv); err != nil {
+		return nil, err
+	}
+	if f.brokers == "" || f.registry == "" || f.keys == "" {
+		return nil, errors.New("collect: -brokers, -registry and -write-keys are required")
+	}
+	return f, nil
+}
+
+func collectFlagSet() (*flag.FlagSet, *collectFlags) {
+	f := &collectFlags{}
+	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
+	fs.StringVar(&f.listen, "listen", ":8090", "address of the collector's HTTP API, /metrics and /healthz")
+	fs.StringVar(&f.brokers, "brokers", "", "comma-separated Kafka brokers (required)")
+	fs.StringVar(&f.registry, "registry", "", "schema registry URL (required)")
+	fs.StringVar(&f.prefix, "topic-prefix", "", "prefix of the profiles pipeline's topic names the events go to")
+	fs.StringVar(&f.keys, "write-keys", "", "comma-separated site=key pairs; a request must carry one of the keys (required; prefer WEIR_WRITE_KEYS)")
+	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated browser origins (scheme://host[:port]) allowed to send events, or *")
+	fs.StringVar(&f.txnID, "transactional-id", "", "Kafka transactional id, unique per collector (default weir-collector-<host>)")
+	fs.BoolVar(&f.register, "register-schemas", false, "register the events package's schemas under topics that have none (demo and first set-up)")
+	fs.IntVar(&f.maxBatch, "max-batch", 500, "most events in one request")
+	fs.Int64Var(&f.maxBody, "max-body", 512<<10, "most bytes in one request body")
+	fs.IntVar(&f.maxPending, "max-pending", 20000, "most events waiting for Kafka; past it requests get 429")
+	fs.DurationVar(&f.ackTimeout, "ack-timeout", 10*time.Second, "how long a transaction may take before its requests get 503")
+	fs.DurationVar(&f.dedupWindow, "dedup-window", time.Hour, "how long an acknowledged event id is remembered, so a retry writes nothing")
+	fs.Float64Var(&f.rate, "rate", 200, "events per second one client (site and IP address) may send")
+	fs.IntVar(&f.burst, "burst", 1000, "burst of -rate")
+	fs.BoolVar(&f.forwarded, "trust-forwarded-for", false, "take the client address from X-Forwarded-For's last entry (behind a proxy)")
+	fs.DurationVar(&f.maxAge, "max-event-age", 7*24*time.Hour, "event times further back are clamped to it")
+	fs.BoolVar(&f.verbose, "v", false, "debug logging")
+	f.conn = addConnectFlags(fs)
+	return fs, f
+}
+
+// runCollect serves the event collector (package collect) until stopped.
+func runCollect(ctx context.Context, args []string) error {
+	f, err := parseCollectFlags(args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	if err := applyConfig(fs, os.Getenv); err != nil {
-		return err
-	}
-	if *brokers == "" || *registry == "" || *keys == "" {
-		return errors.New("collect: -brokers, -registry and -write-keys are required")
-	}
-	writeKeys, err := parseWriteKeys(*keys)
+	writeKeys, err := parseWriteKeys(f.keys)
 	if err != nil {
 		return fmt.Errorf("collect: -write-keys: %w", err)
 	}
-	co, err := conn.options()
+	co, err := f.conn.options()
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
-	log, err := newLogger(*verbose)
+	log, err := newLogger(f.verbose)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
-	rc, err := avro.NewHTTPRegistryClient(*registry, co.registry...)
+	rc, err := avro.NewHTTPRegistryClient(f.registry, co.registry...)
 	if err != nil {
 		return fmt.Errorf("collect: -registry: %w", err)
 	}
@@ -78,26 +104,26 @@ func runCollect(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *register {
-		if err := registerMissing(ctx, reg, rc, *prefix, log); err != nil {
+	if f.register {
+		if err := registerMissing(ctx, reg, rc, f.prefix, log); err != nil {
 			return err
 		}
 	}
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	col, err := collect.New(ctx, collect.Options{
-		Kafka:    append(co.processor, processor.SeedBrokers(splitList(*brokers)...)),
-		Registry: reg, Routes: collect.DefaultRoutes(*prefix),
-		WriteKeys: writeKeys, AllowedOrigins: splitList(*origins), TransactionalID: *txnID,
-		MaxBatchEvents: *maxBatch, MaxBodyBytes: *maxBody, MaxPendingEvents: *maxPending,
-		AckTimeout: *ackTimeout, DedupWindow: *dedupWindow, RatePerClient: *rate, RateBurst: *burst,
-		TrustForwardedFor: *forwarded, MaxEventAge: *maxAge, Logger: log, Metrics: promReg,
+		Kafka:    append(co.processor, processor.SeedBrokers(splitList(f.brokers)...)),
+		Registry: reg, Routes: collect.DefaultRoutes(f.prefix),
+		WriteKeys: writeKeys, AllowedOrigins: splitList(f.origins), TransactionalID: f.txnID,
+		MaxBatchEvents: f.maxBatch, MaxBodyBytes: f.maxBody, MaxPendingEvents: f.maxPending,
+		AckTimeout: f.ackTimeout, DedupWindow: f.dedupWindow, RatePerClient: f.rate, RateBurst: f.burst,
+		TrustForwardedFor: f.forwarded, MaxEventAge: f.maxAge, Logger: log, Metrics: promReg,
 	})
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
 	defer col.Close()
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("collect: -listen: %w", err)
 	}

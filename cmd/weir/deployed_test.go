@@ -151,3 +151,109 @@ func readYAML(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// The collector's settings in the compose file and the Kubernetes
+// manifests parse with weir collect's own parser, and every WEIR_*
+// variable they set is one of its flags (or, from the shared ConfigMap,
+// one of weir run's).
+func TestDeployedCollectorConfigParses(t *testing.T) {
+	collectFS, _ := collectFlagSet()
+	isFlag := func(fs *flag.FlagSet, env string) bool {
+		found := false
+		fs.VisitAll(func(f *flag.Flag) { found = found || envName(f.Name) == env })
+		return found
+	}
+	check := func(name string, args []string, env map[string]string, own map[string]bool) {
+		t.Helper()
+		for k := range env {
+			if strings.HasPrefix(k, "WEIR_") && own[k] && !isFlag(collectFS, k) {
+				t.Errorf("%s: %s is not a weir collect flag's variable", name, k)
+			}
+		}
+		f, err := parseCollectFlags(args, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := parseWriteKeys(f.keys); err != nil {
+			t.Errorf("%s: write keys: %v", name, err)
+		}
+		if _, err := f.conn.options(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	b, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command     []string          `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	collectors := 0
+	for name, s := range compose.Services {
+		if len(s.Command) == 0 || s.Command[0] != "collect" {
+			continue
+		}
+		collectors++
+		env, own := map[string]string{}, map[string]bool{}
+		for k, v := range s.Environment {
+			env[k], own[k] = composeDefault.ReplaceAllString(v, "$1"), true
+		}
+		check(name, s.Command[1:], env, own)
+	}
+	if collectors != 1 {
+		t.Errorf("compose runs %d collectors, want 1", collectors)
+	}
+
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	readYAML(t, "../../deploy/k8s/configmap.yaml", &cm)
+	var sts struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Args []string `yaml:"args"`
+						Env  []struct {
+							Name      string    `yaml:"name"`
+							Value     string    `yaml:"value"`
+							ValueFrom *struct{} `yaml:"valueFrom"`
+						} `yaml:"env"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	readYAML(t, "../../deploy/k8s/collector-statefulset.yaml", &sts)
+	cs := sts.Spec.Template.Spec.Containers
+	if len(cs) != 1 || len(cs[0].Args) == 0 || cs[0].Args[0] != "collect" {
+		t.Fatalf("collector StatefulSet containers %+v: want one running weir collect", cs)
+	}
+	env, own := map[string]string{}, map[string]bool{}
+	for k, v := range cm.Data {
+		env[k] = v
+		if lookupFlagOfEnv(k) == "" && !isFlag(collectFS, k) {
+			t.Errorf("ConfigMap: %s is a flag of neither weir run nor weir collect", k)
+		}
+	}
+	expand := regexp.MustCompile(`\$\(([A-Z_]+)\)`)
+	for _, e := range cs[0].Env {
+		v := e.Value
+		if e.ValueFrom != nil {
+			v = "weir-collector-0"
+			if e.Name == "WEIR_WRITE_KEYS" {
+				v = "shop=wk_from_the_secret_01"
+			}
+		}
+		env[e.Name] = expand.ReplaceAllStringFunc(v, func(m string) string { return env[m[2:len(m)-1]] })
+		own[e.Name] = true
+	}
+	check("collector statefulset", cs[0].Args[1:], env, own)
+}
