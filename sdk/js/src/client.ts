@@ -119,8 +119,16 @@ export class WeirClient {
 
   private listen(t: WindowLike | DocumentLike | undefined, type: string, fn: () => void): void {
     if (!t) return;
-    t.addEventListener(type, fn);
-    this.cleanups.push(() => t.removeEventListener(type, fn));
+    // Never throw into the host page's event dispatch (least of all at pagehide).
+    const guarded = () => {
+      try {
+        fn();
+      } catch (err) {
+        warn(`${type} handler failed`, err);
+      }
+    };
+    t.addEventListener(type, guarded);
+    this.cleanups.push(() => t.removeEventListener(type, guarded));
   }
 
   /** Enqueues an event; returns its id (reused by every retry, so the collector dedupes). */
@@ -133,6 +141,15 @@ export class WeirClient {
       warn('track() needs an event type');
       return '';
     }
+    // A deep copy now: later changes by the app do not alter the event, and a BigInt or a
+    // cycle is refused here instead of failing every send (and blocking the queue) later.
+    let copy: Fields;
+    try {
+      copy = fields && typeof fields === 'object' ? JSON.parse(JSON.stringify(fields)) : {};
+    } catch (err) {
+      warn(`track("${type}"): fields are not JSON (a BigInt or a cycle?); event not sent`, err);
+      return '';
+    }
     const t = this.now();
     const e: WeirEvent = {
       id: this.newId(),
@@ -141,7 +158,7 @@ export class WeirClient {
       anonymous_id: this.identity.anonymousId,
       session_id: this.identity.touchSession(),
       context: collectContext(this.win, this.doc, this.nav),
-      fields: fields && typeof fields === 'object' ? { ...fields } : {},
+      fields: copy,
     };
     const customer = this.identity.customerId;
     if (customer) e.customer_id = customer;
