@@ -67,11 +67,17 @@ export class WeirClient {
   private attempt = 0;
   private retryAt = 0;
   private stopped = false;
+  /** Made without endpoint or writeKey: every call is a no-op. */
+  private disabled = false;
   private readonly cleanups: (() => void)[] = [];
 
   constructor(opts: WeirOptions) {
-    if (!opts || !opts.endpoint) throw new Error('Weir: endpoint is required');
-    if (!opts.writeKey) throw new Error('Weir: writeKey is required');
+    if (!opts || !opts.endpoint || !opts.writeKey) {
+      // A typo in the snippet must not break the host page's script: warn and do nothing.
+      warn(`init() needs ${opts && opts.endpoint ? 'writeKey' : 'endpoint'}; events will not be sent`);
+      this.disabled = true;
+      opts = { endpoint: '-', writeKey: '-', storage: null, window: null, document: null, navigator: null, useBeacon: false };
+    }
     this.endpoint = opts.endpoint;
     this.writeKey = opts.writeKey;
     this.batchSize = Math.max(1, opts.batchSize ?? 20);
@@ -115,6 +121,7 @@ export class WeirClient {
     }
     // Events a previous page left behind (offline, closed, only beaconed) go out now.
     if (hadQueued) void this.drain();
+    if (this.disabled) this.stopped = true;
   }
 
   private listen(t: WindowLike | DocumentLike | undefined, type: string, fn: () => void): void {
@@ -133,6 +140,7 @@ export class WeirClient {
 
   /** Enqueues an event; returns its id (reused by every retry, so the collector dedupes). */
   track(type: string, fields: Fields = {}): string {
+    if (this.disabled) return '';
     if (this.stopped) {
       warn('track() after shutdown() is ignored');
       return '';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import * as Weir from '../src/index';
 import { beaconBodies } from '../src/transport';
 import type { WeirEvent } from '../src/types';
 import { harness, sentIds, settle } from './helpers';
@@ -51,4 +52,29 @@ test('an error inside the pagehide handler does not reach the page', async (t) =
   assert.match(String(warn.mock.calls[0].arguments[0]), /pagehide handler failed/);
   boom = false;
   await settle();
+});
+
+test('Weir.init without endpoint or writeKey warns and returns a client that does nothing', async (t) => {
+  const warn = t.mock.method(console, 'warn', () => {});
+  const fetched: string[] = [];
+  const fetchMock = t.mock.method(globalThis, 'fetch', async (u: string) => {
+    fetched.push(u);
+    return new Response('{}');
+  });
+  for (const opts of [{ writeKey: 'wk' }, { endpoint: 'https://c.example' }, undefined]) {
+    let c: ReturnType<typeof Weir.init> | undefined;
+    assert.doesNotThrow(() => (c = Weir.init(opts as never)));
+    assert.ok(c);
+    assert.equal(Weir.track('add_to_cart', { n: 1 }), '');
+    assert.equal(c.page(), '');
+    c.identify('c-1');
+    await c.flush();
+  }
+  Weir.shutdown();
+  await settle();
+  assert.equal(warn.mock.calls.length, 3);
+  assert.match(String(warn.mock.calls[0].arguments[0]), /needs endpoint/);
+  assert.match(String(warn.mock.calls[1].arguments[0]), /needs writeKey/);
+  assert.deepEqual(fetched, []);
+  fetchMock.mock.restore();
 });
