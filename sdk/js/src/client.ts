@@ -66,6 +66,8 @@ export class WeirClient {
   private retryTimer: unknown = null;
   private attempt = 0;
   private retryAt = 0;
+  /** HTTP status of the last retryable failure; 0 = network error. */
+  private lastFailure = 0;
   private stopped = false;
   /** Made without endpoint or writeKey: every call is a no-op. */
   private disabled = false;
@@ -284,6 +286,7 @@ export class WeirClient {
     }
     this.settle(batch, o);
     if (o.kind !== 'retry') return !this.stopped;
+    this.lastFailure = o.status;
     this.scheduleRetry(o.retryAfterMs);
     return false;
   }
@@ -314,11 +317,14 @@ export class WeirClient {
   }
 
   private onOnline = (): void => {
-    // Connectivity is back: earlier failures say nothing about now.
-    this.attempt = 0;
-    this.retryAt = 0;
-    if (this.retryTimer != null) this.clearTimer(this.retryTimer);
-    this.retryTimer = null;
+    // Connectivity is back: earlier network errors say nothing about now. A collector's
+    // answer (429/5xx, Retry-After) still holds, so its wait is kept.
+    if (this.lastFailure === 0) {
+      this.attempt = 0;
+      this.retryAt = 0;
+      if (this.retryTimer != null) this.clearTimer(this.retryTimer);
+      this.retryTimer = null;
+    }
     void this.drain();
   };
 

@@ -190,10 +190,13 @@ test('offline: nothing is attempted while navigator.onLine is false; "online" fl
   assert.equal(h.client.stats().queued, 0);
 });
 
-test('"online" resets the backoff and retries without waiting', async () => {
-  const h = harness({ batchSize: 1 });
+test('"online" after a network error resets the backoff and retries without waiting', async () => {
+  const h = harness({ batchSize: 1, maxBackoffMs: 60000, random: () => 0.999 });
   let n = 0;
-  h.respond = (c) => (++n === 1 ? json(503, {}, { 'Retry-After': '60' }) : acceptAll(c));
+  h.respond = (c) => {
+    if (++n === 1) throw new TypeError('Failed to fetch');
+    return acceptAll(c);
+  };
   h.client.track('a');
   await settle();
   assert.equal(h.client.stats().attempt, 1);
@@ -201,6 +204,23 @@ test('"online" resets the backoff and retries without waiting', async () => {
   await settle();
   assert.equal(h.calls.length, 2);
   assert.equal(h.calls[1].at, h.calls[0].at);
+  assert.equal(h.client.stats().queued, 0);
+});
+
+test('"online" keeps a Retry-After the collector sent', async () => {
+  const h = harness({ batchSize: 1 });
+  let n = 0;
+  h.respond = (c) => (++n === 1 ? json(503, {}, { 'Retry-After': '60' }) : acceptAll(c));
+  h.client.track('a');
+  await settle();
+  const { retryAt } = h.client.stats();
+  assert.ok(retryAt >= h.clock.t + 60000);
+  h.win.dispatch('online');
+  await settle();
+  assert.equal(h.calls.length, 1);
+  assert.equal(h.client.stats().retryAt, retryAt);
+  await h.clock.advance(retryAt - h.clock.t);
+  assert.equal(h.calls.length, 2);
   assert.equal(h.client.stats().queued, 0);
 });
 
