@@ -352,11 +352,18 @@ export class WeirClient {
     const sentAt = new Date(this.now()).toISOString();
     for (const chunk of beaconBodies(events, this.writeKey, sentAt, BEACON_MAX_BYTES)) {
       if (this.beacon && sendBeacon(this.beacon, this.endpoint, chunk.body)) continue;
-      if (!this.fetchFn) continue;
+      const ids = chunk.events.map((e) => e.id);
+      if (!this.fetchFn) {
+        this.queue.unmark(ids); // nothing carried them: they are ordinary queued events
+        continue;
+      }
       // If the page survives (it was only hidden), the answer is handled like any other.
       void post(this.fetchFn, this.endpoint, this.writeKey, chunk.events, sentAt, this.now(), true).then((o) => {
-        if (o.kind === 'retry' || o.kind === 'split') this.queue.unmark(chunk.events.map((e) => e.id));
-        else this.settle(chunk.events, o);
+        if (o.kind === 'retry' || o.kind === 'split') {
+          // Not delivered: back to normal sending (a 413 splits there), or they sit until a reload.
+          this.queue.unmark(ids);
+          this.schedule();
+        } else this.settle(chunk.events, o);
       });
     }
   }
