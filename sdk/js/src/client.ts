@@ -108,7 +108,7 @@ export class WeirClient {
     const storage = opts.storage === null ? new MemoryStorage() : opts.storage ?? defaultStorage();
     const store = new Store(storage, opts.storagePrefix ?? 'weir_');
     this.identity = new Identity(store, this.newId, this.now, opts.sessionTimeoutMs ?? 30 * 60 * 1000);
-    this.queue = new Queue(store, Math.max(1, opts.maxQueue ?? 1000));
+    this.queue = new Queue(store, Math.max(1, opts.maxQueue ?? 1000), warn);
     const hadQueued = this.queue.size > 0;
 
     this.listen(this.win, 'online', this.onOnline);

@@ -14,8 +14,13 @@ interface Entry {
 export class Queue {
   private entries: Entry[];
   dropped = 0;
+  private warnedFull = false;
 
-  constructor(private store: Store, private max: number) {
+  constructor(
+    private store: Store,
+    private max: number,
+    private warn: (msg: string) => void,
+  ) {
     const saved = store.get<Entry[]>('queue');
     // A new page resends what an earlier page only beaconed: the beacon may not have arrived.
     this.entries = Array.isArray(saved)
@@ -88,6 +93,13 @@ export class Queue {
   }
 
   private save(): void {
-    this.store.set('queue', this.entries);
+    if (this.store.set('queue', this.entries)) return;
+    // The stored copy is now stale: the next page would resend acknowledged events and miss
+    // newer ones. No copy is better; this page's memory stays authoritative while it lives.
+    this.store.remove('queue');
+    if (!this.warnedFull) {
+      this.warnedFull = true;
+      this.warn('cannot save the event queue (storage full?); queued events will not survive a reload');
+    }
   }
 }
