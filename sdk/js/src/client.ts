@@ -45,6 +45,7 @@ export class WeirClient {
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly maxBackoffMs: number;
+  private readonly beaconResendWindowMs: number;
   private readonly onEvent?: (e: WeirEvent) => void;
   private readonly fetchFn?: FetchLike;
   private readonly beacon?: SendBeaconLike;
@@ -85,6 +86,7 @@ export class WeirClient {
     this.batchSize = Math.max(1, opts.batchSize ?? 20);
     this.flushIntervalMs = Math.max(0, opts.flushIntervalMs ?? 1000);
     this.maxBackoffMs = Math.max(BASE_BACKOFF_MS, opts.maxBackoffMs ?? 60000);
+    this.beaconResendWindowMs = Math.max(0, opts.beaconResendWindowMs ?? 50 * 60 * 1000);
     this.onEvent = opts.onEvent;
     this.now = opts.now ?? (() => Date.now());
     this.random = opts.random ?? Math.random;
@@ -109,10 +111,13 @@ export class WeirClient {
     const store = new Store(storage, opts.storagePrefix ?? 'weir_');
     this.identity = new Identity(store, this.newId, this.now, opts.sessionTimeoutMs ?? 30 * 60 * 1000);
     this.queue = new Queue(store, Math.max(1, opts.maxQueue ?? 1000), warn);
+    // What an earlier page only beaconed goes out again: the beacon may not have arrived.
+    this.reclaimBeaconed();
     const hadQueued = this.queue.size > 0;
 
     this.listen(this.win, 'online', this.onOnline);
     this.listen(this.win, 'pagehide', this.onPageHide);
+    this.listen(this.win, 'pageshow', this.onShow); // back from the bfcache
     this.listen(this.doc, 'visibilitychange', this.onVisibility);
     if (opts.autoClicks !== false && this.doc) {
       this.cleanups.push(watchClicks(this.doc, (type, fields) => this.track(type, fields), warn));
@@ -325,13 +330,29 @@ export class WeirClient {
       if (this.retryTimer != null) this.clearTimer(this.retryTimer);
       this.retryTimer = null;
     }
+    // A beacon sent while the connection was down (navigator.onLine lags) may be lost.
+    this.reclaimBeaconed();
     void this.drain();
   };
+
+  /** The page lives on after a hide: what it beaconed goes out again by fetch (the collector dedupes). */
+  private onShow = (): void => {
+    if (this.stopped) return;
+    this.reclaimBeaconed();
+    void this.drain();
+  };
+
+  private reclaimBeaconed(): void {
+    const n = this.queue.reclaimBeaconed(this.now(), this.beaconResendWindowMs);
+    if (n) warn(`${n} event(s) beaconed over ${Math.round(this.beaconResendWindowMs / 60000)} min ago not resent (the beacon most likely arrived; a resend could be written twice)`);
+  }
 
   private onVisibility = (): void => {
     // Hidden may be the last moment we run (mobile kills hidden tabs without pagehide).
     // A request already in flight will likely finish, so its events are left to it.
-    if (this.doc && this.doc.visibilityState === 'hidden') this.sendAtUnload(this.inFlight);
+    if (!this.doc) return;
+    if (this.doc.visibilityState === 'hidden') this.sendAtUnload(this.inFlight);
+    else if (this.doc.visibilityState === 'visible') this.onShow();
   };
 
   private onPageHide = (): void => {
@@ -341,13 +362,16 @@ export class WeirClient {
   };
 
   /**
-   * Sends every queued event not yet beaconed by this page with sendBeacon (text/plain,
-   * key in the body), or fetch keepalive when a beacon is refused. The events stay in
-   * the queue, marked, so this page does not send them again but the next page load does.
+   * Sends every queued event not yet beaconed with sendBeacon (text/plain, key in the
+   * body), or fetch keepalive when a beacon is refused. The events stay in the queue,
+   * marked with the time, so this page does not send them again while hidden; it resends
+   * them when visible again, and so does the next page load (within beaconResendWindowMs).
    */
   private sendAtUnload(exclude: ReadonlySet<string>): void {
     if (this.stopped) return;
-    const events = this.queue.takeForBeacon(exclude);
+    // Offline a beacon is lost: keep them queued normally for 'online' or the next load.
+    if (this.nav && this.nav.onLine === false) return;
+    const events = this.queue.takeForBeacon(exclude, this.now());
     if (!events.length) return;
     const sentAt = new Date(this.now()).toISOString();
     for (const chunk of beaconBodies(events, this.writeKey, sentAt, BEACON_MAX_BYTES)) {

@@ -3,8 +3,11 @@ import type { WeirEvent } from './types';
 
 interface Entry {
   e: WeirEvent;
-  /** Sent by beacon from this page; only the next page load resends it (the collector dedupes by id). */
-  b?: 1;
+  /**
+   * When it was sent by beacon (ms since epoch). Not sent normally while marked: the page
+   * is going away. A page that lives on, or the next load, resends it (see reclaimBeaconed).
+   */
+  b?: number;
 }
 
 /**
@@ -32,10 +35,7 @@ export class Queue {
     private max: number,
     private warn: (msg: string) => void,
   ) {
-    // A new page resends what an earlier page only beaconed: the beacon may not have arrived.
-    this.change((list) => {
-      for (const x of list) delete x.b;
-    });
+    this.entries = this.merged();
   }
 
   get size(): number {
@@ -65,13 +65,13 @@ export class Queue {
     return n;
   }
 
-  /** Events not yet beaconed, minus `exclude`; marks them beaconed. */
-  takeForBeacon(exclude: ReadonlySet<string>): WeirEvent[] {
+  /** Events not yet beaconed, minus `exclude`; marks them beaconed at `now`. */
+  takeForBeacon(exclude: ReadonlySet<string>, now: number): WeirEvent[] {
     const out: WeirEvent[] = [];
     this.change((list) => {
       for (const x of list) {
         if (!x.b && !exclude.has(x.e.id)) {
-          x.b = 1;
+          x.b = now;
           out.push(x.e);
         }
       }
@@ -85,6 +85,31 @@ export class Queue {
     this.change((list) => {
       for (const x of list) if (back.has(x.e.id)) delete x.b;
     });
+  }
+
+  /**
+   * Beaconed events become normal again when beaconed at most `windowMs` ago: the beacon may
+   * not have arrived, and a resend inside the collector's dedup window is harmless. Older
+   * ones are dropped: a resend could write a second copy, and the beacon most likely
+   * arrived. Returns how many were dropped.
+   */
+  reclaimBeaconed(now: number, windowMs: number): number {
+    this.entries = this.merged();
+    if (!this.entries.some((x) => x.b)) return 0;
+    let dropped = 0;
+    this.change((list) => {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const b = list[i].b;
+        if (!b) continue;
+        if (now - b <= windowMs) delete list[i].b;
+        else {
+          this.forget(list[i].e.id);
+          list.splice(i, 1);
+          dropped++;
+        }
+      }
+    });
+    return dropped;
   }
 
   remove(ids: Iterable<string>): void {
@@ -109,7 +134,7 @@ export class Queue {
     for (const x of Array.isArray(saved) ? saved : []) {
       if (!x || !x.e || typeof x.e.id !== 'string' || seen.has(x.e.id) || this.gone.has(x.e.id)) continue;
       seen.add(x.e.id);
-      out.push(x.b ? { e: x.e, b: x.b } : { e: x.e });
+      out.push(typeof x.b === 'number' && x.b ? { e: x.e, b: x.b } : { e: x.e });
     }
     for (const x of this.entries) {
       if (this.unsaved.has(x.e.id) && !seen.has(x.e.id)) out.push(x);
