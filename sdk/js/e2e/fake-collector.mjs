@@ -3,7 +3,8 @@
 // Serves the contract's POST /v1/events (JSON or text/plain bodies, key in header/body/query,
 // CORS preflight, dedupe by id -> 200 {accepted, rejected, duplicates}) on one port and
 // shop.html + dist/weir.js on another (a different origin, so CORS is exercised).
-// GET /debug/events lists what arrived: [{id, type, via, customer_id, ...}].
+// GET /debug/events lists what arrived: [{id, type, via, copies, customer_id, ...}]; each repeated
+// id is also reported on stderr (a resend the real collector would dedupe).
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +64,9 @@ const collector = createServer((req, res) => {
       accepted.push(e.id);
       if (seen.has(e.id)) {
         duplicates.push(e.id);
-        seen.get(e.id).copies++;
+        const r = seen.get(e.id);
+        r.copies++;
+        process.stderr.write(`duplicate ${e.id} (${e.type}) via ${via}: received ${r.copies} times\n`);
         continue;
       }
       seen.set(e.id, { id: e.id, type: e.type, via, copies: 1, customer_id: e.customer_id, anonymous_id: e.anonymous_id, session_id: e.session_id, time: e.time, context: e.context, fields: e.fields });

@@ -3,6 +3,9 @@
 //   WEIR_E2E_PAGE   full page URL incl. ?endpoint=<collector base URL>&key=<write key> (required)
 //   WEIR_CHROMIUM   chromium binary (default /usr/bin/chromium)
 //   WEIR_E2E_CLOSE_WAIT_MS  wait after the final page close so the beacon leaves (default 2000)
+// Steps: load; product, add, sign in, add; offline clicks, online; offline click, shutdown,
+// reload; hide after two clicks (beacon), visible again (resent by fetch); hide after two
+// clicks and reload without shutdown (the new page resends them); checkout and close.
 // Prints ONE JSON document to stdout: {"events":[...every event the pages enqueued...],
 // "console_errors":[...], "beacon_expected":[ids queued when the last page closed]}; exit 0.
 // Any failure: a message on stderr and exit 1.
@@ -77,6 +80,40 @@ async function waitDrained(page, what) {
   }
 }
 
+// Stored queue entries that carry a beacon time (sent by beacon, not yet acknowledged).
+const beaconed = (page) =>
+  page.evaluate(() => JSON.parse(localStorage.getItem('weir_queue') || '[]').filter((x) => x.b).map((x) => x.e.id));
+
+// Emulates the tab going to the background and back: Chromium headless has no real tab
+// switch, so document.visibilityState is overridden and visibilitychange dispatched, which is
+// all the SDK reads. The override stays on the page (a reload drops it).
+async function setVisibility(page, state) {
+  await page.evaluate((s) => {
+    window.__weirVisibility = s;
+    if (!window.__weirVisibilityPatched) {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => window.__weirVisibility });
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => window.__weirVisibility === 'hidden' });
+      window.__weirVisibilityPatched = true;
+    }
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, state);
+  log(`page ${state}`);
+}
+
+// Ids in normal (application/json) POSTs to /v1/events, i.e. sent by fetch, not by beacon or keepalive.
+const fetched = new Map(); // id -> count
+function watchRequests(page) {
+  page.on('request', (req) => {
+    if (req.method() !== 'POST' || !/\/v1\/events/.test(req.url())) return;
+    if (!String(req.headers()['content-type'] || '').startsWith('application/json')) return;
+    try {
+      for (const e of JSON.parse(req.postData() || '{}').events || []) fetched.set(e.id, (fetched.get(e.id) || 0) + 1);
+    } catch {
+      /* not ours */
+    }
+  });
+}
+
 async function collect(page) {
   const got = await page.evaluate(() => window.__weirEvents || []);
   for (const e of got) events.push(e);
@@ -103,6 +140,7 @@ try {
   });
   let page = await browser.newPage();
   watch(page);
+  watchRequests(page);
 
   // 1. open: the SDK sends an automatic page_view
   await page.goto(PAGE, { waitUntil: 'load' });
@@ -140,7 +178,40 @@ try {
   await openedWithPageView(page); // page_view of the new page
   await waitDrained(page, 'after reload');
 
-  // 6. checkout and a last event, then close at once: the pagehide beacon carries them
+  // 6. hidden right after two clicks: the beacon carries them (marked in the queue, not sent
+  // again while hidden); visible again: the SDK sends them by fetch and the queue empties.
+  await click(page, '#add-3');
+  await click(page, '#remove-1');
+  const hiddenIds = await queued(page);
+  await setVisibility(page, 'hidden');
+  let marked = await beaconed(page);
+  if (!hiddenIds || hiddenIds.length !== 2 || marked.length !== 2 || !hiddenIds.every((id) => marked.includes(id))) {
+    fail(`hidden: expected the 2 queued events beaconed, queue ${JSON.stringify(hiddenIds)}, beaconed ${JSON.stringify(marked)}`);
+  }
+  await sleep(1500); // longer than flushIntervalMs: a hidden page must not send them again
+  if (hiddenIds.some((id) => fetched.has(id))) fail('hidden: beaconed events were sent again by fetch while hidden');
+  await setVisibility(page, 'visible');
+  await waitDrained(page, 'visible again after a beacon');
+  if (!hiddenIds.every((id) => fetched.get(id) === 1)) fail(`visible: beaconed events not resent by fetch exactly once: ${JSON.stringify(hiddenIds.map((id) => fetched.get(id) || 0))}`);
+  log('hidden: 2 events beaconed; visible: resent by fetch, queue empty');
+
+  // 7. hidden again after two clicks, then a reload WITHOUT shutdown: the beacon carries them,
+  // they stay marked in localStorage, and the new page resends them by fetch (the collector
+  // dedupes the second copy).
+  await click(page, '#product');
+  await click(page, '#add-4');
+  const reloadIds = await queued(page);
+  await setVisibility(page, 'hidden');
+  marked = await beaconed(page);
+  if (!reloadIds || reloadIds.length !== 2 || marked.length !== 2) fail(`hidden before reload: queue ${JSON.stringify(reloadIds)}, beaconed ${JSON.stringify(marked)}`);
+  await collect(page);
+  await page.reload({ waitUntil: 'load' });
+  await openedWithPageView(page);
+  await waitDrained(page, 'after a reload with beaconed events');
+  if (!reloadIds.every((id) => fetched.get(id) === 1)) fail(`reload: beaconed events not resent by fetch exactly once: ${JSON.stringify(reloadIds.map((id) => fetched.get(id) || 0))}`);
+  log('hidden then reloaded: 2 beaconed events resent by the new page');
+
+  // 8. checkout and a last event, then close at once: the pagehide beacon carries them
   await click(page, '#checkout');
   await click(page, '#remove-1');
   await collect(page);

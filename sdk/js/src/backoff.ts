@@ -1,7 +1,9 @@
 /**
  * Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))).
  * Full jitter spreads a crowd of clients that failed together (e.g. a collector restart).
- * A server-sent Retry-After is a floor, even above the cap: the server knows best.
+ * A server-sent Retry-After is added to the jitter, not a floor for it: the server knows
+ * when to come back, and a floor would bring every client back at exactly that instant.
+ * So the wait is in [retryAfter, retryAfter + min(cap, ...)).
  */
 export function backoffDelay(
   attempt: number,
@@ -11,8 +13,7 @@ export function backoffDelay(
   retryAfterMs?: number,
 ): number {
   const ceiling = Math.min(capMs, baseMs * Math.pow(2, Math.max(0, attempt - 1)));
-  const jittered = Math.floor(random() * ceiling);
-  return Math.max(jittered, retryAfterMs || 0);
+  return (retryAfterMs || 0) + Math.floor(random() * ceiling);
 }
 
 /** Retry-After as ms: delta-seconds or an HTTP date. */

@@ -45,6 +45,7 @@ export class WeirClient {
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly maxBackoffMs: number;
+  private readonly beaconResendWindowMs: number;
   private readonly onEvent?: (e: WeirEvent) => void;
   private readonly fetchFn?: FetchLike;
   private readonly beacon?: SendBeaconLike;
@@ -66,17 +67,26 @@ export class WeirClient {
   private retryTimer: unknown = null;
   private attempt = 0;
   private retryAt = 0;
+  /** HTTP status of the last retryable failure; 0 = network error. */
+  private lastFailure = 0;
   private stopped = false;
+  /** Made without endpoint or writeKey: every call is a no-op. */
+  private disabled = false;
   private readonly cleanups: (() => void)[] = [];
 
   constructor(opts: WeirOptions) {
-    if (!opts || !opts.endpoint) throw new Error('Weir: endpoint is required');
-    if (!opts.writeKey) throw new Error('Weir: writeKey is required');
+    if (!opts || !opts.endpoint || !opts.writeKey) {
+      // A typo in the snippet must not break the host page's script: warn and do nothing.
+      warn(`init() needs ${opts && opts.endpoint ? 'writeKey' : 'endpoint'}; events will not be sent`);
+      this.disabled = true;
+      opts = { endpoint: '-', writeKey: '-', storage: null, window: null, document: null, navigator: null, useBeacon: false };
+    }
     this.endpoint = opts.endpoint;
     this.writeKey = opts.writeKey;
     this.batchSize = Math.max(1, opts.batchSize ?? 20);
     this.flushIntervalMs = Math.max(0, opts.flushIntervalMs ?? 1000);
     this.maxBackoffMs = Math.max(BASE_BACKOFF_MS, opts.maxBackoffMs ?? 60000);
+    this.beaconResendWindowMs = Math.max(0, opts.beaconResendWindowMs ?? 50 * 60 * 1000);
     this.onEvent = opts.onEvent;
     this.now = opts.now ?? (() => Date.now());
     this.random = opts.random ?? Math.random;
@@ -100,11 +110,14 @@ export class WeirClient {
     const storage = opts.storage === null ? new MemoryStorage() : opts.storage ?? defaultStorage();
     const store = new Store(storage, opts.storagePrefix ?? 'weir_');
     this.identity = new Identity(store, this.newId, this.now, opts.sessionTimeoutMs ?? 30 * 60 * 1000);
-    this.queue = new Queue(store, Math.max(1, opts.maxQueue ?? 1000));
+    this.queue = new Queue(store, Math.max(1, opts.maxQueue ?? 1000), warn);
+    // What an earlier page only beaconed goes out again: the beacon may not have arrived.
+    this.reclaimBeaconed();
     const hadQueued = this.queue.size > 0;
 
     this.listen(this.win, 'online', this.onOnline);
     this.listen(this.win, 'pagehide', this.onPageHide);
+    this.listen(this.win, 'pageshow', this.onShow); // back from the bfcache
     this.listen(this.doc, 'visibilitychange', this.onVisibility);
     if (opts.autoClicks !== false && this.doc) {
       this.cleanups.push(watchClicks(this.doc, (type, fields) => this.track(type, fields), warn));
@@ -115,22 +128,41 @@ export class WeirClient {
     }
     // Events a previous page left behind (offline, closed, only beaconed) go out now.
     if (hadQueued) void this.drain();
+    if (this.disabled) this.stopped = true;
   }
 
   private listen(t: WindowLike | DocumentLike | undefined, type: string, fn: () => void): void {
     if (!t) return;
-    t.addEventListener(type, fn);
-    this.cleanups.push(() => t.removeEventListener(type, fn));
+    // Never throw into the host page's event dispatch (least of all at pagehide).
+    const guarded = () => {
+      try {
+        fn();
+      } catch (err) {
+        warn(`${type} handler failed`, err);
+      }
+    };
+    t.addEventListener(type, guarded);
+    this.cleanups.push(() => t.removeEventListener(type, guarded));
   }
 
   /** Enqueues an event; returns its id (reused by every retry, so the collector dedupes). */
   track(type: string, fields: Fields = {}): string {
+    if (this.disabled) return '';
     if (this.stopped) {
       warn('track() after shutdown() is ignored');
       return '';
     }
     if (!type || typeof type !== 'string') {
       warn('track() needs an event type');
+      return '';
+    }
+    // A deep copy now: later changes by the app do not alter the event, and a BigInt or a
+    // cycle is refused here instead of failing every send (and blocking the queue) later.
+    let copy: Fields;
+    try {
+      copy = fields && typeof fields === 'object' ? JSON.parse(JSON.stringify(fields)) : {};
+    } catch (err) {
+      warn(`track("${type}"): fields are not JSON (a BigInt or a cycle?); event not sent`, err);
       return '';
     }
     const t = this.now();
@@ -141,7 +173,7 @@ export class WeirClient {
       anonymous_id: this.identity.anonymousId,
       session_id: this.identity.touchSession(),
       context: collectContext(this.win, this.doc, this.nav),
-      fields: fields && typeof fields === 'object' ? { ...fields } : {},
+      fields: copy,
     };
     const customer = this.identity.customerId;
     if (customer) e.customer_id = customer;
@@ -259,6 +291,7 @@ export class WeirClient {
     }
     this.settle(batch, o);
     if (o.kind !== 'retry') return !this.stopped;
+    this.lastFailure = o.status;
     this.scheduleRetry(o.retryAfterMs);
     return false;
   }
@@ -289,18 +322,37 @@ export class WeirClient {
   }
 
   private onOnline = (): void => {
-    // Connectivity is back: earlier failures say nothing about now.
-    this.attempt = 0;
-    this.retryAt = 0;
-    if (this.retryTimer != null) this.clearTimer(this.retryTimer);
-    this.retryTimer = null;
+    // Connectivity is back: earlier network errors say nothing about now. A collector's
+    // answer (429/5xx, Retry-After) still holds, so its wait is kept.
+    if (this.lastFailure === 0) {
+      this.attempt = 0;
+      this.retryAt = 0;
+      if (this.retryTimer != null) this.clearTimer(this.retryTimer);
+      this.retryTimer = null;
+    }
+    // A beacon sent while the connection was down (navigator.onLine lags) may be lost.
+    this.reclaimBeaconed();
     void this.drain();
   };
+
+  /** The page lives on after a hide: what it beaconed goes out again by fetch (the collector dedupes). */
+  private onShow = (): void => {
+    if (this.stopped) return;
+    this.reclaimBeaconed();
+    void this.drain();
+  };
+
+  private reclaimBeaconed(): void {
+    const n = this.queue.reclaimBeaconed(this.now(), this.beaconResendWindowMs);
+    if (n) warn(`${n} event(s) beaconed over ${Math.round(this.beaconResendWindowMs / 60000)} min ago not resent (the beacon most likely arrived; a resend could be written twice)`);
+  }
 
   private onVisibility = (): void => {
     // Hidden may be the last moment we run (mobile kills hidden tabs without pagehide).
     // A request already in flight will likely finish, so its events are left to it.
-    if (this.doc && this.doc.visibilityState === 'hidden') this.sendAtUnload(this.inFlight);
+    if (!this.doc) return;
+    if (this.doc.visibilityState === 'hidden') this.sendAtUnload(this.inFlight);
+    else if (this.doc.visibilityState === 'visible') this.onShow();
   };
 
   private onPageHide = (): void => {
@@ -310,22 +362,32 @@ export class WeirClient {
   };
 
   /**
-   * Sends every queued event not yet beaconed by this page with sendBeacon (text/plain,
-   * key in the body), or fetch keepalive when a beacon is refused. The events stay in
-   * the queue, marked, so this page does not send them again but the next page load does.
+   * Sends every queued event not yet beaconed with sendBeacon (text/plain, key in the
+   * body), or fetch keepalive when a beacon is refused. The events stay in the queue,
+   * marked with the time, so this page does not send them again while hidden; it resends
+   * them when visible again, and so does the next page load (within beaconResendWindowMs).
    */
   private sendAtUnload(exclude: ReadonlySet<string>): void {
     if (this.stopped) return;
-    const events = this.queue.takeForBeacon(exclude);
+    // Offline a beacon is lost: keep them queued normally for 'online' or the next load.
+    if (this.nav && this.nav.onLine === false) return;
+    const events = this.queue.takeForBeacon(exclude, this.now());
     if (!events.length) return;
     const sentAt = new Date(this.now()).toISOString();
     for (const chunk of beaconBodies(events, this.writeKey, sentAt, BEACON_MAX_BYTES)) {
       if (this.beacon && sendBeacon(this.beacon, this.endpoint, chunk.body)) continue;
-      if (!this.fetchFn) continue;
+      const ids = chunk.events.map((e) => e.id);
+      if (!this.fetchFn) {
+        this.queue.unmark(ids); // nothing carried them: they are ordinary queued events
+        continue;
+      }
       // If the page survives (it was only hidden), the answer is handled like any other.
       void post(this.fetchFn, this.endpoint, this.writeKey, chunk.events, sentAt, this.now(), true).then((o) => {
-        if (o.kind === 'retry' || o.kind === 'split') this.queue.unmark(chunk.events.map((e) => e.id));
-        else this.settle(chunk.events, o);
+        if (o.kind === 'retry' || o.kind === 'split') {
+          // Not delivered: back to normal sending (a 413 splits there), or they sit until a reload.
+          this.queue.unmark(ids);
+          this.schedule();
+        } else this.settle(chunk.events, o);
       });
     }
   }

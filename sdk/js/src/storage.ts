@@ -27,11 +27,13 @@ export class Store {
     }
   }
 
-  set(key: string, value: unknown): void {
+  /** False when the value could not be written (quota exceeded, storage blocked). */
+  set(key: string, value: unknown): boolean {
     try {
       this.s.setItem(this.prefix + key, JSON.stringify(value));
+      return true;
     } catch {
-      // Quota exceeded: the in-memory copy stays authoritative for this page.
+      return false;
     }
   }
 

@@ -96,6 +96,7 @@ function byteLength(s: string): number {
 /**
  * Splits events into beacon bodies of at most maxBytes (browsers cap a page's
  * beacons at 64 KiB in flight). An event too big on its own still gets a body.
+ * Never throws: an event that cannot be serialised is left out.
  */
 export function beaconBodies(events: WeirEvent[], writeKey: string, sentAt: string, maxBytes: number): { body: string; events: WeirEvent[] }[] {
   const out: { body: string; events: WeirEvent[] }[] = [];
@@ -103,7 +104,12 @@ export function beaconBodies(events: WeirEvent[], writeKey: string, sentAt: stri
   let cur: WeirEvent[] = [];
   let size = overhead;
   for (const e of events) {
-    const n = byteLength(JSON.stringify(e)) + 1; // +1 for the comma
+    let n: number;
+    try {
+      n = byteLength(JSON.stringify(e)) + 1; // +1 for the comma
+    } catch {
+      continue; // not JSON (cannot come from track()); skipping beats throwing at unload
+    }
     if (cur.length && size + n > maxBytes) {
       out.push({ body: body(cur, sentAt, writeKey), events: cur });
       cur = [];

@@ -90,6 +90,13 @@ export interface WeirOptions {
   maxBackoffMs?: number;
   /** Send the queue with navigator.sendBeacon when the page is hidden/closed. Default true. */
   useBeacon?: boolean;
+  /**
+   * Beaconed events stay queued; a later page load resends those beaconed at most this long
+   * ago (the beacon may not have arrived) and drops older ones (it most likely did, and the
+   * collector dedupes ids for only 1 h). Keep it under the collector's dedup window.
+   * Default 50 min.
+   */
+  beaconResendWindowMs?: number;
   /** Called with each event when it is enqueued. */
   onEvent?: (event: WeirEvent) => void;
   /** Key prefix in storage. Default "weir_". */

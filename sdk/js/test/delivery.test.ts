@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { backoffDelay } from '../src/backoff';
 import { acceptAll, harness, json, sentIds, settle } from './helpers';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -48,7 +49,7 @@ test('ids are unique v4 UUIDs and a retry resends the same ids', async () => {
   const a = r.client.track('add_to_cart');
   const b = r.client.track('add_to_cart');
   await settle();
-  await r.clock.advance(1000);
+  await r.clock.advance(1500); // Retry-After 1 s plus under 500 ms of jitter
   assert.equal(r.calls.length, 2);
   assert.deepEqual(sentIds([r.calls[0]]), [a, b]);
   assert.deepEqual(sentIds([r.calls[1]]), [a, b]);
@@ -100,7 +101,7 @@ for (const status of [401, 403, 404, 422, 400]) {
   });
 }
 
-test('429 with Retry-After waits at least that long before retrying', async () => {
+test('429 with Retry-After waits that long plus jitter before retrying', async () => {
   const h = harness({ batchSize: 1 });
   let n = 0;
   h.respond = (c) => (++n === 1 ? json(429, {}, { 'Retry-After': '5' }) : acceptAll(c));
@@ -112,10 +113,11 @@ test('429 with Retry-After waits at least that long before retrying', async () =
   await h.client.flush();
   await h.clock.advance(4999);
   assert.equal(h.calls.length, 1);
-  await h.clock.advance(1);
-  // the retry at exactly 5 s, then (batchSize 1) the second event right after it
+  await h.clock.advance(501);
+  // the retry within 5 s + jitter (first attempt: under 500 ms), then the second event right after it
   assert.equal(h.calls.length, 3);
-  assert.equal(h.calls[1].at - h.calls[0].at, 5000);
+  const gap = h.calls[1].at - h.calls[0].at;
+  assert.ok(gap >= 5000 && gap < 5500, `gap ${gap}`);
   assert.deepEqual(h.calls[1].body.events, h.calls[0].body.events);
   assert.equal(h.client.stats().queued, 0);
 });
@@ -188,10 +190,13 @@ test('offline: nothing is attempted while navigator.onLine is false; "online" fl
   assert.equal(h.client.stats().queued, 0);
 });
 
-test('"online" resets the backoff and retries without waiting', async () => {
-  const h = harness({ batchSize: 1 });
+test('"online" after a network error resets the backoff and retries without waiting', async () => {
+  const h = harness({ batchSize: 1, maxBackoffMs: 60000, random: () => 0.999 });
   let n = 0;
-  h.respond = (c) => (++n === 1 ? json(503, {}, { 'Retry-After': '60' }) : acceptAll(c));
+  h.respond = (c) => {
+    if (++n === 1) throw new TypeError('Failed to fetch');
+    return acceptAll(c);
+  };
   h.client.track('a');
   await settle();
   assert.equal(h.client.stats().attempt, 1);
@@ -199,6 +204,23 @@ test('"online" resets the backoff and retries without waiting', async () => {
   await settle();
   assert.equal(h.calls.length, 2);
   assert.equal(h.calls[1].at, h.calls[0].at);
+  assert.equal(h.client.stats().queued, 0);
+});
+
+test('"online" keeps a Retry-After the collector sent', async () => {
+  const h = harness({ batchSize: 1 });
+  let n = 0;
+  h.respond = (c) => (++n === 1 ? json(503, {}, { 'Retry-After': '60' }) : acceptAll(c));
+  h.client.track('a');
+  await settle();
+  const { retryAt } = h.client.stats();
+  assert.ok(retryAt >= h.clock.t + 60000);
+  h.win.dispatch('online');
+  await settle();
+  assert.equal(h.calls.length, 1);
+  assert.equal(h.client.stats().retryAt, retryAt);
+  await h.clock.advance(retryAt - h.clock.t);
+  assert.equal(h.calls.length, 2);
   assert.equal(h.client.stats().queued, 0);
 });
 
@@ -223,4 +245,26 @@ test('reload: a new client instance sends what the previous page left in storage
   await settle();
   assert.deepEqual(sentIds(next.calls), ids);
   assert.equal(next.client.stats().queued, 0);
+});
+
+test('Retry-After plus jitter: clients told the same wait do not all come back at the same instant', async () => {
+  assert.equal(backoffDelay(1, 500, 60000, () => 0, 5000), 5000);
+  assert.equal(backoffDelay(1, 500, 60000, () => 0.999, 5000), 5499);
+  assert.equal(backoffDelay(10, 500, 4000, () => 0.999, 5000), 8996); // jitter capped, on top of Retry-After
+  const waits: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const h = harness({ batchSize: 1, maxBackoffMs: 4000 });
+    let n = 0;
+    h.respond = (c) => (++n <= 3 ? json(429, {}, { 'Retry-After': '5' }) : acceptAll(c));
+    h.client.track('a');
+    await settle();
+    await h.clock.advance(60000);
+    assert.equal(h.calls.length, 4);
+    h.calls.slice(1).forEach((c, k) => {
+      const gap = c.at - h.calls[k].at;
+      assert.ok(gap >= 5000 && gap < 5000 + Math.min(4000, 500 * 2 ** k), `gap ${k + 1} = ${gap}`);
+      if (k === 2) waits.push(gap);
+    });
+  }
+  assert.ok(new Set(waits).size >= 15, `retries at ${waits}`);
 });

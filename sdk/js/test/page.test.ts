@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deviceType, osName } from '../src/context';
-import { FakeElement, harness, sentIds, settle } from './helpers';
+import { FakeElement, harness, json, sentIds, settle } from './helpers';
 
 const MIN = 60 * 1000;
 
@@ -142,6 +142,50 @@ test('sendBeacon returning false falls back to fetch keepalive (text/plain, key 
   assert.equal(c.body.write_key, 'wk_test');
   assert.deepEqual(sentIds([c]), ids);
   assert.equal(h.client.stats().queued, 0); // the page lived on and saw the 200
+});
+
+test('a keepalive fetch that fails while the page lives on: the events go out again by normal fetch', async () => {
+  const h = harness({ batchSize: 10 });
+  h.client.shutdown();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const sent: { keepalive: boolean; ids: string[] }[] = [];
+  const client = h.make({
+    sendBeacon: () => false,
+    fetch: async (_u: string, init: RequestInit) => {
+      const ids = JSON.parse(String(init.body)).events.map((e: { id: string }) => e.id);
+      sent.push({ keepalive: !!init.keepalive, ids });
+      if (init.keepalive) {
+        await gate; // answered only after the flush timer found nothing to send
+        return json(503, {});
+      }
+      return json(200, { accepted: ids, rejected: [] });
+    },
+  });
+  const ids = [client.track('a'), client.track('b')];
+  h.win.dispatch('pagehide');
+  await h.clock.advance(5000);
+  assert.equal(sent.length, 1);
+  release();
+  await settle();
+  await h.clock.advance(1000); // the flush interval, without any new event
+  assert.deepEqual(sent, [{ keepalive: true, ids }, { keepalive: false, ids }]);
+  assert.equal(client.stats().queued, 0);
+});
+
+test('a refused beacon with no fetch leaves the events unmarked', async () => {
+  const saved = globalThis.fetch;
+  (globalThis as { fetch?: unknown }).fetch = undefined;
+  try {
+    const h = harness({ batchSize: 10, sendBeacon: () => false, fetch: undefined });
+    h.client.track('a');
+    h.win.dispatch('pagehide');
+    const stored = JSON.parse(h.storage.getItem('weir_queue') as string);
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0].b, undefined);
+  } finally {
+    globalThis.fetch = saved;
+  }
 });
 
 test('beacon bodies are split below 60 KB', async () => {
