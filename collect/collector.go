@@ -35,7 +35,8 @@ type Collector struct {
 }
 
 // New checks opts, looks up every route's schema and connects to Kafka.
-// Mistakes fail here, naming what to change.
+// Mistakes fail here, naming what to change. It waits up to 15 s (or
+// until ctx ends) for topics created a moment ago to show.
 func New(ctx context.Context, opts Options) (*Collector, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -81,6 +82,9 @@ func New(ctx context.Context, opts Options) (*Collector, error) {
 	return c, nil
 }
 
+// topicWait bounds how long start-up waits for the routes' topics.
+const topicWait = 15 * time.Second
+
 // checkTopics makes sure every route's topic exists: a producer would
 // otherwise retry a missing one until each request timed out.
 func checkTopics(ctx context.Context, kopts []kgo.Opt, routes []Route) error {
@@ -89,26 +93,38 @@ func checkTopics(ctx context.Context, kopts []kgo.Opt, routes []Route) error {
 		return fmt.Errorf("%w: kafka client: %w", ErrConfig, err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, topicWait)
 	defer cancel()
 	var names []string
 	for _, r := range routes {
 		names = append(names, r.Topic)
 	}
-	details, err := kadm.NewClient(cl).ListTopics(ctx, names...)
-	if err != nil {
-		return fmt.Errorf("collect: list topics: %w", err)
-	}
-	var errs []error
-	for _, r := range routes {
-		switch d, ok := details[r.Topic]; {
-		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-			errs = append(errs, fmt.Errorf("%w: event type %q: topic %s does not exist: create it (weir produce -topics-only creates the profiles pipeline's)", ErrConfig, r.Type, r.Topic))
-		case d.Err != nil:
-			errs = append(errs, fmt.Errorf("%w: event type %q: topic %s: %w", ErrConfig, r.Type, r.Topic, d.Err))
+	// A topic created a moment ago may not be in every broker's metadata
+	// yet: ask again for a while before calling it missing.
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		details, err := kadm.NewClient(cl).ListTopics(ctx, names...)
+		var errs []error
+		if err != nil {
+			errs = append(errs, fmt.Errorf("collect: list topics: %w", err))
+		}
+		for _, r := range routes {
+			switch d, ok := details[r.Topic]; {
+			case err != nil:
+			case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+				errs = append(errs, fmt.Errorf("%w: event type %q: topic %s does not exist: create it (weir produce -topics-only creates the profiles pipeline's)", ErrConfig, r.Type, r.Topic))
+			case d.Err != nil:
+				errs = append(errs, fmt.Errorf("%w: event type %q: topic %s: %w", ErrConfig, r.Type, r.Topic, d.Err))
+			}
+		}
+		if len(errs) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(errs...)
+		case <-time.After(wait):
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // Close ends the WebSockets, stops taking events, commits what is

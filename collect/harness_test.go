@@ -148,10 +148,12 @@ type written struct {
 	value any // events.PageView, PurchaseEvent or SupportTicket
 }
 
-// readWritten reads the routes' topics from the start up to their ends
-// (read_committed: the last stable offsets; read_uncommitted: the high
-// watermarks) and returns the events by id, every copy.
-func (r *rig) readWritten(t *testing.T, isolation kgo.IsolationLevel, committed bool) map[string][]written {
+// readWritten reads the routes' topics from the start and returns the
+// events by id, every copy: read_uncommitted up to the high watermarks;
+// read_committed up to the last stable offsets as they are now, or, with
+// settle, once they have reached the high watermarks (every transaction
+// ended).
+func (r *rig) readWritten(t *testing.T, isolation kgo.IsolationLevel, settle bool) map[string][]written {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -159,13 +161,37 @@ func (r *rig) readWritten(t *testing.T, isolation kgo.IsolationLevel, committed 
 	for topic := range collect.DefaultSchemas() {
 		topics = append(topics, r.prefix+topic)
 	}
-	list := r.c.Admin().ListEndOffsets
-	if committed {
-		list = r.c.Admin().ListCommittedOffsets
-	}
-	ends, err := list(ctx, topics...)
+	ends, err := r.c.Admin().ListEndOffsets(ctx, topics...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every transaction the test waited for has committed, but a real
+	// broker writes the markers after it answers: the last stable offsets
+	// reach the ends once they are written.
+	for settle {
+		stable, err := r.c.Admin().ListCommittedOffsets(ctx, topics...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settled := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if s, _ := stable.Lookup(o.Topic, o.Partition); s.Offset < o.Offset {
+				settled = false
+			}
+		})
+		if settled {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the last stable offsets never reached the ends: an open transaction")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if isolation == kgo.ReadCommitted() && !settle {
+		if ends, err = r.c.Admin().ListCommittedOffsets(ctx, topics...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := map[string]map[int32]kgo.Offset{}
 	left := 0

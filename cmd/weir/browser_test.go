@@ -287,6 +287,7 @@ func startWeir(t *testing.T, cmd *exec.Cmd, env []string) *weirProc {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer close(p.lines) // the process ended: waitLine stops waiting
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			p.mu.Lock()
@@ -314,7 +315,10 @@ func (p *weirProc) waitLine(ctx context.Context, t *testing.T, prefix string) st
 	t.Helper()
 	for {
 		select {
-		case l := <-p.lines:
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("exited before printing %q; output:\n%s", prefix, p.output())
+			}
 			if strings.HasPrefix(l, prefix) {
 				return l
 			}
