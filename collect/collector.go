@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -25,7 +26,8 @@ type Collector struct {
 	schemas *schemas
 	dedup   *dedup
 	limits  *limiter
-	w       *writer
+	writers []*writer // one transactional producer each
+	next    atomic.Uint32
 	m       *metrics
 	log     *zap.Logger
 	now     func() time.Time
@@ -69,15 +71,20 @@ func New(ctx context.Context, opts Options) (*Collector, error) {
 	if err := checkTopics(ctx, kopts, o.Routes); err != nil {
 		return nil, err
 	}
-	c.w = newWriter(append(kopts,
-		kgo.TransactionalID(o.TransactionalID),
-		kgo.TransactionTimeout(max(3*o.AckTimeout, 30*time.Second)),
-	), o.AckTimeout, o.MaxPendingEvents, o.Logger, c.m)
-	// A producer that cannot start (transactions refused, no ACL for the
-	// id) would otherwise show only as a 503 on every request.
-	if err := c.w.start(ctx); err != nil {
-		c.w.close()
-		return nil, fmt.Errorf("%w: transactional producer %q: %w (check -transactional-id and the cluster's transaction ACLs)", ErrConfig, o.TransactionalID, err)
+	perWriter := (o.MaxPendingEvents + o.Producers - 1) / o.Producers
+	for i := range o.Producers {
+		id := fmt.Sprintf("%s-%d", o.TransactionalID, i)
+		w := newWriter(append(kopts,
+			kgo.TransactionalID(id),
+			kgo.TransactionTimeout(max(3*o.AckTimeout, 30*time.Second)),
+		), o.AckTimeout, max(perWriter, o.MaxBatchEvents), o.Logger.With(zap.String("transactional_id", id)), c.m)
+		c.writers = append(c.writers, w)
+		// A producer that cannot start (transactions refused, no ACL for
+		// the id) would otherwise show only as a 503 on every request.
+		if err := w.start(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%w: transactional producer %q: %w (check -transactional-id and the cluster's transaction ACLs)", ErrConfig, id, err)
+		}
 	}
 	return c, nil
 }
@@ -132,7 +139,24 @@ func checkTopics(ctx context.Context, kopts []kgo.Opt, routes []Route) error {
 // in progress get their answers.
 func (c *Collector) Close() {
 	c.closeWebSockets()
-	c.w.close()
+	for _, w := range c.writers {
+		w.close()
+	}
+}
+
+// writeRecords hands recs to a producer, the next in turn that takes
+// them: one that is full, or waiting after a failure, passes them on.
+// While one producer's transaction commits, the next request's can run.
+func (c *Collector) writeRecords(recs []record) error {
+	start := int(c.next.Add(1))
+	var err error
+	for i := range c.writers {
+		err = c.writers[(start+i)%len(c.writers)].write(recs)
+		if !refused(err) {
+			return err
+		}
+	}
+	return err
 }
 
 // outcome is what one batch came to.
@@ -264,7 +288,7 @@ func (c *Collector) write(site string, recs []record, out *outcome) (map[string]
 	}
 	var werr error
 	if len(mine) > 0 {
-		werr = c.w.write(mine)
+		werr = c.writeRecords(mine)
 		c.dedup.finish(keys, werr == nil, c.now())
 		for _, r := range mine {
 			if werr == nil {

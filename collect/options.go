@@ -33,10 +33,14 @@ type Options struct {
 	// may send events; "*" allows any. Requests without an Origin header
 	// (servers, apps) are always allowed. Default: none.
 	AllowedOrigins []string
-	// TransactionalID names the collector's Kafka producer. Two running
-	// collectors must not share one: the newer fences the older.
-	// Default: "weir-collector-" + the host name.
+	// TransactionalID names the collector's Kafka producers: producer i
+	// is TransactionalID-i. Two running collectors must not share one:
+	// the newer fences the older. Default: "weir-collector-" + the host
+	// name.
 	TransactionalID string
+	// Producers is how many transactional producers write at once: while
+	// one commits, the next takes the requests that arrive. Default 4.
+	Producers int
 
 	// MaxBatchEvents bounds the events of one request. Default 500.
 	MaxBatchEvents int
@@ -90,6 +94,7 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	def(&o.MaxBatchEvents, 500)
+	def(&o.Producers, 4)
 	def(&o.MaxPendingEvents, 20000)
 	def(&o.DedupMaxIDs, 1_000_000)
 	def(&o.RateBurst, 1000)
@@ -141,6 +146,9 @@ func (o Options) withDefaults() (Options, error) {
 			bad("event type %q routed twice", r.Type)
 		}
 		seen[r.Type] = true
+	}
+	if o.Producers < 1 || o.Producers > 64 {
+		bad("Producers %d: use 1 to 64 (default 4)", o.Producers)
 	}
 	if o.MaxBatchEvents < 0 || o.MaxPendingEvents < 0 || o.DedupMaxIDs < 0 || o.RateBurst < 0 || o.MaxBodyBytes < 0 || o.RatePerClient < 0 {
 		bad("limits must not be negative")

@@ -31,7 +31,7 @@ func newFakeRig(t *testing.T, opts ...func(*collect.Options)) *rig {
 // is 503 with Retry-After, and the client's retry, once Kafka is back,
 // writes every event exactly once.
 func TestCollectKafkaStoppedMidBatch(t *testing.T) {
-	r := newFakeRig(t, func(o *collect.Options) { o.AckTimeout = 2 * time.Second })
+	r := newFakeRig(t, func(o *collect.Options) { o.AckTimeout, o.Producers = 2*time.Second, 1 })
 	if a := r.post(t, pageView("warm", "a-0")); a.status != 200 {
 		t.Fatalf("warm-up: %+v", a)
 	}
@@ -102,7 +102,7 @@ func TestCollectKafkaStoppedMidBatch(t *testing.T) {
 // waiting one completes.
 func TestCollectBufferFullAnswers429(t *testing.T) {
 	r := newFakeRig(t, func(o *collect.Options) {
-		o.MaxBatchEvents, o.RateBurst, o.RatePerClient, o.MaxPendingEvents = 5, 5, 1e6, 8
+		o.MaxBatchEvents, o.RateBurst, o.RatePerClient, o.MaxPendingEvents, o.Producers = 5, 5, 1e6, 8, 1
 	})
 	if a := r.post(t, pageView("warm", "a-0")); a.status != 200 {
 		t.Fatalf("warm-up: %+v", a)

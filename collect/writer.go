@@ -25,7 +25,15 @@ var (
 // unavailable is ErrUnavailable with how long to wait before retrying.
 type unavailable struct {
 	retryAfter time.Duration
+	refused    bool // turned away before queueing: nothing was tried
 	err        error
+}
+
+// refused says whether a write was turned away without being tried, so
+// another producer may take it.
+func refused(err error) bool {
+	var u *unavailable
+	return errors.Is(err, ErrBusy) || errors.As(err, &u) && u.refused
 }
 
 // Error is what clients read, so it leaves the cause (broker addresses,
@@ -111,7 +119,7 @@ func (w *writer) write(recs []record) error {
 		return ErrClosed
 	case now.Before(w.downUntil):
 		w.mu.Unlock()
-		return &unavailable{retryAfter: w.downUntil.Sub(now), err: errors.New("the last transaction failed")}
+		return &unavailable{retryAfter: w.downUntil.Sub(now), refused: true, err: errors.New("the last transaction failed")}
 	case w.pending+len(recs) > w.maxPending:
 		w.mu.Unlock()
 		return ErrBusy

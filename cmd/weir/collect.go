@@ -26,7 +26,7 @@ import (
 type collectFlags struct {
 	listen, brokers, registry, prefix, keys, origins, txnID string
 	register, forwarded, verbose                            bool
-	maxBatch, maxPending, burst                             int
+	maxBatch, maxPending, burst, producers                  int
 	maxBody                                                 int64
 	ackTimeout, dedupWindow, maxAge                         time.Duration
 	rate                                                    float64
@@ -58,7 +58,8 @@ func collectFlagSet() (*flag.FlagSet, *collectFlags) {
 	fs.StringVar(&f.prefix, "topic-prefix", "", "prefix of the profiles pipeline's topic names the events go to")
 	fs.StringVar(&f.keys, "write-keys", "", "comma-separated site=key pairs; a request must carry one of the keys (required; prefer WEIR_WRITE_KEYS)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated browser origins (scheme://host[:port]) allowed to send events, or *")
-	fs.StringVar(&f.txnID, "transactional-id", "", "Kafka transactional id, unique per collector (default weir-collector-<host>)")
+	fs.StringVar(&f.txnID, "transactional-id", "", "Kafka transactional id prefix, unique per collector; producer i uses <id>-i (default weir-collector-<host>)")
+	fs.IntVar(&f.producers, "producers", 4, "transactional producers writing at once (while one commits, the next takes requests)")
 	fs.BoolVar(&f.register, "register-schemas", false, "register the events package's schemas under topics that have none (demo and first set-up)")
 	fs.IntVar(&f.maxBatch, "max-batch", 500, "most events in one request")
 	fs.Int64Var(&f.maxBody, "max-body", 512<<10, "most bytes in one request body")
@@ -114,7 +115,7 @@ func runCollect(ctx context.Context, args []string) error {
 	col, err := collect.New(ctx, collect.Options{
 		Kafka:    append(co.processor, processor.SeedBrokers(splitList(f.brokers)...)),
 		Registry: reg, Routes: collect.DefaultRoutes(f.prefix),
-		WriteKeys: writeKeys, AllowedOrigins: splitList(f.origins), TransactionalID: f.txnID,
+		WriteKeys: writeKeys, AllowedOrigins: splitList(f.origins), TransactionalID: f.txnID, Producers: f.producers,
 		MaxBatchEvents: f.maxBatch, MaxBodyBytes: f.maxBody, MaxPendingEvents: f.maxPending,
 		AckTimeout: f.ackTimeout, DedupWindow: f.dedupWindow, RatePerClient: f.rate, RateBurst: f.burst,
 		TrustForwardedFor: f.forwarded, MaxEventAge: f.maxAge, Logger: log, Metrics: promReg,

@@ -39,6 +39,7 @@ func main() {
 	total := flag.Int("events", 200000, "events to send through each path")
 	batch := flag.Int("batch", 20, "events per request (the SDK's default batch)")
 	clients := flag.Int("clients", 16, "concurrent clients")
+	producers := flag.Int("producers", 4, "the collector's transactional producers")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -52,7 +53,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*total, *batch, *clients); err != nil {
+	if err := run(*total, *batch, *clients, *producers); err != nil {
 		fmt.Fprintln(os.Stderr, "collectbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -72,7 +73,7 @@ func (r result) pct(p float64) time.Duration {
 	return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
 }
 
-func run(total, batch, clients int) error {
+func run(total, batch, clients, producers int) error {
 	ctx := context.Background()
 	var brokers []string
 	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
@@ -127,7 +128,7 @@ func run(total, batch, clients int) error {
 	col, err := collect.New(ctx, collect.Options{
 		Kafka:    []processor.Opt{processor.SeedBrokers(brokers...)},
 		Registry: reg, Routes: []collect.Route{{Type: "page_view", Topic: topic}},
-		WriteKeys: map[string]string{"wk_bench_000001": "bench"}, TransactionalID: prefix + "collector",
+		WriteKeys: map[string]string{"wk_bench_000001": "bench"}, TransactionalID: prefix + "collector", Producers: producers,
 		MaxBatchEvents: batch, RatePerClient: 1e9, RateBurst: max(batch, 1000), DedupMaxIDs: total,
 	})
 	if err != nil {
@@ -163,7 +164,7 @@ func run(total, batch, clients int) error {
 		return nil
 	})
 
-	fmt.Printf("\n%d events, %d per request, %d clients, %s Kafka\n\n", total, batch, clients, map[bool]string{true: "real", false: "embedded (kfake)"}[os.Getenv("KAFKA_BROKERS") != ""])
+	fmt.Printf("\n%d events, %d per request, %d clients, %d producers, %s Kafka\n\n", total, batch, clients, producers, map[bool]string{true: "real", false: "embedded (kfake)"}[os.Getenv("KAFKA_BROKERS") != ""])
 	fmt.Printf("%-18s %12s %10s %10s\n", "", "events/s", "p50 ack", "p99 ack")
 	for _, r := range []result{direct, viaHTTP} {
 		fmt.Printf("%-18s %12.0f %10s %10s\n", r.name, r.rate(), r.pct(0.5).Round(10*time.Microsecond), r.pct(0.99).Round(10*time.Microsecond))
