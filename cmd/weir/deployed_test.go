@@ -22,6 +22,30 @@ import (
 var composeDefault = regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`)
 
 func TestComposeWorkersConfigParses(t *testing.T) {
+	workers := composeServices(t, "run")
+	for name, s := range workers {
+		checkWorkerConfig(t, name, s.args, s.env)
+	}
+	if len(workers) != 3 {
+		t.Errorf("compose runs %d workers, want 3", len(workers))
+	}
+}
+
+func TestKubernetesWorkersConfigParses(t *testing.T) {
+	args, env, _ := k8sContainer(t, "statefulset.yaml", "run", func(string) string { return "weir-0" })
+	checkWorkerConfig(t, "statefulset", args, env)
+}
+
+// composeService is a weir service of docker-compose.yml: its command's
+// arguments and its environment, ${VAR:-default} expanded with VAR unset.
+type composeService struct {
+	args []string
+	env  map[string]string
+}
+
+// composeServices returns the services running weir command.
+func composeServices(t *testing.T, command string) map[string]composeService {
+	t.Helper()
 	b, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -35,24 +59,27 @@ func TestComposeWorkersConfigParses(t *testing.T) {
 	if err := yaml.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)
 	}
-	workers := 0
+	out := map[string]composeService{}
 	for name, s := range f.Services {
-		if len(s.Command) == 0 || s.Command[0] != "run" {
+		if len(s.Command) == 0 || s.Command[0] != command {
 			continue
 		}
-		workers++
 		env := map[string]string{}
 		for k, v := range s.Environment {
 			env[k] = composeDefault.ReplaceAllString(v, "$1")
 		}
-		checkWorkerConfig(t, name, s.Command[1:], env)
+		out[name] = composeService{args: s.Command[1:], env: env}
 	}
-	if workers != 3 {
-		t.Errorf("compose runs %d workers, want 3", workers)
-	}
+	return out
 }
 
-func TestKubernetesWorkersConfigParses(t *testing.T) {
+// k8sContainer reads the one container of deploy/k8s/file, which must
+// run weir command, and returns its arguments and environment: the
+// shared ConfigMap, then its own variables (own), $(VAR) expanded as
+// Kubernetes does; valueFrom gives what a secret or the downward API
+// would hold.
+func k8sContainer(t *testing.T, file, command string, valueFrom func(name string) string) (args []string, env map[string]string, own map[string]bool) {
+	t.Helper()
 	var cm struct {
 		Data map[string]string `yaml:"data"`
 	}
@@ -73,26 +100,26 @@ func TestKubernetesWorkersConfigParses(t *testing.T) {
 			} `yaml:"template"`
 		} `yaml:"spec"`
 	}
-	readYAML(t, "../../deploy/k8s/statefulset.yaml", &sts)
+	readYAML(t, "../../deploy/k8s/"+file, &sts)
 	cs := sts.Spec.Template.Spec.Containers
-	if len(cs) != 1 || len(cs[0].Args) == 0 || cs[0].Args[0] != "run" {
-		t.Fatalf("StatefulSet containers %+v: want one running weir run", cs)
+	if len(cs) != 1 || len(cs[0].Args) == 0 || cs[0].Args[0] != command {
+		t.Fatalf("%s containers %+v: want one running weir %s", file, cs, command)
 	}
-	env := map[string]string{}
+	env, own = map[string]string{}, map[string]bool{}
 	for k, v := range cm.Data {
 		env[k] = v
 	}
-	// Kubernetes expands $(VAR) of variables defined before; the
-	// downward API's fields get a pod's values.
+	// Kubernetes expands $(VAR) of variables defined before.
 	expand := regexp.MustCompile(`\$\(([A-Z_]+)\)`)
 	for _, e := range cs[0].Env {
 		v := e.Value
 		if e.ValueFrom != nil {
-			v = "weir-0"
+			v = valueFrom(e.Name)
 		}
 		env[e.Name] = expand.ReplaceAllStringFunc(v, func(m string) string { return env[m[2:len(m)-1]] })
+		own[e.Name] = true
 	}
-	checkWorkerConfig(t, "statefulset", cs[0].Args[1:], env)
+	return cs[0].Args[1:], env, own
 }
 
 // checkWorkerConfig parses a worker's args and environment as weir run
@@ -182,78 +209,28 @@ func TestDeployedCollectorConfigParses(t *testing.T) {
 		}
 	}
 
-	b, err := os.ReadFile("../../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var compose struct {
-		Services map[string]struct {
-			Command     []string          `yaml:"command"`
-			Environment map[string]string `yaml:"environment"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(b, &compose); err != nil {
-		t.Fatal(err)
-	}
-	collectors := 0
-	for name, s := range compose.Services {
-		if len(s.Command) == 0 || s.Command[0] != "collect" {
-			continue
+	collectors := composeServices(t, "collect")
+	for name, s := range collectors {
+		own := map[string]bool{}
+		for k := range s.env {
+			own[k] = true
 		}
-		collectors++
-		env, own := map[string]string{}, map[string]bool{}
-		for k, v := range s.Environment {
-			env[k], own[k] = composeDefault.ReplaceAllString(v, "$1"), true
-		}
-		check(name, s.Command[1:], env, own)
+		check(name, s.args, s.env, own)
 	}
-	if collectors != 1 {
-		t.Errorf("compose runs %d collectors, want 1", collectors)
+	if len(collectors) != 1 {
+		t.Errorf("compose runs %d collectors, want 1", len(collectors))
 	}
 
-	var cm struct {
-		Data map[string]string `yaml:"data"`
-	}
-	readYAML(t, "../../deploy/k8s/configmap.yaml", &cm)
-	var sts struct {
-		Spec struct {
-			Template struct {
-				Spec struct {
-					Containers []struct {
-						Args []string `yaml:"args"`
-						Env  []struct {
-							Name      string    `yaml:"name"`
-							Value     string    `yaml:"value"`
-							ValueFrom *struct{} `yaml:"valueFrom"`
-						} `yaml:"env"`
-					} `yaml:"containers"`
-				} `yaml:"spec"`
-			} `yaml:"template"`
-		} `yaml:"spec"`
-	}
-	readYAML(t, "../../deploy/k8s/collector-statefulset.yaml", &sts)
-	cs := sts.Spec.Template.Spec.Containers
-	if len(cs) != 1 || len(cs[0].Args) == 0 || cs[0].Args[0] != "collect" {
-		t.Fatalf("collector StatefulSet containers %+v: want one running weir collect", cs)
-	}
-	env, own := map[string]string{}, map[string]bool{}
-	for k, v := range cm.Data {
-		env[k] = v
-		if lookupFlagOfEnv(k) == "" && !isFlag(collectFS, k) {
+	args, env, own := k8sContainer(t, "collector-statefulset.yaml", "collect", func(name string) string {
+		if name == "WEIR_WRITE_KEYS" {
+			return "shop=wk_from_the_secret_01"
+		}
+		return "weir-collector-0"
+	})
+	for k := range env {
+		if !own[k] && lookupFlagOfEnv(k) == "" && !isFlag(collectFS, k) {
 			t.Errorf("ConfigMap: %s is a flag of neither weir run nor weir collect", k)
 		}
 	}
-	expand := regexp.MustCompile(`\$\(([A-Z_]+)\)`)
-	for _, e := range cs[0].Env {
-		v := e.Value
-		if e.ValueFrom != nil {
-			v = "weir-collector-0"
-			if e.Name == "WEIR_WRITE_KEYS" {
-				v = "shop=wk_from_the_secret_01"
-			}
-		}
-		env[e.Name] = expand.ReplaceAllStringFunc(v, func(m string) string { return env[m[2:len(m)-1]] })
-		own[e.Name] = true
-	}
-	check("collector statefulset", cs[0].Args[1:], env, own)
+	check("collector statefulset", args, env, own)
 }
