@@ -31,6 +31,7 @@ Usage:
   weir run [flags]        run one worker of a pipeline (-pipeline views|profiles) against a cluster
   weir produce [flags]    create the profiles pipeline's topics and produce demo events to a cluster
   weir collect [flags]    take events from browsers and apps over HTTP and write them to Kafka
+  weir webhooks [flags]   deliver profile triggers to HTTP endpoints (signed, retried, dead-lettered)
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -52,6 +53,8 @@ func main() {
 		err = runProduce(ctx, os.Args[2:])
 	case "collect":
 		err = runCollect(ctx, os.Args[2:])
+	case "webhooks":
+		err = runWebhooks(ctx, os.Args[2:])
 	case "describe":
 		err = describe()
 	case "-h", "--help", "help":
