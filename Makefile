@@ -26,7 +26,7 @@ test-sdk: sdk
 # The runtime and what it runs concurrently (tasks on Parallelism
 # goroutines): on tier 2 these run under the race detector, instead of
 # plainly, so the time does not double.
-RACE_PKGS = $(shell $(GO) list ./processor/... ./topology/... ./state/... ./serve/... ./codec/... ./collect/...)
+RACE_PKGS = $(shell $(GO) list ./processor/... ./topology/... ./state/... ./serve/... ./codec/... ./collect/... ./webhook/...)
 PLAIN_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
 # Tier 2 is always the embedded cluster, even when KAFKA_BROKERS is set
