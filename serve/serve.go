@@ -4,6 +4,7 @@
 package serve
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,12 @@ type Options struct {
 	// that require one (a client certificate goes in Client instead).
 	// Default: none.
 	ForwardToken string
+	// ProfileBuffer is how many updates a slow /v1/profiles/{id}/stream
+	// client may fall behind before it is disconnected. Default: 64.
+	ProfileBuffer int
+	// PingInterval is how often an idle /v1/profiles/{id}/stream gets a
+	// ": ping" comment, so proxies keep it open. Default: 15s.
+	PingInterval time.Duration
 }
 
 const forwardedHeader = "X-Weir-Forwarded"
@@ -72,7 +79,10 @@ type Server struct {
 
 	mu   sync.Mutex
 	subs map[chan events.Trigger]struct{}
-	// changed is closed and replaced whenever subs changes.
+	// profileSubs are the profile streams by customer id.
+	profileSubs map[string]map[chan events.ProfileUpdate]struct{}
+	nProfile    int // streams in profileSubs
+	// changed is closed and replaced whenever subs or profileSubs change.
 	changed chan struct{}
 }
 
@@ -96,17 +106,26 @@ func New(b Backend, opts Options) *Server {
 	if opts.TriggerBuffer <= 0 {
 		opts.TriggerBuffer = 256
 	}
+	if opts.ProfileBuffer <= 0 {
+		opts.ProfileBuffer = 64
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 15 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
 	s := &Server{
 		b: b, opts: opts, mux: http.NewServeMux(), metrics: metrics,
-		subs: map[chan events.Trigger]struct{}{}, changed: make(chan struct{}),
+		subs:        map[chan events.Trigger]struct{}{},
+		profileSubs: map[string]map[chan events.ProfileUpdate]struct{}{},
+		changed:     make(chan struct{}),
 	}
 	s.guard = newGuard(opts.Auth, own, opts.Logger)
 	registerBackendGauges(own, b)
 	s.forwardToken.Store(&opts.ForwardToken)
 	s.mux.HandleFunc("GET /v1/profiles/{id}", s.guard.wrap(s.profile))
+	s.mux.HandleFunc("GET /v1/profiles/{id}/stream", s.guard.wrap(s.profileStream))
 	s.mux.HandleFunc("GET /v1/triggers", s.guard.wrap(s.triggers))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -164,11 +183,17 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner, id string) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, s.opts.ForwardScheme+"://"+owner+"/v1/profiles/"+url.PathEscape(id), nil)
+// errOwnerRefused: the owner answered 401 to this worker's own
+// credentials (ForwardToken, Client's certificate): a misconfigured
+// cluster, not the caller's fault.
+var errOwnerRefused = errors.New("refused this worker's forwarding credentials")
+
+// forwardGet asks owner for id's profile. An error is the owner
+// unreachable (503 to the caller) or errOwnerRefused (502).
+func (s *Server) forwardGet(ctx context.Context, owner, id string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.opts.ForwardScheme+"://"+owner+"/v1/profiles/"+url.PathEscape(id), nil)
 	if err != nil {
-		s.writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
-		return
+		return nil, err
 	}
 	req.Header.Set(forwardedHeader, "1")
 	if tok := *s.forwardToken.Load(); tok != "" {
@@ -182,19 +207,28 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner, id strin
 			err = ue.Err
 		}
 		s.opts.Logger.Warn("serve: forward to owner", zap.String("owner", owner), zap.Error(err))
+		return nil, fmt.Errorf("owner %s: %w", owner, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		resp.Body.Close()
+		s.opts.Logger.Warn("serve: owner refused this worker's forwarding credentials", zap.String("owner", owner))
+		return nil, fmt.Errorf("owner %s %w", owner, errOwnerRefused)
+	}
+	return resp, nil
+}
+
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, owner, id string) {
+	resp, err := s.forwardGet(r.Context(), owner, id)
+	switch {
+	case errors.Is(err, errOwnerRefused):
+		s.writeJSON(w, http.StatusBadGateway, errorBody{err.Error()})
+		return
+	case err != nil:
 		w.Header().Set("Retry-After", "1")
-		s.writeJSON(w, http.StatusServiceUnavailable, errorBody{fmt.Sprintf("owner %s: %v", owner, err)})
+		s.writeJSON(w, http.StatusServiceUnavailable, errorBody{err.Error()})
 		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized {
-		// The caller passed here; the owner refused this worker's own
-		// credentials (ForwardToken, Client's certificate): a
-		// misconfigured cluster, not the caller's fault.
-		s.opts.Logger.Warn("serve: owner refused this worker's forwarding credentials", zap.String("owner", owner))
-		s.writeJSON(w, http.StatusBadGateway, errorBody{fmt.Sprintf("owner %s refused this worker's forwarding credentials", owner)})
-		return
-	}
 	for _, h := range []string{"Content-Type", "Retry-After", "X-Weir-Served-By"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
