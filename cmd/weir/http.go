@@ -43,7 +43,7 @@ type httpFlags struct {
 const envTokens = "WEIR_HTTP_TOKENS"
 
 func (h *httpFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&h.listen, "http", "", "serve the worker API (profiles, triggers, health, metrics) on this address, e.g. :8080 (profiles pipeline)")
+	fs.StringVar(&h.listen, "http", "", "serve the worker API (profiles, profile streams, triggers, health, metrics) on this address, e.g. :8080 (profiles pipeline)")
 	fs.StringVar(&h.advertise, "advertise", "", "host:port other workers and clients reach this worker's API at (default: -http when it names a host)")
 	fs.StringVar(&h.cert, "http-tls-cert", "", "serve HTTPS with this PEM certificate (chain) file")
 	fs.StringVar(&h.key, "http-tls-key", "", "PEM private key of -http-tls-cert")
@@ -250,8 +250,10 @@ func (s *httpSetup) bind() (net.Listener, error) {
 }
 
 // start serves app's API on ln and, for the profiles pipeline, feeds
-// /v1/triggers from the triggers topic.
-func (s *httpSetup) start(ctx context.Context, ln net.Listener, app *processor.App, reg *prometheus.Registry, registry string, regOpts []avro.HTTPClientOpt, triggers string, log *zap.Logger) *httpWorker {
+// /v1/triggers from the triggers topic and /v1/profiles/{id}/stream from
+// the profile updates topic. Each worker follows both whole topics, every
+// partition, so any worker streams any customer.
+func (s *httpSetup) start(ctx context.Context, ln net.Listener, app *processor.App, reg *prometheus.Registry, registry string, regOpts []avro.HTTPClientOpt, tp profile.Topics, log *zap.Logger) *httpWorker {
 	opts := s.opts
 	opts.Self, opts.Gatherer, opts.Logger = s.advertise, reg, log
 	api := serve.New(app, opts)
@@ -268,8 +270,13 @@ func (s *httpSetup) start(ctx context.Context, ln net.Listener, app *processor.A
 		go s.reloadTokens(ctx, api, log)
 	}
 	go func() {
-		if err := profiledemo.FollowTriggers(ctx, app.Follow, registry, triggers, log, api.Publish, regOpts...); err != nil {
+		if err := profiledemo.FollowTriggers(ctx, app.Follow, registry, tp.Triggers, log, api.Publish, regOpts...); err != nil {
 			log.Error("http: triggers stream stopped", zap.Error(err))
+		}
+	}()
+	go func() {
+		if err := profiledemo.FollowProfiles(ctx, app.Follow, registry, tp.Updates, log, api.PublishProfile, regOpts...); err != nil {
+			log.Error("http: profile streams stopped", zap.Error(err))
 		}
 	}()
 	scheme := "http"
@@ -320,7 +327,7 @@ func (s *httpSetup) reloadTokens(ctx context.Context, api *serve.Server, log *za
 	}
 }
 
-// stop closes the API: open trigger streams would hold a graceful
+// stop closes the API: open trigger and profile streams would hold a graceful
 // shutdown, so they get a second.
 func (hw *httpWorker) stop() {
 	hw.cancel()
@@ -335,6 +342,3 @@ func (hw *httpWorker) stop() {
 func workerMetrics(m processor.Metrics, reg *prometheus.Registry) processor.Metrics {
 	return profiledemo.Fanout{m, serve.NewMetrics(reg)}
 }
-
-// triggersTopic is the profiles pipeline's trigger topic under prefix.
-func triggersTopic(prefix string) string { return profile.PrefixedTopics(prefix).Triggers }

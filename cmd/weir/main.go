@@ -22,6 +22,7 @@ import (
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/profiledemo"
 	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/profile"
 )
 
 const usage = `weir: a stateful stream processor for Kafka
@@ -218,7 +219,7 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	if hs != nil {
-		api := hs.start(ctx, ln, w, promReg, f.registry, co.registry, triggersTopic(f.prefix), log)
+		api := hs.start(ctx, ln, w, promReg, f.registry, co.registry, profile.PrefixedTopics(f.prefix), log)
 		defer api.stop()
 	}
 	fmt.Fprintf(os.Stderr, "weir: worker of %s (%s pipeline) running\n", topo.AppID(), f.pipeline)

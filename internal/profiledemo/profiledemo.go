@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		w := &worker{app: app, srv: srv, http: hs, addr: addr, stop: stop, done: make(chan error, 1)}
 		go func() { w.done <- app.Run(wctx) }()
 		workers = append(workers, w)
-		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/globals/%s/<product id>, /v1/triggers, /metrics)\n", i, addr, tp.Products)
+		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/profiles/c-00001/stream, /v1/globals/%s/<product id>, /v1/triggers, /metrics)\n", i, addr, tp.Products)
 	}
 	fmt.Fprintf(status, "demo: profiles and triggers need the token %s, e.g.\n  curl -H 'Authorization: Bearer %s' http://%s/v1/profiles/c-00001\n",
 		cfg.Token, cfg.Token, workers[0].addr)
@@ -350,7 +350,7 @@ type watcher struct {
 	dead     int
 	bad      error
 	changed  chan struct{}
-	servers  []*serve.Server // get every trigger
+	servers  []*serve.Server // get every trigger and profile update
 }
 
 func newWatcher(cfg Config, tp profile.Topics) *watcher {
@@ -412,6 +412,9 @@ func (w *watcher) run(ctx context.Context) error {
 					w.bad = errors.Join(w.bad, fmt.Errorf("customer %s: version %d after %d: versions must strictly increase", p.CustomerID, p.Version, w.last[p.CustomerID]))
 				}
 				w.last[p.CustomerID] = p.Version
+				for _, srv := range w.servers {
+					srv.PublishProfile(p)
+				}
 			}
 		}
 		w.mu.Unlock()

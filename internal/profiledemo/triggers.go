@@ -21,6 +21,21 @@ type Follower func(ctx context.Context, topic string, fn func(processor.Followed
 // A record that does not decode is logged and skipped. regOpts configure
 // the registry client (authentication, TLS).
 func FollowTriggers(ctx context.Context, follow Follower, registry, topic string, log *zap.Logger, publish func(events.Trigger), regOpts ...avro.HTTPClientOpt) error {
+	return followDecoded(ctx, follow, registry, topic, log, "triggers", events.TriggerSerde, publish, regOpts)
+}
+
+// FollowProfiles reads the committed profile updates of topic (the
+// pipeline's profile.Topics.Updates) from its end through follow and calls
+// publish with each (serve.Server.PublishProfile), until ctx is done: what
+// feeds a `weir run` worker's /v1/profiles/{id}/stream. Every worker
+// follows the whole topic, so any worker streams any customer. A record
+// that does not decode is logged and skipped.
+func FollowProfiles(ctx context.Context, follow Follower, registry, topic string, log *zap.Logger, publish func(events.ProfileUpdate), regOpts ...avro.HTTPClientOpt) error {
+	return followDecoded(ctx, follow, registry, topic, log, "profiles", events.ProfileUpdateSerde, publish, regOpts)
+}
+
+func followDecoded[T any](ctx context.Context, follow Follower, registry, topic string, log *zap.Logger, what string,
+	newSerde func(*avro.Registry, ...avro.Opt) (*avro.Serde[T], error), publish func(T), regOpts []avro.HTTPClientOpt) error {
 	rc, err := avro.NewHTTPRegistryClient(registry, regOpts...)
 	if err != nil {
 		return err
@@ -29,17 +44,17 @@ func FollowTriggers(ctx context.Context, follow Follower, registry, topic string
 	if err != nil {
 		return err
 	}
-	serde, err := events.TriggerSerde(reg)
+	serde, err := newSerde(reg)
 	if err != nil {
 		return err
 	}
 	return follow(ctx, topic, func(r processor.FollowedRecord) {
-		t, err := serde.Decode(r.Topic, r.Value)
+		v, err := serde.Decode(r.Topic, r.Value)
 		if err != nil {
-			log.Warn("triggers: skipping a record that does not decode", zap.String("topic", r.Topic),
+			log.Warn(what+": skipping a record that does not decode", zap.String("topic", r.Topic),
 				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
 			return
 		}
-		publish(t)
+		publish(v)
 	})
 }
