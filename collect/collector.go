@@ -11,8 +11,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir/processor"
 	"go.uber.org/zap"
@@ -68,7 +66,7 @@ func New(ctx context.Context, opts Options) (*Collector, error) {
 	if err := c.schemas.load(ctx, o.Routes); err != nil {
 		return nil, err
 	}
-	if err := checkTopics(ctx, kopts, o.Routes); err != nil {
+	if err := checkTopics(ctx, o.Kafka, o.Routes); err != nil {
 		return nil, err
 	}
 	perWriter := (o.MaxPendingEvents + o.Producers - 1) / o.Producers
@@ -94,44 +92,27 @@ const topicWait = 15 * time.Second
 
 // checkTopics makes sure every route's topic exists: a producer would
 // otherwise retry a missing one until each request timed out.
-func checkTopics(ctx context.Context, kopts []kgo.Opt, routes []Route) error {
-	cl, err := kgo.NewClient(kopts...)
-	if err != nil {
-		return fmt.Errorf("%w: kafka client: %w", ErrConfig, err)
-	}
-	defer cl.Close()
+func checkTopics(ctx context.Context, conn []processor.Opt, routes []Route) error {
 	ctx, cancel := context.WithTimeout(ctx, topicWait)
 	defer cancel()
 	var names []string
 	for _, r := range routes {
 		names = append(names, r.Topic)
 	}
-	// A topic created a moment ago may not be in every broker's metadata
-	// yet: ask again for a while before calling it missing.
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		details, err := kadm.NewClient(cl).ListTopics(ctx, names...)
-		var errs []error
-		if err != nil {
-			errs = append(errs, fmt.Errorf("collect: list topics: %w", err))
-		}
-		for _, r := range routes {
-			switch d, ok := details[r.Topic]; {
-			case err != nil:
-			case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-				errs = append(errs, fmt.Errorf("%w: event type %q: topic %s does not exist: create it (weir produce -topics-only creates the profiles pipeline's)", ErrConfig, r.Type, r.Topic))
-			case d.Err != nil:
-				errs = append(errs, fmt.Errorf("%w: event type %q: topic %s: %w", ErrConfig, r.Type, r.Topic, d.Err))
-			}
-		}
-		if len(errs) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(errs...)
-		case <-time.After(wait):
+	bad, err := processor.CheckTopics(ctx, names, conn...)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var errs []error
+	for _, r := range routes {
+		switch err := bad[r.Topic]; {
+		case errors.Is(err, processor.ErrTopicMissing):
+			errs = append(errs, fmt.Errorf("%w: event type %q: topic %s does not exist: create it (weir produce -topics-only creates the profiles pipeline's)", ErrConfig, r.Type, r.Topic))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%w: event type %q: topic %s: %w", ErrConfig, r.Type, r.Topic, err))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // Close ends the WebSockets, stops taking events, commits what is

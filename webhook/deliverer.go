@@ -85,6 +85,9 @@ func New(ctx context.Context, opts Options) (*Deliverer, error) {
 	if d.m, err = newMetrics(o.Metrics, func() int { return len(d.slots) }); err != nil {
 		return nil, fmt.Errorf("%w: metrics: %w", ErrConfig, err)
 	}
+	if err := checkTopics(ctx, o); err != nil {
+		return nil, err
+	}
 	d.kafka, err = newKafka(ctx, kopts, o, groupHooks{assigned: d.assigned, revoked: d.revoked, lost: d.lost})
 	if err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -55,14 +54,7 @@ type kafka struct {
 	onCommit func(topic string, partition int32, offset int64)
 }
 
-// topicWait bounds how long start-up waits for topics created a moment
-// ago to show in the metadata.
-const topicWait = 15 * time.Second
-
 func newKafka(ctx context.Context, kopts []kgo.Opt, o Options, hooks groupHooks) (*kafka, error) {
-	if err := checkTopics(ctx, kopts, o.Topic, o.DeadLetterTopic); err != nil {
-		return nil, err
-	}
 	k := &kafka{dlq: o.DeadLetterTopic, log: o.Logger, onCommit: o.onCommit}
 	keys := func(m map[string][]int32) []partitionKey {
 		var out []partitionKey
@@ -171,40 +163,3 @@ func (k *kafka) deadLetter(ctx context.Context, r record, extra []header) error 
 // close leaves the group (committing, through the revoke hook, what is
 // finished) and disconnects.
 func (k *kafka) close() { k.cl.Close() }
-
-// checkTopics makes sure the topics exist: consuming a missing one
-// waits for ever, and producing to one fails every dead letter.
-func checkTopics(ctx context.Context, kopts []kgo.Opt, topic, dlq string) error {
-	cl, err := kgo.NewClient(kopts...)
-	if err != nil {
-		return fmt.Errorf("%w: kafka client: %w", ErrConfig, err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, topicWait)
-	defer cancel()
-	what := map[string]string{topic: "trigger topic (Topic, weir webhooks -topic-prefix)", dlq: "dead-letter topic (DeadLetterTopic)"}
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		details, err := kadm.NewClient(cl).ListTopics(ctx, topic, dlq)
-		var errs []error
-		if err != nil {
-			errs = append(errs, fmt.Errorf("webhook: list topics: %w", err))
-		}
-		for _, t := range []string{topic, dlq} {
-			switch d, ok := details[t]; {
-			case err != nil:
-			case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-				errs = append(errs, fmt.Errorf("%w: %s %s does not exist: create it", ErrConfig, what[t], t))
-			case d.Err != nil:
-				errs = append(errs, fmt.Errorf("%w: %s %s: %w", ErrConfig, what[t], t, d.Err))
-			}
-		}
-		if len(errs) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(errs...)
-		case <-time.After(wait):
-		}
-	}
-}
