@@ -6,14 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/codec"
@@ -92,65 +88,35 @@ func runCollect(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
-	log, err := newLogger(f.verbose)
+	app, err := newSideApp(f.verbose, f.registry, co.registry)
 	if err != nil {
-		return err
+		return fmt.Errorf("collect: %w", err)
 	}
-	defer log.Sync()
-	rc, err := avro.NewHTTPRegistryClient(f.registry, co.registry...)
-	if err != nil {
-		return fmt.Errorf("collect: -registry: %w", err)
-	}
-	reg, err := avro.NewRegistry(rc, avro.RegistryLogger(log))
-	if err != nil {
-		return err
-	}
+	defer app.log.Sync()
 	if f.register {
-		if err := registerMissing(ctx, reg, rc, f.prefix, log); err != nil {
+		if err := registerMissing(ctx, app.reg, app.rc, f.prefix, app.log); err != nil {
 			return err
 		}
 	}
-	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	col, err := collect.New(ctx, collect.Options{
 		Kafka:    append(co.processor, processor.SeedBrokers(splitList(f.brokers)...)),
-		Registry: reg, Routes: collect.DefaultRoutes(f.prefix),
+		Registry: app.reg, Routes: collect.DefaultRoutes(f.prefix),
 		WriteKeys: writeKeys, AllowedOrigins: splitList(f.origins), TransactionalID: f.txnID, Producers: f.producers,
 		MaxBatchEvents: f.maxBatch, MaxBodyBytes: f.maxBody, MaxPendingEvents: f.maxPending,
 		AckTimeout: f.ackTimeout, DedupWindow: f.dedupWindow, RatePerClient: f.rate, RateBurst: f.burst,
-		TrustForwardedFor: f.forwarded, MaxEventAge: f.maxAge, Logger: log, Metrics: promReg,
+		TrustForwardedFor: f.forwarded, MaxEventAge: f.maxAge, Logger: app.log, Metrics: app.prom,
 	})
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
 	}
-	defer col.Close()
+	defer col.Close() // after the server's shutdown: requests in progress get their answers
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("collect: -listen: %w", err)
 	}
-	return serveCollector(ctx, ln, col, promReg, log)
-}
-
-// serveCollector serves col's API with /metrics and /healthz on ln until
-// ctx ends, then lets requests in progress finish.
-func serveCollector(ctx context.Context, ln net.Listener, col *collect.Collector, promReg *prometheus.Registry, log *zap.Logger) error {
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", col.Handler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: zap.NewStdLog(log)}
-	log.Info("collector listening", zap.String("addr", ln.Addr().String()))
+	app.log.Info("collector listening", zap.String("addr", ln.Addr().String()))
 	fmt.Printf("collector: http://%s/v1/events\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return app.serve(ctx, ln, col.Handler())
 }
 
 // parseWriteKeys reads site=key pairs.

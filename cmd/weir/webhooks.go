@@ -6,17 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
-	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/processor"
 	"github.com/weirstream/weir/profile"
@@ -118,27 +112,17 @@ func runWebhooks(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: %w", err)
 	}
-	log, err := newLogger(f.verbose)
+	app, err := newSideApp(f.verbose, f.registry, co.registry)
 	if err != nil {
-		return err
+		return fmt.Errorf("webhooks: %w", err)
 	}
-	defer log.Sync()
-	rc, err := avro.NewHTTPRegistryClient(f.registry, co.registry...)
-	if err != nil {
-		return fmt.Errorf("webhooks: -registry: %w", err)
-	}
-	reg, err := avro.NewRegistry(rc, avro.RegistryLogger(log))
-	if err != nil {
-		return err
-	}
-	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer app.log.Sync()
 	d, err := webhook.New(ctx, webhook.Options{
 		Kafka:    append(co.processor, processor.SeedBrokers(splitList(f.brokers)...)),
 		Topic:    profile.PrefixedTopics(f.prefix).Triggers,
 		Group:    f.group,
-		Registry: reg, Endpoints: eps, MaxAttempts: f.maxAttempts,
-		Logger: log, Metrics: promReg,
+		Registry: app.reg, Endpoints: eps, MaxAttempts: f.maxAttempts,
+		Logger: app.log, Metrics: app.prom,
 	})
 	if err != nil {
 		return fmt.Errorf("webhooks: %w", err)
@@ -148,12 +132,11 @@ func runWebhooks(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: -listen: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(log)}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	log.Info("delivering triggers", zap.Int("endpoints", len(eps)), zap.String("metrics", ln.Addr().String()))
-	return d.Run(ctx)
+	ctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- app.serve(ctx, ln, nil) }()
+	app.log.Info("delivering triggers", zap.Int("endpoints", len(eps)), zap.String("metrics", ln.Addr().String()))
+	err = d.Run(ctx)
+	stop()
+	return errors.Join(err, <-served)
 }
