@@ -1,10 +1,12 @@
 package collect_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/weirstream/weir/collect"
 	"github.com/weirstream/weir/events"
 )
 
@@ -58,5 +60,28 @@ func TestCollectWritesEventsWithContext(t *testing.T) {
 	st := got["e-3"][0].value.(events.SupportTicket)
 	if st.Sentiment == nil || *st.Sentiment != -0.8 || st.Priority != events.PriorityHigh || st.Context.Device.Type != events.DeviceOther {
 		t.Errorf("support ticket %+v", st)
+	}
+}
+
+// Each producer has its own transactional id, <TransactionalID>-i: two
+// sharing one would fence each other.
+func TestCollectProducersHaveTheirOwnIDs(t *testing.T) {
+	r := newRig(t, func(o *collect.Options) { o.Producers = 3 })
+	ctx := context.Background()
+	ids := []string{r.c.Name("collector") + "-0", r.c.Name("collector") + "-1", r.c.Name("collector") + "-2"}
+	described, err := r.c.Admin().DescribeTransactions(ctx, ids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := map[int64]bool{}
+	for _, id := range ids {
+		d, ok := described[id]
+		if !ok || d.Err != nil {
+			t.Fatalf("transactional id %s: %+v", id, d)
+		}
+		pids[d.ProducerID] = true
+	}
+	if len(pids) != len(ids) {
+		t.Errorf("%d producer ids for %d transactional ids: producers share an id", len(pids), len(ids))
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir/processor"
 	"go.uber.org/zap"
 )
@@ -72,10 +71,7 @@ func New(ctx context.Context, opts Options) (*Collector, error) {
 	perWriter := (o.MaxPendingEvents + o.Producers - 1) / o.Producers
 	for i := range o.Producers {
 		id := fmt.Sprintf("%s-%d", o.TransactionalID, i)
-		w := newWriter(append(kopts,
-			kgo.TransactionalID(id),
-			kgo.TransactionTimeout(max(3*o.AckTimeout, 30*time.Second)),
-		), o.AckTimeout, max(perWriter, o.MaxBatchEvents), o.Logger.With(zap.String("transactional_id", id)), c.m)
+		w := newWriter(kopts, id, o.AckTimeout, max(perWriter, o.MaxBatchEvents), o.Logger.With(zap.String("transactional_id", id)), c.m)
 		c.writers = append(c.writers, w)
 		// A producer that cannot start (transactions refused, no ACL for
 		// the id) would otherwise show only as a 503 on every request.

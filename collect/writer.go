@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,9 +83,13 @@ type writer struct {
 	cl *kgo.Client // the loop's
 }
 
-func newWriter(opts []kgo.Opt, ackTimeout time.Duration, maxPending int, log *zap.Logger, m *metrics) *writer {
+// newWriter makes the producer with transactional id txnID, connected
+// by conn (shared by every writer: appended to a copy).
+func newWriter(conn []kgo.Opt, txnID string, ackTimeout time.Duration, maxPending int, log *zap.Logger, m *metrics) *writer {
 	w := &writer{
-		opts: append(opts,
+		opts: append(slices.Clip(conn),
+			kgo.TransactionalID(txnID),
+			kgo.TransactionTimeout(max(3*ackTimeout, 30*time.Second)),
 			kgo.MaxBufferedRecords(maxPending+maxTxnRecords),
 			kgo.ProducerLinger(0),
 		),
