@@ -189,6 +189,11 @@ type Config struct {
 	// cache starts afresh, so memory stays bounded with many customers
 	// (a profile takes a few KiB at most). Default: 20000.
 	CachedProfiles int
+	// CartIdle is how long (in event time) a non-empty cart may go
+	// without activity before cart_abandoned fires. Default: CartIdle
+	// (30m); the browser demo shortens it so the trigger shows while a
+	// person watches.
+	CartIdle time.Duration
 }
 
 // KeyFormat is the encoding of the input topics' keys.
@@ -251,6 +256,12 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	default:
 		return c, fmt.Errorf("%w: KeyFormat %q: use %q or %q", ErrConfig, c.KeyFormat, KeyString, KeyAvro)
+	}
+	if c.CartIdle < 0 {
+		return c, fmt.Errorf("%w: cart idle %v: give a positive duration, or 0 for %v", ErrConfig, c.CartIdle, CartIdle)
+	}
+	if c.CartIdle == 0 {
+		c.CartIdle = CartIdle
 	}
 	if c.MaxFutureSkew == 0 {
 		c.MaxFutureSkew = Grace

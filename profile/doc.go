@@ -56,7 +56,7 @@
 //     window (once per window and category); at_risk when some open
 //     ticket's sentiment turns negative (the flag turning on);
 //     cart_abandoned when stream time reaches the latest cart activity +
-//     30m with items still in the cart (once per cart activity). Ids are
+//     Config.CartIdle (30m) with items still in the cart (once per cart activity). Ids are
 //     customer:type:version, so replays are idempotent.
 //
 // Updates are written per commit by default (the latest profile of each

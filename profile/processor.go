@@ -18,6 +18,7 @@ import (
 type profiler struct {
 	keys     codec.Serde[string]
 	emit     EmitMode
+	cartIdle time.Duration // Config.CartIdle
 	ctx      *topology.Context[string, output]
 	profiles *topology.KVStore[string, stored]
 	timers   state.KeyValueStore
@@ -189,7 +190,7 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 	p.touch(id, c)
 	s.CartDeadline = 0
 	if s.CartActivity != 0 && len(s.Profile.CartItems) > 0 {
-		s.CartDeadline = s.CartActivity + CartIdle.Milliseconds()
+		s.CartDeadline = s.CartActivity + p.cartIdle.Milliseconds()
 	}
 	if s.CartDeadline != oldDeadline {
 		if err := p.setTimer(id, oldDeadline, s.CartDeadline); err != nil {
@@ -321,7 +322,7 @@ func (p *profiler) fireTimers(now time.Time) error {
 			continue
 		}
 		s := &c.s
-		tr := s.cartAbandoned(st)
+		tr := s.cartAbandoned(st, p.cartIdle)
 		tr.TriggerID = TriggerID(id, tr.Type, s.Profile.Version)
 		tr.CustomerID = id
 		if err := p.ctx.ForwardAt(id, output{trigger: &tr}, tr.FiredAt); err != nil {

@@ -1,6 +1,7 @@
 package profile_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/profilemodel"
 	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/topology"
 	"github.com/weirstream/weir/topology/topologytest"
 )
 
@@ -103,7 +105,17 @@ type scenario struct {
 }
 
 func newScenario(t *testing.T) *scenario {
-	d := newDriver(t, profile.PerEvent)
+	return newScenarioWith(t, profile.Config{})
+}
+
+// newScenarioWith is newScenario with cfg (Serdes and Emit are set).
+func newScenarioWith(t *testing.T, cfg profile.Config) *scenario {
+	cfg.Serdes, cfg.Emit = serdes, profile.PerEvent
+	topo, err := profile.Topology(cfg)
+	mustT(t, err)
+	d, err := topologytest.New(topo, topologytest.TaskOpts(topology.DefaultBadInput(topology.DeadLetter)))
+	mustT(t, err)
+	t.Cleanup(func() { _ = d.Close() })
 	return &scenario{t: t, d: d, out: topologytest.Output(d, events.TopicProfileUpdates, serdes.Key, serdes.Update)}
 }
 
@@ -226,6 +238,27 @@ func TestTriggersFireOnce(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("triggers:\n got %q\nwant %q", got, want)
+	}
+}
+
+// Config.CartIdle moves the cart deadline: with 45s, cart_abandoned fires
+// when stream time reaches the last cart activity + 45s, not a moment
+// before, and its reason names the configured time.
+func TestCartIdleIsConfigurable(t *testing.T) {
+	s := newScenarioWith(t, profile.Config{CartIdle: 45 * time.Second})
+	s.purchase("c", events.AddToCart, "p1", at(10*time.Second))
+	s.view("other", "p1", at(55*time.Second-time.Millisecond))
+	if got := readTriggers(t, s.d); len(got) != 0 {
+		t.Fatalf("before the 45s deadline: triggers %v, want none", got)
+	}
+	s.view("other", "p2", at(55*time.Second))
+	got := readTriggers(t, s.d)
+	want := []string{"c:cart_abandoned:1 c CART_ABANDONED fired=2026-11-03T10:00:55Z score=1 reason=\"cart idle for 45s\" cause=<nil> {cart_items=1,cart_value_cents=500}"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("triggers:\n got %q\nwant %q", got, want)
+	}
+	if _, err := profile.Topology(profile.Config{Serdes: serdes, CartIdle: -time.Second}); !errors.Is(err, profile.ErrConfig) {
+		t.Fatalf("CartIdle -1s: err %v, want ErrConfig", err)
 	}
 }
 

@@ -360,13 +360,14 @@ func (s *stored) applyTicket(e event) []events.Trigger {
 	}}
 }
 
-// cartAbandoned is the trigger of an idle cart, fired at stream time st.
-func (s *stored) cartAbandoned(st int64) events.Trigger {
+// cartAbandoned is the trigger of a cart idle for idle, fired at stream
+// time st.
+func (s *stored) cartAbandoned(st int64, idle time.Duration) events.Trigger {
 	p := &s.Profile
 	return events.Trigger{
 		Type:   events.CartAbandoned,
 		Score:  1,
-		Reason: fmt.Sprintf("cart idle for %s", CartIdle),
+		Reason: fmt.Sprintf("cart idle for %s", idle),
 		Attributes: map[string]string{
 			"cart_items":       strconv.Itoa(len(p.CartItems)),
 			"cart_value_cents": strconv.FormatInt(p.CartValueCents, 10),

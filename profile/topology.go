@@ -184,7 +184,7 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			return in
 		})
 	out := topology.Process(withCustomer, "profile", func() topology.Processor[string, *input, string, output] {
-		return &profiler{keys: sd.Key, emit: cfg.Emit, maxCached: cfg.CachedProfiles}
+		return &profiler{keys: sd.Key, emit: cfg.Emit, maxCached: cfg.CachedProfiles, cartIdle: cfg.CartIdle}
 	}, topology.KeyValueStore(StoreProfiles), topology.KeyValueStore(StoreCartTimers))
 	branches := out.Branch("profile-outputs",
 		func(_ string, o output) bool { return o.update != nil },
