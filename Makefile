@@ -56,8 +56,10 @@ test-kafka:
 	@echo "== tier 3: real Apache Kafka"
 	@scripts/test-real-kafka.sh $(KAFKA_PKGS)
 
+## demo: the profiles application on an embedded cluster with the browser
+## demo at http://127.0.0.1:8000/ until Ctrl-C, then the exactly-once check.
 demo:
-	$(GO) run ./cmd/weir demo -duration 20s
+	$(GO) run ./cmd/weir demo
 
 ## bench: Weir against Kafka Streams on a real single-node Kafka (bench/README.md);
 ## BENCH_EVENTS scales it, KAFKA_BROKERS reuses a running broker.

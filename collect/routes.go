@@ -1,6 +1,16 @@
 package collect
 
-import "github.com/weirstream/weir/events"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/codec/avro"
+	"github.com/weirstream/weir/events"
+)
 
 // Route sends the events of one type to a topic.
 type Route struct {
@@ -49,4 +59,27 @@ func DefaultSchemas() map[string]string {
 		events.TopicPurchaseEvents: events.PurchaseEventSchema,
 		events.TopicSupportTickets: events.SupportTicketSchema,
 	}
+}
+
+// RegisterDefaultSchemas registers DefaultSchemas under the subjects of
+// DefaultRoutes(prefix) that have no schema yet, and returns the
+// subjects it registered: what a fresh registry needs before New.
+func RegisterDefaultSchemas(ctx context.Context, reg *avro.Registry, rc avro.RegistryClient, prefix string) ([]string, error) {
+	schemas := DefaultSchemas()
+	var done []string
+	for _, topic := range slices.Sorted(maps.Keys(schemas)) {
+		subject := prefix + topic + "-value"
+		_, _, err := reg.Latest(ctx, subject)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, codec.ErrNotRegistered) {
+			return done, fmt.Errorf("collect: register schemas: %w", err)
+		}
+		if _, err := rc.Register(ctx, subject, schemas[topic]); err != nil {
+			return done, fmt.Errorf("collect: register schemas: %s: %w", subject, err)
+		}
+		done = append(done, subject)
+	}
+	return done, nil
 }

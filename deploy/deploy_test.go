@@ -336,7 +336,7 @@ scrape_configs:
 // and returns their HTTP addresses once both serve.
 func startDemo(ctx context.Context, t *testing.T, weir string) ([]string, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, weir, "demo", "-workers", "2", "-http", "127.0.0.1:0",
+	cmd := exec.CommandContext(ctx, weir, "demo", "-workers", "2", "-http", "127.0.0.1:0", "-web=",
 		"-duration", "3m", "-rate", "300", "-bad", "0.05")
 	cmd.WaitDelay = 10 * time.Second
 	stderr, err := cmd.StderrPipe()

@@ -12,8 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/weirstream/weir/codec"
-	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/collect"
 	"github.com/weirstream/weir/processor"
 )
@@ -94,7 +92,12 @@ func runCollect(ctx context.Context, args []string) error {
 	}
 	defer app.log.Sync()
 	if f.register {
-		if err := registerMissing(ctx, app.reg, app.rc, f.prefix, app.log); err != nil {
+		// It never adds a version to a subject that has one.
+		subjects, err := collect.RegisterDefaultSchemas(ctx, app.reg, app.rc, f.prefix)
+		for _, s := range subjects {
+			app.log.Info("registered schema", zap.String("subject", s))
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -133,26 +136,4 @@ func parseWriteKeys(s string) (map[string]string, error) {
 		out[key] = site
 	}
 	return out, nil
-}
-
-// registerMissing registers the events package's schemas under the
-// default routes' subjects that have none yet; it never adds a version
-// to a subject that has one.
-func registerMissing(ctx context.Context, reg *avro.Registry, rc avro.RegistryClient, prefix string, log *zap.Logger) error {
-	for topic, schema := range collect.DefaultSchemas() {
-		subject := prefix + topic + "-value"
-		_, _, err := reg.Latest(ctx, subject)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, codec.ErrNotRegistered) {
-			return fmt.Errorf("collect: -register-schemas: %w", err)
-		}
-		id, err := rc.Register(ctx, subject, schema)
-		if err != nil {
-			return fmt.Errorf("collect: -register-schemas: %s: %w", subject, err)
-		}
-		log.Info("registered schema", zap.String("subject", subject), zap.Uint32("id", id))
-	}
-	return nil
 }

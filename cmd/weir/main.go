@@ -44,6 +44,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal the default action returns: a second
+	// Ctrl-C ends a demo that is still checking its outputs.
+	context.AfterFunc(ctx, stop)
 	var err error
 	switch os.Args[1] {
 	case "demo":
@@ -76,10 +79,14 @@ func runDemo(ctx context.Context, args []string) error {
 	brokers := fs.String("brokers", "", "comma-separated Kafka brokers (default: embedded cluster)")
 	registry := fs.String("registry", "", "schema registry URL (default: embedded registry)")
 	workers := fs.Int("workers", 2, "workers to run in this process")
+	app := fs.String("app", "", "application id (default: weir-profiles, or weir-demo for -pipeline views)")
+	prefix := fs.String("topic-prefix", "", "put before every topic name, so runs can share a cluster")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	rate := fs.Int("rate", 2000, "profiles: events per second")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "profiles: worker 0's HTTP address (the others take free ports)")
-	duration := fs.Duration("duration", 30*time.Second, "profiles: how long to generate events")
+	web := fs.String("web", "127.0.0.1:8000", "profiles: address of the browser demo (shop, live profile, operator view); empty: none")
+	duration := fs.Duration("duration", 0, "profiles: how long to generate events, then check and stop; 0: until Ctrl-C")
+	cartIdle := fs.Duration("cart-idle", time.Minute, "profiles: idle time before cart_abandoned fires (the application's default is 30m; shorter, so the demo shows it)")
 	n := fs.Int("events", 20000, "views: page view events to generate")
 	customers := fs.Int("customers", 1000, "distinct customers")
 	bad := fs.Float64("bad", 0.01, "share of malformed records (they must end in the dead-letter topic)")
@@ -106,9 +113,9 @@ func runDemo(ctx context.Context, args []string) error {
 	switch *pipeline {
 	case "profiles":
 		res, err := profiledemo.Run(ctx, profiledemo.Config{
-			Brokers: bs, Registry: *registry, Workers: *workers, Seed: *seed, Rate: *rate,
+			Brokers: bs, Registry: *registry, AppID: *app, TopicPrefix: *prefix, Workers: *workers, Seed: *seed, Rate: *rate,
 			Duration: *duration, Customers: *customers, BadShare: *bad, Timeout: *timeout, Log: log,
-			HTTP: *httpAddr,
+			HTTP: *httpAddr, Web: *web, CartIdle: *cartIdle,
 		}, os.Stderr)
 		if err != nil {
 			return err
@@ -116,7 +123,7 @@ func runDemo(ctx context.Context, args []string) error {
 		fmt.Println(res)
 	case "views":
 		res, err := demo.Run(ctx, demo.Config{
-			Brokers: bs, Registry: *registry, Workers: *workers, Events: *n, Customers: *customers,
+			Brokers: bs, Registry: *registry, AppID: *app, TopicPrefix: *prefix, Workers: *workers, Events: *n, Customers: *customers,
 			Seed: *seed, BadShare: *bad, Timeout: *timeout, Log: log,
 		}, os.Stderr)
 		if err != nil {

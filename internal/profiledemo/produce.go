@@ -50,7 +50,8 @@ const produceRound = time.Minute
 // elsewhere (weir run). Events are paced at cfg.Rate on their event time.
 // With cfg.Duration 0 it produces until ctx ends, a fresh round of the
 // generator (seed, seed+1, ...) every minute, and returns what it sent
-// with a nil error; records still buffered when ctx ends are dropped.
+// with a nil error; records handed to the client before ctx ends are
+// still written.
 func Produce(ctx context.Context, cfg ProduceConfig, status io.Writer) (ProduceResult, error) {
 	var res ProduceResult
 	if len(cfg.Brokers) == 0 || cfg.Registry == "" {
@@ -121,7 +122,7 @@ func createTopicsWaiting(ctx context.Context, brokers []string, tp profile.Topic
 	deadline := time.Now().Add(wait)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := createTopics(cctx, brokers, tp, partitions)
+		err := createTopics(cctx, brokers, tp, partitions, false)
 		cancel()
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
 			return err

@@ -15,24 +15,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/demo"
-	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/internal/journey"
 	"github.com/weirstream/weir/profile"
 	"github.com/weirstream/weir/serve"
 	"github.com/weirstream/weir/topology"
@@ -47,7 +44,7 @@ type Config struct {
 	Workers     int           // default: 2
 	Seed        uint64        // default: 1
 	Rate        int           // events per second; default 2000
-	Duration    time.Duration // how long to generate; default 30s
+	Duration    time.Duration // how long to generate; 0: until ctx ends
 	Customers   int           // default: 1000
 	BadShare    float64       // share of malformed records; zero: none
 	Partitions  int32         // default: 6
@@ -55,7 +52,12 @@ type Config struct {
 	HTTP        string        // worker 0's HTTP address; others pick free ports. Default: a free port
 	Token       string        // bearer token the HTTP API requires; default: a random one, printed
 	Timeout     time.Duration // to catch up after generating; default 2m
-	Log         *zap.Logger   // default: none
+	// Web is the address of the browser demo (the shop, the profile
+	// panel and the operator view; package journey). Default: none.
+	Web string
+	// CartIdle is profile.Config.CartIdle; default 30m.
+	CartIdle time.Duration
+	Log      *zap.Logger // default: none
 }
 
 // Result is what the demo counted.
@@ -69,8 +71,10 @@ func (r Result) String() string {
 		r.Events, r.Profiles, r.Updates, r.Triggers, r.DeadLetters, r.P99.Milliseconds())
 }
 
-// Run runs the demo until cfg.Duration of generation, then waits for the
-// outputs to catch up, checks them, stops the workers and returns.
+// Run runs the demo: cfg.Duration of generation (or, with 0, until ctx
+// ends), then waits for the outputs to catch up, checks them, stops the
+// workers and returns. With cfg.Web it also serves the browser demo
+// (package journey) until then.
 func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	cfg = withDefaults(cfg)
 	brokers, registry, stopEmbedded, err := demo.Embedded(cfg.Brokers, cfg.Registry, status)
@@ -97,99 +101,98 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	tp := profile.PrefixedTopics(cfg.TopicPrefix)
-	topo, err := profile.Topology(profile.Config{AppID: cfg.AppID, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter})
+	topo, err := profile.Topology(profile.Config{AppID: cfg.AppID, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter, CartIdle: cfg.CartIdle})
 	if err != nil {
 		return Result{}, err
 	}
-	if err := createTopics(ctx, cfg.Brokers, tp, cfg.Partitions); err != nil {
+	if err := createTopics(ctx, cfg.Brokers, tp, cfg.Partitions, cfg.Web != ""); err != nil {
 		return Result{}, err
 	}
 
 	// The workload: event times follow the wall clock at the given rate,
-	// so end-to-end latency is real.
-	n := int(float64(cfg.Rate) * cfg.Duration.Seconds())
-	recs := pacedWorkload(cfg.Seed, cfg.Rate, cfg.Duration, cfg.Customers, time.Now())
+	// so end-to-end latency is real. Without a duration, rounds of a
+	// minute follow one another until ctx ends.
+	forever := cfg.Duration == 0
+	round := cfg.Duration
+	if forever {
+		round = produceRound
+	}
+	recs := pacedWorkload(cfg.Seed, cfg.Rate, round, cfg.Customers, time.Now())
 
 	dir, err := os.MkdirTemp("", "weir-profiles-*")
 	if err != nil {
 		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
+	// Workers, checks and the pages outlive ctx: when it ends a run
+	// without a duration, they catch up and check what was sent.
+	base := context.WithoutCancel(ctx)
 	lat := newLatency()
-	type worker struct {
-		app  *processor.App
-		srv  *serve.Server
-		http *http.Server
-		addr string
-		stop context.CancelFunc
-		done chan error
-	}
-	var workers []*worker
-	defer func() {
-		for _, w := range workers {
-			w.stop()
-			<-w.done
-			w.http.Close()
-		}
-	}()
-	for i := range cfg.Workers {
-		listen := "127.0.0.1:0"
-		if i == 0 && cfg.HTTP != "" {
-			listen = cfg.HTTP
-		}
-		ln, err := net.Listen("tcp", listen)
-		if err != nil {
-			return Result{}, fmt.Errorf("demo: http listen %s: %w", listen, err)
-		}
-		addr := ln.Addr().String()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		app, err := processor.New(topo,
-			processor.SeedBrokers(cfg.Brokers...),
-			processor.StateDir(filepath.Join(dir, fmt.Sprintf("worker-%d", i))),
-			processor.InstanceID(fmt.Sprintf("demo-%d", i)),
-			processor.AdvertisedAddress(addr),
-			processor.Logger(cfg.Log.With(zap.Int("worker", i))),
-			processor.WithMetrics(Fanout{lat, serve.NewMetrics(reg)}),
-			processor.KafkaClientMetrics(reg),
-		)
-		if err != nil {
-			ln.Close()
+	watch := newWatcher(cfg, tp)
+	var op *journey.Operator
+	var engine *journey.Engine
+	var secret string
+	if cfg.Web != "" {
+		if secret, err = randomToken(); err != nil {
 			return Result{}, err
 		}
-		srv := serve.New(app, serve.Options{Self: addr, Gatherer: reg, Auth: &serve.Auth{Tokens: []string{cfg.Token}}, ForwardToken: cfg.Token})
-		srv.ServeGlobals(app, serve.GlobalTable{Name: tp.Products, JSON: func(b []byte) (any, error) {
-			return serdes.Product.Decode(tp.Products, b)
-		}})
-		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-		go hs.Serve(ln)
-		wctx, stop := context.WithCancel(ctx)
-		w := &worker{app: app, srv: srv, http: hs, addr: addr, stop: stop, done: make(chan error, 1)}
-		go func() { w.done <- app.Run(wctx) }()
-		workers = append(workers, w)
-		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/profiles/c-00001/stream, /v1/globals/%s/<product id>, /v1/triggers, /metrics)\n", i, addr, tp.Products)
+		engine = journey.NewEngine(secret, cfg.Log.Named("engine"))
+		op = journey.NewOperator(time.Second, 300, func() journey.Totals {
+			t := watch.totals()
+			t.Webhooks = engine.Total()
+			return t
+		})
 	}
-	fmt.Fprintf(status, "demo: profiles and triggers need the token %s, e.g.\n  curl -H 'Authorization: Bearer %s' http://%s/v1/profiles/c-00001\n",
-		cfg.Token, cfg.Token, workers[0].addr)
-	fmt.Fprintf(status, "demo: %d workers started; generating %d events at %d/s for %v\n", cfg.Workers, n, cfg.Rate, cfg.Duration)
-
-	watch := newWatcher(cfg, tp)
-	for _, w := range workers {
+	workers, err := startWorkers(base, cfg, topo, serdes, tp, dir, lat, op)
+	if err != nil {
+		return Result{}, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			workers.stopAll()
+		}
+	}()
+	for _, w := range workers.ws {
+		fmt.Fprintf(status, "demo: worker %d serving http://%s (try /v1/profiles/c-00001, /v1/profiles/c-00001/stream, /v1/globals/%s/<product id>, /v1/triggers, /metrics)\n", w.index, w.addr, tp.Products)
 		watch.servers = append(watch.servers, w.srv)
 	}
+	fmt.Fprintf(status, "demo: profiles and triggers need the token %s, e.g.\n  curl -H 'Authorization: Bearer %s' http://%s/v1/profiles/c-00001\n",
+		cfg.Token, cfg.Token, workers.ws[0].addr)
 	wdone := make(chan error, 1)
-	wctx2, wstop := context.WithCancel(ctx)
+	wctx2, wstop := context.WithCancel(base)
 	defer wstop()
 	go func() { wdone <- watch.run(wctx2) }()
+	if cfg.Web != "" {
+		catalog, customers := catalogOf(recs)
+		pages, err := startWeb(base, cfg, tp, reg, rc, workers, op, engine, secret, catalog, customers)
+		if err != nil {
+			return Result{}, err
+		}
+		defer pages.close()
+		printPages(status, pages)
+	}
+	if forever {
+		fmt.Fprintf(status, "demo: %d workers started; generating %d events/s until stopped\n", cfg.Workers, cfg.Rate)
+	} else {
+		fmt.Fprintf(status, "demo: %d workers started; generating %d events at %d/s for %v\n", cfg.Workers, len(recs), cfg.Rate, cfg.Duration)
+	}
 
-	sent, genErr := generate(ctx, cfg, serdes, recs, watch, lat, status)
+	var sent sent
+	var genErr error
+	if forever {
+		sent, genErr = generateRounds(ctx, cfg, serdes, recs, watch, lat, status)
+		fmt.Fprintf(status, "demo: stopped generating; checking that every event was applied once (Ctrl-C again to quit)\n")
+	} else {
+		sent, genErr = generate(ctx, cfg, serdes, recs, watch, lat, status)
+	}
 	var checkErr error
 	if genErr == nil {
-		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		cctx, cancel := context.WithTimeout(base, cfg.Timeout)
 		checkErr = watch.waitComplete(cctx, sent)
 		if checkErr == nil {
 			var addrs []string
-			for _, w := range workers {
+			for _, w := range workers.running() {
 				addrs = append(addrs, w.addr)
 			}
 			checkErr = watch.checkServing(cctx, addrs)
@@ -197,29 +200,26 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 				checkErr = checkGlobals(cctx, addrs, tp.Products, recs, cfg.Token)
 			}
 		}
-		if checkErr == nil && len(workers) > 1 {
-			// One worker stops; the other serves every profile once it
-			// has restored the tasks it takes over.
-			last := workers[len(workers)-1]
-			last.stop()
-			err := <-last.done
-			last.done <- err
-			checkErr = errors.Join(err, watch.checkServing(cctx, []string{workers[0].addr}))
+		if running := workers.running(); checkErr == nil && len(running) > 1 {
+			// One worker stops; the others serve every profile once they
+			// have restored the tasks they take over.
+			last := running[len(running)-1]
+			err := workers.Stop(last.index)
+			var addrs []string
+			for _, w := range workers.running() {
+				addrs = append(addrs, w.addr)
+			}
+			checkErr = errors.Join(err, watch.checkServing(cctx, addrs))
 			if checkErr == nil {
-				fmt.Fprintf(status, "demo: worker %d stopped; worker 0 serves every profile\n", len(workers)-1)
+				fmt.Fprintf(status, "demo: worker %d stopped; the others serve every profile\n", last.index)
 			}
 		}
 		cancel()
 	}
 	wstop()
 	<-wdone
-	var errs []error
-	for _, w := range workers {
-		w.stop()
-		err := <-w.done
-		w.done <- nil
-		errs = append(errs, err)
-	}
+	stopped = true
+	errs := workers.stopAll()
 	res := watch.result(sent, lat)
 	return res, errors.Join(append(errs, genErr, checkErr)...)
 }
@@ -284,13 +284,19 @@ func generate(ctx context.Context, cfg Config, s profile.Serdes, recs []profile.
 	began := time.Now()
 	lastEvents := 0
 	bad := 0
+	// What was handed to the client is written even when ctx ends, so
+	// the counts returned match what Kafka holds.
+	pctx := context.WithoutCancel(ctx)
+	var stopped error
+records:
 	for i, r := range recs {
 		// Pace on event time, so end-to-end latency (commit time minus
 		// event time) measures Weir, not the generator.
 		for r.IsEvent() && time.Until(r.Time) > 0 {
 			select {
 			case <-ctx.Done():
-				return out, ctx.Err()
+				stopped = ctx.Err()
+				break records
 			case <-tick.C:
 			}
 		}
@@ -310,7 +316,7 @@ func generate(ctx context.Context, cfg Config, s profile.Serdes, recs []profile.
 				out.perCust[r.Key]++
 			}
 		}
-		cl.Produce(ctx, &kgo.Record{Topic: r.Topic, Key: k, Value: v, Timestamp: r.Time}, promise)
+		cl.Produce(pctx, &kgo.Record{Topic: r.Topic, Key: k, Value: v, Timestamp: r.Time}, promise)
 		if now := time.Now(); now.After(nextStatus) {
 			rate := float64(out.events-lastEvents) / cfg.Status.Seconds()
 			lastEvents = out.events
@@ -322,19 +328,61 @@ func generate(ctx context.Context, cfg Config, s profile.Serdes, recs []profile.
 			}
 		}
 	}
-	if err := cl.Flush(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(pctx, flushTimeout)
+	defer cancel()
+	if err := cl.Flush(fctx); err != nil {
 		return out, err
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return out, perr
+	if perr != nil {
+		return out, perr
+	}
+	return out, stopped
 }
 
-func createTopics(ctx context.Context, brokers []string, t profile.Topics, partitions int32) error {
-	return demo.CreateTopicsKeeping(ctx, brokers, map[string]int32{
+// flushTimeout bounds the wait for the generator's last records.
+const flushTimeout = 30 * time.Second
+
+// generateRounds generates until ctx ends: recs, then a round of a
+// minute with seed+1, seed+2, ... Later rounds leave the catalog out, so
+// the products stay those of recs (which the shop shows). It returns
+// everything sent, with a nil error when ctx ended it.
+func generateRounds(ctx context.Context, cfg Config, s profile.Serdes, recs []profile.Record, watch *watcher, lat *latency, status io.Writer) (sent, error) {
+	total := sent{perCust: map[string]int64{}}
+	for i := uint64(0); ; i++ {
+		if i > 0 {
+			recs = slices.DeleteFunc(pacedWorkload(cfg.Seed+i, cfg.Rate, produceRound, cfg.Customers, time.Now()),
+				func(r profile.Record) bool { return r.Product != nil })
+		}
+		rcfg := cfg
+		rcfg.Seed = cfg.Seed + i
+		out, err := generate(ctx, rcfg, s, recs, watch, lat, status)
+		total.events += out.events
+		total.malformed += out.malformed
+		for c, n := range out.perCust {
+			total.perCust[c] += n
+		}
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// createTopics creates the pipeline's topics and, for the browser demo
+// (webhooks), the webhook dead-letter topic.
+func createTopics(ctx context.Context, brokers []string, t profile.Topics, partitions int32, webhooks bool) error {
+	topics := map[string]int32{
 		t.Views: partitions, t.Purchases: partitions, t.Tickets: partitions, t.Customers: partitions,
 		t.Products: 1, t.Updates: partitions, t.Triggers: partitions,
-	})
+	}
+	if webhooks {
+		topics[t.Triggers+"-webhook-dlq"] = 1
+	}
+	return demo.CreateTopicsKeeping(ctx, brokers, topics)
 }
 
 // watcher reads the outputs with read_committed and checks versions.
@@ -425,6 +473,13 @@ func (w *watcher) run(ctx context.Context) error {
 	}
 }
 
+// totals are the counts the operator view shows beside the workers'.
+func (w *watcher) totals() journey.Totals {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return journey.Totals{Profiles: len(w.last), Triggers: w.triggers}
+}
+
 func (w *watcher) status() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -437,7 +492,9 @@ func (w *watcher) waitComplete(ctx context.Context, s sent) error {
 	for {
 		w.mu.Lock()
 		bad := w.bad
-		done := w.dead >= s.malformed && len(w.last) == len(s.perCust)
+		// Customers the generator never sent (the shop's) only need
+		// versions that grow, checked as they arrive.
+		done := w.dead >= s.malformed
 		var behind []string
 		for c, n := range s.perCust {
 			switch v := w.last[c]; {
@@ -604,9 +661,6 @@ func withDefaults(c Config) Config {
 	}
 	if c.Rate <= 0 {
 		c.Rate = 2000
-	}
-	if c.Duration <= 0 {
-		c.Duration = 30 * time.Second
 	}
 	if c.Customers <= 0 {
 		c.Customers = 1000
