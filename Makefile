@@ -5,19 +5,30 @@ FUZZTIME  ?= 20s
 # Packages whose tests use the Kafka harness: they run again on real Kafka.
 KAFKA_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | grep 'internal/kafkatest' | cut -d' ' -f1 | sort -u)
 
-.PHONY: build test test-fast test-ops test-sdk test-fuzz test-kafka demo bench bench-collect chaos bench-micro kafka-up kafka-down lint sdk
+.PHONY: web test-web build test test-fast test-ops test-sdk test-fuzz test-kafka demo bench bench-collect chaos bench-micro kafka-up kafka-down lint sdk
 
 build:
 	$(GO) build ./...
 
 ## test: all three tiers. Tier 3 uses KAFKA_BROKERS if set, else starts a
 ## real broker with scripts/kafka.sh (needs Java 17+ and Maven).
-test: test-ops test-sdk test-fast test-fuzz test-kafka
+test: test-ops test-sdk test-web test-fast test-fuzz test-kafka
 
 ## sdk: the browser SDK (sdk/js): its dev dependencies from npm, then the
 ## bundle (dist/weir.js) the Chromium test loads.
 sdk:
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+## web: the browser demo's pages (internal/journey/web): dev dependencies
+## from npm, then the build into web/dist, which is committed and embedded
+## in the binary (so go build needs no Node).
+web:
+	cd internal/journey/web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+## test-web: the committed pages are what their sources build.
+test-web: web
+	@echo "== browser demo pages: internal/journey/web/dist matches its sources"
+	@test -z "$$(git status --porcelain -- internal/journey/web/dist)" || { git status --short -- internal/journey/web/dist; echo "internal/journey/web/dist is stale: run make web and commit it"; exit 1; }
 
 test-sdk: sdk
 	@echo "== browser SDK unit tests (node --test)"
@@ -31,7 +42,7 @@ PLAIN_PKGS = $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
 
 # Tier 2 is always the embedded cluster, even when KAFKA_BROKERS is set
 # for tier 3.
-test-fast: build sdk
+test-fast: build sdk web
 	@echo "== tiers 1-2: unit tests, topology driver, embedded Kafka (kfake)"
 	env -u KAFKA_BROKERS $(GO) test -count=1 $(PLAIN_PKGS)
 	@echo "== tiers 1-2 of the runtime under the race detector"
