@@ -60,12 +60,13 @@ func (p *proxy) profiles(w http.ResponseWriter, r *http.Request) {
 	p.relay(w, r, path, func(e sseEvent) (sseEvent, bool) { return e, e.name == "profile" })
 }
 
-// triggers relays GET /v1/triggers, keeping the customer's own.
+// triggers relays GET /v1/triggers: the customer's own with
+// ?customer=id, else everyone's (the page's live feed).
 func (p *proxy) triggers(w http.ResponseWriter, r *http.Request) {
-	customer := r.URL.Query().Get("customer")
+	customer, one := r.URL.Query()["customer"]
 	p.relay(w, r, "/v1/triggers", func(e sseEvent) (sseEvent, bool) {
 		var t events.Trigger
-		if e.name == "" || json.Unmarshal(e.data, &t) != nil || t.CustomerID != customer {
+		if e.name == "" || json.Unmarshal(e.data, &t) != nil || (one && t.CustomerID != customer[0]) {
 			return e, false
 		}
 		return sseEvent{name: "trigger", data: e.data}, true

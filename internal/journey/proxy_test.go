@@ -160,3 +160,41 @@ func TestProfileStreamMovesToAnotherWorker(t *testing.T) {
 		t.Fatalf("after failover: event %q id %q, want profile 3", e.name, e.id)
 	}
 }
+
+// The trigger stream keeps the customer's own with ?customer=, and
+// everyone's without, renamed to "trigger" events.
+func TestTriggerStreamFiltersByCustomer(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/triggers", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, tr := range []events.Trigger{{TriggerID: "a", CustomerID: "c1", Type: events.AtRisk}, {TriggerID: "b", CustomerID: "c2", Type: events.HighIntent}} {
+			b, _ := json.Marshal(tr)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", tr.Type, b)
+		}
+	})
+	f := &fakeWorkers{stopped: map[int]bool{}, srvs: []*httptest.Server{httptest.NewServer(mux)}}
+	defer f.srvs[0].Close()
+	p := newProxy(f, "", nil)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{{"?customer=c1", []string{"a"}}, {"", []string{"a", "b"}}} {
+		rec := httptest.NewRecorder()
+		p.triggers(rec, httptest.NewRequest(http.MethodGet, "/api/triggers/stream"+tc.query, nil))
+		var got []string
+		readEvents(rec.Body, func(e sseEvent) error {
+			var tr events.Trigger
+			switch {
+			case e.name == "worker":
+			case e.name != "trigger" || json.Unmarshal(e.data, &tr) != nil:
+				t.Errorf("event %q %s", e.name, e.data)
+			default:
+				got = append(got, tr.TriggerID)
+			}
+			return nil
+		})
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%q: triggers %v, want %v", tc.query, got, tc.want)
+		}
+	}
+}
