@@ -74,17 +74,19 @@ func TestBrowserDemo(t *testing.T) {
 		"-app", c.Name("app"), "-topic-prefix", prefix, "-http", "127.0.0.1:0", "-web", "127.0.0.1:0",
 		"-rate", "150", "-customers", "300", "-seed", fmt.Sprint(seed), "-timeout", "2m")
 	d := startDemoProcess(t, cmd)
-	pages := d.wait(ctx, t, regexp.MustCompile(`^demo: open (http://\S+)/ `))[1]
+	// In the order the demo prints them.
 	token := d.wait(ctx, t, regexp.MustCompile(`^demo: profiles and triggers need the token (\S+),`))[1]
+	pages := d.wait(ctx, t, regexp.MustCompile(`^demo: open (http://\S+)/ `))[1]
 
-	shots := t.TempDir()
+	shots, history := t.TempDir(), "0"
 	if os.Getenv("WEIR_UPDATE_SCREENSHOTS") != "" {
-		shots, _ = filepath.Abs("../../docs/screenshots")
+		// The docs' operator view shows two minutes of history.
+		shots, history = filepath.Join(web, "../../../docs/screenshots"), "120"
 	}
 	customer := fmt.Sprintf("c-e2e-%d", seed%1_000_000)
 	node := exec.CommandContext(ctx, "node", filepath.Join(web, "e2e/demo.mjs"))
 	node.Env = append(os.Environ(), "WEIR_CHROMIUM="+chromium, "WEIR_DEMO_URL="+pages,
-		"WEIR_E2E_CUSTOMER="+customer, "WEIR_SCREENSHOTS="+shots)
+		"WEIR_E2E_CUSTOMER="+customer, "WEIR_SCREENSHOTS="+shots, "WEIR_E2E_OPERATOR_HISTORY="+history)
 	var stderr strings.Builder
 	node.Stderr = &stderr
 	out, err := node.Output()

@@ -184,7 +184,6 @@ type Recorder struct {
 	lag             map[topology.TopicPartition]int64
 	tasks           map[topology.TaskID]bool // active tasks that processed since the last assignment
 	active, standby int
-	stopped         bool
 }
 
 // maxLatencies bounds the end-to-end samples kept per second.

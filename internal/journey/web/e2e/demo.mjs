@@ -6,6 +6,8 @@
 //   WEIR_E2E_CUSTOMER    customer id to sign in as (default: a new c-e2e-… id)
 //   WEIR_SCREENSHOTS     directory for shop.png, profile.png, operator.png (none if unset)
 //   WEIR_E2E_TIMEOUT_MS  timeout of each wait (default 30000)
+//   WEIR_E2E_OPERATOR_HISTORY  seconds of samples the operator view shows before its
+//                        screenshot (default 0: as soon as it has data; the docs' use 120)
 // Every step waits on page state (waitForFunction); there are no fixed sleeps.
 // Prints ONE JSON document on stdout and exits 0:
 //   {"customer", "latency_ms": {"add_to_cart","purchase","support_ticket"}, "workers_seen": [W, other],
@@ -21,6 +23,7 @@ const CHROMIUM = process.env.WEIR_CHROMIUM || '/usr/bin/chromium';
 const CUSTOMER = process.env.WEIR_E2E_CUSTOMER || `c-e2e-${Date.now().toString(36)}`;
 const SHOTS = process.env.WEIR_SCREENSHOTS ? resolve(process.env.WEIR_SCREENSHOTS) : '';
 const TIMEOUT = Number(process.env.WEIR_E2E_TIMEOUT_MS || 30000);
+const HISTORY = Number(process.env.WEIR_E2E_OPERATOR_HISTORY || 0);
 const VIEWPORT = { width: 1440, height: 900 };
 
 let step = 0;
@@ -220,6 +223,13 @@ try {
     const eps = o.events_per_sec.filter((v) => v != null);
     return { workers: o.workers.filter((w) => w.running).length, events_per_sec: eps.length ? eps[eps.length - 1] : 0 };
   });
+  if (HISTORY > 0) {
+    try {
+      await op.waitForFunction((n) => window.__operator.times.length >= n, { timeout: HISTORY * 1000 + TIMEOUT, polling: 1000 }, HISTORY);
+    } catch (err) {
+      throw new Error(`the operator view never held ${HISTORY} s of samples`);
+    }
+  }
   await nextFrame(op); // the charts have drawn the data
   await shot(op, 'operator.png', { fullPage: true });
   log(`operator: ${opInfo.workers} running workers, ${opInfo.events_per_sec} events/s`);

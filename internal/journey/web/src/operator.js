@@ -1,10 +1,10 @@
 // Weir operator view: polls /api/operator every second and draws the pipeline's health
 // (throughput, lag, latency, transactions, dead letters) with Chart.js, plus the workers
 // with a stop button each, to watch a failover happen. window.__operator = last answer.
-import { Chart, LineController, LineElement, PointElement, LinearScale, Legend, Tooltip } from 'chart.js';
+import { Chart, LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Legend, Tooltip } from 'chart.js';
 
 // Only what line charts on linear axes need: the rest of Chart.js is left out of the bundle.
-Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
+Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Legend, Tooltip);
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
@@ -46,14 +46,22 @@ function makeChart(id, yTitle, opts = {}) {
           ticks: { maxTicksLimit: 7, callback: (v) => (v === 0 ? 'now' : String(-v)) },
           grid: { color: '#f1f5f9' },
         },
-        y: {
-          type: 'linear',
-          beginAtZero: true,
-          suggestedMax: opts.suggestedMax,
-          title: { display: !!yTitle, text: yTitle },
-          ticks: { precision: 0 },
-          grid: { color: '#f1f5f9' },
-        },
+        y: opts.log
+          ? {
+              // Late events (event time far back) put seconds beside milliseconds.
+              type: 'logarithmic',
+              title: { display: !!yTitle, text: yTitle },
+              ticks: { callback: (v) => ([1, 10, 100, 1000, 10000, 100000].includes(v) ? intFormat.format(v) : '') },
+              grid: { color: '#f1f5f9' },
+            }
+          : {
+              type: 'linear',
+              beginAtZero: true,
+              suggestedMax: opts.suggestedMax,
+              title: { display: !!yTitle, text: yTitle },
+              ticks: { precision: 0 },
+              grid: { color: '#f1f5f9' },
+            },
       },
       plugins: {
         legend: { position: 'top', align: 'end', labels: { boxWidth: 10, boxHeight: 10, usePointStyle: false } },
@@ -71,7 +79,7 @@ function makeChart(id, yTitle, opts = {}) {
 const charts = {
   throughput: makeChart('chart-throughput', 'events / s'),
   lag: makeChart('chart-lag', 'records'),
-  latency: makeChart('chart-latency', 'ms'),
+  latency: makeChart('chart-latency', 'ms (log scale)', { log: true }),
   commits: makeChart('chart-commits', 'per second', { suggestedMax: 1 }),
   dlq: makeChart('chart-dlq', 'records', { suggestedMax: 1 }),
 };
