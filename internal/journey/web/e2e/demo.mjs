@@ -190,7 +190,9 @@ try {
   const ticketMs = await latency('support_ticket');
   await waitFor(shop, 'a .trigger[data-type=AT_RISK]', () => !!document.querySelector('#triggers .trigger[data-type="AT_RISK"]'));
   await waitFor(shop, 'a .delivery[data-type=AT_RISK]', () => !!document.querySelector('#engine .delivery[data-type="AT_RISK"]'));
-  log(`negative ticket: at risk, AT_RISK trigger and webhook seen; support_ticket → profile in ${ticketMs} ms`);
+  // The shop-wide feed shows everyone's triggers, the person's own among them.
+  await waitFor(shop, "the person's own trigger in the shop-wide feed", () => window.__demo.liveMine > 0 && window.__demo.liveTriggers > window.__demo.liveMine);
+  log(`negative ticket: at risk, AT_RISK trigger and webhook seen, also in the shop-wide feed; support_ticket → profile in ${ticketMs} ms`);
 
   // 6. screenshots of the shop
   step = 6;

@@ -10,7 +10,7 @@ const PAGE_SIZE = 24;
 const FEED_MAX = 30;
 const LATENCY_LOG_MAX = 5;
 
-const demo = { customer: '', latencies: [], profile: null, worker: null };
+const demo = { customer: '', latencies: [], profile: null, worker: null, liveTriggers: 0, liveMine: 0 };
 window.__demo = demo;
 
 const S = {
@@ -752,6 +752,52 @@ function onDelivery(d) {
   );
 }
 
+// Everyone's triggers (the background customers fire several a second):
+// buffered and drawn twice a second, the last LIVE_MAX, the person's own
+// highlighted.
+const LIVE_MAX = 8;
+const live = { pending: [], timer: 0 };
+
+function onAnyTrigger(t) {
+  if (!t || !t.customer_id) return;
+  live.pending.push(t);
+  if (live.pending.length > LIVE_MAX) live.pending.splice(0, live.pending.length - LIVE_MAX);
+  if (!live.timer) live.timer = setTimeout(drawLive, 500);
+}
+
+function drawLive() {
+  live.timer = 0;
+  const ul = $('live-feed');
+  const empty = ul.querySelector('.empty');
+  if (empty) empty.remove();
+  for (const t of live.pending) {
+    const mine = S.tracker && t.customer_id === S.tracker.id;
+    demo.liveTriggers++;
+    if (mine) demo.liveMine++;
+    ul.prepend(
+      el(
+        'li',
+        { class: `live-item t-${String(t.type).toLowerCase()}${mine ? ' mine' : ''}`, 'data-type': t.type },
+        el('div', { class: 'feed-top' }, el('strong', { text: mine ? `You · ${triggerLabel(t)}` : `${t.customer_id} · ${triggerLabel(t)}` }), el('time', { text: clock(t.fired_at) })),
+      ),
+    );
+  }
+  live.pending = [];
+  while (ul.children.length > LIVE_MAX) ul.lastChild.remove();
+}
+
+// The feed's stream outlives customer switches; the browser reconnects it.
+function openLiveFeed() {
+  const es = new EventSource('/api/triggers/stream');
+  es.addEventListener('trigger', (e) => onAnyTrigger(parse(e.data)));
+  es.onerror = () => {
+    if (es.readyState === EventSource.CLOSED) {
+      es.close();
+      setTimeout(openLiveFeed, 1000);
+    }
+  };
+}
+
 function resetFeeds() {
   S.triggers.clear();
   S.deliveries.clear();
@@ -930,6 +976,7 @@ async function start() {
   ready = true;
   switchProfile(client.anonymousId, false);
   early.forEach(onSdkEvent);
+  openLiveFeed();
 
   render();
   renderCart();
