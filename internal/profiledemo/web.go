@@ -39,7 +39,7 @@ func startWeb(ctx context.Context, cfg Config, tp profile.Topics, reg *avro.Regi
 	workers *workerSet, op *journey.Operator, engine *journey.Engine, secret string, catalog []journey.Product, customers []string) (*web, error) {
 	ln, err := net.Listen("tcp", cfg.Web)
 	if err != nil {
-		return nil, fmt.Errorf("demo: pages: listen %s: %w", cfg.Web, err)
+		return nil, fmt.Errorf("demo: pages: listen %s: %w (choose another address with -web host:port, or leave the pages out with -web=)", cfg.Web, err)
 	}
 	base := "http://" + ln.Addr().String()
 	conn := []processor.Opt{processor.SeedBrokers(cfg.Brokers...)}
