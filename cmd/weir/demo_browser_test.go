@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -134,6 +135,15 @@ func TestBrowserDemo(t *testing.T) {
 		t.Fatalf("the profile of %s is at version %d, Kafka holds %d of its events", customer, served, n)
 	}
 	t.Logf("%s: %d events in Kafka, profile version %d", customer, n, served)
+
+	// An event of a generated customer from outside the generator (as a
+	// person signed in as c-00001 would send): the demo's check counts
+	// the inputs, so it still holds.
+	postEvent(ctx, t, pages, map[string]any{
+		"id": fmt.Sprintf("e2e-%d", seed), "type": "page_view", "time": time.Now().UTC().Format(time.RFC3339Nano),
+		"anonymous_id": "anon-e2e", "customer_id": "c-00001",
+		"fields": map[string]any{"url": pages + "/?product=p-0001", "page_type": "PRODUCT", "product_id": "p-0001"},
+	})
 
 	// Ctrl-C: the demo stops generating, catches up and checks.
 	cmd.Process.Signal(os.Interrupt)
@@ -323,4 +333,25 @@ func getProfile(ctx context.Context, cl *http.Client, addr, token, id string) (e
 		return p, resp.StatusCode, nil
 	}
 	return p, resp.StatusCode, json.NewDecoder(resp.Body).Decode(&p)
+}
+
+// postEvent sends one event to the collector the demo's pages use.
+func postEvent(ctx context.Context, t *testing.T, pages string, ev map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"sent_at": time.Now().UTC().Format(time.RFC3339Nano), "events": []any{ev}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, pages+"/v1/events", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Weir-Write-Key", "wk_demo_shop_0001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s/v1/events: %d %s", pages, resp.StatusCode, b)
+	}
 }

@@ -163,9 +163,10 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	wctx2, wstop := context.WithCancel(base)
 	defer wstop()
 	go func() { wdone <- watch.run(wctx2) }()
+	var pages *web
 	if cfg.Web != "" {
 		catalog, customers := catalogOf(recs)
-		pages, err := startWeb(base, cfg, tp, reg, rc, workers, op, engine, secret, catalog, customers)
+		pages, err = startWeb(base, cfg, tp, reg, rc, workers, op, engine, secret, catalog, customers)
 		if err != nil {
 			return Result{}, err
 		}
@@ -186,10 +187,13 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	} else {
 		sent, genErr = generate(ctx, cfg, serdes, recs, watch, lat, status)
 	}
+	if pages != nil {
+		pages.close() // no clicks while the inputs are counted
+	}
 	var checkErr error
 	if genErr == nil {
 		cctx, cancel := context.WithTimeout(base, cfg.Timeout)
-		checkErr = watch.waitComplete(cctx, sent)
+		checkErr = checkInputs(cctx, cfg, tp, serdes, sent, watch)
 		if checkErr == nil {
 			var addrs []string
 			for _, w := range workers.running() {
@@ -222,6 +226,22 @@ func Run(ctx context.Context, cfg Config, status io.Writer) (Result, error) {
 	errs := workers.stopAll()
 	res := watch.result(sent, lat)
 	return res, errors.Join(append(errs, genErr, checkErr)...)
+}
+
+// checkInputs checks that the inputs hold every valid event the
+// generator sent (the shop may have added some, also for generated
+// customers) and waits for each customer's profile to reach its count.
+func checkInputs(ctx context.Context, cfg Config, tp profile.Topics, serdes profile.Serdes, s sent, watch *watcher) error {
+	want, err := countInputs(ctx, cfg.Brokers, tp, serdes)
+	if err != nil {
+		return err
+	}
+	for c, n := range s.perCust {
+		if want[c] < n {
+			return fmt.Errorf("demo: customer %s: %d valid events sent, %d in the inputs", c, n, want[c])
+		}
+	}
+	return watch.waitComplete(ctx, want, s.malformed)
 }
 
 // sent is what the generator produced, for the final check.
@@ -486,20 +506,19 @@ func (w *watcher) status() string {
 	return fmt.Sprintf("profiles=%d updates=%d triggers=%d dlq=%d", len(w.last), w.updates, w.triggers, w.dead)
 }
 
-// waitComplete waits until every customer's last version equals its
-// number of valid events and every malformed record is dead-lettered.
-func (w *watcher) waitComplete(ctx context.Context, s sent) error {
+// waitComplete waits until every customer of want is at that version
+// (its valid events in the inputs) and malformed records are
+// dead-lettered.
+func (w *watcher) waitComplete(ctx context.Context, want map[string]int64, malformed int) error {
 	for {
 		w.mu.Lock()
 		bad := w.bad
-		// Customers the generator never sent (the shop's) only need
-		// versions that grow, checked as they arrive.
-		done := w.dead >= s.malformed
+		done := w.dead >= malformed
 		var behind []string
-		for c, n := range s.perCust {
+		for c, n := range want {
 			switch v := w.last[c]; {
 			case v > n:
-				bad = errors.Join(bad, fmt.Errorf("customer %s: version %d, only %d valid events were sent", c, v, n))
+				bad = errors.Join(bad, fmt.Errorf("customer %s: version %d, only %d valid events are in the inputs", c, v, n))
 			case v < n:
 				done = false
 				if len(behind) < 3 {
@@ -507,8 +526,8 @@ func (w *watcher) waitComplete(ctx context.Context, s sent) error {
 				}
 			}
 		}
-		if w.dead > s.malformed {
-			bad = errors.Join(bad, fmt.Errorf("%d dead letters, only %d malformed records were sent", w.dead, s.malformed))
+		if w.dead > malformed {
+			bad = errors.Join(bad, fmt.Errorf("%d dead letters, only %d malformed records were sent", w.dead, malformed))
 		}
 		w.mu.Unlock()
 		if bad != nil {

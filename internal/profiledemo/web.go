@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,6 +31,7 @@ type web struct {
 	collector *collect.Collector
 	stop      context.CancelFunc
 	done      chan struct{}
+	closing   sync.Once
 }
 
 // startWeb listens on cfg.Web and serves the pages there, with the
@@ -93,8 +95,13 @@ func startWeb(ctx context.Context, cfg Config, tp profile.Topics, reg *avro.Regi
 }
 
 // close stops the pages, then the collector (after the requests in
-// progress are answered) and the deliverer.
+// progress are answered) and the deliverer. Calls after the first do
+// nothing.
 func (w *web) close() {
+	w.closing.Do(w.shut)
+}
+
+func (w *web) shut() {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	w.http.Shutdown(sctx)

@@ -1,0 +1,84 @@
+package profiledemo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weirstream/weir/profile"
+)
+
+// countInputs reads the three event topics, committed records only, up
+// to their last stable offsets, and counts per key the records that
+// decode: each customer's last version must equal its count, whoever
+// wrote the events (the generator, or the shop through the collector).
+func countInputs(ctx context.Context, brokers []string, tp profile.Topics, s profile.Serdes) (map[string]int64, error) {
+	topics := []string{tp.Views, tp.Purchases, tp.Tickets}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords())
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("demo: end offsets of the inputs: %w", err)
+	}
+	valid := func(r *kgo.Record) bool {
+		var err error
+		switch r.Topic {
+		case tp.Views:
+			_, err = s.PageView.Decode(r.Topic, r.Value)
+		case tp.Purchases:
+			_, err = s.Purchase.Decode(r.Topic, r.Value)
+		default:
+			_, err = s.Ticket.Decode(r.Topic, r.Value)
+		}
+		return err == nil
+	}
+	left := map[string]map[int32]int64{} // next offset still to read, per partition
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			if left[o.Topic] == nil {
+				left[o.Topic] = map[int32]int64{}
+			}
+			left[o.Topic][o.Partition] = o.Offset
+		}
+	})
+	remaining := func() int {
+		n := 0
+		for _, ps := range left {
+			n += len(ps)
+		}
+		return n
+	}
+	counts := map[string]int64{}
+	for remaining() > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("demo: reading the inputs to their ends: %w", err)
+		}
+		if err := fs.Err0(); err != nil {
+			return nil, fmt.Errorf("demo: reading the inputs: %w", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := left[r.Topic][r.Partition]
+			if !ok || r.Offset >= end {
+				return // written after the ends were taken
+			}
+			if r.Offset == end-1 {
+				delete(left[r.Topic], r.Partition)
+			}
+			if !r.Attrs.IsControl() && valid(r) {
+				counts[string(r.Key)]++
+			}
+		})
+	}
+	return counts, nil
+}
