@@ -64,7 +64,7 @@ func TestBrowserDemo(t *testing.T) {
 			t.Fatalf("%s is missing: %s", need.path, need.fix)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	bin := buildWeir(ctx, t)
 	c := kafkatest.New(t)
@@ -73,7 +73,7 @@ func TestBrowserDemo(t *testing.T) {
 	prefix := c.Name("") + "."
 	cmd := exec.Command(bin, "demo", "-brokers", strings.Join(c.Brokers, ","), "-registry", c.Registry,
 		"-app", c.Name("app"), "-topic-prefix", prefix, "-http", "127.0.0.1:0", "-web", "127.0.0.1:0",
-		"-rate", "150", "-customers", "300", "-seed", fmt.Sprint(seed), "-timeout", "2m")
+		"-rate", "150", "-customers", "300", "-seed", fmt.Sprint(seed), "-timeout", "90s")
 	d := startDemoProcess(t, cmd)
 	// In the order the demo prints them.
 	token := d.wait(ctx, t, regexp.MustCompile(`^demo: profiles and triggers need the token (\S+),`))[1]
@@ -191,7 +191,10 @@ func startDemoProcess(t *testing.T, cmd *exec.Cmd) *demoProcess {
 	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		<-d.lines
+		for range d.lines {
+		}
+		<-d.done
+		d.done <- nil // for exit, if it runs after
 	})
 	return d
 }
@@ -230,11 +233,22 @@ func (d *demoProcess) workerAddrs() []string {
 	return out
 }
 
+// exit waits for the process to end and returns how it ended.
 func (d *demoProcess) exit(ctx context.Context) error {
-	for range d.lines { // drain, so the reader reaches Wait
+	for { // drain, so the reader reaches Wait
+		select {
+		case _, ok := <-d.lines:
+			if ok {
+				continue
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		break
 	}
 	select {
 	case err := <-d.done:
+		d.done <- err
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -264,6 +278,9 @@ func checkPNG(t *testing.T, path string) {
 func countKeyed(ctx context.Context, t *testing.T, c *kafkatest.Cluster, key string, topics ...string) int64 {
 	t.Helper()
 	ends, err := c.Admin().ListCommittedOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

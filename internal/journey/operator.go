@@ -140,14 +140,17 @@ type WorkerSnapshot struct {
 // Snapshot returns the samples kept, for workers (listed in the order
 // their Recorders were made).
 func (o *Operator) Snapshot(workers []Worker) Snapshot {
+	t := o.totals() // before locking: it takes the watcher's and engine's locks
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	per := o.every.Seconds()
-	s := Snapshot{IntervalMs: o.every.Milliseconds(), Totals: o.sum}
+	s := Snapshot{IntervalMs: o.every.Milliseconds(), Totals: o.sum,
+		Times: []int64{}, EventsPerSec: []float64{}, Lag: []int64{}, P50: []*float64{}, P99: []*float64{},
+		Commits: []float64{}, Aborts: []float64{}, DeadLetters: []int64{}}
 	ws := make([]WorkerSnapshot, len(workers))
 	for i, w := range workers {
 		ws[i].Worker = w
-		ws[i].Tasks = []string{}
+		ws[i].Tasks, ws[i].EventsPerSec, ws[i].Lag = []string{}, []float64{}, []int64{}
 		if i < len(o.recorders) {
 			ws[i].Active, ws[i].Standby, ws[i].Tasks = o.recorders[i].assignment()
 		}
@@ -169,7 +172,6 @@ func (o *Operator) Snapshot(workers []Worker) Snapshot {
 			ws[i].Lag = append(ws[i].Lag, v.lag)
 		}
 	}
-	t := o.totals()
 	s.Totals.Profiles, s.Totals.Triggers, s.Totals.Webhooks = t.Profiles, t.Triggers, t.Webhooks
 	s.Workers = ws
 	return s

@@ -2,6 +2,7 @@ package profiledemo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -10,25 +11,37 @@ import (
 	"github.com/weirstream/weir/profile"
 )
 
+// inputCounts are the records of the event topics.
+type inputCounts struct {
+	valid   map[string]int64 // by key, the records that decode
+	invalid int              // records that do not: dead letters
+}
+
 // countInputs reads the three event topics, committed records only, up
 // to their last stable offsets, and counts per key the records that
 // decode: each customer's last version must equal its count, whoever
 // wrote the events (the generator, or the shop through the collector).
-func countInputs(ctx context.Context, brokers []string, tp profile.Topics, s profile.Serdes) (map[string]int64, error) {
+func countInputs(ctx context.Context, brokers []string, tp profile.Topics, s profile.Serdes) (inputCounts, error) {
+	counts := inputCounts{valid: map[string]int64{}}
 	topics := []string{tp.Views, tp.Purchases, tp.Tickets}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords())
 	if err != nil {
-		return nil, err
+		return counts, err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topics...)
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err == nil {
 		err = ends.Error()
 	}
-	if err != nil {
-		return nil, fmt.Errorf("demo: end offsets of the inputs: %w", err)
+	starts, serr := adm.ListStartOffsets(ctx, topics...)
+	if serr == nil {
+		serr = starts.Error()
+	}
+	if err = errors.Join(err, serr); err != nil {
+		return counts, fmt.Errorf("demo: offsets of the inputs: %w", err)
 	}
 	valid := func(r *kgo.Record) bool {
 		var err error
@@ -44,7 +57,8 @@ func countInputs(ctx context.Context, brokers []string, tp profile.Topics, s pro
 	}
 	left := map[string]map[int32]int64{} // next offset still to read, per partition
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
+		// A partition emptied by retention has nothing left to read.
+		if start, ok := starts.Lookup(o.Topic, o.Partition); ok && o.Offset > start.Offset {
 			if left[o.Topic] == nil {
 				left[o.Topic] = map[int32]int64{}
 			}
@@ -58,14 +72,13 @@ func countInputs(ctx context.Context, brokers []string, tp profile.Topics, s pro
 		}
 		return n
 	}
-	counts := map[string]int64{}
 	for remaining() > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("demo: reading the inputs to their ends: %w", err)
+			return counts, fmt.Errorf("demo: reading the inputs to their ends (%d partitions left) within -timeout: %w", remaining(), err)
 		}
 		if err := fs.Err0(); err != nil {
-			return nil, fmt.Errorf("demo: reading the inputs: %w", err)
+			return counts, fmt.Errorf("demo: reading the inputs: %w", err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			end, ok := left[r.Topic][r.Partition]
@@ -75,8 +88,12 @@ func countInputs(ctx context.Context, brokers []string, tp profile.Topics, s pro
 			if r.Offset == end-1 {
 				delete(left[r.Topic], r.Partition)
 			}
-			if !r.Attrs.IsControl() && valid(r) {
-				counts[string(r.Key)]++
+			switch {
+			case r.Attrs.IsControl():
+			case valid(r):
+				counts.valid[string(r.Key)]++
+			default:
+				counts.invalid++
 			}
 		})
 	}

@@ -4,7 +4,9 @@
 // the profile topology. It prints a status line every few seconds and,
 // at the end, checks the read_committed profile updates: per customer the
 // versions strictly increase and the last one equals the number of valid
-// events sent for that customer; each malformed record is dead-lettered.
+// events of that customer in the inputs (which hold every event the
+// generator sent); each record that does not decode is dead-lettered.
+// With Config.Web it also serves the browser demo (package journey).
 package profiledemo
 
 import (
@@ -237,11 +239,14 @@ func checkInputs(ctx context.Context, cfg Config, tp profile.Topics, serdes prof
 		return err
 	}
 	for c, n := range s.perCust {
-		if want[c] < n {
-			return fmt.Errorf("demo: customer %s: %d valid events sent, %d in the inputs", c, n, want[c])
+		if want.valid[c] < n {
+			return fmt.Errorf("demo: customer %s: %d valid events sent, %d in the inputs", c, n, want.valid[c])
 		}
 	}
-	return watch.waitComplete(ctx, want, s.malformed)
+	if want.invalid < s.malformed {
+		return fmt.Errorf("demo: %d malformed records sent, %d in the inputs", s.malformed, want.invalid)
+	}
+	return watch.waitComplete(ctx, want.valid, want.invalid)
 }
 
 // sent is what the generator produced, for the final check.
@@ -507,8 +512,8 @@ func (w *watcher) status() string {
 }
 
 // waitComplete waits until every customer of want is at that version
-// (its valid events in the inputs) and malformed records are
-// dead-lettered.
+// (its valid events in the inputs) and the records of the inputs that do
+// not decode are dead-lettered.
 func (w *watcher) waitComplete(ctx context.Context, want map[string]int64, malformed int) error {
 	for {
 		w.mu.Lock()
@@ -527,7 +532,7 @@ func (w *watcher) waitComplete(ctx context.Context, want map[string]int64, malfo
 			}
 		}
 		if w.dead > malformed {
-			bad = errors.Join(bad, fmt.Errorf("%d dead letters, only %d malformed records were sent", w.dead, malformed))
+			bad = errors.Join(bad, fmt.Errorf("%d dead letters, only %d malformed records are in the inputs", w.dead, malformed))
 		}
 		w.mu.Unlock()
 		if bad != nil {
@@ -539,7 +544,7 @@ func (w *watcher) waitComplete(ctx context.Context, want map[string]int64, malfo
 		select {
 		case <-ctx.Done():
 			sort.Strings(behind)
-			return fmt.Errorf("demo: profiles did not catch up: %s (e.g. %s): %w", w.status(), strings.Join(behind, ", "), ctx.Err())
+			return fmt.Errorf("demo: profiles did not catch up within -timeout: %s (e.g. %s): %w", w.status(), strings.Join(behind, ", "), ctx.Err())
 		case <-w.changed:
 		}
 	}

@@ -49,12 +49,13 @@ func startWeb(ctx context.Context, cfg Config, tp profile.Topics, reg *avro.Regi
 		ln.Close()
 		return nil, err
 	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	col, err := collect.New(ctx, collect.Options{
 		Kafka: conn, Registry: reg, Routes: collect.DefaultRoutes(cfg.TopicPrefix),
 		WriteKeys: map[string]string{demoWriteKey: "demo-shop"},
-		// The shop is served from this origin; a person may type either name.
-		AllowedOrigins:  []string{base, "http://localhost:" + port},
+		// The shop is served from this origin, under whatever name the
+		// person typed (localhost, a LAN address); the write key is public
+		// in the page anyway.
+		AllowedOrigins:  []string{"*"},
 		TransactionalID: cfg.AppID + "-collector", Producers: 2,
 		Logger: cfg.Log.Named("collector"),
 	})
@@ -79,7 +80,11 @@ func startWeb(ctx context.Context, cfg Config, tp profile.Topics, reg *avro.Regi
 		return nil, err
 	}
 	w := &web{url: base + "/", collector: col, done: make(chan struct{})}
-	w.http = &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	// The pages' event streams never go idle: shutting down ends them.
+	streams, endStreams := context.WithCancel(ctx)
+	w.http = &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return streams }}
+	w.http.RegisterOnShutdown(endStreams)
 	go w.http.Serve(ln)
 	dctx, stop := context.WithCancel(ctx)
 	w.stop = stop
@@ -94,21 +99,20 @@ func startWeb(ctx context.Context, cfg Config, tp profile.Topics, reg *avro.Regi
 	return w, nil
 }
 
-// close stops the pages, then the collector (after the requests in
-// progress are answered) and the deliverer. Calls after the first do
+// close stops the deliverer, then the pages, then the collector (after
+// the requests in progress are answered). Calls after the first do
 // nothing.
 func (w *web) close() {
 	w.closing.Do(w.shut)
 }
 
 func (w *web) shut() {
+	w.stop() // the deliverer first: the engine it posts to goes next
+	<-w.done
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	w.http.Shutdown(sctx)
-	w.http.Close() // the pages' event streams do not end by themselves
 	w.collector.Close()
-	w.stop()
-	<-w.done
 }
 
 // catalogOf returns the products of recs, each with how often the

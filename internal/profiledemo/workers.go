@@ -30,7 +30,7 @@ type worker struct {
 	addr  string
 	rec   *journey.Recorder // nil without the browser demo
 	stop  context.CancelFunc
-	done  chan error // the worker's result, once; Stop and wait put it back
+	done  chan error // the worker's result, once; halt puts it back
 }
 
 // workerSet is the demo's workers. It is the journey.Workers of the
@@ -53,7 +53,7 @@ func startWorkers(ctx context.Context, cfg Config, topo *topology.Topology, serd
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
 			set.stopAll()
-			return nil, fmt.Errorf("demo: http listen %s: %w", listen, err)
+			return nil, fmt.Errorf("demo: http listen %s: %w (choose another address for worker 0's API with -http host:port)", listen, err)
 		}
 		addr := ln.Addr().String()
 		reg := prometheus.NewRegistry()
@@ -143,7 +143,7 @@ func (w *worker) halt() error {
 	return err
 }
 
-// running returns the addresses of the workers not stopped.
+// running returns the workers not stopped.
 func (s *workerSet) running() []*worker {
 	s.mu.Lock()
 	defer s.mu.Unlock()
