@@ -217,7 +217,7 @@ func WithMetrics(m Metrics) Opt { return optFunc(func(c *config) { c.metrics = m
 
 func newConfig(opts []Opt) (config, error) {
 	c := config{
-		stateDir:       filepath.Join(os.TempDir(), "weir"),
+		stateDir:       defaultStateDir(),
 		commitInterval: 100 * time.Millisecond,
 		guarantee:      ExactlyOnce,
 		txnTimeout:     10 * time.Second,
@@ -310,3 +310,7 @@ func newConfig(opts []Opt) (config, error) {
 // setting shows. Weir's own keyed outputs and repartition topics use
 // murmur2 whatever this says. Default: Murmur2.
 func InputPartitioner(p Partitioner) Opt { return optFunc(func(c *config) { c.partitioner = p }) }
+
+// defaultStateDir is StateDir's default: weir under the system's
+// temporary directory.
+func defaultStateDir() string { return filepath.Join(os.TempDir(), "weir") }

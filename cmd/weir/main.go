@@ -33,6 +33,7 @@ Usage:
   weir produce [flags]    create the profiles pipeline's topics and produce demo events to a cluster
   weir collect [flags]    take events from browsers and apps over HTTP and write them to Kafka
   weir webhooks [flags]   deliver profile triggers to HTTP endpoints (signed, retried, dead-lettered)
+  weir reset [flags]      reset an application: input offsets back, internal topics and local state deleted (-dry-run)
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -59,6 +60,8 @@ func main() {
 		err = runCollect(ctx, os.Args[2:])
 	case "webhooks":
 		err = runWebhooks(ctx, os.Args[2:])
+	case "reset":
+		err = runReset(ctx, os.Args[2:], os.Stdout)
 	case "describe":
 		err = describe()
 	case "-h", "--help", "help":
