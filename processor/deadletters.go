@@ -43,7 +43,8 @@ type DeadLetterFilter struct {
 	Source string   // source topic
 }
 
-func (f DeadLetterFilter) match(d DeadLetter) bool {
+// Match says whether f selects d.
+func (f DeadLetterFilter) Match(d DeadLetter) bool {
 	return (len(f.Kinds) == 0 || slices.Contains(f.Kinds, d.Kind)) && (f.Source == "" || f.Source == d.Source)
 }
 
@@ -142,7 +143,7 @@ func ReplayDeadLetters(ctx context.Context, topic string, filter DeadLetterFilte
 	err = readToEnd(ctx, kopts, topic, func(r *kgo.Record) error {
 		d := deadLetterOf(r)
 		switch key := ledgerKey(d.Partition, d.Offset); {
-		case !filter.match(d):
+		case !filter.Match(d):
 			res.NotSelected++
 		case replayed[key]:
 			res.AlreadyBefore++

@@ -34,6 +34,7 @@ Usage:
   weir collect [flags]    take events from browsers and apps over HTTP and write them to Kafka
   weir webhooks [flags]   deliver profile triggers to HTTP endpoints (signed, retried, dead-lettered)
   weir reset [flags]      reset an application: input offsets back, internal topics and local state deleted (-dry-run)
+  weir dlq list|replay    list dead letters by kind, or replay selected ones to their source topics after a fix
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -62,6 +63,8 @@ func main() {
 		err = runWebhooks(ctx, os.Args[2:])
 	case "reset":
 		err = runReset(ctx, os.Args[2:], os.Stdout)
+	case "dlq":
+		err = runDLQ(ctx, os.Args[2:], os.Stdout)
 	case "describe":
 		err = describe()
 	case "-h", "--help", "help":
