@@ -11,6 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
 	"github.com/weirstream/weir/processor"
 )
 
@@ -79,10 +82,22 @@ func runDLQ(ctx context.Context, args []string, out io.Writer) error {
 	if args[0] == "list" || f.dryRun {
 		return listDeadLetters(ctx, f, out, opts)
 	}
+	// The total first, for the progress shown: the selected ones waiting.
+	waiting := 0
+	filter := f.filter()
+	if err := processor.ReadDeadLetters(ctx, f.topic, func(d processor.DeadLetter) error {
+		if filter.Match(d) && !d.Replayed {
+			waiting++
+		}
+		return nil
+	}, opts...); err != nil {
+		return fmt.Errorf("dlq: %w", err)
+	}
+	show := replayProgress(out, waiting)
 	// One transactional id per dead-letter topic: a replay that died is
 	// fenced by the next.
-	res, err := processor.ReplayDeadLetters(ctx, f.topic, f.filter(), "weir-dlq-replay-"+f.topic, func(r processor.ReplayResult) {
-		fmt.Fprintf(out, "dlq: replayed %d\n", r.Replayed)
+	res, err := processor.ReplayDeadLetters(ctx, f.topic, filter, "weir-dlq-replay-"+f.topic, func(r processor.ReplayResult) {
+		show(r.Replayed)
 	}, opts...)
 	fmt.Fprintf(out, "dlq: %d replayed to their source topics, %d replayed before (skipped), %d not selected\n", res.Replayed, res.AlreadyBefore, res.NotSelected)
 	return err
@@ -134,4 +149,16 @@ func listDeadLetters(ctx context.Context, f dlqFlags, out io.Writer, opts []proc
 		fmt.Fprintln(out, "dlq: dry run, nothing replayed (the waiting ones above would be)")
 	}
 	return nil
+}
+
+// replayProgress shows replayed of total: a bar when stderr is a
+// terminal, else a line per committed batch (logs, CI).
+func replayProgress(out io.Writer, total int) func(replayed int) {
+	if term.IsTerminal(int(os.Stderr.Fd())) && total > 0 {
+		bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription("replaying dead letters"), progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+		return func(n int) { bar.Set(n) }
+	}
+	return func(n int) { fmt.Fprintf(out, "dlq: replayed %d of %d\n", n, total) }
 }

@@ -77,7 +77,8 @@ func TestDLQListAndReplay(t *testing.T) {
 	if dry := run("replay", "-dry-run", "-kind", "malformed"); !strings.Contains(dry, "dry run") || countIn(views) != 0 {
 		t.Fatalf("dry run wrote to %s or said nothing:\n%s", views, dry)
 	}
-	if got := run("replay", "-kind", "malformed"); !strings.Contains(got, "3 replayed to their source topics, 0 replayed before (skipped), 2 not selected") {
+	if got := run("replay", "-kind", "malformed"); !strings.Contains(got, "dlq: replayed 3 of 3") ||
+		!strings.Contains(got, "3 replayed to their source topics, 0 replayed before (skipped), 2 not selected") {
 		t.Fatalf("replay:\n%s", got)
 	}
 	if got := run("replay", "-kind", "malformed"); !strings.Contains(got, "0 replayed to their source topics, 3 replayed before (skipped)") {
