@@ -64,12 +64,7 @@ func ReadDeadLetters(ctx context.Context, topic string, fn func(DeadLetter) erro
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kopts...)
-	if err != nil {
-		return fmt.Errorf("%w: kafka client: %v", ErrConfig, err)
-	}
-	defer cl.Close()
-	replayed, err := readLedger(ctx, kopts, ReplayLedgerTopic(topic))
+	replayed, err := readLedger(ctx, kopts, ReplayLedgerTopic(topic), false)
 	if err != nil {
 		return err
 	}
@@ -85,6 +80,9 @@ type ReplayResult struct {
 	Replayed      int // sent back now
 	AlreadyBefore int // selected, but replayed by an earlier run
 	NotSelected   int
+	// Unreplayable: selected, but without Weir's source headers, or
+	// from a source partition that no longer exists.
+	Unreplayable int
 }
 
 // ReplayDeadLetters sends the dead letters of topic that filter selects
@@ -106,7 +104,8 @@ func ReplayDeadLetters(ctx context.Context, topic string, filter DeadLetterFilte
 		return res, err
 	}
 	ledger := ReplayLedgerTopic(topic)
-	if err := createLedger(ctx, kopts, topic, ledger); err != nil {
+	existed, partitions, err := createLedger(ctx, kopts, topic, ledger)
+	if err != nil {
 		return res, err
 	}
 	cl, err := kgo.NewClient(append(kopts, kgo.TransactionalID(transactionalID), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
@@ -114,7 +113,16 @@ func ReplayDeadLetters(ctx context.Context, topic string, filter DeadLetterFilte
 		return res, fmt.Errorf("%w: kafka client: %v", ErrConfig, err)
 	}
 	defer cl.Close()
-	replayed, err := readLedger(ctx, kopts, ledger)
+	// Taking the producer id fences an earlier replay with this id and
+	// completes its last transaction, so the ledger read next holds it.
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		return res, fmt.Errorf("dlq replay: start the transactional producer %s: %w", transactionalID, err)
+	}
+	replayed, err := readLedger(ctx, kopts, ledger, existed)
+	if err != nil {
+		return res, err
+	}
+	sources, err := sourcePartitions(ctx, kopts, topic)
 	if err != nil {
 		return res, err
 	}
@@ -133,7 +141,7 @@ func ReplayDeadLetters(ctx context.Context, topic string, filter DeadLetterFilte
 			commit = kgo.TryAbort
 		}
 		if err := cl.EndTransaction(ctx, commit); err != nil || perr != nil {
-			return fmt.Errorf("dlq replay: transaction not committed, nothing of it was written (run it again): %w", errors.Join(perr, err))
+			return fmt.Errorf("dlq replay: a transaction did not commit, or its outcome is unknown: run the replay again, it skips what the ledger shows committed: %w", errors.Join(perr, err))
 		}
 		res.Replayed += len(pending) / 2
 		pending = pending[:0]
@@ -147,8 +155,10 @@ func ReplayDeadLetters(ctx context.Context, topic string, filter DeadLetterFilte
 			res.NotSelected++
 		case replayed[key]:
 			res.AlreadyBefore++
-		case d.Source == "" || d.SourcePartition < 0:
-			return fmt.Errorf("dlq replay: %s/%d offset %d has no %s/%s headers: it was not written by Weir", topic, d.Partition, d.Offset, codec.HeaderTopic, codec.HeaderPartition)
+		case d.Source == "" || d.SourcePartition < 0 || d.SourcePartition >= sources[d.Source]:
+			// No headers (not written by Weir), or its source partition
+			// is gone: it cannot go back where it came from.
+			res.Unreplayable++
 		default:
 			hs := make([]kgo.RecordHeader, 0, len(d.Headers)+1)
 			for _, h := range d.Headers {
@@ -157,7 +167,7 @@ func ReplayDeadLetters(ctx context.Context, topic string, filter DeadLetterFilte
 			hs = append(hs, kgo.RecordHeader{Key: HeaderReplayOf, Value: []byte(fmt.Sprintf("%s/%d/%d", topic, d.Partition, d.Offset))})
 			pending = append(pending,
 				&kgo.Record{Topic: d.Source, Partition: d.SourcePartition, Key: d.Key, Value: d.Value, Timestamp: d.Timestamp, Headers: hs},
-				&kgo.Record{Topic: ledger, Partition: d.Partition, Key: []byte(key), Value: []byte(time.Now().UTC().Format(time.RFC3339))})
+				&kgo.Record{Topic: ledger, Partition: ledgerPartition(key, partitions), Key: []byte(key), Value: []byte(time.Now().UTC().Format(time.RFC3339))})
 			if len(pending) >= 2*batch {
 				return flush()
 			}
@@ -205,17 +215,71 @@ func deadLetterOf(r *kgo.Record) DeadLetter {
 
 func ledgerKey(partition int32, offset int64) string { return fmt.Sprintf("%d/%d", partition, offset) }
 
-// readLedger returns the keys of ledger; none if it does not exist.
-func readLedger(ctx context.Context, kopts []kgo.Opt, ledger string) (map[string]bool, error) {
+// readLedger returns the keys of ledger; none if it does not exist,
+// unless it must (a ledger that existed cannot be read as empty: that
+// would replay everything again).
+func readLedger(ctx context.Context, kopts []kgo.Opt, ledger string, mustExist bool) (map[string]bool, error) {
 	keys := map[string]bool{}
 	err := readToEnd(ctx, kopts, ledger, func(r *kgo.Record) error {
 		keys[string(r.Key)] = true
 		return nil
 	})
-	if errors.Is(err, ErrTopicMissing) {
+	if errors.Is(err, ErrTopicMissing) && !mustExist {
 		err = nil
 	}
-	return keys, err
+	if err != nil {
+		return nil, fmt.Errorf("dlq: replay ledger: %w", err)
+	}
+	return keys, nil
+}
+
+// ledgerPartition spreads ledger keys over its partitions by hash, so
+// a dead-letter topic with more partitions than its ledger still fits.
+func ledgerPartition(key string, partitions int32) int32 {
+	var h uint32 = 2166136261 // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return int32(h % uint32(max(partitions, 1)))
+}
+
+// sourcePartitions reads, from the dead letters' headers, which topics
+// they came from and returns each one's partition count now (0: gone).
+func sourcePartitions(ctx context.Context, kopts []kgo.Opt, topic string) (map[string]int32, error) {
+	names := map[string]bool{}
+	if err := readToEnd(ctx, kopts, topic, func(r *kgo.Record) error {
+		for _, h := range r.Headers {
+			if h.Key == codec.HeaderTopic {
+				names[string(h.Value)] = true
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := map[string]int32{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: kafka client: %v", ErrConfig, err)
+	}
+	defer cl.Close()
+	var list []string
+	for n := range names {
+		list = append(list, n)
+	}
+	details, err := kadm.NewClient(cl).ListTopics(ctx, list...)
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: source topics: %w", err)
+	}
+	for _, n := range list {
+		if d, ok := details[n]; ok && d.Err == nil {
+			out[n] = int32(len(d.Partitions))
+		}
+	}
+	return out, nil
 }
 
 // readToEnd calls fn with each committed record of topic up to the last
@@ -262,13 +326,15 @@ func readToEnd(ctx context.Context, kopts []kgo.Opt, topic string, fn func(*kgo.
 		var ferr error
 		fs.EachRecord(func(r *kgo.Record) {
 			end, ok := left[r.Partition]
-			if !ok || r.Offset >= end || ferr != nil {
+			if !ok || ferr != nil {
 				return
 			}
-			if r.Offset == end-1 {
+			// Aborted records are never delivered: the partition is read
+			// once anything at or past the last one before the end is.
+			if r.Offset >= end-1 {
 				delete(left, r.Partition)
 			}
-			if !r.Attrs.IsControl() {
+			if r.Offset < end && !r.Attrs.IsControl() {
 				ferr = fn(r)
 			}
 		})
@@ -280,28 +346,35 @@ func readToEnd(ctx context.Context, kopts []kgo.Opt, topic string, fn func(*kgo.
 }
 
 // createLedger creates ledger, compacted, with the partitions of topic,
-// unless it exists.
-func createLedger(ctx context.Context, kopts []kgo.Opt, topic, ledger string) error {
+// unless it exists, and returns whether it existed and its partitions.
+func createLedger(ctx context.Context, kopts []kgo.Opt, topic, ledger string) (bool, int32, error) {
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
-		return fmt.Errorf("%w: kafka client: %v", ErrConfig, err)
+		return false, 0, fmt.Errorf("%w: kafka client: %v", ErrConfig, err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	details, err := adm.ListTopics(ctx, topic)
+	details, err := adm.ListTopics(ctx, topic, ledger)
 	if err != nil {
-		return fmt.Errorf("dlq replay: %s: %w", topic, err)
+		return false, 0, fmt.Errorf("dlq replay: %s: %w", topic, err)
+	}
+	if l, ok := details[ledger]; ok && l.Err == nil {
+		return true, int32(len(l.Partitions)), nil
 	}
 	d, ok := details[topic]
 	if !ok || d.Err != nil {
-		return fmt.Errorf("dlq replay: dead-letter topic %s: %w", topic, ErrTopicMissing)
+		return false, 0, fmt.Errorf("dlq replay: dead-letter topic %s: %w (check -app or -topic)", topic, ErrTopicMissing)
 	}
-	resp, err := adm.CreateTopic(ctx, int32(len(d.Partitions)), -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, ledger)
+	partitions := int32(len(d.Partitions))
+	resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, ledger)
 	if err == nil {
 		err = resp.Err
 	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("dlq replay: create the replay ledger %s: %w", ledger, err)
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return true, partitions, nil // created a moment ago by another replay
 	}
-	return nil
+	if err != nil {
+		return false, 0, fmt.Errorf("dlq replay: create the replay ledger %s: %w", ledger, err)
+	}
+	return false, partitions, nil
 }

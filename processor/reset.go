@@ -77,6 +77,9 @@ func (p ResetPlan) String() string {
 // nothing. It fails with ErrGroupActive while a worker runs.
 func PlanReset(ctx context.Context, topo *topology.Topology, to ResetTo, stateDir string, opts ...Opt) (ResetPlan, error) {
 	plan := ResetPlan{AppID: topo.AppID()}
+	if err := checkAppID(plan.AppID); err != nil {
+		return plan, err
+	}
 	adm, closeAdm, err := resetAdmin(opts)
 	if err != nil {
 		return plan, err
@@ -94,6 +97,9 @@ func PlanReset(ctx context.Context, topo *topology.Topology, to ResetTo, stateDi
 		}
 	}
 	slices.Sort(inputs)
+	if len(inputs) == 0 { // listing no topics would list them all
+		return plan, fmt.Errorf("%w: reset: the topology of %s reads no topic", ErrConfig, plan.AppID)
+	}
 	var target kadm.ListedOffsets
 	if to.Time.IsZero() {
 		target, err = adm.ListStartOffsets(ctx, inputs...)
@@ -104,7 +110,7 @@ func PlanReset(ctx context.Context, topo *topology.Topology, to ResetTo, stateDi
 		err = target.Error()
 	}
 	if err != nil {
-		return plan, fmt.Errorf("reset: offsets of the inputs %v: %w", inputs, err)
+		return plan, fmt.Errorf("reset: offsets of the inputs %v: %w (do they exist? check -pipeline and -topic-prefix)", inputs, err)
 	}
 	committed, err := adm.FetchOffsets(ctx, plan.AppID)
 	if errors.Is(err, kerr.GroupIDNotFound) {
@@ -165,6 +171,12 @@ func Reset(ctx context.Context, plan ResetPlan, progress func(string), opts ...O
 		return err
 	}
 	defer closeAdm()
+	if err := checkAppID(plan.AppID); err != nil {
+		return err
+	}
+	if plan.StateDir != "" && filepath.Base(plan.StateDir) != plan.AppID {
+		return fmt.Errorf("%w: reset: local state %s is not a directory named after the application %s", ErrConfig, plan.StateDir, plan.AppID)
+	}
 	if err := checkGroupEmpty(ctx, adm, plan.AppID); err != nil {
 		return err
 	}
@@ -213,9 +225,29 @@ func resetAdmin(opts []Opt) (*kadm.Client, func(), error) {
 	return kadm.NewClient(cl), cl.Close, nil
 }
 
+// checkAppID refuses an application id that is not a single name made
+// of the characters Kafka allows in topic names (its internal topics
+// start with it), so the state directory it names stays inside the state
+// directory: "..", "." and paths are refused.
+func checkAppID(id string) error {
+	ok := id != "" && id != "." && id != ".."
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%w: reset: application id %q: use letters, digits, '.', '_' and '-' (not \".\" or \"..\")", ErrConfig, id)
+	}
+	return nil
+}
+
 // checkGroupEmpty fails with ErrGroupActive, naming the members, while
-// the group has any.
+// the group has any, under the classic protocol or KIP-848's.
 func checkGroupEmpty(ctx context.Context, adm *kadm.Client, group string) error {
+	if err := checkConsumerGroupEmpty(ctx, adm, group); err != nil {
+		return err
+	}
 	groups, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
 		return fmt.Errorf("reset: describe group %s: %w", group, err)
@@ -231,6 +263,27 @@ func checkGroupEmpty(ctx context.Context, adm *kadm.Client, group string) error 
 		return fmt.Errorf("reset: describe group %s: %w", group, g.Err)
 	}
 	if len(g.Members) == 0 {
+		return nil
+	}
+	var who []string
+	for _, m := range g.Members {
+		who = append(who, m.ClientID+"@"+m.ClientHost)
+	}
+	slices.Sort(who)
+	return fmt.Errorf("reset: group %s (state %s): %w: %s; stop every worker (and wait for its session to end) and run it again",
+		group, g.State, ErrGroupActive, strings.Join(who, ", "))
+}
+
+// checkConsumerGroupEmpty is checkGroupEmpty for KIP-848 groups
+// (ServerSideAssignment), which the classic describe does not show. A
+// broker without the new protocol answers with an error: nothing to see.
+func checkConsumerGroupEmpty(ctx context.Context, adm *kadm.Client, group string) error {
+	groups, err := adm.DescribeConsumerGroups(ctx, group)
+	if err != nil {
+		return nil
+	}
+	g, ok := groups[group]
+	if !ok || g.Err != nil || len(g.Members) == 0 {
 		return nil
 	}
 	var who []string

@@ -17,6 +17,7 @@ import (
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/topology"
 )
 
 // planWhenStopped plans a reset, retrying while the group still lists a
@@ -172,6 +173,9 @@ func TestResetToATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := planWhenStopped(t, ctx, a, processor.ResetTo{Time: cut}, t.TempDir(), c.Brokers)
+	if len(plan.Offsets) != 3 {
+		t.Fatalf("plan moves %d partitions, want 3:\n%s", len(plan.Offsets), plan)
+	}
 	for _, o := range plan.Offsets {
 		if o.To != before[o.Partition] || o.From != -1 {
 			t.Errorf("%s/%d: from %d to %d, want from none to %d", o.Topic, o.Partition, o.From, o.To, before[o.Partition])
@@ -182,5 +186,35 @@ func TestResetToATime(t *testing.T) {
 	}
 	if !strings.Contains(plan.String(), "none ->") {
 		t.Errorf("plan text does not show offsets never committed:\n%s", plan)
+	}
+}
+
+// An application id that would name a directory outside the state
+// directory (or all of it) is refused before anything is asked of Kafka.
+func TestResetRefusesAnAppIDThatIsAPath(t *testing.T) {
+	checked := 0
+	for _, id := range []string{"..", ".", "a/../../home", "x y"} {
+		b := topology.New(id)
+		topology.StreamOf(b, "in", codec.String(), codec.String()).To("out", codec.String(), codec.String())
+		topo, err := b.Build()
+		if err != nil {
+			continue // the builder refuses it already
+		}
+		checked++
+		_, err = processor.PlanReset(context.Background(), topo, processor.ResetTo{}, t.TempDir(), processor.SeedBrokers("127.0.0.1:1"))
+		if !errors.Is(err, processor.ErrConfig) {
+			t.Errorf("app id %q: %v, want ErrConfig", id, err)
+		}
+		err = processor.Reset(context.Background(), processor.ResetPlan{AppID: id, StateDir: "/tmp"}, nil, processor.SeedBrokers("127.0.0.1:1"))
+		if !errors.Is(err, processor.ErrConfig) {
+			t.Errorf("reset of app id %q: %v, want ErrConfig", id, err)
+		}
+	}
+	if checked < 2 {
+		t.Fatalf("the builder refused all but %d of the ids: the test checks nothing", checked)
+	}
+	err := processor.Reset(context.Background(), processor.ResetPlan{AppID: "app", StateDir: "/tmp"}, nil, processor.SeedBrokers("127.0.0.1:1"))
+	if !errors.Is(err, processor.ErrConfig) {
+		t.Errorf("reset removing /tmp for app: %v, want ErrConfig", err)
 	}
 }

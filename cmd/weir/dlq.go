@@ -93,13 +93,17 @@ func runDLQ(ctx context.Context, args []string, out io.Writer) error {
 	}, opts...); err != nil {
 		return fmt.Errorf("dlq: %w", err)
 	}
-	show := replayProgress(out, waiting)
+	// A bar only for a person at a terminal reading stdout.
+	show := replayProgress(out, waiting, out == io.Writer(os.Stdout) && term.IsTerminal(int(os.Stderr.Fd())))
 	// One transactional id per dead-letter topic: a replay that died is
 	// fenced by the next.
 	res, err := processor.ReplayDeadLetters(ctx, f.topic, filter, "weir-dlq-replay-"+f.topic, func(r processor.ReplayResult) {
 		show(r.Replayed)
 	}, opts...)
 	fmt.Fprintf(out, "dlq: %d replayed to their source topics, %d replayed before (skipped), %d not selected\n", res.Replayed, res.AlreadyBefore, res.NotSelected)
+	if res.Unreplayable > 0 {
+		fmt.Fprintf(out, "dlq: %d selected but not replayable (no weir.topic/weir.partition headers, or the source partition is gone); -kind and -source leave them out\n", res.Unreplayable)
+	}
 	return err
 }
 
@@ -153,12 +157,12 @@ func listDeadLetters(ctx context.Context, f dlqFlags, out io.Writer, opts []proc
 
 // replayProgress shows replayed of total: a bar when stderr is a
 // terminal, else a line per committed batch (logs, CI).
-func replayProgress(out io.Writer, total int) func(replayed int) {
-	if term.IsTerminal(int(os.Stderr.Fd())) && total > 0 {
-		bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr),
+func replayProgress(out io.Writer, total int, bar bool) func(replayed int) {
+	if bar && total > 0 {
+		pb := progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr),
 			progressbar.OptionSetDescription("replaying dead letters"), progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
-		return func(n int) { bar.Set(n) }
+		return func(n int) { pb.Set(n) }
 	}
 	return func(n int) { fmt.Fprintf(out, "dlq: replayed %d of %d\n", n, total) }
 }

@@ -82,11 +82,16 @@ func countInputs(ctx context.Context, brokers []string, tp profile.Topics, s pro
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			end, ok := left[r.Topic][r.Partition]
-			if !ok || r.Offset >= end {
-				return // written after the ends were taken
+			if !ok {
+				return
 			}
-			if r.Offset == end-1 {
+			// Aborted records are never delivered: the partition is read
+			// once anything at or past the last one before the end is.
+			if r.Offset >= end-1 {
 				delete(left[r.Topic], r.Partition)
+			}
+			if r.Offset >= end {
+				return // written after the ends were taken
 			}
 			switch {
 			case r.Attrs.IsControl():
