@@ -19,16 +19,16 @@ import (
 
 // dlqFlags are weir dlq's flags.
 type dlqFlags struct {
-	brokers, app, topic string
-	kinds, source       string
-	verbose, dryRun     bool
-	conn                *connectFlags
+	cluster         *clusterFlags
+	app, topic      string
+	kinds, source   string
+	verbose, dryRun bool
 }
 
 func parseDLQFlags(cmd string, args []string, getenv func(string) string) (dlqFlags, error) {
 	fs := flag.NewFlagSet("dlq "+cmd, flag.ContinueOnError)
 	var f dlqFlags
-	fs.StringVar(&f.brokers, "brokers", getenv("WEIR_BROKERS"), "comma-separated Kafka brokers (env WEIR_BROKERS)")
+	f.cluster = addClusterFlags(fs, getenv)
 	fs.StringVar(&f.app, "app", "weir-profiles", "application id: its dead letters are in <app>-dlq")
 	fs.StringVar(&f.topic, "topic", "", "the dead-letter topic (default: <app>-dlq)")
 	fs.StringVar(&f.kinds, "kind", "", "comma-separated error kinds to select (e.g. malformed,failed); default: all")
@@ -38,12 +38,8 @@ func parseDLQFlags(cmd string, args []string, getenv func(string) string) (dlqFl
 	} else {
 		fs.BoolVar(&f.dryRun, "dry-run", false, "print what would be replayed and write nothing")
 	}
-	f.conn = addConnectFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, err
-	}
-	if f.brokers == "" {
-		return f, errors.New("dlq: -brokers (or WEIR_BROKERS) is required")
 	}
 	if f.topic == "" {
 		f.topic = f.app + "-dlq"
@@ -74,11 +70,10 @@ func runDLQ(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	co, err := f.conn.options()
+	opts, err := f.cluster.options("dlq")
 	if err != nil {
-		return fmt.Errorf("dlq: %w", err)
+		return err
 	}
-	opts := append([]processor.Opt{processor.SeedBrokers(splitList(f.brokers)...)}, co.processor...)
 	if args[0] == "list" || f.dryRun {
 		return listDeadLetters(ctx, f, out, opts)
 	}

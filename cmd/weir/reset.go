@@ -14,18 +14,18 @@ import (
 
 // resetFlags are weir reset's flags.
 type resetFlags struct {
-	brokers, pipeline, app, prefix string
-	toDatetime                     string
-	byDuration                     time.Duration
-	stateDir                       string
-	dryRun                         bool
-	conn                           *connectFlags
+	cluster               *clusterFlags
+	pipeline, app, prefix string
+	toDatetime            string
+	byDuration            time.Duration
+	stateDir              string
+	dryRun                bool
 }
 
 func parseResetFlags(args []string, getenv func(string) string) (resetFlags, processor.ResetTo, error) {
 	fs := flag.NewFlagSet("reset", flag.ContinueOnError)
 	var f resetFlags
-	fs.StringVar(&f.brokers, "brokers", getenv("WEIR_BROKERS"), "comma-separated Kafka brokers (env WEIR_BROKERS)")
+	f.cluster = addClusterFlags(fs, getenv)
 	fs.StringVar(&f.pipeline, "pipeline", "profiles", "the application's pipeline: profiles or views (its inputs and internal topics)")
 	fs.StringVar(&f.app, "app", "", "application id (default: weir-<pipeline>)")
 	fs.StringVar(&f.prefix, "topic-prefix", "", "the prefix of the application's topic names, as weir run was given")
@@ -33,14 +33,11 @@ func parseResetFlags(args []string, getenv func(string) string) (resetFlags, pro
 	fs.DurationVar(&f.byDuration, "by-duration", 0, "move the input offsets to the first record at or after now minus this (e.g. 2h); default: the earliest record")
 	fs.StringVar(&f.stateDir, "state-dir", "", "the -state-dir the workers on this machine used (default: theirs, weir under the temporary directory); its application directory is removed")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print every action and change nothing")
-	f.conn = addConnectFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, processor.ResetTo{}, err
 	}
 	var to processor.ResetTo
 	switch {
-	case f.brokers == "":
-		return f, to, errors.New("reset: -brokers (or WEIR_BROKERS) is required")
 	case f.toDatetime != "" && f.byDuration != 0:
 		return f, to, errors.New("reset: give -to-datetime or -by-duration, not both")
 	case f.byDuration < 0:
@@ -68,9 +65,9 @@ func runReset(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	co, err := f.conn.options()
+	opts, err := f.cluster.options("reset")
 	if err != nil {
-		return fmt.Errorf("reset: %w", err)
+		return err
 	}
 	// The topology names the inputs and internal topics; nothing is
 	// encoded, so the registry is not asked.
@@ -78,7 +75,6 @@ func runReset(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := append([]processor.Opt{processor.SeedBrokers(splitList(f.brokers)...)}, co.processor...)
 	plan, err := processor.PlanReset(ctx, topo, to, f.stateDir, opts...)
 	if err != nil {
 		return err
