@@ -68,7 +68,7 @@ func ReadDeadLetters(ctx context.Context, topic string, fn func(DeadLetter) erro
 	if err != nil {
 		return err
 	}
-	return readToEnd(ctx, kopts, topic, func(r *kgo.Record) error {
+	return readToEnd(ctx, kopts, []string{topic}, func(r *kgo.Record) error {
 		d := deadLetterOf(r)
 		d.Replayed = replayed[ledgerKey(d.Partition, d.Offset)]
 		return fn(d)
@@ -148,7 +148,7 @@ func ReplayDeadLetters(ctx context.Context, topic string, filter DeadLetterFilte
 		progress(res)
 		return nil
 	}
-	err = readToEnd(ctx, kopts, topic, func(r *kgo.Record) error {
+	err = readToEnd(ctx, kopts, []string{topic}, func(r *kgo.Record) error {
 		d := deadLetterOf(r)
 		switch key := ledgerKey(d.Partition, d.Offset); {
 		case !filter.Match(d):
@@ -220,7 +220,7 @@ func ledgerKey(partition int32, offset int64) string { return fmt.Sprintf("%d/%d
 // would replay everything again).
 func readLedger(ctx context.Context, kopts []kgo.Opt, ledger string, mustExist bool) (map[string]bool, error) {
 	keys := map[string]bool{}
-	err := readToEnd(ctx, kopts, ledger, func(r *kgo.Record) error {
+	err := readToEnd(ctx, kopts, []string{ledger}, func(r *kgo.Record) error {
 		keys[string(r.Key)] = true
 		return nil
 	})
@@ -247,7 +247,7 @@ func ledgerPartition(key string, partitions int32) int32 {
 // they came from and returns each one's partition count now (0: gone).
 func sourcePartitions(ctx context.Context, kopts []kgo.Opt, topic string) (map[string]int32, error) {
 	names := map[string]bool{}
-	if err := readToEnd(ctx, kopts, topic, func(r *kgo.Record) error {
+	if err := readToEnd(ctx, kopts, []string{topic}, func(r *kgo.Record) error {
 		for _, h := range r.Headers {
 			if h.Key == codec.HeaderTopic {
 				names[string(h.Value)] = true
@@ -280,69 +280,6 @@ func sourcePartitions(ctx context.Context, kopts []kgo.Opt, topic string) (map[s
 		}
 	}
 	return out, nil
-}
-
-// readToEnd calls fn with each committed record of topic up to the last
-// stable offsets taken at the start. ErrTopicMissing if there is none.
-func readToEnd(ctx context.Context, kopts []kgo.Opt, topic string, fn func(*kgo.Record) error) error {
-	cl, err := kgo.NewClient(append(kopts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
-	if err != nil {
-		return fmt.Errorf("%w: kafka client: %v", ErrConfig, err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
-		return fmt.Errorf("%s: %w", topic, ErrTopicMissing)
-	}
-	if err != nil {
-		return fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("start offsets of %s: %w", topic, err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if s, ok := starts.Lookup(o.Topic, o.Partition); ok && o.Offset > s.Offset {
-			left[o.Partition] = o.Offset
-		}
-	})
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("reading %s: %w", topic, err)
-		}
-		if err := fs.Err0(); err != nil {
-			return fmt.Errorf("reading %s: %w", topic, err)
-		}
-		var ferr error
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := left[r.Partition]
-			if !ok || ferr != nil {
-				return
-			}
-			// Aborted records are never delivered: the partition is read
-			// once anything at or past the last one before the end is.
-			if r.Offset >= end-1 {
-				delete(left, r.Partition)
-			}
-			if r.Offset < end && !r.Attrs.IsControl() {
-				ferr = fn(r)
-			}
-		})
-		if ferr != nil {
-			return ferr
-		}
-	}
-	return nil
 }
 
 // createLedger creates ledger, compacted, with the partitions of topic,

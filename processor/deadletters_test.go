@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirstream/weir/codec"
+	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/processor"
 	"github.com/weirstream/weir/topology"
@@ -79,18 +80,17 @@ func TestReplayDeadLettersOnceAfterAFix(t *testing.T) {
 	r := start(t, strict, c.Brokers, t.TempDir(), processor.BadInput(topology.DeadLetter))
 	latestCounts(t, ctx, c, out, good)
 	conn := processor.SeedBrokers(c.Brokers...)
+	// Once the worker has committed the end of its input, every dead
+	// letter is in a committed transaction.
+	if err := demo.WaitCommitted(ctx, c.Brokers, app, in); err != nil {
+		t.Fatal(err)
+	}
 	var dead []processor.DeadLetter
-	for len(dead) < 20 { // the dead letters commit with the counts' transaction or an earlier one
-		if ctx.Err() != nil {
-			t.Fatalf("%d dead letters, want 20", len(dead))
-		}
-		if dead != nil {
-			time.Sleep(50 * time.Millisecond) // poll backoff: the next commit carries the rest
-		}
-		dead = dead[:0]
-		if err := processor.ReadDeadLetters(ctx, dlq, func(d processor.DeadLetter) error { dead = append(dead, d); return nil }, conn); err != nil {
-			t.Fatal(err)
-		}
+	if err := processor.ReadDeadLetters(ctx, dlq, func(d processor.DeadLetter) error { dead = append(dead, d); return nil }, conn); err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 20 {
+		t.Fatalf("%d dead letters, want 20", len(dead))
 	}
 	r.stop(t)
 	for _, d := range dead {

@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/kafkatest"
+	"github.com/weirstream/weir/processor"
 	"github.com/weirstream/weir/profile"
 )
 
@@ -277,32 +276,14 @@ func checkPNG(t *testing.T, path string) {
 // records up to the last stable offsets.
 func countKeyed(ctx context.Context, t *testing.T, c *kafkatest.Cluster, key string, topics ...string) int64 {
 	t.Helper()
-	ends, err := c.Admin().ListCommittedOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := c.Client(kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
-	defer cl.Close()
-	last := map[string]map[int32]int64{}
 	var n int64
-	for !reached(ends, last) {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %v to the last stable offsets: %v", topics, ctx.Err())
+	if err := processor.ReadToEnd(ctx, topics, func(r processor.FollowedRecord) error {
+		if string(r.Key) == key {
+			n++
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if last[r.Topic] == nil {
-				last[r.Topic] = map[int32]int64{}
-			}
-			last[r.Topic][r.Partition] = r.Offset
-			if !r.Attrs.IsControl() && string(r.Key) == key {
-				n++
-			}
-		})
+		return nil
+	}, processor.SeedBrokers(c.Brokers...)); err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
