@@ -754,14 +754,20 @@ function onDelivery(d) {
 
 // Everyone's triggers (the background customers fire several a second):
 // buffered and drawn twice a second, the last LIVE_MAX, the person's own
-// highlighted.
+// highlighted and never dropped from the buffer (a burst of others'
+// triggers, as after a slow commit, must not hide them).
 const LIVE_MAX = 8;
 const live = { pending: [], timer: 0 };
+
+const isMine = (t) => Boolean(S.tracker && t.customer_id === S.tracker.id);
 
 function onAnyTrigger(t) {
   if (!t || !t.customer_id) return;
   live.pending.push(t);
-  if (live.pending.length > LIVE_MAX) live.pending.splice(0, live.pending.length - LIVE_MAX);
+  while (live.pending.length > LIVE_MAX) {
+    const i = live.pending.findIndex((p) => !isMine(p));
+    live.pending.splice(i < 0 ? 0 : i, 1);
+  }
   if (!live.timer) live.timer = setTimeout(drawLive, 500);
 }
 
@@ -771,7 +777,7 @@ function drawLive() {
   const empty = ul.querySelector('.empty');
   if (empty) empty.remove();
   for (const t of live.pending) {
-    const mine = S.tracker && t.customer_id === S.tracker.id;
+    const mine = isMine(t);
     demo.liveTriggers++;
     if (mine) demo.liveMine++;
     ul.prepend(
