@@ -255,8 +255,12 @@ func (b *Builder) Build() (*Topology, error) {
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
-	b.built = newTopology(b)
-	return b.built, nil
+	t := newTopology(b)
+	if err := t.checkErasures(); err != nil {
+		return nil, err
+	}
+	b.built = t
+	return t, nil
 }
 
 func containsNode(ns []*node, n *node) bool {

@@ -40,6 +40,7 @@ type node struct {
 	policy   BadInputPolicy
 	decode   func(ctx context.Context, r *Record) (key, value any, err error)
 	extract  func(key, value any, ts time.Time) time.Time
+	erasure  *erasure // erasure sources (ErasuresOf)
 	// Sinks.
 	customPartitioner bool
 

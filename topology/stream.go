@@ -52,6 +52,8 @@ func source[K, V any](b *Builder, name, topic, op string, ks codec.Serde[K], vs 
 		api = "TableOf"
 	case "repartition-source":
 		api = "repartition"
+	case "erasure-source":
+		api = "ErasuresOf"
 	}
 	b.claimTopic(topic, api, "source "+name)
 	b.checkSerde(ks != nil, "key serde", name)
@@ -84,7 +86,7 @@ func source[K, V any](b *Builder, name, topic, op string, ks codec.Serde[K], vs 
 			n.extract = func(k, v any, ts time.Time) time.Time { return ex(as[K](k), as[V](v), ts) }
 		}
 	}
-	if cfg.store != "" && !table {
+	if cfg.store != "" && !table && op != "erasure-source" {
 		b.errf("%w: WithStoreName on stream source %q", ErrBadOption, name)
 	}
 	return n
@@ -182,12 +184,27 @@ func (s Stream[K, V]) Merge(name string, others ...Stream[K, V]) Stream[K, V] {
 // To writes the stream to topic. The record keeps the timestamp and
 // headers of the input record it came from.
 func (s Stream[K, V]) To(topic string, ks codec.Serde[K], vs codec.Serde[V], opts ...SinkOpt) {
-	sink(s.b, s.n, topic, ks, vs, false, false, opts)
+	sink(s.b, s.n, topic, ks, vs, sinkValues, false, opts)
 }
 
-// sink adds a node writing to topic. For tables (changes), a delete
-// becomes a record with a nil value.
-func sink[K, V any](b *Builder, parent *node, topic string, ks codec.Serde[K], vs codec.Serde[V], changes, internal bool, opts []SinkOpt) *node {
+// ToTombstones writes a tombstone (a record with a nil value) for each
+// record's key to topic: on a compacted topic, a delete of the key. An
+// erasure request (ErasuresOf) routed here removes the key from an output.
+func (s Stream[K, V]) ToTombstones(topic string, ks codec.Serde[K], opts ...SinkOpt) {
+	sink(s.b, s.n, topic, ks, codec.Serde[V](nil), sinkTombstones, false, opts)
+}
+
+// sinkMode is what a sink writes as the record value.
+type sinkMode int
+
+const (
+	sinkValues     sinkMode = iota // the value
+	sinkChanges                    // a table change's new value; nil for a delete
+	sinkTombstones                 // nil
+)
+
+// sink adds a node writing to topic, its values as mode says.
+func sink[K, V any](b *Builder, parent *node, topic string, ks codec.Serde[K], vs codec.Serde[V], mode sinkMode, internal bool, opts []SinkOpt) *node {
 	var cfg sinkCfg
 	for _, o := range opts {
 		if o != nil {
@@ -204,10 +221,13 @@ func sink[K, V any](b *Builder, parent *node, topic string, ks codec.Serde[K], v
 		b.opErr("To", ErrNoTopic, "")
 	}
 	b.checkSerde(ks != nil, "key serde", name)
-	b.checkSerde(vs != nil, "value serde", name)
+	b.checkSerde(vs != nil || mode == sinkTombstones, "value serde", name)
 	op := "sink"
-	if internal {
+	switch {
+	case internal:
 		op = "repartition-sink"
+	case mode == sinkTombstones:
+		op = "tombstone-sink"
 	}
 	n := b.add(name, op, kindSink, []*node{parent}, func(nc *nodeCtx) (proc, error) {
 		return procFunc(func(m msg) error {
@@ -217,15 +237,19 @@ func sink[K, V any](b *Builder, parent *node, topic string, ks codec.Serde[K], v
 				return userErr(name+": encode key", err)
 			}
 			var vb []byte
-			if changes {
+			switch mode {
+			case sinkTombstones:
+			case sinkChanges:
 				c := as[Change[V]](m.value)
 				if c.New != nil {
 					if vb, err = codec.EncodeContext(ctx, vs, topic, *c.New); err != nil {
 						return userErr(name+": encode value", err)
 					}
 				}
-			} else if vb, err = codec.EncodeContext(ctx, vs, topic, as[V](m.value)); err != nil {
-				return userErr(name+": encode value", err)
+			default:
+				if vb, err = codec.EncodeContext(ctx, vs, topic, as[V](m.value)); err != nil {
+					return userErr(name+": encode value", err)
+				}
 			}
 			return nc.t.emit(topic, kb, vb, m, cfg.partitioner)
 		}), nil

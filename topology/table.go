@@ -172,14 +172,14 @@ func Changes[K, V any](t Table[K, V], name string) Stream[K, Change[V]] {
 // To writes every update of the table to topic; a delete is written as a
 // tombstone (nil value), so a compacted topic mirrors the table.
 func (t Table[K, V]) To(topic string, ks codec.Serde[K], vs codec.Serde[V], opts ...SinkOpt) {
-	sink(t.b, t.n, topic, ks, vs, true, false, opts)
+	sink(t.b, t.n, topic, ks, vs, sinkChanges, false, opts)
 }
 
 // repartition routes parent's records through <app>-<name>-repartition
 // and returns the source node reading it, the root of a new sub-topology.
 func repartition[K, V any](b *Builder, parent *node, name string, ks codec.Serde[K], vs codec.Serde[V]) *node {
 	topic := b.internalTopic(name, "repartition")
-	sink(b, parent, topic, ks, vs, false, true, []SinkOpt{WithSinkName(name + "-repartition-sink")})
+	sink(b, parent, topic, ks, vs, sinkValues, true, []SinkOpt{WithSinkName(name + "-repartition-sink")})
 	src := source(b, name+"-repartition-source", topic, "repartition-source", ks, vs, false, nil)
 	src.internal = true
 	return src

@@ -108,6 +108,8 @@ type TaskStats struct {
 	// others failed in a processor.
 	DeadLetteredUndecodable int64
 	Late                    int64 // records dropped as too late by windows and stream-stream joins
+	Erasures                int64 // erasure requests applied (ErasuresOf)
+	Erased                  int64 // records ignored as not newer than their key's erasure
 }
 
 // Add returns s plus o, field by field.
@@ -117,6 +119,7 @@ func (s TaskStats) Add(o TaskStats) TaskStats {
 		Skipped: s.Skipped + o.Skipped, DeadLettered: s.DeadLettered + o.DeadLettered,
 		DeadLetteredUndecodable: s.DeadLetteredUndecodable + o.DeadLetteredUndecodable,
 		Late:                    s.Late + o.Late,
+		Erasures:                s.Erasures + o.Erasures, Erased: s.Erased + o.Erased,
 	}
 }
 
@@ -125,6 +128,7 @@ func (s TaskStats) Sub(o TaskStats) TaskStats {
 	return s.Add(TaskStats{
 		RecordsIn: -o.RecordsIn, RecordsOut: -o.RecordsOut, Skipped: -o.Skipped,
 		DeadLettered: -o.DeadLettered, DeadLetteredUndecodable: -o.DeadLetteredUndecodable, Late: -o.Late,
+		Erasures: -o.Erasures, Erased: -o.Erased,
 	})
 }
 
@@ -215,7 +219,10 @@ type Task struct {
 
 	outputs []Output
 	stats   TaskStats
-	failed  error
+	// erased holds the sub-topology's erased keys (as its erasure store
+	// keeps them) and their erasure times; nil when there are none.
+	erased map[string]int64
+	failed error
 	// ctx is Process's context while it runs, for serdes that take one.
 	ctx context.Context
 
@@ -295,6 +302,11 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 		tk.byTopic[n.topic] = q
 	}
 	sort.Slice(tk.queues, func(i, j int) bool { return tk.queues[i].tp.Topic < tk.queues[j].tp.Topic })
+	if sub.erasure != nil {
+		if err := tk.loadErasures(); err != nil {
+			return nil, fmt.Errorf("task %s: %w", id, err)
+		}
+	}
 	return tk, nil
 }
 
@@ -469,9 +481,7 @@ func (t *Task) processOne(q *queue, it queued) error {
 		if !t.seenTime || it.ts.After(t.streamTime) {
 			t.streamTime, t.seenTime = it.ts, true
 		}
-		t.inRecord, t.cur, t.curTime, t.curHeaders = true, r, it.ts, r.Headers
-		err = t.procs[q.src].process(msg{key: it.key, value: it.value, ts: it.ts, headers: r.Headers})
-		t.inRecord, t.cur, t.curHeaders = false, Record{}, nil
+		err = t.processRecord(q, it)
 	}
 	if err != nil {
 		if unavailable(t.ctx, err) {
@@ -490,6 +500,31 @@ func (t *Task) processOne(q *queue, it queued) error {
 		}
 	}
 	return t.punctuate(StreamTime, t.streamTime)
+}
+
+// processRecord passes a decoded record to its source, unless its key was
+// erased after it; an erasure request then erases its key.
+func (t *Task) processRecord(q *queue, it queued) error {
+	if t.erased != nil && q.src.erasure == nil {
+		if gone, err := t.erasedBefore(it.key, it.ts); err != nil || gone {
+			if gone {
+				t.stats.Erased++
+			}
+			return err
+		}
+	}
+	r := it.rec
+	t.inRecord, t.cur, t.curTime, t.curHeaders = true, r, it.ts, r.Headers
+	err := t.procs[q.src].process(msg{key: it.key, value: it.value, ts: it.ts, headers: r.Headers})
+	t.inRecord, t.cur, t.curHeaders = false, Record{}, nil
+	// A request is applied even if a processor failed on it: that error
+	// dead-letters it (or stops the task), never the erasure.
+	if q.src.erasure != nil && (err == nil || isRecordError(err)) {
+		if eerr := t.erase(it.key, it.ts); eerr != nil {
+			return eerr
+		}
+	}
+	return err
 }
 
 // badRecord applies the bad-input policy; undecodable says the record's

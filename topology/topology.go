@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -23,6 +24,7 @@ type subtopology struct {
 	id         int
 	nodes      []*node // in creation order
 	storeNames []string
+	erasure    *node // its erasure source, if any
 }
 
 func newTopology(b *Builder) *Topology {
@@ -79,6 +81,9 @@ func newTopology(b *Builder) *Topology {
 		if n.kind == kindSource {
 			t.byTopic[n.topic] = s.id
 		}
+		if n.erasure != nil && s.erasure == nil {
+			s.erasure = n
+		}
 	}
 	for _, st := range b.order {
 		if st.global || len(st.users) == 0 {
@@ -88,6 +93,24 @@ func newTopology(b *Builder) *Topology {
 		s.storeNames = append(s.storeNames, st.name)
 	}
 	return t
+}
+
+// checkErasures: an erasure source must share its sub-topology with the
+// state it erases, and one is enough.
+func (t *Topology) checkErasures() error {
+	var errs []error
+	for _, n := range t.nodes {
+		if n.erasure == nil {
+			continue
+		}
+		s := t.subs[n.sub]
+		if s.erasure != n {
+			errs = append(errs, fmt.Errorf("%w: ErasuresOf %q: sub-topology %d already reads erasures from %q", ErrBadOption, n.topic, s.id, s.erasure.topic))
+		} else if len(s.storeNames) < 2 {
+			errs = append(errs, fmt.Errorf("%w: ErasuresOf %q erases nothing: merge its stream into the stream whose state it erases", ErrBadOption, n.topic))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // AppID is the application id.
