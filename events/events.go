@@ -22,6 +22,9 @@ const (
 	TopicProducts       = "products"
 	TopicProfileUpdates = "profile_updates"
 	TopicTriggers       = "profile_triggers"
+	// Erasure requests in, what they erased out.
+	TopicErasures     = "erasures"
+	TopicErasureAudit = "erasure_audit"
 )
 
 // Schemas, as registered in the schema registry.
@@ -40,6 +43,10 @@ var (
 	ProfileUpdateSchema string
 	//go:embed schemas/trigger.avsc
 	TriggerSchema string
+	//go:embed schemas/erasure_request.avsc
+	ErasureRequestSchema string
+	//go:embed schemas/erasure_audit.avsc
+	ErasureAuditSchema string
 )
 
 // Context is the metadata every input event carries.
@@ -290,6 +297,31 @@ type Trigger struct {
 	Attributes   map[string]string `avro:"attributes" json:"attributes"`
 }
 
+// ErasureRequest asks to erase a customer's data (topic erasures, key
+// customer_id).
+type ErasureRequest struct {
+	RequestID   string    `avro:"request_id" json:"request_id"`
+	CustomerID  string    `avro:"customer_id" json:"customer_id"`
+	RequestedBy string    `avro:"requested_by" json:"requested_by"`
+	RequestedAt time.Time `avro:"requested_at" json:"requested_at"`
+	Reason      string    `avro:"reason" json:"reason"`
+}
+
+// ErasureAudit records what an erasure request erased (topic
+// erasure_audit, key customer_id).
+type ErasureAudit struct {
+	RequestID   string    `avro:"request_id" json:"request_id"`
+	CustomerID  string    `avro:"customer_id" json:"customer_id"`
+	RequestedBy string    `avro:"requested_by" json:"requested_by"`
+	RequestedAt time.Time `avro:"requested_at" json:"requested_at"`
+	Reason      string    `avro:"reason" json:"reason"`
+	Application string    `avro:"application" json:"application"`
+	Task        string    `avro:"task" json:"task"`
+	Stores      []string  `avro:"stores" json:"stores"`
+	Changelogs  []string  `avro:"changelogs" json:"changelogs"`
+	Outputs     []string  `avro:"outputs" json:"outputs"`
+}
+
 // Serde constructors: Avro in the Confluent wire format over reg.
 
 // PageViewSerde returns the PageView value serde.
@@ -325,4 +357,14 @@ func ProfileUpdateSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[Profi
 // TriggerSerde returns the Trigger value serde.
 func TriggerSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[Trigger], error) {
 	return avro.New[Trigger](reg, TriggerSchema, opts...)
+}
+
+// ErasureRequestSerde returns the ErasureRequest value serde.
+func ErasureRequestSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[ErasureRequest], error) {
+	return avro.New[ErasureRequest](reg, ErasureRequestSchema, opts...)
+}
+
+// ErasureAuditSerde returns the ErasureAudit value serde.
+func ErasureAuditSerde(reg *avro.Registry, opts ...avro.Opt) (*avro.Serde[ErasureAudit], error) {
+	return avro.New[ErasureAudit](reg, ErasureAuditSchema, opts...)
 }

@@ -104,6 +104,7 @@ func TestTestdataSchemasMatchEmbedded(t *testing.T) {
 		"page_view.avsc": PageViewSchema, "purchase_event.avsc": PurchaseEventSchema,
 		"support_ticket.avsc": SupportTicketSchema, "customer.avsc": CustomerSchema,
 		"product.avsc": ProductSchema, "profile_update.avsc": ProfileUpdateSchema, "trigger.avsc": TriggerSchema,
+		"erasure_request.avsc": ErasureRequestSchema, "erasure_audit.avsc": ErasureAuditSchema,
 	}
 	files, err := filepath.Glob("../testdata/schemas/*.avsc")
 	if err != nil {

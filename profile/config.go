@@ -69,6 +69,18 @@ type Topics struct {
 	Customers                 string // table keyed by customer id
 	Products                  string // global table keyed by product id
 	Updates, Triggers         string // outputs keyed by customer id
+	// Erasures holds erasure requests keyed by customer id, co-partitioned
+	// with the inputs; what each erased goes to ErasureAudit. Empty: the
+	// application reads no erasure requests (PrefixedTopics leaves it
+	// empty; WithErasures names both).
+	Erasures, ErasureAudit string
+}
+
+// WithErasures returns tp reading erasure requests from the events
+// package's topics, behind prefix.
+func (tp Topics) WithErasures(prefix string) Topics {
+	tp.Erasures, tp.ErasureAudit = prefix+events.TopicErasures, prefix+events.TopicErasureAudit
+	return tp
 }
 
 // PrefixedTopics returns the events package's topic names, each behind
@@ -116,6 +128,9 @@ type Serdes struct {
 	Product  codec.Serde[events.Product]
 	Update   codec.Serde[events.ProfileUpdate]
 	Trigger  codec.Serde[events.Trigger]
+	// Erasure and Audit are needed with Topics.Erasures only.
+	Erasure codec.Serde[events.ErasureRequest]
+	Audit   codec.Serde[events.ErasureAudit]
 }
 
 // JSONSerdes are registry-free serdes, for tests and demos.
@@ -129,6 +144,8 @@ func JSONSerdes() Serdes {
 		Product:  codec.JSON[events.Product](),
 		Update:   codec.JSON[events.ProfileUpdate](),
 		Trigger:  codec.JSON[events.Trigger](),
+		Erasure:  codec.JSON[events.ErasureRequest](),
+		Audit:    codec.JSON[events.ErasureAudit](),
 	}
 }
 
@@ -151,6 +168,10 @@ func AvroSerdes(reg *avro.Registry, opts ...avro.Opt) (Serdes, error) {
 	s.Update, err = events.ProfileUpdateSerde(reg, opts...)
 	add(err)
 	s.Trigger, err = events.TriggerSerde(reg, opts...)
+	add(err)
+	s.Erasure, err = events.ErasureRequestSerde(reg, opts...)
+	add(err)
+	s.Audit, err = events.ErasureAuditSerde(reg, opts...)
 	add(err)
 	s.AvroKey, err = avro.New[string](reg, `"string"`, append(append([]avro.Opt(nil), opts...), avro.ForKeys())...)
 	add(err)
@@ -241,6 +262,17 @@ func (c Config) withDefaults() (Config, error) {
 	} {
 		if !ok {
 			missing = append(missing, name)
+		}
+	}
+	if t.Erasures != "" {
+		if t.ErasureAudit == "" {
+			return c, fmt.Errorf("%w: Topics.Erasures %q needs Topics.ErasureAudit (WithErasures names both)", ErrConfig, t.Erasures)
+		}
+		if s.Erasure == nil {
+			missing = append(missing, "Erasure")
+		}
+		if s.Audit == nil {
+			missing = append(missing, "Audit")
 		}
 	}
 	if len(missing) > 0 {

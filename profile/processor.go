@@ -19,6 +19,7 @@ type profiler struct {
 	keys     codec.Serde[string]
 	emit     EmitMode
 	cartIdle time.Duration // Config.CartIdle
+	erased   *erasedFrom   // what an erasure's audit lists
 	ctx      *topology.Context[string, output]
 	profiles *topology.KVStore[string, stored]
 	timers   state.KeyValueStore
@@ -153,6 +154,8 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 	meta, _ := ctx.Record()
 	p.sameRecord(meta)
 	switch {
+	case in.erasure != nil:
+		return p.erase(ctx, id, in.erasure)
 	case in.afterView != "":
 		if p.afterView == nil {
 			p.afterView = map[string]bool{}

@@ -40,3 +40,11 @@ func timestamps(maxSkew time.Duration) (views, purchases, tickets, customers top
 	})
 	return
 }
+
+// erasureTime is an erasure request's event time: its requested_at,
+// bounded like an event's.
+func erasureTime(maxSkew time.Duration) topology.SourceOpt {
+	return topology.TimestampFrom(func(_ string, r events.ErasureRequest, rt time.Time) time.Time {
+		return eventTime(r.RequestedAt, rt, maxSkew)
+	})
+}

@@ -26,6 +26,7 @@ type input struct {
 	customer  *events.Customer
 	// custRow holds what customer points to: no allocation of its own.
 	custRow events.Customer
+	erasure *events.ErasureRequest
 }
 
 // viewInput and ticketInput hold an input and the event it points to, so
@@ -54,6 +55,7 @@ type viewRef struct {
 type output struct {
 	update  *events.ProfileUpdate
 	trigger *events.Trigger
+	erased  *events.ErasureAudit
 }
 
 // Topology builds the personalization topology: page views, purchase
@@ -80,7 +82,7 @@ func Topology(cfg Config) (*topology.Topology, error) {
 	// plain-text ids, so internal topics never touch the registry.
 	inKey := sd.Key
 	if cfg.KeyFormat == KeyAvro {
-		inKey = codec.ForTopics(sd.AvroKey, sd.Key, tp.Views, tp.Purchases, tp.Tickets, tp.Customers)
+		inKey = codec.ForTopics(sd.AvroKey, sd.Key, tp.Views, tp.Purchases, tp.Tickets, tp.Customers, tp.Erasures)
 	}
 	// The customers table's store and changelog keep rows in the state
 	// encoding: no internal topic needs a registry subject.
@@ -174,7 +176,15 @@ func Topology(cfg Config) (*topology.Topology, error) {
 		return &ti.in
 	})
 
-	merged := signals.Merge("profile-inputs", viewIn, itemIn, ticketIn)
+	ins := []topology.Stream[string, *input]{viewIn, itemIn, ticketIn}
+	if tp.Erasures != "" {
+		// Merged with the events: see erasure.go.
+		erasures := topology.ErasuresOf(b, tp.Erasures, inKey, sd.Erasure, with(erasureTime(cfg.MaxFutureSkew))...)
+		ins = append(ins, topology.MapValues(erasures, "profile-erasure", func(_ string, r events.ErasureRequest) *input {
+			return &input{erasure: &r}
+		}))
+	}
+	merged := signals.Merge("profile-inputs", ins...)
 	withCustomer := topology.LeftJoinTable(merged, customers, "profile-customer",
 		func(_ string, in *input, c events.Customer, found bool) *input {
 			if found {
@@ -183,15 +193,29 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			}
 			return in
 		})
+	// erased is what an erasure's audit lists, known once built.
+	erased := &erasedFrom{app: cfg.AppID, outputs: []string{tp.Updates}}
 	out := topology.Process(withCustomer, "profile", func() topology.Processor[string, *input, string, output] {
-		return &profiler{keys: sd.Key, emit: cfg.Emit, maxCached: cfg.CachedProfiles, cartIdle: cfg.CartIdle}
+		return &profiler{keys: sd.Key, emit: cfg.Emit, maxCached: cfg.CachedProfiles, cartIdle: cfg.CartIdle, erased: erased}
 	}, topology.KeyValueStore(StoreProfiles), topology.KeyValueStore(StoreCartTimers))
 	branches := out.Branch("profile-outputs",
 		func(_ string, o output) bool { return o.update != nil },
-		func(_ string, o output) bool { return o.trigger != nil })
+		func(_ string, o output) bool { return o.trigger != nil },
+		func(_ string, o output) bool { return o.erased != nil })
 	topology.MapValues(branches[0], "profile-update", func(_ string, o output) events.ProfileUpdate { return *o.update }).
 		To(tp.Updates, sd.Key, sd.Update)
 	topology.MapValues(branches[1], "profile-trigger", func(_ string, o output) events.Trigger { return *o.trigger }).
 		To(tp.Triggers, sd.Key, sd.Trigger)
-	return b.Build()
+	if tp.Erasures == "" {
+		return b.Build()
+	}
+	branches[2].ToTombstones(tp.Updates, sd.Key, topology.WithSinkName("profile-erase-update"))
+	topology.MapValues(branches[2], "profile-erasure-audit", func(_ string, o output) events.ErasureAudit { return *o.erased }).
+		To(tp.ErasureAudit, sd.Key, sd.Audit)
+	topo, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	erased.fill(topo, tp.Erasures)
+	return topo, nil
 }

@@ -26,10 +26,12 @@ type Model struct {
 	seenTime  bool
 	timers    map[string]int64 // customer -> armed cart deadline
 	deadlines map[string]int64 // customer -> current deadline (0: none)
+	erased    map[string]int64 // customer -> erasure time: older records are ignored
 
 	Snapshots []events.ProfileUpdate // one per event, in order
 	Latest    map[string]events.ProfileUpdate
 	Triggers  []events.Trigger
+	Ignored   int // records ignored as older than their key's erasure
 }
 
 type applied struct {
@@ -60,7 +62,7 @@ const (
 func New() *Model {
 	return &Model{catalog: map[string]events.Product{}, customers: map[string]events.Customer{},
 		history: map[string][]applied{}, timers: map[string]int64{}, deadlines: map[string]int64{},
-		Latest: map[string]events.ProfileUpdate{}}
+		erased: map[string]int64{}, Latest: map[string]events.ProfileUpdate{}}
 }
 
 func ms(t int64) time.Time { return time.UnixMilli(t).UTC() }
@@ -105,12 +107,34 @@ func (m *Model) add(r recordIn) {
 	if !m.seenTime || r.at > m.st {
 		m.st, m.seenTime = r.at, true
 	}
-	if r.customer != nil {
+	if at, ok := m.erased[r.key]; ok && r.at <= at {
+		m.Ignored++ // stream time moved all the same
+	} else if r.customer != nil {
 		m.customers[r.key] = *r.customer
 	} else {
 		m.apply(r)
 	}
 	// Cart timers are checked whenever stream time moves.
+	if wasSeen && m.st > before {
+		m.fireTimers()
+	}
+}
+
+// Erase applies an erasure request for id with event time at: everything
+// of id is forgotten, and its records up to at are ignored from then on.
+// Like any record, it moves stream time.
+func (m *Model) Erase(id string, at time.Time) {
+	delete(m.customers, id)
+	delete(m.history, id)
+	delete(m.timers, id)
+	delete(m.deadlines, id)
+	delete(m.Latest, id)
+	a := at.UnixMilli()
+	m.erased[id] = max(m.erased[id], a)
+	before, wasSeen := m.st, m.seenTime
+	if !m.seenTime || a > m.st {
+		m.st, m.seenTime = a, true
+	}
 	if wasSeen && m.st > before {
 		m.fireTimers()
 	}
