@@ -1,6 +1,8 @@
 package profile
 
 import (
+	"fmt"
+
 	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/topology"
 )
@@ -69,4 +71,30 @@ func without(ids []string, id string) []string {
 		}
 	}
 	return out
+}
+
+// ErasureRecord encodes r as the record to write to cfg's erasures topic:
+// keyed like the inputs (KeyFormat), so it reaches the customer's task.
+func ErasureRecord(cfg Config, r events.ErasureRequest) (topology.Output, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return topology.Output{}, err
+	}
+	tp, sd := cfg.Topics, cfg.Serdes
+	if tp.Erasures == "" {
+		return topology.Output{}, fmt.Errorf("%w: no Topics.Erasures", ErrConfig)
+	}
+	keys := sd.Key
+	if cfg.KeyFormat == KeyAvro {
+		keys = sd.AvroKey
+	}
+	k, err := keys.Encode(tp.Erasures, r.CustomerID)
+	if err != nil {
+		return topology.Output{}, fmt.Errorf("erasure request key: %w", err)
+	}
+	v, err := sd.Erasure.Encode(tp.Erasures, r)
+	if err != nil {
+		return topology.Output{}, fmt.Errorf("erasure request: %w", err)
+	}
+	return topology.Output{Topic: tp.Erasures, Partition: -1, Key: k, Value: v, Timestamp: r.RequestedAt}, nil
 }

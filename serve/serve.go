@@ -63,6 +63,10 @@ type Options struct {
 	// PingInterval is how often an idle /v1/profiles/{id}/stream gets a
 	// ": ping" comment, so proxies keep it open. Default: 15s.
 	PingInterval time.Duration
+	// Erase submits an erasure request (DELETE /v1/profiles/{id}),
+	// returning once Kafka has it. Default: nil, and the route answers
+	// 501 (ErrErasureDisabled).
+	Erase func(ctx context.Context, r events.ErasureRequest) error
 }
 
 const forwardedHeader = "X-Weir-Forwarded"
@@ -126,6 +130,7 @@ func New(b Backend, opts Options) *Server {
 	s.forwardToken.Store(&opts.ForwardToken)
 	s.mux.HandleFunc("GET /v1/profiles/{id}", s.guard.wrap(s.profile))
 	s.mux.HandleFunc("GET /v1/profiles/{id}/stream", s.guard.wrap(s.profileStream))
+	s.mux.HandleFunc("DELETE /v1/profiles/{id}", s.guard.wrap(s.erase))
 	s.mux.HandleFunc("GET /v1/triggers", s.guard.wrap(s.triggers))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.readyz)

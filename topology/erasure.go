@@ -24,7 +24,9 @@ import (
 // and every window and session entry of it (windowed aggregates, join
 // buffers). Each deletion writes a tombstone to the store's changelog in
 // the same transaction. From then on, the sub-topology ignores records
-// of that key whose event time is not after the request's.
+// of that key whose event time is not after the request's. A request
+// does not move stream time: it is not an event, and one made today
+// must not close the windows of a replay of last month.
 //
 // Keys are found as stores hold them: ks encodes the key with each
 // store's changelog as the serde topic, as KVStore does. Processor stores

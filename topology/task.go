@@ -478,7 +478,9 @@ func (t *Task) processOne(q *queue, it queued) error {
 	if err != nil {
 		err = userErr("source "+r.Topic, err)
 	} else {
-		if !t.seenTime || it.ts.After(t.streamTime) {
+		// An erasure request is not an event: made now, it must not close
+		// the windows of a replay of last month.
+		if q.src.erasure == nil && (!t.seenTime || it.ts.After(t.streamTime)) {
 			t.streamTime, t.seenTime = it.ts, true
 		}
 		err = t.processRecord(q, it)

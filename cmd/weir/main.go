@@ -23,6 +23,7 @@ import (
 	"github.com/weirstream/weir/internal/profiledemo"
 	"github.com/weirstream/weir/processor"
 	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/topology"
 )
 
 const usage = `weir: a stateful stream processor for Kafka
@@ -35,6 +36,7 @@ Usage:
   weir webhooks [flags]   deliver profile triggers to HTTP endpoints (signed, retried, dead-lettered)
   weir reset [flags]      reset an application: input offsets back, internal topics and local state deleted (-dry-run)
   weir dlq list|replay    list dead letters by kind, or replay selected ones to their source topics after a fix
+  weir erase <id>...      erase customers (GDPR, CCPA) from a profiles pipeline run with -erasures, and wait for the audit (-dry-run)
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -65,6 +67,8 @@ func main() {
 		err = runReset(ctx, os.Args[2:], os.Stdout)
 	case "dlq":
 		err = runDLQ(ctx, os.Args[2:], os.Stdout)
+	case "erase":
+		err = runErase(ctx, os.Args[2:], os.Stdout)
 	case "describe":
 		err = describe()
 	case "-h", "--help", "help":
@@ -175,7 +179,19 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync()
-	topo, err := pipelineTopology(ctx, f.pipeline, f.app, f.prefix, f.registry, f.pipe, co.registry...)
+	var pcfg profile.Config // the profiles pipeline's
+	var topo *topology.Topology
+	if f.pipeline == "profiles" {
+		app := f.app
+		if app == "" {
+			app = defaultAppID(f.pipeline)
+		}
+		if pcfg, err = profilesConfig(ctx, app, f.prefix, f.registry, f.pipe, co.registry...); err == nil {
+			topo, err = profile.Topology(pcfg)
+		}
+	} else {
+		topo, err = pipelineTopology(ctx, f.pipeline, f.app, f.prefix, f.registry, f.pipe, co.registry...)
+	}
 	if err != nil {
 		return err
 	}
@@ -232,6 +248,15 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	if hs != nil {
+		if pcfg.Topics.Erasures != "" {
+			pr, err := processor.NewProducer(append([]processor.Opt{processor.SeedBrokers(splitList(f.brokers)...),
+				processor.Logger(log), processor.InputPartitioner(f.partitioner)}, co.processor...)...)
+			if err != nil {
+				return err
+			}
+			defer pr.Close()
+			hs.opts.Erase = submitErasure(pcfg, pr)
+		}
 		api := hs.start(ctx, ln, w, promReg, f.registry, co.registry, profile.PrefixedTopics(f.prefix), log)
 		defer api.stop()
 	}

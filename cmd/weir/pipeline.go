@@ -22,6 +22,7 @@ type pipelineFlags struct {
 	autoRegister  bool
 	keyFormat     string
 	maxFutureSkew time.Duration
+	erasures      bool
 }
 
 func addPipelineFlags(fs *flag.FlagSet) *pipelineFlags {
@@ -29,6 +30,7 @@ func addPipelineFlags(fs *flag.FlagSet) *pipelineFlags {
 	fs.BoolVar(&p.autoRegister, "auto-register", false, "register the output schemas in the registry; without it they must be registered before start (start-up checks)")
 	fs.StringVar(&p.keyFormat, "key-format", string(profile.KeyString), "profiles: key format of the input topics: string (UTF-8 customer ids) or avro (Confluent-framed Avro strings)")
 	fs.DurationVar(&p.maxFutureSkew, "max-future-skew", profile.Grace, "profiles: clamp event times further ahead of the record timestamp to it (0: the default); negative: no bound")
+	fs.BoolVar(&p.erasures, "erasures", false, "profiles: apply erasure requests from the erasures topic (co-partitioned with the inputs), audited on erasure_audit; with -http, DELETE /v1/profiles/{id} submits them")
 	return p
 }
 
@@ -60,32 +62,51 @@ func pipelineTopology(ctx context.Context, pipeline, app, prefix, registry strin
 		}
 		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
 	case "profiles":
-		rc, err := avro.NewHTTPRegistryClient(registry, regOpts...)
+		cfg, err := profilesConfig(ctx, app, prefix, registry, pf, regOpts...)
 		if err != nil {
 			return nil, err
 		}
-		reg, err := avro.NewRegistry(rc)
-		if err != nil {
-			return nil, err
-		}
-		serdes, err := profile.AvroSerdes(reg, opts...)
-		if err != nil {
-			return nil, err
-		}
-		tp := profile.PrefixedTopics(prefix)
-		if !pf.autoRegister {
-			if err := checkSubjects(ctx, rc, registry, map[string]any{tp.Updates: serdes.Update, tp.Triggers: serdes.Trigger}); err != nil {
-				return nil, err
-			}
-		}
-		topo, err := profile.Topology(profile.Config{AppID: app, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter,
-			KeyFormat: profile.KeyFormat(pf.keyFormat), MaxFutureSkew: pf.maxFutureSkew})
-		if errors.Is(err, profile.ErrConfig) && pf.keyFormat != string(profile.KeyString) && pf.keyFormat != string(profile.KeyAvro) {
-			return nil, fmt.Errorf("-key-format %q: use string or avro", pf.keyFormat)
-		}
-		return topo, err
+		return profile.Topology(cfg)
 	}
 	return nil, fmt.Errorf("-pipeline %q: use views or profiles", pipeline)
+}
+
+// profilesConfig is the profiles pipeline's configuration from the flags,
+// its output subjects checked as pipelineTopology says.
+func profilesConfig(ctx context.Context, app, prefix, registry string, pf *pipelineFlags, regOpts ...avro.HTTPClientOpt) (profile.Config, error) {
+	if pf.keyFormat != string(profile.KeyString) && pf.keyFormat != string(profile.KeyAvro) {
+		return profile.Config{}, fmt.Errorf("-key-format %q: use string or avro", pf.keyFormat)
+	}
+	var opts []avro.Opt
+	if pf.autoRegister {
+		opts = append(opts, avro.AutoRegister())
+	}
+	rc, err := avro.NewHTTPRegistryClient(registry, regOpts...)
+	if err != nil {
+		return profile.Config{}, err
+	}
+	reg, err := avro.NewRegistry(rc)
+	if err != nil {
+		return profile.Config{}, err
+	}
+	serdes, err := profile.AvroSerdes(reg, opts...)
+	if err != nil {
+		return profile.Config{}, err
+	}
+	tp := profile.PrefixedTopics(prefix)
+	outputs := map[string]any{tp.Updates: serdes.Update, tp.Triggers: serdes.Trigger}
+	if pf.erasures {
+		tp = tp.WithErasures(prefix)
+		// Weir writes the requests too (DELETE /v1/profiles/{id}, weir erase).
+		outputs[tp.ErasureAudit], outputs[tp.Erasures] = serdes.Audit, serdes.Erasure
+	}
+	if !pf.autoRegister {
+		if err := checkSubjects(ctx, rc, registry, outputs); err != nil {
+			return profile.Config{}, err
+		}
+	}
+	return profile.Config{AppID: app, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter,
+		KeyFormat: profile.KeyFormat(pf.keyFormat), MaxFutureSkew: pf.maxFutureSkew}, nil
 }
 
 // checkSubjects checks that the registry has, under the subject each

@@ -122,22 +122,14 @@ func (m *Model) add(r recordIn) {
 
 // Erase applies an erasure request for id with event time at: everything
 // of id is forgotten, and its records up to at are ignored from then on.
-// Like any record, it moves stream time.
+// Unlike events, it does not move stream time.
 func (m *Model) Erase(id string, at time.Time) {
 	delete(m.customers, id)
 	delete(m.history, id)
 	delete(m.timers, id)
 	delete(m.deadlines, id)
 	delete(m.Latest, id)
-	a := at.UnixMilli()
-	m.erased[id] = max(m.erased[id], a)
-	before, wasSeen := m.st, m.seenTime
-	if !m.seenTime || a > m.st {
-		m.st, m.seenTime = a, true
-	}
-	if wasSeen && m.st > before {
-		m.fireTimers()
-	}
+	m.erased[id] = max(m.erased[id], at.UnixMilli())
 }
 
 func (m *Model) fireTimers() {
