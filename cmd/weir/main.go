@@ -35,6 +35,7 @@ Usage:
   weir webhooks [flags]   deliver profile triggers to HTTP endpoints (signed, retried, dead-lettered)
   weir reset [flags]      reset an application: input offsets back, internal topics and local state deleted (-dry-run)
   weir dlq list|replay    list dead letters by kind, or replay selected ones to their source topics after a fix
+  weir backfill [flags]   rebuild an application's state and outputs from history beside the live workers; -promote switches over (-dry-run)
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
 `
@@ -65,6 +66,8 @@ func main() {
 		err = runReset(ctx, os.Args[2:], os.Stdout)
 	case "dlq":
 		err = runDLQ(ctx, os.Args[2:], os.Stdout)
+	case "backfill":
+		err = runBackfill(ctx, os.Args[2:], os.Stdout)
 	case "describe":
 		err = describe()
 	case "-h", "--help", "help":

@@ -11,7 +11,9 @@ import (
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/codec/avro"
+	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/demo"
+	"github.com/weirstream/weir/processor"
 	"github.com/weirstream/weir/profile"
 	"github.com/weirstream/weir/topology"
 )
@@ -41,6 +43,18 @@ func defaultAppID(pipeline string) string { return "weir-" + pipeline }
 // every output subject, so a missing one fails start-up, not the first
 // commit.
 func pipelineTopology(ctx context.Context, pipeline, app, prefix, registry string, pf *pipelineFlags, regOpts ...avro.HTTPClientOpt) (*topology.Topology, error) {
+	topo, _, err := buildPipeline(ctx, pipeline, app, prefix, registry, pf, nil, regOpts...)
+	return topo, err
+}
+
+// buildPipeline is pipelineTopology with each output topic named by
+// output (nil: as they are; weir backfill writes to shadow outputs), and
+// says how to read the version of each versioned output's records (the
+// profile updates) by its name.
+func buildPipeline(ctx context.Context, pipeline, app, prefix, registry string, pf *pipelineFlags, output func(string) string, regOpts ...avro.HTTPClientOpt) (*topology.Topology, map[string]processor.VersionFunc, error) {
+	if output == nil {
+		output = func(s string) string { return s }
+	}
 	if app == "" {
 		app = defaultAppID(pipeline)
 	}
@@ -51,41 +65,45 @@ func pipelineTopology(ctx context.Context, pipeline, app, prefix, registry strin
 	switch pipeline {
 	case "views":
 		if pf.keyFormat != string(profile.KeyString) {
-			return nil, fmt.Errorf("-key-format %q: only -pipeline profiles reads other key formats", pf.keyFormat)
+			return nil, nil, fmt.Errorf("-key-format %q: only -pipeline profiles reads other key formats", pf.keyFormat)
 		}
 		// Its outputs are JSON and int64: no subject to check.
 		serdes, err := demo.NewSerdesClient(registry, regOpts, opts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
+		tp := demo.TopicsWithPrefix(prefix)
+		tp.Enriched, tp.Counts = output(tp.Enriched), output(tp.Counts)
+		topo, err := demo.Topology(app, tp, serdes)
+		return topo, nil, err
 	case "profiles":
 		rc, err := avro.NewHTTPRegistryClient(registry, regOpts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		reg, err := avro.NewRegistry(rc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		serdes, err := profile.AvroSerdes(reg, opts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		tp := profile.PrefixedTopics(prefix)
+		tp.Updates, tp.Triggers = output(tp.Updates), output(tp.Triggers)
 		if !pf.autoRegister {
 			if err := checkSubjects(ctx, rc, registry, map[string]any{tp.Updates: serdes.Update, tp.Triggers: serdes.Trigger}); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		topo, err := profile.Topology(profile.Config{AppID: app, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter,
 			KeyFormat: profile.KeyFormat(pf.keyFormat), MaxFutureSkew: pf.maxFutureSkew})
 		if errors.Is(err, profile.ErrConfig) && pf.keyFormat != string(profile.KeyString) && pf.keyFormat != string(profile.KeyAvro) {
-			return nil, fmt.Errorf("-key-format %q: use string or avro", pf.keyFormat)
+			return nil, nil, fmt.Errorf("-key-format %q: use string or avro", pf.keyFormat)
 		}
-		return topo, err
+		return topo, map[string]processor.VersionFunc{tp.Updates: updateVersion(serdes.Update, tp.Updates)}, err
 	}
-	return nil, fmt.Errorf("-pipeline %q: use views or profiles", pipeline)
+	return nil, nil, fmt.Errorf("-pipeline %q: use views or profiles", pipeline)
 }
 
 // checkSubjects checks that the registry has, under the subject each
@@ -127,4 +145,19 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// updateVersion reads the version of a profile update: what a consumer
+// compares (version > stored) and weir backfill -promote too.
+func updateVersion(serde codec.Serde[events.ProfileUpdate], topic string) processor.VersionFunc {
+	return func(_, value []byte) (int64, bool, error) {
+		if value == nil {
+			return 0, false, nil
+		}
+		u, err := serde.Decode(topic, value)
+		if err != nil {
+			return 0, false, err
+		}
+		return u.Version, true, nil
+	}
 }
