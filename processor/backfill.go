@@ -139,11 +139,17 @@ func (b Backfill) Run(ctx context.Context, from time.Time, progress func(Backfil
 	if err != nil {
 		return err
 	}
+	// Where the shadow group starts, before it moves.
+	w := newBackfillWatch(adm, b.Shadow.AppID(), inputTopics(b.Shadow))
+	p0, err := w.poll(ctx)
+	if err != nil {
+		return fmt.Errorf("backfill: offsets of %s: %w", b.Shadow.AppID(), err)
+	}
+	progress(p0)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- app.Run(runCtx) }()
-	w := newBackfillWatch(adm, b.Shadow.AppID(), inputTopics(b.Shadow))
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
