@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weirstream/weir/topology"
@@ -95,9 +96,9 @@ type BackfillProgress struct {
 	// Partitions is each input partition's committed offset, its end now
 	// and the lag between them.
 	Partitions []PartitionLag
-	// CaughtUp is true from the first report at which every input
-	// partition had reached its end as of the start; the backfill goes on
-	// following its inputs until stopped.
+	// CaughtUp is true from the first report at which the shadow group
+	// had committed every input partition to its end as of the start;
+	// the backfill goes on following its inputs until stopped.
 	CaughtUp bool
 	// JustCaughtUp is true in that first report only.
 	JustCaughtUp bool
@@ -108,8 +109,10 @@ type PartitionLag struct {
 	Topic     string
 	Partition int32
 	Committed int64 // -1: nothing committed yet
-	End       int64
-	Lag       int64
+	End       int64 // the last stable offset
+	// Lag is End minus Committed, less a transaction marker at the very
+	// end (a worker's position stops after the last record it reads).
+	Lag int64
 }
 
 // Run runs the shadow topology as an ordinary worker (the opts are a
@@ -140,7 +143,11 @@ func (b Backfill) Run(ctx context.Context, from time.Time, progress func(Backfil
 		return err
 	}
 	// Where the shadow group starts, before it moves.
-	w := newBackfillWatch(adm, b.Shadow.AppID(), inputTopics(b.Shadow))
+	kopts, err := ClientOpts(opts...)
+	if err != nil {
+		return err
+	}
+	w := newBackfillWatch(adm, kopts, b.Shadow.AppID(), inputTopics(b.Shadow))
 	p0, err := w.poll(ctx)
 	if err != nil {
 		return fmt.Errorf("backfill: offsets of %s: %w", b.Shadow.AppID(), err)
@@ -253,6 +260,8 @@ func sortedMapKeys[V any](m map[string]V) []string {
 // backfillWatch measures a backfill from its group's committed offsets.
 type backfillWatch struct {
 	adm       *kadm.Client
+	kopts     []kgo.Opt
+	markers   map[topicPart]markerAt // the last offset checked per partition
 	group     string
 	inputs    []string
 	start     map[topicPart]int64 // first committed (or log start) seen
@@ -269,8 +278,59 @@ type topicPart struct {
 	partition int32
 }
 
-func newBackfillWatch(adm *kadm.Client, group string, inputs []string) *backfillWatch {
-	return &backfillWatch{adm: adm, group: group, inputs: inputs}
+func newBackfillWatch(adm *kadm.Client, kopts []kgo.Opt, group string, inputs []string) *backfillWatch {
+	return &backfillWatch{adm: adm, kopts: kopts, group: group, inputs: inputs, markers: map[topicPart]markerAt{}}
+}
+
+// markerAt says whether the record at offset is a transaction marker.
+type markerAt struct {
+	offset int64
+	marker bool
+}
+
+// behind is how many offsets of a partition the group has still to
+// read, from its position at to the end: a worker's position stops after
+// the last record it read, so a transaction marker at the very end
+// (offset end-1) is not counted.
+func (w *backfillWatch) behind(ctx context.Context, k topicPart, at, end int64) int64 {
+	n := max(end-at, 0)
+	if n != 1 {
+		return n
+	}
+	m, ok := w.markers[k]
+	if !ok || m.offset != at {
+		m = markerAt{offset: at, marker: w.isMarker(ctx, k, at)}
+		w.markers[k] = m
+	}
+	if m.marker {
+		return 0
+	}
+	return n
+}
+
+// isMarker reads the record at offset, control records included; false
+// if it cannot tell within a few seconds.
+func (w *backfillWatch) isMarker(ctx context.Context, k topicPart, offset int64) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append(slices.Clone(w.kopts), kgo.KeepControlRecords(), kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{k.topic: {k.partition: kgo.NewOffset().At(offset)}}))...)
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		var found, marker bool
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if !found && r.Offset >= offset {
+				found, marker = true, r.Offset == offset && r.Attrs.IsControl()
+			}
+		})
+		if found {
+			return marker
+		}
+	}
+	return false
 }
 
 func (w *backfillWatch) poll(ctx context.Context) (BackfillProgress, error) {
@@ -320,15 +380,13 @@ func (w *backfillWatch) poll(ctx context.Context) (BackfillProgress, error) {
 			at = c.At
 		}
 		from := max(at, w.start[k])
-		pl := PartitionLag{Topic: o.Topic, Partition: o.Partition, Committed: at, End: o.Offset, Lag: max(o.Offset-from, 0)}
+		pl := PartitionLag{Topic: o.Topic, Partition: o.Partition, Committed: at, End: o.Offset, Lag: w.behind(ctx, k, from, o.Offset)}
 		p.Partitions = append(p.Partitions, pl)
 		p.Records += max(from-w.start[k], 0)
 		if t, ok := w.target[k]; ok {
 			p.Target += max(t-w.start[k], 0)
 			left += max(t-from, 0)
-			// A transaction's commit marker takes the last offset; a
-			// worker's position never passes it.
-			if from < t-1 {
+			if w.behind(ctx, k, from, t) > 0 {
 				caught = false
 			}
 		}
