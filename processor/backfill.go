@@ -164,15 +164,11 @@ func (b Backfill) Run(ctx context.Context, from time.Time, progress func(Backfil
 		case err := <-done:
 			return err
 		case <-tick.C:
-			p, err := w.poll(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					continue // the worker is stopping
-				}
-				// A report missed is no reason to stop the work.
-				continue
+			// A report missed (the cluster busy, the worker stopping) is
+			// no reason to stop the work.
+			if p, err := w.poll(ctx); err == nil {
+				progress(p)
 			}
-			progress(p)
 		}
 	}
 }

@@ -103,7 +103,13 @@ func runBackfill(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("backfill: -registry (or WEIR_REGISTRY) is required")
 	}
 	build := func(ctx context.Context, app string, output func(string) string) (*topology.Topology, map[string]processor.VersionFunc, error) {
-		return buildPipeline(ctx, f.pipeline, app, f.prefix, registry, f.pipe, output, co.registry...)
+		pf := *f.pipe
+		if output != nil {
+			// The shadow outputs' subjects are new: register the same
+			// schemas under them (a schema has one id in every subject).
+			pf.autoRegister = true
+		}
+		return buildPipeline(ctx, f.pipeline, app, f.prefix, registry, &pf, output, co.registry...)
 	}
 	return backfillWith(ctx, f, build, out)
 }

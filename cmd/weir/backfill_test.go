@@ -317,3 +317,60 @@ func promoteWhenStopped(ctx context.Context, t *testing.T, f *backfillFlags, bui
 		}
 	}
 }
+
+// weir backfill's own path, as an operator runs it: flags checked, the
+// profiles pipeline built with Avro serdes from the registry (the shadow
+// outputs' subjects registered), a backfill that has not run refused for
+// promotion, and one run until it has caught up into its shadow outputs.
+func TestBackfillCommandLine(t *testing.T) {
+	for _, bad := range [][]string{{"-dry-run"}, {"-from", "yesterday"}, {"extra"}} {
+		if _, err := parseBackfillFlags(bad, func(string) string { return "" }); err == nil {
+			t.Errorf("weir backfill %q: no error", bad)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pc := newProfilesCluster(ctx, t, 3)
+	c, app, prefix, tp := pc.c, pc.app, pc.prefix, pc.tp
+	var recs []*kgo.Record
+	for _, r := range profile.Generate(5, 500, profile.GenOptions{Customers: 20}) {
+		k, v, err := r.Encode(pc.serdes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: prefix + r.Topic, Key: k, Value: v, Timestamp: r.Time})
+	}
+	if err := demo.Produce(ctx, c.Brokers, recs); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-brokers", strings.Join(c.Brokers, ","), "-registry", c.Registry, "-app", app,
+		"-topic-prefix", prefix, "-state-dir", t.TempDir(), "-commit-interval", "100ms", "-auto-register"}
+	var out strings.Builder
+	if err := runBackfill(ctx, append(args, "-promote", "-dry-run"), &out); !errors.Is(err, processor.ErrBackfillBehind) {
+		t.Fatalf("promote before any backfill: %v, want ErrBackfillBehind\n%s", err, out.String())
+	}
+	live := newSyncBuffer()
+	bctx, bcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- runBackfill(bctx, args, live) }()
+	err := live.waitFor(ctx, "backfill: caught up")
+	bcancel()
+	if err := <-done; err != nil {
+		t.Fatalf("weir backfill: %v\n%s", err, live.String())
+	}
+	if err != nil {
+		t.Fatalf("%v\n%s", err, live.String())
+	}
+	shadowUpdates := app + "-backfill-" + tp.Updates
+	customers := map[string]int64{}
+	if err := processor.ReadToEnd(ctx, []string{shadowUpdates}, func(r processor.FollowedRecord) error {
+		u, err := pc.serdes.Update.Decode(shadowUpdates, r.Value)
+		customers[u.CustomerID] = max(customers[u.CustomerID], u.Version)
+		return err
+	}, processor.SeedBrokers(c.Brokers...)); err != nil {
+		t.Fatalf("shadow output %s: %v\n%s", shadowUpdates, err, live.String())
+	}
+	if len(customers) == 0 {
+		t.Fatalf("no profile updates on %s\n%s", shadowUpdates, live.String())
+	}
+}
