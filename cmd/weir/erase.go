@@ -102,7 +102,7 @@ func runErase(ctx context.Context, args []string, out io.Writer) error {
 	if app == "" {
 		app = defaultAppID("profiles")
 	}
-	cfg, err := profilesConfig(ctx, app, f.prefix, f.registry, f.pipe, co.registry...)
+	cfg, err := profilesConfig(ctx, app, f.prefix, f.registry, f.pipe, nil, co.registry...)
 	if err != nil {
 		return fmt.Errorf("erase: %w", err)
 	}

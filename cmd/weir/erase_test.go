@@ -62,7 +62,9 @@ func TestEraseSurvivesKillAndRestore(t *testing.T) {
 	for id := range counts {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return counts[ids[i]] > counts[ids[j]] || counts[ids[i]] == counts[ids[j]] && ids[i] < ids[j] })
+	sort.Slice(ids, func(i, j int) bool {
+		return counts[ids[i]] > counts[ids[j]] || counts[ids[i]] == counts[ids[j]] && ids[i] < ids[j]
+	})
 	x, y, z := ids[0], ids[1], ids[2] // x and y are erased, z stays
 
 	env := append(os.Environ(), "WEIR_BROKERS="+strings.Join(c.Brokers, ","), "WEIR_REGISTRY="+c.Registry)

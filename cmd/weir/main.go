@@ -36,6 +36,7 @@ Usage:
   weir webhooks [flags]   deliver profile triggers to HTTP endpoints (signed, retried, dead-lettered)
   weir reset [flags]      reset an application: input offsets back, internal topics and local state deleted (-dry-run)
   weir dlq list|replay    list dead letters by kind, or replay selected ones to their source topics after a fix
+  weir backfill [flags]   rebuild an application's state and outputs from history beside the live workers; -promote switches over (-dry-run)
   weir erase <id>...      erase customers (GDPR, CCPA) from a profiles pipeline run with -erasures, and wait for the audit (-dry-run)
   weir describe           print the demo topology
 Run 'weir demo -h' for the demo's flags.
@@ -67,6 +68,8 @@ func main() {
 		err = runReset(ctx, os.Args[2:], os.Stdout)
 	case "dlq":
 		err = runDLQ(ctx, os.Args[2:], os.Stdout)
+	case "backfill":
+		err = runBackfill(ctx, os.Args[2:], os.Stdout)
 	case "erase":
 		err = runErase(ctx, os.Args[2:], os.Stdout)
 	case "describe":
@@ -186,7 +189,7 @@ func runWorker(ctx context.Context, args []string) error {
 		if app == "" {
 			app = defaultAppID(f.pipeline)
 		}
-		if pcfg, err = profilesConfig(ctx, app, f.prefix, f.registry, f.pipe, co.registry...); err == nil {
+		if pcfg, err = profilesConfig(ctx, app, f.prefix, f.registry, f.pipe, nil, co.registry...); err == nil {
 			topo, err = profile.Topology(pcfg)
 		}
 	} else {

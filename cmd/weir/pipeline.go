@@ -11,7 +11,9 @@ import (
 
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/codec/avro"
+	"github.com/weirstream/weir/events"
 	"github.com/weirstream/weir/internal/demo"
+	"github.com/weirstream/weir/processor"
 	"github.com/weirstream/weir/profile"
 	"github.com/weirstream/weir/topology"
 )
@@ -43,6 +45,18 @@ func defaultAppID(pipeline string) string { return "weir-" + pipeline }
 // every output subject, so a missing one fails start-up, not the first
 // commit.
 func pipelineTopology(ctx context.Context, pipeline, app, prefix, registry string, pf *pipelineFlags, regOpts ...avro.HTTPClientOpt) (*topology.Topology, error) {
+	topo, _, err := buildPipeline(ctx, pipeline, app, prefix, registry, pf, nil, regOpts...)
+	return topo, err
+}
+
+// buildPipeline is pipelineTopology with each output topic named by
+// output (nil: as they are; weir backfill writes to shadow outputs), and
+// says how to read the version of each versioned output's records (the
+// profile updates) by its name.
+func buildPipeline(ctx context.Context, pipeline, app, prefix, registry string, pf *pipelineFlags, output func(string) string, regOpts ...avro.HTTPClientOpt) (*topology.Topology, map[string]processor.VersionFunc, error) {
+	if output == nil {
+		output = func(s string) string { return s }
+	}
 	if app == "" {
 		app = defaultAppID(pipeline)
 	}
@@ -53,27 +67,35 @@ func pipelineTopology(ctx context.Context, pipeline, app, prefix, registry strin
 	switch pipeline {
 	case "views":
 		if pf.keyFormat != string(profile.KeyString) {
-			return nil, fmt.Errorf("-key-format %q: only -pipeline profiles reads other key formats", pf.keyFormat)
+			return nil, nil, fmt.Errorf("-key-format %q: only -pipeline profiles reads other key formats", pf.keyFormat)
 		}
 		// Its outputs are JSON and int64: no subject to check.
 		serdes, err := demo.NewSerdesClient(registry, regOpts, opts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return demo.Topology(app, demo.TopicsWithPrefix(prefix), serdes)
+		tp := demo.TopicsWithPrefix(prefix)
+		tp.Enriched, tp.Counts = output(tp.Enriched), output(tp.Counts)
+		topo, err := demo.Topology(app, tp, serdes)
+		return topo, nil, err
 	case "profiles":
-		cfg, err := profilesConfig(ctx, app, prefix, registry, pf, regOpts...)
+		cfg, err := profilesConfig(ctx, app, prefix, registry, pf, output, regOpts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return profile.Topology(cfg)
+		topo, err := profile.Topology(cfg)
+		return topo, map[string]processor.VersionFunc{cfg.Topics.Updates: updateVersion(cfg.Serdes.Update, cfg.Topics.Updates)}, err
 	}
-	return nil, fmt.Errorf("-pipeline %q: use views or profiles", pipeline)
+	return nil, nil, fmt.Errorf("-pipeline %q: use views or profiles", pipeline)
 }
 
 // profilesConfig is the profiles pipeline's configuration from the flags,
-// its output subjects checked as pipelineTopology says.
-func profilesConfig(ctx context.Context, app, prefix, registry string, pf *pipelineFlags, regOpts ...avro.HTTPClientOpt) (profile.Config, error) {
+// its output subjects checked as pipelineTopology says, each output named
+// by output (nil: as they are).
+func profilesConfig(ctx context.Context, app, prefix, registry string, pf *pipelineFlags, output func(string) string, regOpts ...avro.HTTPClientOpt) (profile.Config, error) {
+	if output == nil {
+		output = func(s string) string { return s }
+	}
 	if pf.keyFormat != string(profile.KeyString) && pf.keyFormat != string(profile.KeyAvro) {
 		return profile.Config{}, fmt.Errorf("-key-format %q: use string or avro", pf.keyFormat)
 	}
@@ -94,9 +116,11 @@ func profilesConfig(ctx context.Context, app, prefix, registry string, pf *pipel
 		return profile.Config{}, err
 	}
 	tp := profile.PrefixedTopics(prefix)
+	tp.Updates, tp.Triggers = output(tp.Updates), output(tp.Triggers)
 	outputs := map[string]any{tp.Updates: serdes.Update, tp.Triggers: serdes.Trigger}
 	if pf.erasures {
 		tp = tp.WithErasures(prefix)
+		tp.ErasureAudit = output(tp.ErasureAudit)
 		// Weir writes the requests too (DELETE /v1/profiles/{id}, weir erase).
 		outputs[tp.ErasureAudit], outputs[tp.Erasures] = serdes.Audit, serdes.Erasure
 	}
@@ -148,4 +172,19 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// updateVersion reads the version of a profile update: what a consumer
+// compares (version > stored) and weir backfill -promote too.
+func updateVersion(serde codec.Serde[events.ProfileUpdate], topic string) processor.VersionFunc {
+	return func(_, value []byte) (int64, bool, error) {
+		if value == nil {
+			return 0, false, nil
+		}
+		u, err := serde.Decode(topic, value)
+		if err != nil {
+			return 0, false, err
+		}
+		return u.Version, true, nil
+	}
 }
