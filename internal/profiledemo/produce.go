@@ -70,7 +70,8 @@ func Produce(ctx context.Context, cfg ProduceConfig, status io.Writer) (ProduceR
 	if cfg.TopicWait <= 0 {
 		cfg.TopicWait = 2 * time.Minute
 	}
-	tp := profile.PrefixedTopics(cfg.TopicPrefix)
+	// The erasure topics too, for workers run with -erasures.
+	tp := profile.PrefixedTopics(cfg.TopicPrefix).WithErasures(cfg.TopicPrefix)
 	if err := createTopicsWaiting(ctx, d.Brokers, tp, d.Partitions, cfg.TopicWait, status); err != nil {
 		return res, err
 	}

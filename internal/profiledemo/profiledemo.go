@@ -397,8 +397,9 @@ func generateRounds(ctx context.Context, cfg Config, s profile.Serdes, recs []pr
 	}
 }
 
-// createTopics creates the pipeline's topics and, for the browser demo
-// (webhooks), the webhook dead-letter topic.
+// createTopics creates the pipeline's topics (the erasure ones if t names
+// them) and, for the browser demo (webhooks), the webhook dead-letter
+// topic.
 func createTopics(ctx context.Context, brokers []string, t profile.Topics, partitions int32, webhooks bool) error {
 	topics := map[string]int32{
 		t.Views: partitions, t.Purchases: partitions, t.Tickets: partitions, t.Customers: partitions,
@@ -406,6 +407,9 @@ func createTopics(ctx context.Context, brokers []string, t profile.Topics, parti
 	}
 	if webhooks {
 		topics[t.Triggers+"-webhook-dlq"] = 1
+	}
+	if t.Erasures != "" {
+		topics[t.Erasures], topics[t.ErasureAudit] = partitions, partitions
 	}
 	return demo.CreateTopicsKeeping(ctx, brokers, topics)
 }
