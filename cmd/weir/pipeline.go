@@ -22,6 +22,7 @@ type pipelineFlags struct {
 	autoRegister  bool
 	keyFormat     string
 	maxFutureSkew time.Duration
+	inactiveTTL   time.Duration
 }
 
 func addPipelineFlags(fs *flag.FlagSet) *pipelineFlags {
@@ -29,6 +30,7 @@ func addPipelineFlags(fs *flag.FlagSet) *pipelineFlags {
 	fs.BoolVar(&p.autoRegister, "auto-register", false, "register the output schemas in the registry; without it they must be registered before start (start-up checks)")
 	fs.StringVar(&p.keyFormat, "key-format", string(profile.KeyString), "profiles: key format of the input topics: string (UTF-8 customer ids) or avro (Confluent-framed Avro strings)")
 	fs.DurationVar(&p.maxFutureSkew, "max-future-skew", profile.Grace, "profiles: clamp event times further ahead of the record timestamp to it (0: the default); negative: no bound")
+	fs.DurationVar(&p.inactiveTTL, "inactive-ttl", 0, "profiles: forget a customer with no event for this long in event time (its profile is deleted, with a changelog tombstone; a returning customer starts a new profile with a higher version); 0 keeps profiles forever")
 	return p
 }
 
@@ -52,6 +54,9 @@ func pipelineTopology(ctx context.Context, pipeline, app, prefix, registry strin
 	case "views":
 		if pf.keyFormat != string(profile.KeyString) {
 			return nil, fmt.Errorf("-key-format %q: only -pipeline profiles reads other key formats", pf.keyFormat)
+		}
+		if pf.inactiveTTL != 0 {
+			return nil, fmt.Errorf("-inactive-ttl %v: only -pipeline profiles forgets inactive customers", pf.inactiveTTL)
 		}
 		// Its outputs are JSON and int64: no subject to check.
 		serdes, err := demo.NewSerdesClient(registry, regOpts, opts...)
@@ -79,7 +84,7 @@ func pipelineTopology(ctx context.Context, pipeline, app, prefix, registry strin
 			}
 		}
 		topo, err := profile.Topology(profile.Config{AppID: app, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter,
-			KeyFormat: profile.KeyFormat(pf.keyFormat), MaxFutureSkew: pf.maxFutureSkew})
+			KeyFormat: profile.KeyFormat(pf.keyFormat), MaxFutureSkew: pf.maxFutureSkew, InactiveTTL: pf.inactiveTTL})
 		if errors.Is(err, profile.ErrConfig) && pf.keyFormat != string(profile.KeyString) && pf.keyFormat != string(profile.KeyAvro) {
 			return nil, fmt.Errorf("-key-format %q: use string or avro", pf.keyFormat)
 		}
