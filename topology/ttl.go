@@ -92,6 +92,9 @@ type ttlStore struct {
 	known   bool
 	behind  bool
 	getBuf  []byte
+	// onExpire, if set, gets each expired key and its last value, after
+	// the delete: aggregates forward it downstream as a delete.
+	onExpire func(key, value []byte) error
 }
 
 func encMs(b []byte, ms int64) []byte { return binary.BigEndian.AppendUint64(b, uint64(ms)^(1<<63)) }
@@ -306,8 +309,21 @@ func (s *ttlStore) sweep(st int64) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
+	if len(due) > 0 {
+		s.behind = true // callbacks may read keys not deleted yet
+	}
 	for _, tk := range due {
 		key := tk[9:]
+		var old []byte
+		if s.onExpire != nil {
+			v, ok, err := s.kv.Get(key)
+			if err != nil {
+				return err
+			}
+			if ok {
+				old = append([]byte{}, v...)
+			}
+		}
 		if err := s.kv.Delete(key); err != nil {
 			return err
 		}
@@ -316,6 +332,11 @@ func (s *ttlStore) sweep(st int64) error {
 		}
 		if err := s.idx.Delete(tk); err != nil {
 			return err
+		}
+		if old != nil {
+			if err := s.onExpire(key, old); err != nil {
+				return err
+			}
 		}
 	}
 	s.known, s.behind = true, more
@@ -340,9 +361,17 @@ func (t *Task) openTTL() {
 	}
 }
 
+// onExpire registers fn for the keys store expires, if it has a TTL.
+func (c *nodeCtx) onExpire(store string, fn func(key, value []byte) error) {
+	if s, ok := c.t.stores[store].(*ttlStore); ok {
+		s.onExpire = fn
+	}
+}
+
 // sweepTTL expires keys past their TTL at the current stream time.
 func (t *Task) sweepTTL() error {
 	st := t.streamTime.UnixMilli()
+	t.curTime, t.curHeaders = t.streamTime, nil
 	for _, s := range t.ttls {
 		if err := s.sweep(st); err != nil {
 			return fmt.Errorf("%w: %s: expire: %w", ErrStore, s.name, err)

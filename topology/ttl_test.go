@@ -384,3 +384,44 @@ func ttlModelRun(t *testing.T, seed int64) {
 		}
 	}
 }
+
+// An aggregate with a TTL forwards an expired key as a delete, and the
+// key's next record counts from zero again.
+func TestTTLCountForwardsExpiryAsDelete(t *testing.T) {
+	b := topology.New("app")
+	counts := topology.GroupByKey(topology.StreamOf(b, "in", str, str), str, str).Count("counts", topology.TTL(10*time.Millisecond))
+	counts.To("out", str, i64)
+	topology.JoinTable(topology.StreamOf(b, "probe", str, str), counts, "probe-counts",
+		func(_, _ string, n int64) int64 { return n }).To("probed", str, i64)
+	d := driver(t, build(t, b), topologytest.Changelogs())
+	in := topologytest.Input(d, "in", str, str)
+	probe := topologytest.Input(d, "probe", str, str)
+	must(t, in.Pipe("a", "x", ms(0)))
+	must(t, in.Pipe("a", "x", ms(5)))
+	must(t, in.Pipe("b", "x", ms(14)))
+	must(t, probe.Pipe("a", "?", ms(14)))
+	must(t, in.Pipe("b", "x", ms(15))) // a expires: written at 5
+	must(t, probe.Pipe("a", "?", ms(15)))
+	must(t, in.Pipe("a", "x", ms(16)))
+	recs, err := topologytest.Output(d, "out", str, i64).ReadAll()
+	must(t, err)
+	var got []string
+	for _, r := range recs {
+		v := fmt.Sprint(r.Value)
+		if r.Tombstone {
+			v = "nil"
+		}
+		got = append(got, fmt.Sprintf("%s=%s@%d", r.Key, v, r.Timestamp.UnixMilli()))
+	}
+	if want := "[a=1@0 a=2@5 b=1@14 a=nil@15 b=2@15 a=1@16]"; fmt.Sprint(got) != want {
+		t.Fatalf("table updates %v, want %s", got, want)
+	}
+	if got := readKVs(t, d, "probed", str, i64); fmt.Sprint(got) != "[{a 2}]" {
+		t.Fatalf("stream-table join: %v, want only the probe before expiry to match", got)
+	}
+	b2 := topology.New("app")
+	topology.GroupByKey(topology.StreamOf(b2, "in", str, str), str, str).Count("counts", topology.TTL(0))
+	if _, err := b2.Build(); !errors.Is(err, topology.ErrBadOption) {
+		t.Fatalf("Count with TTL(0): %v, want ErrBadOption", err)
+	}
+}
