@@ -425,3 +425,41 @@ func TestTTLCountForwardsExpiryAsDelete(t *testing.T) {
 		t.Fatalf("Count with TTL(0): %v, want ErrBadOption", err)
 	}
 }
+
+// RestoreFromChangelogs keeps a windowed count's results: its changelog
+// leaves the time index out, and the restore derives it again, as the
+// runtime does.
+func TestDriverRestoreFromChangelogsWindows(t *testing.T) {
+	run := func(restore bool) []kv[string, int64] {
+		b := topology.New("app")
+		topology.GroupByKey(topology.StreamOf(b, "in", str, str), str, str).
+			WindowedBy(topology.Tumbling(10*time.Millisecond).Grace(0).EmitFinal()).Count("w").
+			ToStream("w-out").To("out", topology.WindowedSerde(str), i64)
+		d := driver(t, build(t, b), topologytest.Changelogs())
+		in := topologytest.Input(d, "in", str, str)
+		for i, k := range []string{"a", "b", "a", "c", "a", "b"} {
+			must(t, in.Pipe(k, "v", ms(int64(i*3))))
+			if restore && i == 2 {
+				must(t, d.RestoreFromChangelogs())
+			}
+		}
+		for _, r := range d.Outputs("app-w-changelog") {
+			if r.Key[0] != 'k' {
+				t.Fatalf("changelog holds index key %q", r.Key)
+			}
+		}
+		must(t, in.Pipe("z", "v", ms(100)))
+		recs, err := topologytest.Output(d, "out", topology.WindowedSerde(str), i64).ReadAll()
+		must(t, err)
+		var out []kv[string, int64]
+		for _, r := range recs {
+			out = append(out, kv[string, int64]{fmt.Sprintf("%s@%d", r.Key.Key, r.Key.Start.UnixMilli()), r.Value})
+		}
+		return out
+	}
+	want := run(false)
+	if len(want) == 0 {
+		t.Fatal("no windows closed")
+	}
+	wantKVs(t, run(true), want)
+}
