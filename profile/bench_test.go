@@ -3,6 +3,7 @@ package profile_test
 import (
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
@@ -38,6 +39,17 @@ func BenchmarkProfileTopology(b *testing.B) {
 // skip-list nodes, the stream-stream join's window fetches, and Avro
 // decoding.
 func BenchmarkProfileTopologyAvro(b *testing.B) {
+	benchTopologyWith(b, benchAvroSerdes(b), profile.Config{})
+}
+
+// BenchmarkProfileTopologyAvroTTL is BenchmarkProfileTopologyAvro with
+// Config.InactiveTTL of an hour: the generated day gives a customer an
+// event about every hour, so many profiles expire and come back.
+func BenchmarkProfileTopologyAvroTTL(b *testing.B) {
+	benchTopologyWith(b, benchAvroSerdes(b), profile.Config{InactiveTTL: time.Hour})
+}
+
+func benchAvroSerdes(b *testing.B) profile.Serdes {
 	fake := srfake.New()
 	b.Cleanup(fake.Close)
 	hc, err := avro.NewHTTPRegistryClient(fake.URL())
@@ -46,13 +58,16 @@ func BenchmarkProfileTopologyAvro(b *testing.B) {
 	mustT(b, err)
 	sd, err := profile.AvroSerdes(reg, avro.AutoRegister())
 	mustT(b, err)
-	benchTopology(b, sd)
+	return sd
 }
 
 // benchTopology reports events/s (input events, not catalog or customer
 // rows) and allocs/event (heap allocations of the timed part, over the
 // same events).
-func benchTopology(b *testing.B, sd profile.Serdes) {
+func benchTopology(b *testing.B, sd profile.Serdes) { benchTopologyWith(b, sd, profile.Config{}) }
+
+// benchTopologyWith is benchTopology with cfg (its Serdes and Emit set).
+func benchTopologyWith(b *testing.B, sd profile.Serdes, cfg profile.Config) {
 	recs := profile.Generate(1, 20000, profile.GenOptions{Customers: 1500})
 	type enc struct {
 		topic string
@@ -66,7 +81,8 @@ func benchTopology(b *testing.B, sd profile.Serdes) {
 		encs[i] = enc{r.Topic, k, v, r}
 	}
 	open := func() *topologytest.Driver {
-		return newDriverWith(b, sd, profile.PerCommit, topologytest.ManualCommit())
+		cfg.Serdes, cfg.Emit = sd, profile.PerCommit
+		return newDriverCfg(b, cfg, topologytest.ManualCommit())
 	}
 	d := open()
 	// Warm the registry caches outside the timed part.

@@ -215,6 +215,19 @@ type Config struct {
 	// (30m); the browser demo shortens it so the trigger shows while a
 	// person watches.
 	CartIdle time.Duration
+	// InactiveTTL forgets a customer who has had no event for this long
+	// (in event time: stream time past the profile's UpdatedAt): the
+	// profile leaves StoreProfiles with a changelog tombstone
+	// (topology.TTL), no pending cart_abandoned fires for it, and a
+	// returning customer starts a new profile. Versions stay increasing
+	// across that: with InactiveTTL set, a new profile's version starts
+	// at its creation stream time in Unix ms × 1000 (then +1 per event),
+	// so it is above any version of the customer's expired profile, and
+	// trigger ids (customer, type, version) are never reused. Profiles
+	// written before InactiveTTL was set are forgotten when next read
+	// after the TTL (their store entries stay until then). Default: 0,
+	// profiles are kept forever and versions count events from 1.
+	InactiveTTL time.Duration
 }
 
 // KeyFormat is the encoding of the input topics' keys.
@@ -294,6 +307,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CartIdle == 0 {
 		c.CartIdle = CartIdle
+	}
+	if c.InactiveTTL < 0 || c.InactiveTTL > 0 && c.InactiveTTL < time.Millisecond {
+		return c, fmt.Errorf("%w: inactive TTL %v: give at least 1ms, or 0 to keep profiles forever", ErrConfig, c.InactiveTTL)
 	}
 	if c.MaxFutureSkew == 0 {
 		c.MaxFutureSkew = Grace

@@ -137,3 +137,31 @@ func holding(t *testing.T, d *topologytest.Driver, topo *topology.Topology, eras
 	}
 	return found
 }
+
+// With InactiveTTL, the profile store's expiry index (profiles-ttl) keeps
+// the customer id too: an erasure clears it with the profile.
+func TestErasureClearsTheExpiryIndex(t *testing.T) {
+	tp := profile.Topics{}.WithErasures("")
+	topo, err := profile.Topology(profile.Config{Serdes: serdes, Topics: tp, InactiveTTL: 1000 * time.Hour})
+	mustT(t, err)
+	d, err := topologytest.New(topo, topologytest.TaskOpts(topology.DefaultBadInput(topology.DeadLetter)))
+	mustT(t, err)
+	t.Cleanup(func() { _ = d.Close() })
+	recs := profile.Generate(3, 600, profile.GenOptions{Customers: 10})
+	for _, r := range recs {
+		pipe(t, d, r)
+	}
+	mustT(t, d.Commit())
+	id := recs[len(recs)-1].Key
+	before := holding(t, d, topo, tp.Erasures, id)
+	if !slices.Contains(before, profile.StoreProfiles+"-ttl") {
+		t.Fatalf("before the erasure %s is in %v: the expiry index should be among them", id, before)
+	}
+	k, v, err := encodeErasure(eventsErasure(id, recs[len(recs)-1].Time))
+	mustT(t, err)
+	mustT(t, d.PipeRaw(tp.Erasures, k, v, recs[len(recs)-1].Time))
+	mustT(t, d.Commit())
+	if where := holding(t, d, topo, tp.Erasures, id); len(where) > 0 {
+		t.Fatalf("after the erasure %s is still in %v", id, where)
+	}
+}

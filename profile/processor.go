@@ -20,6 +20,7 @@ type profiler struct {
 	emit     EmitMode
 	cartIdle time.Duration // Config.CartIdle
 	erased   *erasedFrom   // what an erasure's audit lists
+	ttl      int64         // Config.InactiveTTL in ms; 0: none
 	ctx      *topology.Context[string, output]
 	profiles *topology.KVStore[string, stored]
 	timers   state.KeyValueStore
@@ -75,13 +76,23 @@ const maxCachedProfiles = 20000
 // marked with touch.
 func (p *profiler) get(id string) (*cached, error) {
 	if c, ok := p.cache[id]; ok {
+		if p.expired(&c.s) {
+			delete(p.cache, id) // writeBack skips it; the store expires it
+			return nil, nil
+		}
 		return c, nil
 	}
 	s, ok, err := p.profiles.Get(id)
-	if err != nil || !ok {
-		return nil, err
+	if err != nil || !ok || p.expired(&s) {
+		return nil, err // expired: written before InactiveTTL was set
 	}
 	return p.add(id, s)
+}
+
+// expired reports whether s is past InactiveTTL at the stream time: the
+// rule of the store's TTL (written at UpdatedAt), applied to the cache too.
+func (p *profiler) expired(s *stored) bool {
+	return p.ttl > 0 && p.ctx.StreamTime().UnixMilli()-s.Profile.UpdatedAt.UnixMilli() >= p.ttl
 }
 
 // add caches s as id's profile. Past maxCached, the cache is written back
@@ -110,7 +121,12 @@ func (p *profiler) touch(id string, c *cached) {
 func (p *profiler) writeBack() error {
 	for _, id := range p.dirty {
 		c := p.cache[id]
-		if err := p.profiles.Put(id, c.s); err != nil {
+		if c == nil { // expired in the cache (get)
+			continue
+		}
+		// Stamped with the last event's stream time, not the commit's:
+		// expiry must not depend on when commits come.
+		if err := p.profiles.PutAt(id, c.s, c.s.Profile.UpdatedAt); err != nil {
 			return err
 		}
 		c.dirty = false
@@ -182,7 +198,12 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 	p.afterView, p.itemCats = nil, nil
 	c, err := p.get(id)
 	if err == nil && c == nil {
-		c, err = p.add(id, stored{})
+		var s stored
+		if p.ttl > 0 {
+			// Above any version of an expired profile of id (Config.InactiveTTL).
+			s.Profile.Version = e.st * 1000
+		}
+		c, err = p.add(id, s)
 	}
 	if err != nil {
 		return err
@@ -321,7 +342,10 @@ func (p *profiler) fireTimers(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if c == nil || len(c.s.Profile.CartItems) == 0 {
+		// With InactiveTTL, a timer whose deadline the profile does not
+		// have belongs to an expired profile (a new one may have a cart
+		// of its own, with its own timer).
+		if c == nil || len(c.s.Profile.CartItems) == 0 || p.ttl > 0 && c.s.CartDeadline != int64(binary.BigEndian.Uint64(k)^(1<<63)) {
 			continue
 		}
 		s := &c.s

@@ -31,7 +31,12 @@ func newDriver(t testing.TB, emit profile.EmitMode, opts ...topologytest.Opt) *t
 
 func newDriverWith(t testing.TB, sd profile.Serdes, emit profile.EmitMode, opts ...topologytest.Opt) *topologytest.Driver {
 	t.Helper()
-	topo, err := profile.Topology(profile.Config{Serdes: sd, Emit: emit})
+	return newDriverCfg(t, profile.Config{Serdes: sd, Emit: emit}, opts...)
+}
+
+func newDriverCfg(t testing.TB, cfg profile.Config, opts ...topologytest.Opt) *topologytest.Driver {
+	t.Helper()
+	topo, err := profile.Topology(cfg)
 	mustT(t, err)
 	opts = append([]topologytest.Opt{topologytest.TaskOpts(topology.DefaultBadInput(topology.DeadLetter))}, opts...)
 	d, err := topologytest.New(topo, opts...)

@@ -193,11 +193,19 @@ func Topology(cfg Config) (*topology.Topology, error) {
 			}
 			return in
 		})
+	// Cart timers need no TTL: a timer of a forgotten customer finds no
+	// profile (or a new one with another deadline) and fires nothing, and
+	// is gone by its deadline anyway.
+	var profileOpts []topology.StoreOpt
+	if cfg.InactiveTTL > 0 {
+		profileOpts = append(profileOpts, topology.TTL(cfg.InactiveTTL))
+	}
 	// erased is what an erasure's audit lists, known once built.
 	erased := &erasedFrom{app: cfg.AppID, outputs: []string{tp.Updates}}
 	out := topology.Process(withCustomer, "profile", func() topology.Processor[string, *input, string, output] {
-		return &profiler{keys: sd.Key, emit: cfg.Emit, maxCached: cfg.CachedProfiles, cartIdle: cfg.CartIdle, erased: erased}
-	}, topology.KeyValueStore(StoreProfiles), topology.KeyValueStore(StoreCartTimers))
+		return &profiler{keys: sd.Key, emit: cfg.Emit, maxCached: cfg.CachedProfiles, cartIdle: cfg.CartIdle,
+			ttl: cfg.InactiveTTL.Milliseconds(), erased: erased}
+	}, topology.KeyValueStore(StoreProfiles, profileOpts...), topology.KeyValueStore(StoreCartTimers))
 	branches := out.Branch("profile-outputs",
 		func(_ string, o output) bool { return o.update != nil },
 		func(_ string, o output) bool { return o.trigger != nil },

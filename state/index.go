@@ -23,6 +23,9 @@ var (
 // derived reports whether k is an index key.
 func (x *Index) derived(k []byte) bool { return len(k) > 0 && k[0] == tagIndex }
 
+// Derived reports whether k is an index key, which a changelog leaves out.
+func (x *Index) Derived(k []byte) bool { return x.derived(k) }
+
 // logged returns the parts of r outside the index, in order.
 func (x *Index) logged(r KeyRange) []KeyRange {
 	lo, hi := []byte{tagIndex}, []byte{tagIndex + 1}

@@ -122,7 +122,18 @@ func TestDescribe(t *testing.T) {
 func metadata(topo *topology.Topology) string {
 	var sb strings.Builder
 	for _, s := range topo.Subtopologies() {
-		fmt.Fprintf(&sb, "sub-topology %d: sources %v sinks %v stores %v\n", s.ID, s.Sources, s.Sinks, s.Stores)
+		var stores []string
+		for _, st := range s.Stores {
+			x := fmt.Sprintf("{%s %s %s", st.Name, st.Kind, st.Changelog)
+			if st.TTL > 0 {
+				x += fmt.Sprintf(" ttl=%s expiry=%s", st.TTL, st.Expiry)
+			}
+			if st.ExpiryOf != "" {
+				x += " expiry-of=" + st.ExpiryOf
+			}
+			stores = append(stores, x+"}")
+		}
+		fmt.Fprintf(&sb, "sub-topology %d: sources %v sinks %v stores [%s]\n", s.ID, s.Sources, s.Sinks, strings.Join(stores, " "))
 	}
 	for _, it := range topo.InternalTopics() {
 		fmt.Fprintf(&sb, "internal %+v\n", it)

@@ -113,8 +113,8 @@ func (t *Task) erase(k any, ts time.Time) error {
 	ctx := t.context()
 	for _, name := range t.sub.storeNames {
 		def := t.topo.stores[name]
-		if name == e.store {
-			continue
+		if name == e.store || def.expiryOf != "" {
+			continue // an expiry index: its store's delete (ttlStore) clears it
 		}
 		kb, ok, err := e.key(ctx, k, def.changelog)
 		if err != nil {

@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"fmt"
+
 	"github.com/weirstream/weir/codec"
 )
 
@@ -56,18 +58,19 @@ func (g GroupedStream[K, V]) input(name string) *node {
 	return repartition(g.b, g.n, name, g.ks, g.vs)
 }
 
-// Count counts records per key in a store named name.
-func (g GroupedStream[K, V]) Count(name string) Table[K, int64] {
+// Count counts records per key in a store named name. Options: TTL
+// (see Aggregate).
+func (g GroupedStream[K, V]) Count(name string, opts ...StoreOpt) Table[K, int64] {
 	return Aggregate(g, name, func() int64 { return 0 },
-		func(_ K, _ V, n int64) (int64, error) { return n + 1, nil }, codec.Int64())
+		func(_ K, _ V, n int64) (int64, error) { return n + 1, nil }, codec.Int64(), opts...)
 }
 
 // Reduce combines the values of each key with fn, starting from the
-// first value, in a store named name.
-func (g GroupedStream[K, V]) Reduce(name string, fn func(agg, v V) (V, error)) Table[K, V] {
+// first value, in a store named name. Options: TTL (see Aggregate).
+func (g GroupedStream[K, V]) Reduce(name string, fn func(agg, v V) (V, error), opts ...StoreOpt) Table[K, V] {
 	g.b.checkFunc(fn != nil, name)
 	in := g.input(name)
-	return aggregateNode(g.b, in, name, "reduce", g.ks, g.vs, func(k K, m msg, st *KVStore[K, V]) (Change[V], bool, error) {
+	return aggregateNode(g.b, in, name, "reduce", g.ks, g.vs, opts, func(k K, m msg, st *KVStore[K, V]) (Change[V], bool, error) {
 		v := as[V](m.value)
 		old, ok, err := st.Get(k)
 		if err != nil {
@@ -89,11 +92,16 @@ func (g GroupedStream[K, V]) Reduce(name string, fn func(agg, v V) (V, error)) T
 // Aggregate folds the values of each key into an aggregate of type VA,
 // kept in a store named name. init gives the aggregate of a new key.
 // Aggregator functions return an error, handled like bad input.
-func Aggregate[K, V, VA any](g GroupedStream[K, V], name string, init func() VA, add func(k K, v V, agg VA) (VA, error), vas codec.Serde[VA]) Table[K, VA] {
+//
+// With TTL(d), a key whose aggregate was not updated for d of stream time
+// is deleted, and the table forwards the delete (Change{Old, nil}, at the
+// stream time) as if it had been removed; the key's next record starts
+// from init again. An error downstream of such a delete stops the task.
+func Aggregate[K, V, VA any](g GroupedStream[K, V], name string, init func() VA, add func(k K, v V, agg VA) (VA, error), vas codec.Serde[VA], opts ...StoreOpt) Table[K, VA] {
 	g.b.checkFunc(init != nil, name+" init")
 	g.b.checkFunc(add != nil, name+" adder")
 	in := g.input(name)
-	return aggregateNode(g.b, in, name, "aggregate", g.ks, vas, func(k K, m msg, st *KVStore[K, VA]) (Change[VA], bool, error) {
+	return aggregateNode(g.b, in, name, "aggregate", g.ks, vas, opts, func(k K, m msg, st *KVStore[K, VA]) (Change[VA], bool, error) {
 		old, ok, err := st.Get(k)
 		if err != nil {
 			return Change[VA]{}, false, err
@@ -115,8 +123,9 @@ func Aggregate[K, V, VA any](g GroupedStream[K, V], name string, init func() VA,
 }
 
 // aggregateNode adds a stateful node: step computes the change of the
-// key's aggregate; it is stored (New nil deletes) and forwarded.
-func aggregateNode[K, VA any](b *Builder, parent *node, name, op string, ks codec.Serde[K], vas codec.Serde[VA], step func(k K, m msg, st *KVStore[K, VA]) (Change[VA], bool, error)) Table[K, VA] {
+// key's aggregate; it is stored (New nil deletes) and forwarded. opts
+// are the store's (TTL: expired keys are forwarded as deletes).
+func aggregateNode[K, VA any](b *Builder, parent *node, name, op string, ks codec.Serde[K], vas codec.Serde[VA], opts []StoreOpt, step func(k K, m msg, st *KVStore[K, VA]) (Change[VA], bool, error)) Table[K, VA] {
 	b.checkSerde(ks != nil, "key serde", name)
 	b.checkSerde(vas != nil, "aggregate serde", name)
 	n := b.add(name, op, kindProcessor, []*node{parent}, func(nc *nodeCtx) (proc, error) {
@@ -125,6 +134,17 @@ func aggregateNode[K, VA any](b *Builder, parent *node, name, op string, ks code
 			return nil, err
 		}
 		st := WrapKV(kv, topic, ks, vas)
+		nc.onExpire(name, func(kb, vb []byte) error {
+			k, err := ks.Decode(topic, kb)
+			if err != nil {
+				return fmt.Errorf("%w: %s: decode key: %w", ErrStore, topic, err)
+			}
+			old, err := vas.Decode(topic, vb)
+			if err != nil {
+				return fmt.Errorf("%w: %s: decode value: %w", ErrStore, topic, err)
+			}
+			return nc.forward(msg{key: k, value: Change[VA]{Old: &old}, ts: nc.t.streamTime})
+		})
 		return procFunc(func(m msg) error {
 			k := as[K](m.key)
 			c, emit, err := step(k, m, st)
@@ -143,7 +163,7 @@ func aggregateNode[K, VA any](b *Builder, parent *node, name, op string, ks code
 			return nc.forward(m)
 		}), nil
 	})
-	b.declareStore(name, n)
+	b.declareStoreOpts(op, b.declareStore(name, n), n, opts)
 	return Table[K, VA]{b: b, n: n, store: name, ks: ks, vs: vas}
 }
 
@@ -212,7 +232,7 @@ func (g GroupedTable[K, V]) Count(name string) Table[K, int64] {
 func (g GroupedTable[K, V]) Reduce(name string, add, subtract func(agg, v V) (V, error)) Table[K, V] {
 	g.b.checkFunc(add != nil, name+" adder")
 	g.b.checkFunc(subtract != nil, name+" subtractor")
-	return aggregateNode(g.b, g.n, name, "table-reduce", g.ks, g.vs, func(k K, m msg, st *KVStore[K, V]) (Change[V], bool, error) {
+	return aggregateNode(g.b, g.n, name, "table-reduce", g.ks, g.vs, nil, func(k K, m msg, st *KVStore[K, V]) (Change[V], bool, error) {
 		in := as[Change[V]](m.value)
 		old, ok, err := st.Get(k)
 		if err != nil {
@@ -256,7 +276,7 @@ func AggregateTable[K, V, VA any](g GroupedTable[K, V], name string, init func()
 	g.b.checkFunc(init != nil, name+" init")
 	g.b.checkFunc(add != nil, name+" adder")
 	g.b.checkFunc(subtract != nil, name+" subtractor")
-	return aggregateNode(g.b, g.n, name, "table-aggregate", g.ks, vas, func(k K, m msg, st *KVStore[K, VA]) (Change[VA], bool, error) {
+	return aggregateNode(g.b, g.n, name, "table-aggregate", g.ks, vas, nil, func(k K, m msg, st *KVStore[K, VA]) (Change[VA], bool, error) {
 		in := as[Change[V]](m.value)
 		old, ok, err := st.Get(k)
 		if err != nil {

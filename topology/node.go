@@ -143,6 +143,9 @@ type storeDef struct {
 	global    bool
 	topic     string // global stores: the topic that fills them
 	users     []*node
+	ttl       time.Duration // key-value stores with a TTL (ttl.go)
+	expiry    string        // with a TTL: the companion store of the expiry index
+	expiryOf  string        // a companion store: the store it indexes
 }
 
 // Change is an update of a table: the value before and after. Nil means
@@ -225,6 +228,30 @@ func (s *KVStore[K, V]) Put(k K, v V) error {
 		vb = []byte{}
 	}
 	return storeErr(s.topic, s.kv.Put(kb, vb))
+}
+
+// PutAt is Put with k counted as written at at, for a store with a TTL
+// (topology.TTL): a writer that buffers writes (a write-back cache) stamps
+// each with when it really happened, so expiry does not depend on when
+// commits come. A time already past the TTL deletes k. Stores without a
+// TTL ignore at.
+func (s *KVStore[K, V]) PutAt(k K, v V, at time.Time) error {
+	ts, ok := s.kv.(*ttlStore)
+	if !ok {
+		return s.Put(k, v)
+	}
+	kb, err := s.ks.Encode(s.topic, k)
+	if err != nil {
+		return userErr("store "+s.topic+" key", err)
+	}
+	vb, err := s.vs.Encode(s.topic, v)
+	if err != nil {
+		return userErr("store "+s.topic+" value", err)
+	}
+	if vb == nil {
+		vb = []byte{}
+	}
+	return storeErr(s.topic, ts.PutAt(kb, vb, at.UnixMilli()))
 }
 
 // ErrStore wraps failures of a store itself (not of a serde): they stop

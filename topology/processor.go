@@ -38,11 +38,14 @@ func (f ProcessorFunc[KIn, VIn, KOut, VOut]) Process(ctx *Context[KOut, VOut], k
 type StoreSpec struct {
 	name    string
 	declare bool
+	opts    []StoreOpt
 }
 
 // KeyValueStore declares a new key-value store named name, with changelog
-// <app>-<name>-changelog.
-func KeyValueStore(name string) StoreSpec { return StoreSpec{name: name, declare: true} }
+// <app>-<name>-changelog. Options: TTL.
+func KeyValueStore(name string, opts ...StoreOpt) StoreSpec {
+	return StoreSpec{name: name, declare: true, opts: opts}
+}
 
 // ExistingStore connects a processor to a store declared elsewhere (by
 // another processor, a table or an aggregate). Processors sharing a store
@@ -66,7 +69,7 @@ func Process[KIn, VIn, KOut, VOut any](s Stream[KIn, VIn], name string, factory 
 	})
 	for _, sp := range stores {
 		if sp.declare {
-			s.b.declareStore(sp.name, n)
+			s.b.declareStoreOpts("KeyValueStore", s.b.declareStore(sp.name, n), n, sp.opts)
 		} else {
 			s.b.useStore(n, sp.name)
 		}

@@ -216,6 +216,7 @@ type Task struct {
 	schedules   []*schedule
 	timeHooks   []func(streamTime time.Time) error
 	commitHooks []commitHook
+	ttls        []*ttlStore // stores with a TTL (ttl.go)
 
 	outputs []Output
 	stats   TaskStats
@@ -274,6 +275,7 @@ func (t *Topology) NewTask(id TaskID, stores Stores, opts ...TaskOpt) (*Task, er
 		}
 		tk.stores[name] = kv
 	}
+	tk.openTTL()
 	// Make processors children first, so each node's children exist.
 	ctxs := map[*node]*nodeCtx{}
 	for i := len(sub.nodes) - 1; i >= 0; i-- {
@@ -482,6 +484,13 @@ func (t *Task) processOne(q *queue, it queued) error {
 		// the windows of a replay of last month.
 		if q.src.erasure == nil && (!t.seenTime || it.ts.After(t.streamTime)) {
 			t.streamTime, t.seenTime = it.ts, true
+			// Expire before the record is processed: it must not see
+			// keys past their TTL at its own stream time.
+			if len(t.ttls) > 0 {
+				if err := t.sweepTTL(); err != nil {
+					return fmt.Errorf("task %s: stream time %s: %w", t.id, t.streamTime.UTC().Format(time.RFC3339Nano), err)
+				}
+			}
 		}
 		err = t.processRecord(q, it)
 	}

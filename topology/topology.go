@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Topology is a built, immutable program. One Topology may run many tasks
@@ -151,6 +152,12 @@ type StoreInfo struct {
 	Name      string
 	Kind      StoreKind
 	Changelog string // <app>-<name>-changelog; empty for global stores
+	// TTL is the store's topology.TTL (0: keys never expire); Expiry
+	// names the companion store holding its expiry index, ExpiryOf is set
+	// on that companion and names the store it indexes.
+	TTL      time.Duration
+	Expiry   string
+	ExpiryOf string
 }
 
 // InternalTopicKind is what an internal topic is for.
@@ -218,7 +225,7 @@ func containsSink(ss []SinkInfo, topic string) bool {
 }
 
 func (t *Topology) storeInfo(s *storeDef) StoreInfo {
-	return StoreInfo{Name: s.name, Kind: s.kind, Changelog: s.changelog}
+	return StoreInfo{Name: s.name, Kind: s.kind, Changelog: s.changelog, TTL: s.ttl, Expiry: s.expiry, ExpiryOf: s.expiryOf}
 }
 
 // Stores describes every store (global ones included), in declaration
@@ -375,7 +382,14 @@ func (t *Topology) Describe() string {
 			if len(s.users) > 0 {
 				sub = s.users[0].sub
 			}
-			fmt.Fprintf(&sb, "  %s (%s, sub-topology %d, changelog %s)\n", s.name, s.kind, sub, s.changelog)
+			fmt.Fprintf(&sb, "  %s (%s, sub-topology %d, changelog %s", s.name, s.kind, sub, s.changelog)
+			switch {
+			case s.ttl > 0:
+				fmt.Fprintf(&sb, ", ttl %s", s.ttl)
+			case s.expiryOf != "":
+				fmt.Fprintf(&sb, ", expiry index of %s", s.expiryOf)
+			}
+			sb.WriteString(")\n")
 		}
 	}
 	if its := t.InternalTopics(); len(its) > 0 {

@@ -25,6 +25,7 @@ type pipelineFlags struct {
 	keyFormat     string
 	maxFutureSkew time.Duration
 	erasures      bool
+	inactiveTTL   time.Duration
 }
 
 func addPipelineFlags(fs *flag.FlagSet) *pipelineFlags {
@@ -33,6 +34,7 @@ func addPipelineFlags(fs *flag.FlagSet) *pipelineFlags {
 	fs.StringVar(&p.keyFormat, "key-format", string(profile.KeyString), "profiles: key format of the input topics: string (UTF-8 customer ids) or avro (Confluent-framed Avro strings)")
 	fs.DurationVar(&p.maxFutureSkew, "max-future-skew", profile.Grace, "profiles: clamp event times further ahead of the record timestamp to it (0: the default); negative: no bound")
 	fs.BoolVar(&p.erasures, "erasures", false, "profiles: apply erasure requests from the erasures topic (co-partitioned with the inputs), audited on erasure_audit; with -http, DELETE /v1/profiles/{id} submits them")
+	fs.DurationVar(&p.inactiveTTL, "inactive-ttl", 0, "profiles: forget a customer with no event for this long in event time (its profile is deleted, with a changelog tombstone; a returning customer starts a new profile with a higher version); 0 keeps profiles forever")
 	return p
 }
 
@@ -68,6 +70,9 @@ func buildPipeline(ctx context.Context, pipeline, app, prefix, registry string, 
 	case "views":
 		if pf.keyFormat != string(profile.KeyString) {
 			return nil, nil, fmt.Errorf("-key-format %q: only -pipeline profiles reads other key formats", pf.keyFormat)
+		}
+		if pf.inactiveTTL != 0 {
+			return nil, nil, fmt.Errorf("-inactive-ttl %v: only -pipeline profiles forgets inactive customers", pf.inactiveTTL)
 		}
 		// Its outputs are JSON and int64: no subject to check.
 		serdes, err := demo.NewSerdesClient(registry, regOpts, opts...)
@@ -130,7 +135,7 @@ func profilesConfig(ctx context.Context, app, prefix, registry string, pf *pipel
 		}
 	}
 	return profile.Config{AppID: app, Topics: tp, Serdes: serdes, BadInput: topology.DeadLetter,
-		KeyFormat: profile.KeyFormat(pf.keyFormat), MaxFutureSkew: pf.maxFutureSkew}, nil
+		KeyFormat: profile.KeyFormat(pf.keyFormat), MaxFutureSkew: pf.maxFutureSkew, InactiveTTL: pf.inactiveTTL}, nil
 }
 
 // checkSubjects checks that the registry has, under the subject each

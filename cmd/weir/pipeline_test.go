@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
@@ -82,5 +83,20 @@ func TestRunPipelineDefaultsAndFlags(t *testing.T) {
 	}
 	if _, err := pipelineTopology(ctx, "views", "", "", reg.URL(), &pipelineFlags{keyFormat: string(profile.KeyAvro)}); err == nil {
 		t.Error("views accepted -key-format avro, which it does not read")
+	}
+	topo, err = pipelineTopology(ctx, "profiles", "ttl", "", reg.URL(), &pipelineFlags{autoRegister: true, keyFormat: "string", inactiveTTL: time.Hour})
+	if err != nil {
+		t.Fatalf("profiles with -inactive-ttl 1h: %v", err)
+	}
+	if st, ok := topo.Store(profile.StoreProfiles); !ok || st.TTL != time.Hour {
+		t.Errorf("-inactive-ttl 1h: profile store %+v, want a TTL of 1h", st)
+	}
+	for _, c := range []struct {
+		pipeline string
+		ttl      time.Duration
+	}{{"profiles", -time.Hour}, {"views", time.Hour}} {
+		if _, err := pipelineTopology(ctx, c.pipeline, "", "", reg.URL(), &pipelineFlags{autoRegister: true, keyFormat: "string", inactiveTTL: c.ttl}); err == nil {
+			t.Errorf("-pipeline %s -inactive-ttl %v accepted", c.pipeline, c.ttl)
+		}
 	}
 }

@@ -33,6 +33,7 @@ type config struct {
 	partitions   int32
 	wallStart    time.Time
 	taskOpts     []topology.TaskOpt
+	changelogs   bool
 }
 
 // Partitions sets how many partitions every topic has. Default: 1.
@@ -43,6 +44,14 @@ func Partitions(n int32) Opt { return func(c *config) { c.partitions = n } }
 // what a topology buffers until commit (Context.OnCommit). Default: a
 // commit after every call, as a runtime committing after each record.
 func ManualCommit() Opt { return func(c *config) { c.manualCommit = true } }
+
+// Changelogs makes the driver keep the records each store's changelog
+// would get, as the runtime writes them: at each commit, one record per
+// key changed since the last (a tombstone for a delete), in key order,
+// leaving out the derived time index of window and session stores. Read
+// them with Outputs(<app>-<store>-changelog); RestoreFromChangelogs
+// rebuilds the stores from them. Default: off.
+func Changelogs() Opt { return func(c *config) { c.changelogs = true } }
 
 // WallClockStart sets the initial wall-clock time. Default: Unix 0.
 func WallClockStart(t time.Time) Opt { return func(c *config) { c.wallStart = t } }
@@ -65,6 +74,7 @@ type Driver struct {
 	wall       time.Time
 	autoCommit bool
 	taskOpts   []topology.TaskOpt // as New opened the tasks with
+	logged     []*taskStore       // with Changelogs: every task store, in order
 }
 
 // taskStore is one task's store: like the runtime's, it keeps one
@@ -73,9 +83,87 @@ type Driver struct {
 type taskStore struct {
 	state.KeyValueStore
 	wm state.IndexWatermark
+	// With Changelogs: the changelog topic, the derived index left out
+	// of it, and the changes since the last commit (nil: a tombstone).
+	topic   string
+	part    int32
+	index   *state.Index
+	logging bool
+	log     map[string][]byte
 }
 
 func (t *taskStore) IndexWatermark() *state.IndexWatermark { return &t.wm }
+
+func (t *taskStore) record(k, v []byte) {
+	if t.logging && (t.index == nil || !t.index.Derived(k)) {
+		if v != nil {
+			v = append([]byte{}, v...)
+		}
+		t.log[string(k)] = v
+	}
+}
+
+func (t *taskStore) Put(k, v []byte) error {
+	t.record(k, v)
+	if v == nil {
+		v = []byte{}
+	}
+	return t.KeyValueStore.Put(k, v)
+}
+
+func (t *taskStore) Delete(k []byte) error {
+	t.record(k, nil)
+	return t.KeyValueStore.Delete(k)
+}
+
+// DeleteRange logs a tombstone per key it removes, as the runtime does:
+// a compacted changelog has no range deletes.
+func (t *taskStore) DeleteRange(start, end []byte) error {
+	if t.logging {
+		it := t.KeyValueStore.Range(start, end)
+		for it.Next() {
+			t.record(it.Key(), nil)
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
+	}
+	return t.KeyValueStore.DeleteRange(start, end)
+}
+
+// flush returns the changes since the last call as changelog records.
+func (t *taskStore) flush() []topology.Output {
+	if len(t.log) == 0 {
+		return nil
+	}
+	keys := sortedKeys(t.log)
+	out := make([]topology.Output, len(keys))
+	for i, k := range keys {
+		out[i] = topology.Output{Topic: t.topic, Partition: t.part, Key: []byte(k), Value: t.log[k]}
+	}
+	clear(t.log)
+	return out
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// storeIndex is the derived index of a store kind, as the runtime has it.
+func storeIndex(k topology.StoreKind) *state.Index {
+	switch k {
+	case topology.KindWindow:
+		return state.WindowIndex
+	case topology.KindSession:
+		return state.SessionIndex
+	}
+	return nil
+}
 
 type taskStores struct {
 	d    *Driver
@@ -127,7 +215,12 @@ func New(topo *topology.Topology, opts ...Opt) (*Driver, error) {
 		for _, s := range st.Stores {
 			ps := make([]state.KeyValueStore, cfg.partitions)
 			for i := range ps {
-				ps[i] = &taskStore{KeyValueStore: state.NewMemory()}
+				ts := &taskStore{KeyValueStore: state.NewMemory(), topic: s.Changelog, part: int32(i),
+					index: storeIndex(s.Kind), logging: cfg.changelogs, log: map[string][]byte{}}
+				ps[i] = ts
+				if cfg.changelogs {
+					d.logged = append(d.logged, ts)
+				}
 			}
 			d.stores[s.Name] = ps
 		}
@@ -188,7 +281,59 @@ func (d *Driver) Commit() error {
 			return err
 		}
 	}
-	return d.run()
+	if err := d.run(); err != nil {
+		return err
+	}
+	for _, ts := range d.logged {
+		for _, o := range ts.flush() {
+			d.outputs[o.Topic] = append(d.outputs[o.Topic], o)
+		}
+	}
+	return nil
+}
+
+// RestoreFromChangelogs (with Changelogs) stands for a crash and a restore
+// on a new machine: every store is rebuilt from its changelog records
+// alone (window and session stores get their index derived again, as the
+// runtime does), writes not yet committed are lost, and the tasks are
+// reopened (see Reopen). Outputs and input offsets are kept.
+func (d *Driver) RestoreFromChangelogs() error {
+	if len(d.logged) == 0 {
+		return errors.New("topologytest: RestoreFromChangelogs needs the Changelogs option")
+	}
+	if err := d.Close(); err != nil {
+		return err
+	}
+	for _, ts := range d.logged {
+		var recs []state.Change
+		for _, o := range d.outputs[ts.topic] {
+			if o.Partition == ts.part {
+				recs = append(recs, state.Change{Key: o.Key, Value: o.Value, Tombstone: o.Value == nil})
+			}
+		}
+		if ts.index != nil {
+			var err error
+			if recs, err = ts.index.Derive(nil, recs); err != nil {
+				return err
+			}
+		}
+		kv := state.NewMemory()
+		for _, r := range recs {
+			var err error
+			if r.Tombstone {
+				err = kv.Delete(r.Key)
+			} else {
+				err = kv.Put(r.Key, r.Value)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		ts.KeyValueStore = kv
+		ts.wm.Reset()
+		clear(ts.log)
+	}
+	return d.reopen()
 }
 
 func (d *Driver) partitionOf(key []byte) int32 {
@@ -380,6 +525,10 @@ func (d *Driver) Reopen() error {
 	if err := d.Close(); err != nil {
 		return err
 	}
+	return d.reopen()
+}
+
+func (d *Driver) reopen() error {
 	for _, id := range d.order {
 		t, err := d.topo.NewTask(id, taskStores{d: d, part: id.Partition}, d.taskOpts...)
 		if err != nil {

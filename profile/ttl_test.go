@@ -1,0 +1,133 @@
+package profile_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir/events"
+	"github.com/weirstream/weir/profile"
+	"github.com/weirstream/weir/topology"
+	"github.com/weirstream/weir/topology/topologytest"
+)
+
+func ttlScenario(t *testing.T, cfg profile.Config, opts ...topologytest.Opt) *scenario {
+	cfg.Serdes = serdes
+	if cfg.Emit == 0 {
+		cfg.Emit = profile.PerEvent
+	}
+	topo, err := profile.Topology(cfg)
+	mustT(t, err)
+	opts = append([]topologytest.Opt{topologytest.TaskOpts(topology.DefaultBadInput(topology.DeadLetter)), topologytest.Changelogs()}, opts...)
+	d, err := topologytest.New(topo, opts...)
+	mustT(t, err)
+	t.Cleanup(func() { _ = d.Close() })
+	return &scenario{t: t, d: d, out: topologytest.Output(d, events.TopicProfileUpdates, serdes.Key, serdes.Update)}
+}
+
+func (s *scenario) stored(cust string) (events.ProfileUpdate, bool) {
+	s.t.Helper()
+	kv, err := s.d.Store(profile.StoreProfiles)
+	mustT(s.t, err)
+	b, ok, err := kv.Get([]byte(cust))
+	mustT(s.t, err)
+	if !ok {
+		return events.ProfileUpdate{}, false
+	}
+	p, err := profile.DecodeStored(b)
+	mustT(s.t, err)
+	return p, true
+}
+
+func TestInactiveCustomerIsForgottenAndReturnsWithAHigherVersion(t *testing.T) {
+	s := ttlScenario(t, profile.Config{InactiveTTL: time.Hour})
+	first := s.view("c1", "p1", at(0))
+	if want := t0.UnixMilli()*1000 + 1; first.Version != want {
+		t.Fatalf("first version %d, want creation stream time ms × 1000 + 1 = %d", first.Version, want)
+	}
+	s.view("c1", "p2", at(time.Minute)) // refreshes c1 to 1m
+	s.view("c2", "p1", at(time.Hour+time.Minute-time.Millisecond))
+	if _, ok := s.stored("c1"); !ok {
+		t.Fatal("c1 gone 1ms before its TTL")
+	}
+	s.view("c2", "p1", at(time.Hour+time.Minute))
+	if p, ok := s.stored("c1"); ok {
+		t.Fatalf("c1 idle for InactiveTTL is still stored: %+v", p)
+	}
+	tomb := false
+	for _, o := range s.d.Outputs("weir-profiles-" + profile.StoreProfiles + "-changelog") {
+		if string(o.Key) == "c1" && o.Value == nil {
+			tomb = true
+		}
+	}
+	if !tomb {
+		t.Fatal("no changelog tombstone for the expired profile")
+	}
+	mustT(t, s.d.RestoreFromChangelogs())
+	if _, ok := s.stored("c1"); ok {
+		t.Fatal("a restore from the changelogs brought c1 back")
+	}
+	back := s.view("c1", "p3", at(2*time.Hour))
+	if back.ViewsTotal != 1 || len(back.RecentProducts) != 1 {
+		t.Fatalf("returning customer: %d views, recent %v; want a new profile", back.ViewsTotal, back.RecentProducts)
+	}
+	if back.Version <= first.Version+1 {
+		t.Fatalf("returning customer's version %d is not above the expired profile's %d", back.Version, first.Version+1)
+	}
+}
+
+// The profile store is stamped with each profile's last event, not with
+// the commit that wrote it back: expiry does not depend on commit timing.
+func TestInactiveTTLCountsFromLastEventNotFromCommit(t *testing.T) {
+	s := ttlScenario(t, profile.Config{InactiveTTL: time.Hour, Emit: profile.PerCommit}, topologytest.ManualCommit())
+	pipeView := func(cust string, ts time.Time) {
+		s.n++
+		pipe(t, s.d, profile.Record{Topic: events.TopicWebBrowsing, Key: cust, Time: ts, View: &events.PageView{
+			Context: events.Context{EventID: fmt.Sprintf("v%d", s.n), EventTime: ts}, CustomerID: cust,
+			PageType: events.PageHome}})
+	}
+	pipeView("c1", at(0))
+	pipeView("c2", at(59*time.Minute))
+	mustT(t, s.d.Commit()) // c1 written back at stream time 59m
+	pipeView("c2", at(time.Hour))
+	mustT(t, s.d.Commit())
+	if _, ok := s.stored("c1"); ok {
+		t.Fatal("c1 outlived its last event + InactiveTTL because of when it was written back")
+	}
+	// Expired while cached and dirty: never written back.
+	pipeView("c3", at(2*time.Hour))
+	pipeView("c4", at(3*time.Hour))
+	mustT(t, s.d.Commit())
+	if _, ok := s.stored("c3"); ok {
+		t.Fatal("c3, expired before its commit, was written back")
+	}
+}
+
+func TestCartTimerOfExpiredCustomerDoesNotFire(t *testing.T) {
+	s := ttlScenario(t, profile.Config{InactiveTTL: 10 * time.Minute, CartIdle: 15 * time.Minute})
+	s.purchase("c", events.AddToCart, "p1", at(0)) // timer at 15m
+	s.view("other", "p1", at(10*time.Minute))      // c forgotten
+	s.purchase("c", events.AddToCart, "p2", at(12*time.Minute))
+	s.view("other", "p1", at(15*time.Minute)) // the old timer is due
+	if got := readTriggers(t, s.d); len(got) != 0 {
+		t.Fatalf("the expired profile's cart timer fired: %v", got)
+	}
+	// A customer active within InactiveTTL gets cart_abandoned as before.
+	s.purchase("d", events.AddToCart, "p1", at(16*time.Minute))
+	s.view("d", "p1", at(25*time.Minute))
+	s.view("other", "p1", at(31*time.Minute))
+	got := readTriggers(t, s.d)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "d:cart_abandoned:") {
+		t.Fatalf("triggers %v, want one cart_abandoned for d", got)
+	}
+}
+
+func TestInactiveTTLValidated(t *testing.T) {
+	for _, d := range []time.Duration{-time.Second, 500 * time.Microsecond} {
+		if _, err := profile.Topology(profile.Config{Serdes: serdes, InactiveTTL: d}); !errors.Is(err, profile.ErrConfig) {
+			t.Errorf("InactiveTTL %v: err %v, want ErrConfig", d, err)
+		}
+	}
+}
