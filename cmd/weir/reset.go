@@ -20,6 +20,7 @@ type resetFlags struct {
 	byDuration            time.Duration
 	stateDir              string
 	dryRun                bool
+	pipe                  *pipelineFlags
 }
 
 func parseResetFlags(args []string, getenv func(string) string) (resetFlags, processor.ResetTo, error) {
@@ -33,9 +34,13 @@ func parseResetFlags(args []string, getenv func(string) string) (resetFlags, pro
 	fs.DurationVar(&f.byDuration, "by-duration", 0, "move the input offsets to the first record at or after now minus this (e.g. 2h); default: the earliest record")
 	fs.StringVar(&f.stateDir, "state-dir", "", "the -state-dir the workers on this machine used (default: theirs, weir under the temporary directory); its application directory is removed")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print every action and change nothing")
+	// The pipeline's own flags, as weir run was given them: -erasures and
+	// -inactive-ttl add an input and stores (changelogs) to reset.
+	f.pipe = addPipelineFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, processor.ResetTo{}, err
 	}
+	f.pipe.autoRegister = true // nothing is encoded: the registry is not asked
 	var to processor.ResetTo
 	switch {
 	case f.toDatetime != "" && f.byDuration != 0:
@@ -71,7 +76,7 @@ func runReset(ctx context.Context, args []string, out io.Writer) error {
 	}
 	// The topology names the inputs and internal topics; nothing is
 	// encoded, so the registry is not asked.
-	topo, err := pipelineTopology(ctx, f.pipeline, f.app, f.prefix, "http://127.0.0.1:0", &pipelineFlags{autoRegister: true, keyFormat: "string"})
+	topo, err := pipelineTopology(ctx, f.pipeline, f.app, f.prefix, "http://127.0.0.1:0", f.pipe)
 	if err != nil {
 		return err
 	}

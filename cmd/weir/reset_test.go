@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,31 @@ func dryRunWhenStopped(ctx context.Context, t *testing.T, args []string) string 
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// A reset plans from the topology the workers ran: with -erasures and
+// -inactive-ttl it resets the erasures input too and deletes the erasure
+// and expiry-index changelogs.
+func TestResetPlansThePipelineFlags(t *testing.T) {
+	f, _, err := parseResetFlags([]string{"-app", "shop", "-erasures", "-inactive-ttl", "720h"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := pipelineTopology(context.Background(), f.pipeline, f.app, f.prefix, "http://127.0.0.1:0", f.pipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var internal []string
+	for _, it := range topo.InternalTopics() {
+		internal = append(internal, it.Name)
+	}
+	for _, want := range []string{"shop-erasures-changelog", "shop-profiles-ttl-changelog", "shop-profiles-changelog"} {
+		if !slices.Contains(internal, want) {
+			t.Errorf("internal topics %v lack %s", internal, want)
+		}
+	}
+	if _, ok := topo.SubtopologyOf("erasures"); !ok {
+		t.Error("the erasures topic is not an input: its offsets would not be reset")
 	}
 }
