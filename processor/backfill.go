@@ -222,8 +222,10 @@ func (b Backfill) prepare(ctx context.Context, adm *kadm.Client, from time.Time)
 	if from.IsZero() || len(committed) > 0 {
 		return nil // from the earliest (the group's default), or resumed
 	}
-	if err := checkGroupEmpty(ctx, adm, b.Shadow.AppID()); err != nil {
+	if err := checkGroupEmpty(ctx, adm, b.Shadow.AppID()); errors.Is(err, ErrGroupActive) {
 		return nil // another backfill process started it already
+	} else if err != nil {
+		return fmt.Errorf("backfill: group %s: %w", b.Shadow.AppID(), err)
 	}
 	target, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), inputs...)
 	if err == nil {

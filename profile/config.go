@@ -311,6 +311,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.InactiveTTL < 0 || c.InactiveTTL > 0 && c.InactiveTTL < time.Millisecond {
 		return c, fmt.Errorf("%w: inactive TTL %v: give at least 1ms, or 0 to keep profiles forever", ErrConfig, c.InactiveTTL)
 	}
+	// A profile outlives its cart timer, so no timer of a forgotten
+	// customer is left behind (an erasure finds it through the profile).
+	if c.InactiveTTL > 0 && c.CartIdle > 0 && c.InactiveTTL < c.CartIdle {
+		return c, fmt.Errorf("%w: inactive TTL %v is shorter than the cart idle time %v: give at least %v", ErrConfig, c.InactiveTTL, c.CartIdle, c.CartIdle)
+	}
 	if c.MaxFutureSkew == 0 {
 		c.MaxFutureSkew = Grace
 	}

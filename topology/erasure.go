@@ -135,8 +135,11 @@ func (t *Task) erase(k any, ts time.Time) error {
 		}
 	}
 	kb, ok, err := e.key(ctx, k, t.topo.stores[e.store].changelog)
-	if err != nil || !ok {
+	if err != nil {
 		return fmt.Errorf("erasure store %q: encode key: %w", e.store, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: erasure store %q: key %T is not the erasure source's key type", ErrStore, e.store, k)
 	}
 	at := ts.UnixMilli()
 	if prev, ok := t.erased[string(kb)]; ok && prev > at {
