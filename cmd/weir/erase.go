@@ -38,6 +38,7 @@ type eraseFlags struct {
 	wait                  time.Duration
 	dryRun                bool
 	ids                   []string
+	partitioner           processor.Partitioner
 }
 
 func parseEraseFlags(args []string, getenv func(string) string) (eraseFlags, error) {
@@ -56,6 +57,8 @@ func parseEraseFlags(args []string, getenv func(string) string) (eraseFlags, err
 	fs.StringVar(&f.reason, "reason", "", "why, recorded in the request and its audit record")
 	fs.DurationVar(&f.wait, "wait", time.Minute, "wait this long for each request's audit record (the pipeline applied it); 0: do not wait")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the requests and change nothing")
+	// A request must reach the partition holding the customer's state.
+	fs.Var(&f.partitioner, "partitioner", "how the input topics' producers partition keys, as weir run was given it: murmur2 (Java clients) or crc32 (librdkafka's default)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: weir erase [flags] <customer id>...\n\nSubmits an erasure request per customer to the erasures topic of a profiles pipeline run with -erasures, and waits for their audit records.")
 		fs.PrintDefaults()
@@ -94,6 +97,7 @@ func runErase(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	opts = append(opts, processor.InputPartitioner(f.partitioner))
 	co, err := f.cluster.conn.options()
 	if err != nil {
 		return fmt.Errorf("erase: %w", err)
