@@ -196,3 +196,42 @@ func TestBackfillPromoteRefusesBehindAndRerunsSafely(t *testing.T) {
 		}
 	}
 }
+
+// A backfill built without what the live workers ran with is not
+// promoted: an input they read (weir run -erasures) or an expiry index
+// they kept (-inactive-ttl); erased customers would come back.
+func TestPromoteRefusesABackfillWithoutTheWorkersFlags(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := kafkatest.New(t)
+	a := newCountApp(t, c)
+	a.create(ctx, c, 1)
+	app := a.topo.AppID()
+	shadowApp := app + "-backfill"
+	bf := processor.Backfill{Live: a.topo, Shadow: countTopology(t, shadowApp, a.in, shadowApp+"-"+a.topics[1], shadowApp+"-"+a.counts),
+		Outputs: map[string]string{shadowApp + "-" + a.topics[1]: a.topics[1], shadowApp + "-" + a.counts: a.counts}}
+	brokers := processor.SeedBrokers(c.Brokers...)
+
+	erasures := c.Name("erasures")
+	c.CreateTopic(ctx, erasures, 1, nil)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: erasures, Partition: 0, At: 0, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: a.in, Partition: 0, At: 0, LeaderEpoch: -1})
+	if err := c.Admin().CommitAllOffsets(ctx, app, offs); err != nil {
+		t.Fatal(err)
+	}
+	_, err := bf.PlanPromote(ctx, t.TempDir(), brokers)
+	if !errors.Is(err, processor.ErrConfig) || !strings.Contains(err.Error(), erasures) || !strings.Contains(err.Error(), "-erasures") {
+		t.Fatalf("promote of a backfill that does not read %s, which the workers read: %v; want ErrConfig naming it and -erasures", erasures, err)
+	}
+
+	if _, err := c.Admin().DeleteOffsets(ctx, app, kadm.TopicsSet{erasures: {0: {}}}); err != nil {
+		t.Fatal(err)
+	}
+	index := app + "-counts-ttl-changelog"
+	c.CreateTopic(ctx, index, 1, nil)
+	_, err = bf.PlanPromote(ctx, t.TempDir(), brokers)
+	if !errors.Is(err, processor.ErrConfig) || !strings.Contains(err.Error(), index) || !strings.Contains(err.Error(), "-inactive-ttl") {
+		t.Fatalf("promote of a backfill without the workers' expiry index: %v; want ErrConfig naming %s and -inactive-ttl", err, index)
+	}
+}

@@ -124,6 +124,9 @@ func (b Backfill) PlanPromote(ctx context.Context, stateDir string, opts ...Opt)
 	if err != nil {
 		return plan, err
 	}
+	if err := b.checkSameFlags(ctx, adm, live); err != nil {
+		return plan, err
+	}
 	if len(shadow) == 0 {
 		return plan, fmt.Errorf("promote: %w: %s has committed nothing; run weir backfill first", ErrBackfillBehind, plan.ShadowApp)
 	}
@@ -240,6 +243,47 @@ func (b Backfill) PlanPromote(ctx context.Context, stateDir string, opts ...Opt)
 		plan.StateDir = dir
 	}
 	return plan, nil
+}
+
+// checkSameFlags refuses a backfill built without what the live workers
+// ran with: an input they read (weir run -erasures), or an expiry index
+// they kept (-inactive-ttl). Promoting it would drop what they applied:
+// erased customers would come back.
+func (b Backfill) checkSameFlags(ctx context.Context, adm *kadm.Client, live kadm.OffsetResponses) error {
+	inputs, internal := inputTopics(b.Live), map[string]bool{}
+	for _, t := range b.Live.InternalTopics() {
+		internal[t.Name] = true
+	}
+	var extra []string
+	live.Each(func(o kadm.OffsetResponse) {
+		if !slices.Contains(inputs, o.Topic) && !internal[o.Topic] && !slices.Contains(extra, o.Topic) {
+			extra = append(extra, o.Topic)
+		}
+	})
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		return fmt.Errorf("%w: promote: the live workers of %s read %s, which the backfill's topology does not: run weir backfill with the pipeline flags the workers had (-erasures reads the erasures topic)",
+			ErrConfig, b.Live.AppID(), strings.Join(extra, ", "))
+	}
+	var indexes []string
+	for _, s := range b.Live.Stores() {
+		if s.Changelog != "" && s.TTL == 0 && s.ExpiryOf == "" {
+			indexes = append(indexes, b.Live.AppID()+"-"+s.Name+"-ttl-changelog")
+		}
+	}
+	if len(indexes) == 0 {
+		return nil
+	}
+	found, err := adm.ListTopics(ctx, indexes...)
+	if err != nil {
+		return fmt.Errorf("promote: topics: %w", err)
+	}
+	for _, name := range indexes {
+		if d, ok := found[name]; ok && d.Err == nil {
+			return fmt.Errorf("%w: promote: %s exists: the live workers kept an expiry index the backfill's topology has not; run weir backfill with the pipeline flags the workers had (-inactive-ttl)", ErrConfig, name)
+		}
+	}
+	return nil
 }
 
 func fetchCommitted(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {
@@ -462,21 +506,28 @@ func readFrom(ctx context.Context, kopts []kgo.Opt, topic string, from map[int32
 
 // carryOutput writes, for each key of o.Shadow, its latest record to
 // o.Live (same partition) unless o.Live's latest record of that key has a
-// greater version or is the same record.
+// greater version or is the same record. Tombstones (an erased customer)
+// count: a shadow's tombstone is carried unless the live key is already
+// deleted, and after a live tombstone any shadow version is newer.
 func carryOutput(ctx context.Context, kopts []kgo.Opt, txnID string, o PromoteOutput, version VersionFunc) (int64, error) {
 	type last struct {
 		version int64
 		value   []byte
+		deleted bool
 	}
 	live := map[string]last{}
 	key := func(p int32, k []byte) string { return fmt.Sprintf("%d/%s", p, k) }
 	if err := readToEnd(ctx, kopts, []string{o.Live}, func(r *kgo.Record) error {
+		if r.Value == nil {
+			live[key(r.Partition, r.Key)] = last{deleted: true}
+			return nil
+		}
 		v, ok, err := version(r.Key, r.Value)
 		if err != nil {
 			return fmt.Errorf("%s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
 		if ok {
-			live[key(r.Partition, r.Key)] = last{v, r.Value}
+			live[key(r.Partition, r.Key)] = last{version: v, value: r.Value}
 		}
 		return nil
 	}); err != nil {
@@ -498,6 +549,15 @@ func carryOutput(ctx context.Context, kopts []kgo.Opt, txnID string, o PromoteOu
 	return copyRecordsFrom(ctx, kopts, txnID, func(yield func(*kgo.Record) error) error {
 		for ; i < len(order); i++ {
 			r := latest[order[i]]
+			l, had := live[order[i]]
+			if r.Value == nil {
+				if had && !l.deleted {
+					if err := yield(&kgo.Record{Topic: o.Live, Partition: r.Partition, Key: r.Key, Headers: r.Headers, Timestamp: r.Timestamp}); err != nil {
+						return err
+					}
+				}
+				continue
+			}
 			v, ok, err := version(r.Key, r.Value)
 			if err != nil {
 				return fmt.Errorf("%s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -505,7 +565,7 @@ func carryOutput(ctx context.Context, kopts []kgo.Opt, txnID string, o PromoteOu
 			if !ok {
 				continue
 			}
-			if l, had := live[order[i]]; had && (l.version > v || l.version == v && string(l.value) == string(r.Value)) {
+			if had && !l.deleted && (l.version > v || l.version == v && string(l.value) == string(r.Value)) {
 				continue
 			}
 			if err := yield(&kgo.Record{Topic: o.Live, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}); err != nil {
