@@ -40,6 +40,10 @@ type ResetPlan struct {
 	// worker's StateDir plus the application id), removed if it exists;
 	// "" for none.
 	StateDir string
+	// Kept are what a reset leaves on purpose: the erasure requests'
+	// offsets and the erased keys' changelog (topology.ErasuresOf), so
+	// the rerun ignores erased customers' records from its first one.
+	Kept []string
 }
 
 // ResetOffset is one input partition's move.
@@ -67,6 +71,9 @@ func (p ResetPlan) String() string {
 	if p.StateDir != "" {
 		fmt.Fprintf(&b, "  remove local state %s\n", p.StateDir)
 	}
+	for _, k := range p.Kept {
+		fmt.Fprintf(&b, "  keep %s\n", k)
+	}
 	return b.String()
 }
 
@@ -91,9 +98,20 @@ func PlanReset(ctx context.Context, topo *topology.Topology, to ResetTo, stateDi
 	var inputs []string
 	for _, s := range topo.Subtopologies() {
 		for _, src := range s.Sources {
+			if src.Erasures {
+				plan.Kept = append(plan.Kept, "the offsets of "+src.Topic+" (erasure requests already applied)")
+				continue
+			}
 			if !src.Internal && !slices.Contains(inputs, src.Topic) {
 				inputs = append(inputs, src.Topic)
 			}
+		}
+	}
+	erasedKeys := map[string]bool{}
+	for _, st := range topo.Stores() {
+		if st.ErasedKeys {
+			erasedKeys[st.Changelog] = true
+			plan.Kept = append(plan.Kept, "topic "+st.Changelog+" (the erased keys: the rerun ignores their records)")
 		}
 	}
 	slices.Sort(inputs)
@@ -134,7 +152,9 @@ func PlanReset(ctx context.Context, topo *topology.Topology, to ResetTo, stateDi
 	})
 	var internal []string
 	for _, t := range topo.InternalTopics() {
-		internal = append(internal, t.Name)
+		if !erasedKeys[t.Name] {
+			internal = append(internal, t.Name)
+		}
 	}
 	if len(internal) > 0 {
 		details, err := adm.ListTopics(ctx, internal...)

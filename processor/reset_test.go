@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -216,5 +217,44 @@ func TestResetRefusesAnAppIDThatIsAPath(t *testing.T) {
 	err := processor.Reset(context.Background(), processor.ResetPlan{AppID: "app", StateDir: "/tmp"}, nil, processor.SeedBrokers("127.0.0.1:1"))
 	if !errors.Is(err, processor.ErrConfig) {
 		t.Errorf("reset removing /tmp for app: %v, want ErrConfig", err)
+	}
+}
+
+// A reset keeps the erasure requests' offsets and the erased keys'
+// changelog: the rerun ignores an erased key's records from the first.
+func TestResetKeepsTheErasedKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := kafkatest.New(t)
+	in, erasures := c.Name("in"), c.Name("erasures")
+	b := topology.New(c.Name("app"))
+	events := topology.StreamOf(b, in, codec.String(), codec.String())
+	req := topology.ErasuresOf(b, erasures, codec.String(), codec.String())
+	topology.GroupByKey(events.Merge("with-erasures", req), codec.String(), codec.String()).Count("counts")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := topo.AppID()
+	c.CreateTopic(ctx, in, 2, nil)
+	c.CreateTopic(ctx, erasures, 2, nil)
+	for _, it := range topo.InternalTopics() {
+		c.CreateTopic(ctx, it.Name, 2, nil)
+	}
+	plan, err := processor.PlanReset(ctx, topo, processor.ResetTo{}, t.TempDir(), processor.SeedBrokers(c.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range plan.Offsets {
+		if o.Topic != in {
+			t.Errorf("the plan moves %s/%d: only %s should move", o.Topic, o.Partition, in)
+		}
+	}
+	kept := app + "-" + erasures + "-changelog"
+	if !slices.Equal(plan.Topics, []string{app + "-counts-changelog"}) {
+		t.Errorf("the plan deletes %v, want only the counts' changelog (not %s)", plan.Topics, kept)
+	}
+	if s := plan.String(); !strings.Contains(s, "keep topic "+kept) || !strings.Contains(s, "keep the offsets of "+erasures) {
+		t.Errorf("the plan does not say what it keeps:\n%s", s)
 	}
 }

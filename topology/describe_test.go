@@ -131,9 +131,20 @@ func metadata(topo *topology.Topology) string {
 			if st.ExpiryOf != "" {
 				x += " expiry-of=" + st.ExpiryOf
 			}
+			if st.ErasedKeys {
+				x += " erased-keys"
+			}
 			stores = append(stores, x+"}")
 		}
-		fmt.Fprintf(&sb, "sub-topology %d: sources %v sinks %v stores [%s]\n", s.ID, s.Sources, s.Sinks, strings.Join(stores, " "))
+		var sources []string
+		for _, src := range s.Sources {
+			x := fmt.Sprintf("{%s %v", src.Topic, src.Internal)
+			if src.Erasures {
+				x += " erasures"
+			}
+			sources = append(sources, x+"}")
+		}
+		fmt.Fprintf(&sb, "sub-topology %d: sources [%s] sinks %v stores [%s]\n", s.ID, strings.Join(sources, " "), s.Sinks, strings.Join(stores, " "))
 	}
 	for _, it := range topo.InternalTopics() {
 		fmt.Fprintf(&sb, "internal %+v\n", it)

@@ -60,7 +60,7 @@ func ErasuresOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs codec.
 			return kb, err == nil, err
 		},
 	}
-	b.declareStore(store, n)
+	b.declareStore(store, n).erasedKeys = true
 	return Stream[K, V]{b: b, n: n}
 }
 

@@ -137,15 +137,16 @@ const (
 )
 
 type storeDef struct {
-	name      string
-	kind      StoreKind
-	changelog string // empty for global stores
-	global    bool
-	topic     string // global stores: the topic that fills them
-	users     []*node
-	ttl       time.Duration // key-value stores with a TTL (ttl.go)
-	expiry    string        // with a TTL: the companion store of the expiry index
-	expiryOf  string        // a companion store: the store it indexes
+	name       string
+	kind       StoreKind
+	changelog  string // empty for global stores
+	global     bool
+	topic      string // global stores: the topic that fills them
+	users      []*node
+	ttl        time.Duration // key-value stores with a TTL (ttl.go)
+	expiry     string        // with a TTL: the companion store of the expiry index
+	expiryOf   string        // a companion store: the store it indexes
+	erasedKeys bool          // the store of an ErasuresOf
 }
 
 // Change is an update of a table: the value before and after. Nil means

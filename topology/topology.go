@@ -138,6 +138,7 @@ type Subtopology struct {
 type SourceInfo struct {
 	Topic    string
 	Internal bool // a repartition topic
+	Erasures bool // erasure requests (ErasuresOf)
 }
 
 // SinkInfo is a topic a sub-topology writes.
@@ -158,6 +159,10 @@ type StoreInfo struct {
 	TTL      time.Duration
 	Expiry   string
 	ExpiryOf string
+	// ErasedKeys marks the store of an ErasuresOf: the erased keys and
+	// when. Tools that rebuild state (a reset) keep it, so a rerun of the
+	// inputs never brings an erased key back.
+	ErasedKeys bool
 }
 
 // InternalTopicKind is what an internal topic is for.
@@ -192,7 +197,7 @@ func (t *Topology) Subtopologies() []Subtopology {
 		for _, n := range s.nodes {
 			switch n.kind {
 			case kindSource:
-				st.Sources = append(st.Sources, SourceInfo{Topic: n.topic, Internal: n.internal})
+				st.Sources = append(st.Sources, SourceInfo{Topic: n.topic, Internal: n.internal, Erasures: n.erasure != nil})
 			case kindSink:
 				if !containsSink(st.Sinks, n.topic) {
 					st.Sinks = append(st.Sinks, SinkInfo{Topic: n.topic, Internal: n.internal, CustomPartitioner: n.customPartitioner})
@@ -225,7 +230,7 @@ func containsSink(ss []SinkInfo, topic string) bool {
 }
 
 func (t *Topology) storeInfo(s *storeDef) StoreInfo {
-	return StoreInfo{Name: s.name, Kind: s.kind, Changelog: s.changelog, TTL: s.ttl, Expiry: s.expiry, ExpiryOf: s.expiryOf}
+	return StoreInfo{Name: s.name, Kind: s.kind, Changelog: s.changelog, TTL: s.ttl, Expiry: s.expiry, ExpiryOf: s.expiryOf, ErasedKeys: s.erasedKeys}
 }
 
 // Stores describes every store (global ones included), in declaration
