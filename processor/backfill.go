@@ -135,7 +135,11 @@ func (b Backfill) Run(ctx context.Context, from time.Time, progress func(Backfil
 		return err
 	}
 	defer closeAdm()
-	if err := b.prepare(ctx, adm, from); err != nil {
+	kopts, err := ClientOpts(opts...)
+	if err != nil {
+		return err
+	}
+	if err := b.prepare(ctx, adm, kopts, from); err != nil {
 		return err
 	}
 	app, err := New(b.Shadow, opts...)
@@ -143,10 +147,6 @@ func (b Backfill) Run(ctx context.Context, from time.Time, progress func(Backfil
 		return err
 	}
 	// Where the shadow group starts, before it moves.
-	kopts, err := ClientOpts(opts...)
-	if err != nil {
-		return err
-	}
 	w := newBackfillWatch(adm, kopts, b.Shadow.AppID(), inputTopics(b.Shadow))
 	p0, err := w.poll(ctx)
 	if err != nil {
@@ -173,9 +173,9 @@ func (b Backfill) Run(ctx context.Context, from time.Time, progress func(Backfil
 	}
 }
 
-// prepare creates the shadow outputs and sets the shadow group's start
-// offsets when it has none.
-func (b Backfill) prepare(ctx context.Context, adm *kadm.Client, from time.Time) error {
+// prepare creates the shadow outputs and, when the shadow group has
+// committed nothing, seeds its erased keys and sets its start offsets.
+func (b Backfill) prepare(ctx context.Context, adm *kadm.Client, kopts []kgo.Opt, from time.Time) error {
 	inputs := inputTopics(b.Shadow)
 	if len(inputs) == 0 {
 		return fmt.Errorf("%w: backfill: the topology of %s reads no topic", ErrConfig, b.Shadow.AppID())
@@ -219,13 +219,19 @@ func (b Backfill) prepare(ctx context.Context, adm *kadm.Client, from time.Time)
 	if err != nil {
 		return fmt.Errorf("backfill: committed offsets of %s: %w", b.Shadow.AppID(), err)
 	}
-	if from.IsZero() || len(committed) > 0 {
-		return nil // from the earliest (the group's default), or resumed
+	if len(committed) > 0 {
+		return nil // resumed
 	}
 	if err := checkGroupEmpty(ctx, adm, b.Shadow.AppID()); errors.Is(err, ErrGroupActive) {
 		return nil // another backfill process started it already
 	} else if err != nil {
 		return fmt.Errorf("backfill: group %s: %w", b.Shadow.AppID(), err)
+	}
+	if err := b.seedErasedKeys(ctx, adm, kopts); err != nil {
+		return err
+	}
+	if from.IsZero() {
+		return nil // from the earliest, the group's default
 	}
 	target, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), inputs...)
 	if err == nil {
@@ -242,6 +248,39 @@ func (b Backfill) prepare(ctx context.Context, adm *kadm.Client, from time.Time)
 	}
 	if err != nil {
 		return fmt.Errorf("backfill: commit the start offsets of %s: %w", b.Shadow.AppID(), err)
+	}
+	return nil
+}
+
+// seedErasedKeys copies the live application's erased keys
+// (topology.ErasuresOf) into the shadow's changelog of them, so the
+// backfill ignores an erased customer's records from the first one
+// instead of publishing them again until it reaches the request.
+func (b Backfill) seedErasedKeys(ctx context.Context, adm *kadm.Client, kopts []kgo.Opt) error {
+	shadow := map[string]topology.StoreInfo{}
+	for _, s := range b.Shadow.Stores() {
+		shadow[s.Name] = s
+	}
+	for _, s := range b.Live.Stores() {
+		sh, ok := shadow[s.Name]
+		if !s.ErasedKeys || !ok {
+			continue
+		}
+		td, err := adm.ListTopics(ctx, s.Changelog)
+		if err != nil {
+			return fmt.Errorf("backfill: erased keys %s: %w", s.Changelog, err)
+		}
+		d, ok := td[s.Changelog]
+		if !ok || d.Err != nil {
+			continue // the live workers erased no one yet
+		}
+		t := PromoteTopic{Live: sh.Changelog, Kind: topology.Changelog, Partitions: int32(len(d.Partitions))}
+		if err := recreateTopic(ctx, adm, t); err != nil {
+			return fmt.Errorf("backfill: %w", err)
+		}
+		if _, err := copyRecords(ctx, kopts, b.Shadow.AppID()+"-seed-"+s.Name, s.Changelog, nil, sh.Changelog); err != nil {
+			return fmt.Errorf("backfill: copy the erased keys %s to %s: %w", s.Changelog, sh.Changelog, err)
+		}
 	}
 	return nil
 }

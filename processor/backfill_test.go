@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/weirstream/weir/codec"
 	"github.com/weirstream/weir/internal/kafkatest"
 	"github.com/weirstream/weir/processor"
+	"github.com/weirstream/weir/topology"
 )
 
 func countVersion(_, value []byte) (int64, bool, error) {
@@ -233,5 +235,86 @@ func TestPromoteRefusesABackfillWithoutTheWorkersFlags(t *testing.T) {
 	_, err = bf.PlanPromote(ctx, t.TempDir(), brokers)
 	if !errors.Is(err, processor.ErrConfig) || !strings.Contains(err.Error(), index) || !strings.Contains(err.Error(), "-inactive-ttl") {
 		t.Fatalf("promote of a backfill without the workers' expiry index: %v; want ErrConfig naming %s and -inactive-ttl", err, index)
+	}
+}
+
+// erasingCount counts events per key; erasure requests erase a key and
+// delete it from the output.
+func erasingCount(t *testing.T, app, in, erasures, out string) *topology.Topology {
+	t.Helper()
+	b := topology.New(app)
+	events := topology.StreamOf(b, in, codec.String(), codec.String())
+	req := topology.ErasuresOf(b, erasures, codec.String(), codec.String())
+	req.ToTombstones(out, codec.String())
+	const erase = "\x00erase"
+	all := events.Merge("with-erasures", topology.MapValues(req, "erasure-marker", func(_, _ string) string { return erase }))
+	topology.GroupByKey(all.Filter("events-only", func(_, v string) bool { return v != erase }), codec.String(), codec.String()).
+		Count("counts").ToStream("counts-out").To(out, codec.String(), codec.Int64())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// A backfill starts from the live application's erased keys: an erased
+// customer's records are ignored from the first one, never counted and
+// published again on the shadow output before the backfill reaches the
+// request.
+func TestBackfillIgnoresErasedKeysFromTheStart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := kafkatest.New(t)
+	in, erasures, out := c.Name("in"), c.Name("erasures"), c.Name("counts")
+	app := c.Name("app")
+	shadowApp := app + "-backfill"
+	live := erasingCount(t, app, in, erasures, out)
+	bf := processor.Backfill{Live: live, Shadow: erasingCount(t, shadowApp, in, erasures, shadowApp+"-"+out),
+		Outputs: map[string]string{shadowApp + "-" + out: out}}
+	for _, topic := range []string{in, erasures, out} {
+		c.CreateTopic(ctx, topic, 2, nil)
+	}
+	want := map[string]int64{}
+	produceList(t, ctx, c, in, []string{"gone", "kept", "gone", "kept", "gone"}, want)
+	w := start(t, live, c.Brokers, t.TempDir(), processor.CommitInterval(50*time.Millisecond))
+	latestCounts(t, ctx, c, out, want)
+	if err := c.Client().ProduceSync(ctx, &kgo.Record{Topic: erasures, Key: []byte("gone"), Value: []byte("request")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadCommittedUntil(ctx, out, func(r *kgo.Record) bool { return string(r.Key) == "gone" && r.Value == nil }); err != nil {
+		t.Fatalf("the live worker never erased the key: %v", err)
+	}
+	w.stop(t)
+
+	bctx, bcancel := context.WithCancel(ctx)
+	defer bcancel()
+	err := bf.Run(bctx, time.Time{}, func(p processor.BackfillProgress) {
+		if p.CaughtUp {
+			bcancel()
+		}
+	}, processor.SeedBrokers(c.Brokers...), processor.StateDir(t.TempDir()), processor.CommitInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	var got []string
+	err = processor.ReadToEnd(ctx, []string{shadowApp + "-" + out}, func(r processor.FollowedRecord) error {
+		v := "tombstone"
+		if r.Value != nil {
+			n, _ := codec.Int64().Decode("", r.Value)
+			v = strconv.FormatInt(n, 10)
+		}
+		got = append(got, string(r.Key)+"="+v)
+		return nil
+	}, processor.SeedBrokers(c.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range got {
+		if strings.HasPrefix(g, "gone=") && g != "gone=tombstone" {
+			t.Fatalf("the backfill published the erased key again: %v", got)
+		}
+	}
+	if !slices.Contains(got, "kept=2") {
+		t.Fatalf("shadow output %v lacks kept=2", got)
 	}
 }
