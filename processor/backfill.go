@@ -21,6 +21,16 @@ import (
 // application back in time. Let the backfill run until it has caught up.
 var ErrBackfillBehind = errors.New("the backfill is behind the live application")
 
+// ErrBackfillPartial: the backfill started after the first record ever
+// written to some input (-from, or records deleted by retention), so its
+// state lacks what came before. Promote it only on purpose
+// (Backfill.AllowPartial).
+var ErrBackfillPartial = errors.New("the backfill did not start at the inputs' first records")
+
+// startGroup names the consumer group that records where a backfill
+// started (its committed offsets, never consumed): the promote checks it.
+func startGroup(shadowApp string) string { return shadowApp + "-start" }
+
 // VersionFunc reads the version out of an output record: versions of a
 // key only grow, and a version always names the same state, so a
 // consumer that applies version > stored sees no regression. ok is false
@@ -45,6 +55,9 @@ type Backfill struct {
 	// version. The promote carries a shadow output over to its live topic
 	// only when it has one; the others (triggers, say) stay as they are.
 	Versions map[string]VersionFunc
+	// AllowPartial promotes a backfill that did not start at the inputs'
+	// first records (ErrBackfillPartial otherwise).
+	AllowPartial bool
 }
 
 func (b Backfill) check() error {
@@ -230,10 +243,12 @@ func (b Backfill) prepare(ctx context.Context, adm *kadm.Client, kopts []kgo.Opt
 	if err := b.seedErasedKeys(ctx, adm, kopts); err != nil {
 		return err
 	}
+	var target kadm.ListedOffsets
 	if from.IsZero() {
-		return nil // from the earliest, the group's default
+		target, err = adm.ListStartOffsets(ctx, inputs...)
+	} else {
+		target, err = adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), inputs...)
 	}
-	target, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), inputs...)
 	if err == nil {
 		err = target.Error()
 	}
@@ -242,12 +257,20 @@ func (b Backfill) prepare(ctx context.Context, adm *kadm.Client, kopts []kgo.Opt
 	}
 	offsets := kadm.Offsets{}
 	target.Each(func(o kadm.ListedOffset) { offsets.AddOffset(o.Topic, o.Partition, o.Offset, -1) })
-	resp, err := adm.CommitOffsets(ctx, b.Shadow.AppID(), offsets)
-	if err == nil {
-		err = resp.Error()
+	// Where it starts, for the promote to check; then, with from, the
+	// shadow group's own start (without, it starts at the earliest).
+	groups := []string{startGroup(b.Shadow.AppID())}
+	if !from.IsZero() {
+		groups = append(groups, b.Shadow.AppID())
 	}
-	if err != nil {
-		return fmt.Errorf("backfill: commit the start offsets of %s: %w", b.Shadow.AppID(), err)
+	for _, g := range groups {
+		resp, err := adm.CommitOffsets(ctx, g, offsets)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("backfill: commit the start offsets of %s: %w", g, err)
+		}
 	}
 	return nil
 }

@@ -318,3 +318,44 @@ func TestBackfillIgnoresErasedKeysFromTheStart(t *testing.T) {
 		t.Fatalf("shadow output %v lacks kept=2", got)
 	}
 }
+
+// A backfill from a time (-from) lacks the history before it: the
+// promote refuses it (ErrBackfillPartial) unless told AllowPartial.
+func TestPromoteRefusesAPartialBackfill(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := kafkatest.New(t)
+	a := newCountApp(t, c)
+	a.create(ctx, c, 1)
+	app := a.topo.AppID()
+	shadowApp := app + "-backfill"
+	bf := processor.Backfill{Live: a.topo, Shadow: countTopology(t, shadowApp, a.in, shadowApp+"-"+a.topics[1], shadowApp+"-"+a.counts),
+		Outputs: map[string]string{shadowApp + "-" + a.topics[1]: a.topics[1], shadowApp + "-" + a.counts: a.counts}}
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	var recs []*kgo.Record
+	for i := range 6 {
+		recs = append(recs, &kgo.Record{Topic: a.in, Key: []byte("k"), Value: []byte("v"), Timestamp: t0.Add(time.Duration(i) * 20 * time.Minute)})
+	}
+	if err := c.Client().ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	brokers := processor.SeedBrokers(c.Brokers...)
+	bctx, bcancel := context.WithCancel(ctx)
+	defer bcancel()
+	err := bf.Run(bctx, t0.Add(50*time.Minute), func(p processor.BackfillProgress) {
+		if p.CaughtUp {
+			bcancel()
+		}
+	}, brokers, processor.StateDir(t.TempDir()), processor.CommitInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	_, err = bf.PlanPromote(ctx, t.TempDir(), brokers)
+	if !errors.Is(err, processor.ErrBackfillPartial) || !strings.Contains(err.Error(), a.in+"/0 at 3") {
+		t.Fatalf("promote of a backfill from the fourth record: %v; want ErrBackfillPartial naming %s/0 at 3", err, a.in)
+	}
+	bf.AllowPartial = true
+	if _, err := bf.PlanPromote(ctx, t.TempDir(), brokers); err != nil {
+		t.Fatalf("promote with AllowPartial: %v", err)
+	}
+}

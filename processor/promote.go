@@ -127,6 +127,9 @@ func (b Backfill) PlanPromote(ctx context.Context, stateDir string, opts ...Opt)
 	if err := b.checkSameFlags(ctx, adm, live); err != nil {
 		return plan, err
 	}
+	if err := b.checkStart(ctx, adm); err != nil {
+		return plan, err
+	}
 	if len(shadow) == 0 {
 		return plan, fmt.Errorf("promote: %w: %s has committed nothing; run weir backfill first", ErrBackfillBehind, plan.ShadowApp)
 	}
@@ -284,6 +287,32 @@ func (b Backfill) checkSameFlags(ctx context.Context, adm *kadm.Client, live kad
 		}
 	}
 	return nil
+}
+
+// checkStart refuses, unless AllowPartial, a backfill that started after
+// some input's first record: its state lacks the history before, and the
+// live output would keep the old code's profiles while new updates carry
+// versions that restart low.
+func (b Backfill) checkStart(ctx context.Context, adm *kadm.Client) error {
+	if b.AllowPartial {
+		return nil
+	}
+	start, err := fetchCommitted(ctx, adm, startGroup(b.Shadow.AppID()))
+	if err != nil {
+		return fmt.Errorf("promote: %w", err)
+	}
+	var late []string
+	start.Each(func(o kadm.OffsetResponse) {
+		if o.At > 0 {
+			late = append(late, fmt.Sprintf("%s/%d at %d", o.Topic, o.Partition, o.At))
+		}
+	})
+	if len(late) == 0 {
+		return nil
+	}
+	slices.Sort(late)
+	return fmt.Errorf("promote: %w: it started at %s, not at offset 0 (weir backfill -from, or records deleted by retention): its state lacks what came before; pass -allow-partial to promote it all the same",
+		ErrBackfillPartial, strings.Join(late, ", "))
 }
 
 func fetchCommitted(ctx context.Context, adm *kadm.Client, group string) (kadm.OffsetResponses, error) {

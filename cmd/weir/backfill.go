@@ -28,6 +28,7 @@ type backfillFlags struct {
 	shadowApp, from, stateDir       string
 	commit                          time.Duration
 	promote, dryRun, verbose        bool
+	allowPartial                    bool
 	pipe                            *pipelineFlags
 	fromTime                        time.Time
 	every                           time.Duration // between progress lines when not on a terminal
@@ -47,6 +48,7 @@ func parseBackfillFlags(args []string, getenv func(string) string) (*backfillFla
 	fs.DurationVar(&f.commit, "commit-interval", time.Second, "how often the backfill commits")
 	fs.BoolVar(&f.promote, "promote", false, "make the stopped backfill's state and outputs the live application's (stop the live workers first)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "with -promote: print every action and change nothing")
+	fs.BoolVar(&f.allowPartial, "allow-partial", false, "with -promote: promote a backfill that did not start at the inputs' first records (-from, or records deleted by retention); its state lacks what came before")
 	fs.BoolVar(&f.verbose, "v", false, "log the worker at info level (default: warnings)")
 	f.pipe = addPipelineFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -127,7 +129,7 @@ func backfillWith(ctx context.Context, f *backfillFlags, build pipelineBuilder, 
 	if err != nil {
 		return err
 	}
-	b := processor.Backfill{Live: live, Shadow: shadow, Outputs: map[string]string{}, Versions: versions}
+	b := processor.Backfill{Live: live, Shadow: shadow, Outputs: map[string]string{}, Versions: versions, AllowPartial: f.allowPartial}
 	for _, s := range live.Subtopologies() {
 		for _, sink := range s.Sinks {
 			if !sink.Internal {
