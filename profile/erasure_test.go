@@ -92,12 +92,28 @@ func testErasure(t *testing.T, seed uint64) {
 			break
 		}
 	}
+	// And one a second after the erasure: they come back.
+	for _, r := range recs[:half] {
+		if r.Key == id && r.View != nil {
+			v := *r.View
+			v.Context.EventTime = at.Add(time.Second)
+			r.View, r.Time = &v, at.Add(time.Second)
+			pipe(t, d, r)
+			m.Add(r)
+			break
+		}
+	}
 	for _, r := range recs[half:] {
 		pipe(t, d, r)
 		m.Add(r)
 	}
 	if got := d.Stats().Erased; got == 0 || got != int64(m.Ignored) {
 		t.Errorf("seed %d: %d records ignored as erased, the model ignored %d", seed, got, m.Ignored)
+	}
+	// Versions go on above the erased profile's, so trigger ids
+	// (customer, type, version) never repeat.
+	if p, ok := m.Latest[id]; !ok || p.Version <= at.UnixMilli()*1000 {
+		t.Errorf("seed %d: %s came back with version %d (present %v), want above %d", seed, id, p.Version, ok, at.UnixMilli()*1000)
 	}
 	checkStore(t, seed, d, m)
 	compareTriggers(t, seed, readTriggers(t, d), modelTriggers(m))

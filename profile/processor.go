@@ -203,6 +203,14 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 			// Above any version of an expired profile of id (Config.InactiveTTL).
 			s.Profile.Version = e.st * 1000
 		}
+		// Above any version of an erased profile of id, so trigger ids
+		// (customer, type, version) are never used twice. The event is
+		// newer than the erasure, so with a TTL too the line above wins.
+		if kb, err := p.keys.Encode(StoreProfiles, id); err == nil {
+			if at, ok := ctx.ErasedAt(kb); ok {
+				s.Profile.Version = max(s.Profile.Version, at.UnixMilli()*1000)
+			}
+		}
 		c, err = p.add(id, s)
 	}
 	if err != nil {

@@ -64,6 +64,18 @@ func ErasuresOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs codec.
 	return Stream[K, V]{b: b, n: n}
 }
 
+// ErasedAt reports whether key, as the sub-topology's stores hold it, was
+// erased (ErasuresOf), and the time of its latest request. A processor
+// that starts a key's state afresh can tell it follows an erasure (to
+// keep its versions growing, say).
+func (c *Context[K, V]) ErasedAt(key []byte) (time.Time, bool) {
+	at, ok := c.nc.t.erased[string(key)]
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(at).UTC(), true
+}
+
 // erasure is what an erasure source's node knows.
 type erasure struct {
 	store string // the erased keys: key -> erasure time (8 bytes, unix ms)

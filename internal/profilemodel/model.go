@@ -121,8 +121,9 @@ func (m *Model) add(r recordIn) {
 }
 
 // Erase applies an erasure request for id with event time at: everything
-// of id is forgotten, and its records up to at are ignored from then on.
-// Unlike events, it does not move stream time.
+// of id is forgotten, and its records up to at are ignored from then on;
+// a new profile's versions start above at in Unix ms × 1000. Unlike
+// events, it does not move stream time.
 func (m *Model) Erase(id string, at time.Time) {
 	delete(m.customers, id)
 	delete(m.history, id)
@@ -179,7 +180,7 @@ func (m *Model) apply(r recordIn) {
 	h := append(m.history[id], applied{r: r, st: m.st})
 	m.history[id] = h
 	prev := m.Latest[id]
-	p := events.ProfileUpdate{CustomerID: id, Known: true, Version: int64(len(h)),
+	p := events.ProfileUpdate{CustomerID: id, Known: true, Version: m.erased[id]*1000 + int64(len(h)),
 		UpdatedAt: ms(m.st), LastEventTime: ms(r.at), Segment: "unknown", Country: "ZZ",
 		RecentProducts: []string{}, TopCategories: []string{}, CartItems: []events.CartItem{}}
 	if c, ok := m.customers[id]; ok {
