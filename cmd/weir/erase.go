@@ -60,13 +60,16 @@ func parseEraseFlags(args []string, getenv func(string) string) (eraseFlags, err
 	// A request must reach the partition holding the customer's state.
 	fs.Var(&f.partitioner, "partitioner", "how the input topics' producers partition keys, as weir run was given it: murmur2 (Java clients) or crc32 (librdkafka's default)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: weir erase [flags] <customer id>...\n\nSubmits an erasure request per customer to the erasures topic of a profiles pipeline run with -erasures, and waits for their audit records.")
+		fmt.Fprintln(fs.Output(), "Usage: weir erase [flags] <customer id>...\n\nSubmits an erasure request per customer to the erasures topic of a profiles pipeline run with -erasures (registering the request schema if missing), and waits for their audit records.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	f.pipe.erasures = true
+	// Weir's own request schema is registered if missing; the audit
+	// records are only read (by the schema id they carry).
+	f.pipe.autoRegister = true
 	f.ids = fs.Args()
 	switch {
 	case len(f.ids) == 0:

@@ -99,7 +99,18 @@ func TestEraseSurvivesKillAndRestore(t *testing.T) {
 		}
 	}
 
-	// x by the HTTP API, y by weir erase (which waits for its audit).
+	// y by weir erase, which waits for its audit: first, when the worker
+	// has written no audit record and registered no subject yet.
+	var out strings.Builder
+	cluster := []string{"-brokers", strings.Join(c.Brokers, ","), "-registry", c.Registry, "-app", app, "-topic-prefix", prefix}
+	if err := runErase(ctx, append(cluster, "-by", "ops", "-reason", "ticket 7", "-wait", "1m", y), &out); err != nil {
+		t.Fatalf("weir erase %s: %v\n%s", y, err, out.String())
+	}
+	t.Logf("weir erase:\n%s", out.String())
+	if !strings.Contains(out.String(), "erased "+y+": task ") {
+		t.Fatalf("weir erase did not report the audit of %s:\n%s", y, out.String())
+	}
+	// x by the HTTP API.
 	body := strings.NewReader(`{"requested_by": "dpo@example.com", "reason": "article 17"}`)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+addr1+"/v1/profiles/"+x, body)
 	resp, err := http.DefaultClient.Do(req)
@@ -111,15 +122,6 @@ func TestEraseSurvivesKillAndRestore(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusAccepted || reqX.CustomerID != x || reqX.RequestID == "" {
 		t.Fatalf("DELETE /v1/profiles/%s: %d %+v %v, want 202 with the request", x, resp.StatusCode, reqX, err)
-	}
-	var out strings.Builder
-	cluster := []string{"-brokers", strings.Join(c.Brokers, ","), "-registry", c.Registry, "-app", app, "-topic-prefix", prefix}
-	if err := runErase(ctx, append(cluster, "-by", "ops", "-reason", "ticket 7", "-wait", "1m", y), &out); err != nil {
-		t.Fatalf("weir erase %s: %v\n%s", y, err, out.String())
-	}
-	t.Logf("weir erase:\n%s", out.String())
-	if !strings.Contains(out.String(), "erased "+y+": task ") {
-		t.Fatalf("weir erase did not report the audit of %s:\n%s", y, out.String())
 	}
 	out.Reset()
 	cfg := profile.Config{Topics: tp, Serdes: pc.serdes}
