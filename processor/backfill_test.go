@@ -199,6 +199,17 @@ func TestBackfillPromoteRefusesBehindAndRerunsSafely(t *testing.T) {
 	}
 }
 
+// countBackfill is a count application on one partition and its
+// backfill (<app>-backfill), built from the same code.
+func countBackfill(ctx context.Context, t *testing.T, c *kafkatest.Cluster) (countApp, processor.Backfill) {
+	t.Helper()
+	a := newCountApp(t, c)
+	a.create(ctx, c, 1)
+	shadowApp := a.topo.AppID() + "-backfill"
+	return a, processor.Backfill{Live: a.topo, Shadow: countTopology(t, shadowApp, a.in, shadowApp+"-"+a.topics[1], shadowApp+"-"+a.counts),
+		Outputs: map[string]string{shadowApp + "-" + a.topics[1]: a.topics[1], shadowApp + "-" + a.counts: a.counts}}
+}
+
 // A backfill built without what the live workers ran with is not
 // promoted: an input they read (weir run -erasures) or an expiry index
 // they kept (-inactive-ttl); erased customers would come back.
@@ -206,12 +217,8 @@ func TestPromoteRefusesABackfillWithoutTheWorkersFlags(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := kafkatest.New(t)
-	a := newCountApp(t, c)
-	a.create(ctx, c, 1)
+	a, bf := countBackfill(ctx, t, c)
 	app := a.topo.AppID()
-	shadowApp := app + "-backfill"
-	bf := processor.Backfill{Live: a.topo, Shadow: countTopology(t, shadowApp, a.in, shadowApp+"-"+a.topics[1], shadowApp+"-"+a.counts),
-		Outputs: map[string]string{shadowApp + "-" + a.topics[1]: a.topics[1], shadowApp + "-" + a.counts: a.counts}}
 	brokers := processor.SeedBrokers(c.Brokers...)
 
 	erasures := c.Name("erasures")
@@ -325,12 +332,7 @@ func TestPromoteRefusesAPartialBackfill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := kafkatest.New(t)
-	a := newCountApp(t, c)
-	a.create(ctx, c, 1)
-	app := a.topo.AppID()
-	shadowApp := app + "-backfill"
-	bf := processor.Backfill{Live: a.topo, Shadow: countTopology(t, shadowApp, a.in, shadowApp+"-"+a.topics[1], shadowApp+"-"+a.counts),
-		Outputs: map[string]string{shadowApp + "-" + a.topics[1]: a.topics[1], shadowApp + "-" + a.counts: a.counts}}
+	a, bf := countBackfill(ctx, t, c)
 	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 	var recs []*kgo.Record
 	for i := range 6 {
