@@ -49,14 +49,21 @@ func ErasuresOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs codec.
 		store = topic
 	}
 	n := source(b, "source-"+topic, topic, "erasure-source", ks, vs, false, opts)
+	ka, _ := ks.(codec.Appender[K])
 	n.erasure = &erasure{
 		store: store,
-		key: func(ctx context.Context, k any, topic string) ([]byte, bool, error) {
+		key: func(ctx context.Context, k any, topic string, buf *[]byte) ([]byte, bool, error) {
 			kk, ok := k.(K)
 			if !ok {
 				return nil, false, nil
 			}
-			kb, err := codec.EncodeContext(ctx, ks, topic, kk)
+			var kb []byte
+			var err error
+			if buf != nil && ka != nil {
+				kb, err = encodeInto(buf, ks, ka, topic, kk)
+			} else {
+				kb, err = codec.EncodeContext(ctx, ks, topic, kk)
+			}
 			return kb, err == nil, err
 		},
 	}
@@ -80,8 +87,10 @@ func (c *Context[K, V]) ErasedAt(key []byte) (time.Time, bool) {
 type erasure struct {
 	store string // the erased keys: key -> erasure time (8 bytes, unix ms)
 	// key encodes a decoded key for the store whose changelog is topic;
-	// false if k is not of the source's key type.
-	key func(ctx context.Context, k any, topic string) ([]byte, bool, error)
+	// false if k is not of the source's key type. With buf, into it when
+	// the serde appends (a lookup, which keeps no key); a key a store
+	// keeps is encoded with buf nil.
+	key func(ctx context.Context, k any, topic string, buf *[]byte) ([]byte, bool, error)
 }
 
 // loadErasures reads the erased keys of the task's sub-topology, so a
@@ -110,7 +119,7 @@ func (t *Task) loadErasures() error {
 // is then ignored.
 func (t *Task) erasedBefore(k any, ts time.Time) (bool, error) {
 	e := t.sub.erasure.erasure
-	kb, ok, err := e.key(t.context(), k, t.topo.stores[e.store].changelog)
+	kb, ok, err := e.key(t.context(), k, t.topo.stores[e.store].changelog, &t.erasedBuf)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -128,7 +137,7 @@ func (t *Task) erase(k any, ts time.Time) error {
 		if name == e.store || def.expiryOf != "" {
 			continue // an expiry index: its store's delete (ttlStore) clears it
 		}
-		kb, ok, err := e.key(ctx, k, def.changelog)
+		kb, ok, err := e.key(ctx, k, def.changelog, nil)
 		if err != nil {
 			return fmt.Errorf("erase from store %q: encode key: %w", name, err)
 		}
@@ -146,7 +155,7 @@ func (t *Task) erase(k any, ts time.Time) error {
 			return storeErr(name, err)
 		}
 	}
-	kb, ok, err := e.key(ctx, k, t.topo.stores[e.store].changelog)
+	kb, ok, err := e.key(ctx, k, t.topo.stores[e.store].changelog, nil)
 	if err != nil {
 		return fmt.Errorf("erasure store %q: encode key: %w", e.store, err)
 	}

@@ -222,8 +222,9 @@ type Task struct {
 	stats   TaskStats
 	// erased holds the sub-topology's erased keys (as its erasure store
 	// keeps them) and their erasure times; nil when there are none.
-	erased map[string]int64
-	failed error
+	erased    map[string]int64
+	erasedBuf []byte // erasedBefore's key encoding
+	failed    error
 	// ctx is Process's context while it runs, for serdes that take one.
 	ctx context.Context
 
