@@ -92,3 +92,39 @@ func readToEnd(ctx context.Context, kopts []kgo.Opt, topics []string, fn func(*k
 	}
 	return nil
 }
+
+// StableOffsets returns the last stable offset of each partition of
+// topic: where a read_committed reader that has read everything is.
+func StableOffsets(ctx context.Context, topic string, opts ...Opt) (map[int32]int64, error) {
+	adm, closeAdm, err := resetAdmin(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAdm()
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last stable offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
+// ReadToEndFrom is ReadToEnd for one topic from the offsets from (a
+// partition not in it from its start): a reader that comes back for what
+// is new since StableOffsets.
+func ReadToEndFrom(ctx context.Context, topic string, from map[int32]int64, fn func(FollowedRecord) error, opts ...Opt) error {
+	kopts, err := ClientOpts(opts...)
+	if err != nil {
+		return err
+	}
+	if from == nil {
+		from = map[int32]int64{}
+	}
+	return readFrom(ctx, kopts, topic, from, func(r *kgo.Record) error {
+		return fn(FollowedRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value})
+	})
+}

@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -51,5 +52,44 @@ func TestReadToEndReadsCommittedRecords(t *testing.T) {
 	err := processor.ReadToEnd(ctx, []string{c.Name("missing")}, func(processor.FollowedRecord) error { return nil }, processor.SeedBrokers(c.Brokers...))
 	if !errors.Is(err, processor.ErrTopicMissing) {
 		t.Fatalf("missing topic: %v, want ErrTopicMissing", err)
+	}
+}
+
+// ReadToEndFrom reads what is new since StableOffsets, and nothing
+// before.
+func TestReadToEndFromReadsWhatIsNew(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := kafkatest.New(t)
+	topic := c.Name("t")
+	c.CreateTopic(ctx, topic, 2, nil)
+	conn := processor.SeedBrokers(c.Brokers...)
+	send := func(vs ...string) {
+		t.Helper()
+		for _, v := range vs {
+			if err := c.Client().ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(v), Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send("old-1", "old-2", "old-3")
+	from, err := processor.StableOffsets(ctx, topic, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from[0]+from[1] != 3 {
+		t.Fatalf("stable offsets %v, want 3 records in all", from)
+	}
+	send("new-1", "new-2")
+	var got []string
+	if err := processor.ReadToEndFrom(ctx, topic, from, func(r processor.FollowedRecord) error {
+		got = append(got, string(r.Value))
+		return nil
+	}, conn); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"new-1", "new-2"}) {
+		t.Fatalf("read %v, want only the two new records", got)
 	}
 }

@@ -141,6 +141,11 @@ func runErase(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("erase: topic %s: %w: create it co-partitioned with the inputs (erasures) and run the workers with -erasures", t, bad[t])
 		}
 	}
+	// The audit records come after this: read from here.
+	auditFrom, err := processor.StableOffsets(ctx, cfg.Topics.ErasureAudit, opts...)
+	if err != nil {
+		return fmt.Errorf("erase: %w", err)
+	}
 	p, err := processor.NewProducer(opts...)
 	if err != nil {
 		return fmt.Errorf("erase: %w", err)
@@ -155,11 +160,12 @@ func runErase(ctx context.Context, args []string, out io.Writer) error {
 	if f.wait == 0 {
 		return nil
 	}
-	return waitAudits(ctx, cfg, reqs, f.wait, out, opts)
+	return waitAudits(ctx, cfg, reqs, auditFrom, f.wait, out, opts)
 }
 
-// waitAudits reads the audit topic until each request has its record.
-func waitAudits(ctx context.Context, cfg profile.Config, reqs []events.ErasureRequest, wait time.Duration, out io.Writer, opts []processor.Opt) error {
+// waitAudits reads the audit topic from the offsets from (nil: its
+// start), each time what is new, until each request has its record.
+func waitAudits(ctx context.Context, cfg profile.Config, reqs []events.ErasureRequest, from map[int32]int64, wait time.Duration, out io.Writer, opts []processor.Opt) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	pending := map[string]bool{}
@@ -167,16 +173,19 @@ func waitAudits(ctx context.Context, cfg profile.Config, reqs []events.ErasureRe
 		pending[r.RequestID] = true
 	}
 	for {
-		err := processor.ReadToEnd(ctx, []string{cfg.Topics.ErasureAudit}, func(r processor.FollowedRecord) error {
-			a, err := cfg.Serdes.Audit.Decode(r.Topic, r.Value)
-			if err != nil || !pending[a.RequestID] {
-				return nil // not ours, or not an audit record at all
-			}
-			delete(pending, a.RequestID)
-			fmt.Fprintf(out, "erased %s: task %s deleted it from stores %s (tombstones in %s) and from outputs %s\n",
-				a.CustomerID, a.Task, strings.Join(a.Stores, ", "), strings.Join(a.Changelogs, ", "), strings.Join(a.Outputs, ", "))
-			return nil
-		}, opts...)
+		next, err := processor.StableOffsets(ctx, cfg.Topics.ErasureAudit, opts...)
+		if err == nil {
+			err = processor.ReadToEndFrom(ctx, cfg.Topics.ErasureAudit, from, func(r processor.FollowedRecord) error {
+				a, err := cfg.Serdes.Audit.Decode(r.Topic, r.Value)
+				if err != nil || !pending[a.RequestID] {
+					return nil // not ours, or not an audit record at all
+				}
+				delete(pending, a.RequestID)
+				fmt.Fprintf(out, "erased %s: task %s deleted it from stores %s (tombstones in %s) and from outputs %s\n",
+					a.CustomerID, a.Task, strings.Join(a.Stores, ", "), strings.Join(a.Changelogs, ", "), strings.Join(a.Outputs, ", "))
+				return nil
+			}, opts...)
+		}
 		if len(pending) == 0 {
 			return nil
 		}
@@ -184,6 +193,7 @@ func waitAudits(ctx context.Context, cfg profile.Config, reqs []events.ErasureRe
 			return fmt.Errorf("erase: %d of %d requests not applied within -wait %v (is a worker running with -erasures?): %w",
 				len(pending), len(reqs), wait, errors.Join(err, ctx.Err()))
 		}
+		from = next // what it read up to, at least: next time only what is newer
 		select {
 		case <-ctx.Done():
 		case <-time.After(250 * time.Millisecond): // the audit topic has no event to wait on from here

@@ -126,7 +126,7 @@ func TestEraseSurvivesKillAndRestore(t *testing.T) {
 	out.Reset()
 	cfg := profile.Config{Topics: tp, Serdes: pc.serdes}
 	conn := []processor.Opt{processor.SeedBrokers(c.Brokers...)}
-	if err := waitAudits(ctx, cfg, []events.ErasureRequest{reqX}, time.Minute, &out, conn); err != nil {
+	if err := waitAudits(ctx, cfg, []events.ErasureRequest{reqX}, nil, time.Minute, &out, conn); err != nil {
 		t.Fatalf("no audit record of %s: %v", x, err)
 	}
 	caughtUp(p1, tp.Erasures)
