@@ -95,6 +95,20 @@ func (p *profiler) expired(s *stored) bool {
 	return p.ttl > 0 && p.ctx.StreamTime().UnixMilli()-s.Profile.UpdatedAt.UnixMilli() >= p.ttl
 }
 
+// expire deletes, on the output, a profile InactiveTTL removed from the
+// store; unless the customer is active in the cache (an event since the
+// last write-back: the commit writes the profile back, newer).
+func (p *profiler) expire(kb []byte) error {
+	id, err := p.keys.Decode(StoreProfiles, kb)
+	if err != nil {
+		return fmt.Errorf("%w: profile key: %w", topology.ErrStore, err)
+	}
+	if c, ok := p.cache[id]; ok && !p.expired(&c.s) {
+		return nil
+	}
+	return p.ctx.ForwardAt(id, output{expired: true}, p.ctx.StreamTime())
+}
+
 // add caches s as id's profile. Past maxCached, the cache is written back
 // and starts afresh.
 func (p *profiler) add(id string, s stored) (*cached, error) {
@@ -149,6 +163,11 @@ func (p *profiler) Init(ctx *topology.Context[string, output]) error {
 	p.cache = map[string]*cached{}
 	if p.maxCached <= 0 {
 		p.maxCached = maxCachedProfiles
+	}
+	if p.ttl > 0 {
+		if err := ctx.OnExpire(StoreProfiles, p.expire); err != nil {
+			return err
+		}
 	}
 	// An interval of 1ms fires whenever stream time moves.
 	if _, err := ctx.Schedule(time.Millisecond, topology.StreamTime, p.fireTimers); err != nil {

@@ -102,6 +102,9 @@ type scenario struct {
 	d   *topologytest.Driver
 	out *topologytest.OutputTopic[string, events.ProfileUpdate]
 	n   int
+	// deleted lists the customers whose tombstones the updates topic got
+	// (InactiveTTL, erasure), in order.
+	deleted []string
 }
 
 func newScenario(t *testing.T) *scenario {
@@ -122,7 +125,19 @@ func newScenarioWith(t *testing.T, cfg profile.Config) *scenario {
 func (s *scenario) pipe(r profile.Record) events.ProfileUpdate {
 	s.t.Helper()
 	pipe(s.t, s.d, r)
-	ups := readUpdates(s.t, s.out)
+	rs, err := s.out.ReadAll()
+	mustT(s.t, err)
+	var ups []events.ProfileUpdate
+	for _, u := range rs {
+		switch {
+		case u.Tombstone:
+			s.deleted = append(s.deleted, u.Key)
+		case u.Key != u.Value.CustomerID:
+			s.t.Fatalf("update keyed %q holds customer %q", u.Key, u.Value.CustomerID)
+		default:
+			ups = append(ups, u.Value)
+		}
+	}
 	if !r.IsEvent() {
 		if len(ups) != 0 {
 			s.t.Fatalf("a table record wrote %d updates", len(ups))

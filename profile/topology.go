@@ -56,6 +56,7 @@ type output struct {
 	update  *events.ProfileUpdate
 	trigger *events.Trigger
 	erased  *events.ErasureAudit
+	expired bool // InactiveTTL forgot the customer
 }
 
 // Topology builds the personalization topology: page views, purchase
@@ -209,16 +210,22 @@ func Topology(cfg Config) (*topology.Topology, error) {
 	branches := out.Branch("profile-outputs",
 		func(_ string, o output) bool { return o.update != nil },
 		func(_ string, o output) bool { return o.trigger != nil },
-		func(_ string, o output) bool { return o.erased != nil })
+		func(_ string, o output) bool { return o.erased != nil || o.expired })
 	topology.MapValues(branches[0], "profile-update", func(_ string, o output) events.ProfileUpdate { return *o.update }).
 		To(tp.Updates, sd.Key, sd.Update)
 	topology.MapValues(branches[1], "profile-trigger", func(_ string, o output) events.Trigger { return *o.trigger }).
 		To(tp.Triggers, sd.Key, sd.Trigger)
+	if tp.Erasures == "" && cfg.InactiveTTL == 0 {
+		return b.Build() // nothing deletes a profile
+	}
+	// An erased or forgotten customer's profile is deleted from the
+	// compacted output.
+	branches[2].ToTombstones(tp.Updates, sd.Key, topology.WithSinkName("profile-deletes"))
 	if tp.Erasures == "" {
 		return b.Build()
 	}
-	branches[2].ToTombstones(tp.Updates, sd.Key, topology.WithSinkName("profile-erase-update"))
-	topology.MapValues(branches[2], "profile-erasure-audit", func(_ string, o output) events.ErasureAudit { return *o.erased }).
+	audits := branches[2].Filter("profile-erasures-only", func(_ string, o output) bool { return o.erased != nil })
+	topology.MapValues(audits, "profile-erasure-audit", func(_ string, o output) events.ErasureAudit { return *o.erased }).
 		To(tp.ErasureAudit, sd.Key, sd.Audit)
 	topo, err := b.Build()
 	if err != nil {

@@ -3,6 +3,7 @@ package profile_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,10 @@ func TestInactiveCustomerIsForgottenAndReturnsWithAHigherVersion(t *testing.T) {
 	}
 	if !tomb {
 		t.Fatal("no changelog tombstone for the expired profile")
+	}
+	// And on the compacted output: its consumers drop c1 too.
+	if !slices.Equal(s.deleted, []string{"c1"}) {
+		t.Fatalf("profile update tombstones %v, want c1's", s.deleted)
 	}
 	mustT(t, s.d.RestoreFromChangelogs())
 	if _, ok := s.stored("c1"); ok {
@@ -130,5 +135,43 @@ func TestInactiveTTLValidated(t *testing.T) {
 		if _, err := profile.Topology(profile.Config{Serdes: serdes, InactiveTTL: d}); !errors.Is(err, profile.ErrConfig) {
 			t.Errorf("InactiveTTL %v: err %v, want ErrConfig", d, err)
 		}
+	}
+}
+
+// The output gets a tombstone when a profile expires, but not when only
+// the store's copy is old while the customer is active in the write-back
+// cache: the commit writes the newer profile back.
+func TestExpiryTombstoneOnlyForInactiveCustomers(t *testing.T) {
+	s := ttlScenario(t, profile.Config{InactiveTTL: time.Hour, Emit: profile.PerCommit}, topologytest.ManualCommit())
+	pipeView := func(cust string, ts time.Time) {
+		s.n++
+		pipe(t, s.d, profile.Record{Topic: events.TopicWebBrowsing, Key: cust, Time: ts, View: &events.PageView{
+			Context: events.Context{EventID: fmt.Sprintf("v%d", s.n), EventTime: ts}, CustomerID: cust,
+			PageType: events.PageHome}})
+	}
+	tombstones := func() []string {
+		var out []string
+		for _, o := range s.d.Outputs(events.TopicProfileUpdates) {
+			if o.Value == nil {
+				out = append(out, string(o.Key))
+			}
+		}
+		return out
+	}
+	pipeView("c1", at(0))
+	mustT(t, s.d.Commit()) // c1 in the store, stamped 0
+	pipeView("c1", at(50*time.Minute))
+	pipeView("c2", at(61*time.Minute)) // the store's c1 expires; the cached one is active
+	mustT(t, s.d.Commit())
+	if got := tombstones(); len(got) != 0 {
+		t.Fatalf("tombstones %v for a customer active since the last commit", got)
+	}
+	if _, ok := s.stored("c1"); !ok {
+		t.Fatal("c1's newer profile was not written back")
+	}
+	pipeView("c2", at(111*time.Minute)) // c1's last event was at 50m
+	mustT(t, s.d.Commit())
+	if got := tombstones(); !slices.Equal(got, []string{"c1"}) {
+		t.Fatalf("tombstones %v, want c1's once it is idle for InactiveTTL", got)
 	}
 }

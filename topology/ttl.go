@@ -361,6 +361,25 @@ func (t *Task) openTTL() {
 	}
 }
 
+// OnExpire registers fn for the keys store, one of this processor's
+// stores and one with a TTL, expires. fn gets each key after its delete,
+// while the task sweeps (before the record that moved stream time is
+// processed), and may forward: a tombstone downstream, say. Call it from
+// Init.
+func (c *Context[K, V]) OnExpire(store string, fn func(key []byte) error) error {
+	if fn == nil {
+		return fmt.Errorf("%w: expiry hook of %q is nil", ErrNilFunc, c.nc.n.name)
+	}
+	if !containsString(c.nc.n.stores, store) {
+		return fmt.Errorf("%w: %q is not a store of %q", ErrUnknownStore, store, c.nc.n.name)
+	}
+	if _, ok := c.nc.t.stores[store].(*ttlStore); !ok {
+		return fmt.Errorf("%w: OnExpire: store %q has no TTL", ErrBadOption, store)
+	}
+	c.nc.onExpire(store, func(key, _ []byte) error { return fn(key) })
+	return nil
+}
+
 // onExpire registers fn for the keys store expires, if it has a TTL.
 func (c *nodeCtx) onExpire(store string, fn func(key, value []byte) error) {
 	if s, ok := c.t.stores[store].(*ttlStore); ok {

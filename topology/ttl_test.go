@@ -463,3 +463,39 @@ func TestDriverRestoreFromChangelogsWindows(t *testing.T) {
 	}
 	wantKVs(t, run(true), want)
 }
+
+// expiryNotices forwards "expired" for each key its store expires.
+type expiryNotices struct{ ttlOps }
+
+func (p *expiryNotices) Init(ctx *topology.Context[string, string]) error {
+	if err := p.ttlOps.Init(ctx); err != nil {
+		return err
+	}
+	return ctx.OnExpire("s", func(key []byte) error { return ctx.ForwardAt(string(key), "expired", ctx.StreamTime()) })
+}
+
+// A processor hears of each key its TTL store expires (OnExpire), at the
+// record that moved stream time past it, before that record; OnExpire
+// refuses a store without a TTL.
+func TestOnExpireTellsTheProcessor(t *testing.T) {
+	mk := func(opts ...topology.StoreOpt) *topology.Topology {
+		b := topology.New("app")
+		topology.Process(topology.StreamOf(b, "in", str, str), "ops",
+			func() topology.Processor[string, string, string, string] { return &expiryNotices{} },
+			topology.KeyValueStore("s", opts...)).To("out", str, str)
+		return build(t, b)
+	}
+	if _, err := topologytest.New(mk()); !errors.Is(err, topology.ErrBadOption) || !strings.Contains(err.Error(), "no TTL") {
+		t.Fatalf("OnExpire on a store without a TTL: %v, want ErrBadOption", err)
+	}
+	d := driver(t, mk(topology.TTL(10*time.Millisecond)))
+	in, out := topologytest.Input(d, "in", str, str), topologytest.Output(d, "out", str, str)
+	must(t, in.Pipe("a", "put:1", ms(0)))
+	must(t, in.Pipe("b", "put:2", ms(5)))
+	must(t, in.Pipe("b", "get", ms(10))) // a expires here, first
+	got, err := out.ReadKeyValues()
+	must(t, err)
+	if len(got) != 2 || got[0].Key != "a" || got[0].Value != "expired" || got[1].Key != "b" || got[1].Value != "2" {
+		t.Fatalf("forwarded %v, want a expired, then b's get", got)
+	}
+}
