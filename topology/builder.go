@@ -327,13 +327,28 @@ func (p BadInputPolicy) String() string {
 	return fmt.Sprintf("BadInputPolicy(%d)", int(p))
 }
 
-// SourceOpt configures StreamOf, TableOf and GlobalTableOf.
+// SourceOpt configures StreamOf, TableOf, GlobalTableOf and ErasuresOf.
 type SourceOpt interface{ applySource(*sourceCfg) }
 
 type sourceCfg struct {
 	policy    BadInputPolicy
 	extractor any // func(K, V, time.Time) time.Time, checked by the source
 	store     string
+}
+
+// sourceConfig applies opts; the store is named after topic unless
+// WithStoreName names it.
+func sourceConfig(opts []SourceOpt, topic string) sourceCfg {
+	var cfg sourceCfg
+	for _, o := range opts {
+		if o != nil {
+			o.applySource(&cfg)
+		}
+	}
+	if cfg.store == "" {
+		cfg.store = topic
+	}
+	return cfg
 }
 
 type sourceOptFunc func(*sourceCfg)
@@ -354,8 +369,8 @@ func TimestampFrom[K, V any](fn func(k K, v V, recordTime time.Time) time.Time) 
 	return sourceOptFunc(func(c *sourceCfg) { c.extractor = fn })
 }
 
-// WithStoreName names the store behind TableOf or GlobalTableOf. Default:
-// the topic name.
+// WithStoreName names the store behind TableOf, GlobalTableOf or
+// ErasuresOf. Default: the topic name.
 func WithStoreName(name string) SourceOpt {
 	return sourceOptFunc(func(c *sourceCfg) { c.store = name })
 }

@@ -38,16 +38,7 @@ import (
 // topic (or WithStoreName), with its own changelog: the one trace of the
 // key left, needed to ignore its older records after a restart.
 func ErasuresOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs codec.Serde[V], opts ...SourceOpt) Stream[K, V] {
-	var cfg sourceCfg
-	for _, o := range opts {
-		if o != nil {
-			o.applySource(&cfg)
-		}
-	}
-	store := cfg.store
-	if store == "" {
-		store = topic
-	}
+	store := sourceConfig(opts, topic).store
 	n := source(b, "source-"+topic, topic, "erasure-source", ks, vs, false, opts)
 	ka, _ := ks.(codec.Appender[K])
 	n.erasure = &erasure{

@@ -40,32 +40,15 @@ func (g GlobalTable[K, V]) Store() string { return g.store }
 // TableOf reads topic as a table, in a store named after the topic (or
 // WithStoreName). A record with a nil value deletes its key.
 func TableOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs codec.Serde[V], opts ...SourceOpt) Table[K, V] {
-	var cfg sourceCfg
-	for _, o := range opts {
-		if o != nil {
-			o.applySource(&cfg)
-		}
-	}
-	store := cfg.store
-	if store == "" {
-		store = topic
-	}
+	store := sourceConfig(opts, topic).store
 	src := source(b, "source-"+topic, topic, "table-source", ks, vs, true, opts)
 	return materialize(b, []*node{src}, store, "table", ks, vs, false)
 }
 
 // GlobalTableOf declares a global table read from topic.
 func GlobalTableOf[K, V any](b *Builder, topic string, ks codec.Serde[K], vs codec.Serde[V], opts ...SourceOpt) GlobalTable[K, V] {
-	var cfg sourceCfg
-	for _, o := range opts {
-		if o != nil {
-			o.applySource(&cfg)
-		}
-	}
+	cfg := sourceConfig(opts, topic)
 	store := cfg.store
-	if store == "" {
-		store = topic
-	}
 	b.claimTopic(topic, "GlobalTableOf", "global table "+store)
 	b.checkSerde(ks != nil, "key serde", store)
 	b.checkSerde(vs != nil, "value serde", store)
