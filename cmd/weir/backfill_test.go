@@ -332,17 +332,7 @@ func TestBackfillCommandLine(t *testing.T) {
 	defer cancel()
 	pc := newProfilesCluster(ctx, t, 3)
 	c, app, prefix, tp := pc.c, pc.app, pc.prefix, pc.tp
-	var recs []*kgo.Record
-	for _, r := range profile.Generate(5, 500, profile.GenOptions{Customers: 20}) {
-		k, v, err := r.Encode(pc.serdes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, &kgo.Record{Topic: prefix + r.Topic, Key: k, Value: v, Timestamp: r.Time})
-	}
-	if err := demo.Produce(ctx, c.Brokers, recs); err != nil {
-		t.Fatal(err)
-	}
+	pc.produce(ctx, t, profile.Generate(5, 500, profile.GenOptions{Customers: 20}))
 	args := []string{"-brokers", strings.Join(c.Brokers, ","), "-registry", c.Registry, "-app", app,
 		"-topic-prefix", prefix, "-state-dir", t.TempDir(), "-commit-interval", "100ms", "-auto-register"}
 	var out strings.Builder

@@ -43,21 +43,7 @@ func TestEraseSurvivesKillAndRestore(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	gen := profile.Generate(seed, 1200, profile.GenOptions{Customers: 20})
-	var recs []*kgo.Record
-	counts := map[string]int64{}
-	for _, r := range gen {
-		k, v, err := r.Encode(pc.serdes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, &kgo.Record{Topic: prefix + r.Topic, Key: k, Value: v, Timestamp: r.Time})
-		if r.IsEvent() {
-			counts[r.Key]++
-		}
-	}
-	if err := demo.Produce(ctx, c.Brokers, recs); err != nil {
-		t.Fatal(err)
-	}
+	recs, counts := pc.produce(ctx, t, gen)
 	ids := make([]string, 0, len(counts))
 	for id := range counts {
 		ids = append(ids, id)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirstream/weir/codec/avro"
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/internal/kafkatest"
@@ -56,4 +57,27 @@ func newProfilesCluster(ctx context.Context, t *testing.T, partitions int32) pro
 		t.Fatal(err)
 	}
 	return pc
+}
+
+// produce encodes gen with the cluster's serdes and writes it to the
+// prefixed topics. It returns the records written, in gen's order, and
+// each customer's events: what the profile's version counts.
+func (pc profilesCluster) produce(ctx context.Context, t *testing.T, gen []profile.Record) ([]*kgo.Record, map[string]int64) {
+	t.Helper()
+	recs := make([]*kgo.Record, 0, len(gen))
+	counts := map[string]int64{}
+	for _, r := range gen {
+		k, v, err := r.Encode(pc.serdes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: pc.prefix + r.Topic, Key: k, Value: v, Timestamp: r.Time})
+		if r.IsEvent() {
+			counts[r.Key]++
+		}
+	}
+	if err := demo.Produce(ctx, pc.c.Brokers, recs); err != nil {
+		t.Fatal(err)
+	}
+	return recs, counts
 }

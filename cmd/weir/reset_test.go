@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/processor"
@@ -30,17 +29,7 @@ func TestResetProfilesApplication(t *testing.T) {
 	bin := buildWeir(ctx, t)
 	pc := newProfilesCluster(ctx, t, 3)
 	c, app, prefix, tp := pc.c, pc.app, pc.prefix, pc.tp
-	var recs []*kgo.Record
-	for _, r := range profile.Generate(11, 300, profile.GenOptions{Customers: 20}) {
-		k, v, err := r.Encode(pc.serdes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, &kgo.Record{Topic: prefix + r.Topic, Key: k, Value: v, Timestamp: r.Time})
-	}
-	if err := demo.Produce(ctx, c.Brokers, recs); err != nil {
-		t.Fatal(err)
-	}
+	pc.produce(ctx, t, profile.Generate(11, 300, profile.GenOptions{Customers: 20}))
 	inputs := []string{tp.Purchases, tp.Tickets, tp.Views}
 	stateDir := t.TempDir()
 	worker := exec.Command(bin, "run", "-pipeline", "profiles", "-auto-register", "-app", app,

@@ -16,9 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/weirstream/weir/internal/demo"
 	"github.com/weirstream/weir/profile"
 )
 
@@ -35,18 +33,8 @@ func TestRunSIGTERMCommitsAndLeaves(t *testing.T) {
 	defer cancel()
 	bin := buildWeir(ctx, t)
 	pc := newProfilesCluster(ctx, t, 3)
-	c, app, prefix, tp, serdes := pc.c, pc.app, pc.prefix, pc.tp, pc.serdes
-	var recs []*kgo.Record
-	for _, r := range profile.Generate(7, 600, profile.GenOptions{Customers: 30}) {
-		k, v, err := r.Encode(serdes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, &kgo.Record{Topic: prefix + r.Topic, Key: k, Value: v, Timestamp: r.Time})
-	}
-	if err := demo.Produce(ctx, c.Brokers, recs); err != nil {
-		t.Fatal(err)
-	}
+	c, app, prefix, tp := pc.c, pc.app, pc.prefix, pc.tp
+	pc.produce(ctx, t, profile.Generate(7, 600, profile.GenOptions{Customers: 30}))
 	inputs := []string{tp.Views, tp.Purchases, tp.Tickets}
 	ends, err := c.Admin().ListEndOffsets(ctx, inputs...)
 	if err != nil {
