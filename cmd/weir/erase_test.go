@@ -67,20 +67,33 @@ func TestEraseSurvivesKillAndRestore(t *testing.T) {
 			}
 		}
 	}
-	status := func(addr, id string) (events.ProfileUpdate, int) {
+	// status asks addr for id's profile until it answers want (the store
+	// follows the commit a moment after the offsets are visible), for at
+	// most 30 s, and returns the last answer.
+	status := func(addr, id string, want int) (events.ProfileUpdate, int) {
 		t.Helper()
-		p, code, err := getProfile(ctx, http.DefaultClient, addr, "", id)
-		if err != nil {
-			t.Fatal(err)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			p, code, err := getProfile(ctx, http.DefaultClient, addr, "", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code == want || time.Now().After(deadline) {
+				return p, code
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			case <-time.After(50 * time.Millisecond): // state follows its commit
+			}
 		}
-		return p, code
 	}
 	inputs := []string{tp.Views, tp.Purchases, tp.Tickets, tp.Customers}
 	addr1 := freeAddr(t)
 	cmd1, p1 := worker(t.TempDir(), addr1)
 	caughtUp(p1, inputs...)
 	for _, id := range []string{x, y, z} {
-		if p, code := status(addr1, id); code != http.StatusOK || p.Version != counts[id] {
+		if p, code := status(addr1, id, http.StatusOK); code != http.StatusOK || p.Version != counts[id] {
 			t.Fatalf("before erasure: %s: %d, version %d, want 200 and %d", id, code, p.Version, counts[id])
 		}
 	}
@@ -117,7 +130,7 @@ func TestEraseSurvivesKillAndRestore(t *testing.T) {
 	}
 	caughtUp(p1, tp.Erasures)
 	for _, id := range []string{x, y} {
-		if _, code := status(addr1, id); code != http.StatusNotFound {
+		if _, code := status(addr1, id, http.StatusNotFound); code != http.StatusNotFound {
 			t.Fatalf("after erasure: %s: %d, want 404", id, code)
 		}
 	}
@@ -144,11 +157,11 @@ func TestEraseSurvivesKillAndRestore(t *testing.T) {
 	dir2, addr2 := t.TempDir(), freeAddr(t)
 	cmd2, p2 := worker(dir2, addr2)
 	caughtUp(p2, inputs...)
-	if p, code := status(addr2, z); code != http.StatusOK || p.Version != counts[z] {
+	if p, code := status(addr2, z, http.StatusOK); code != http.StatusOK || p.Version != counts[z] {
 		t.Fatalf("restored: %s: %d, version %d, want 200 and %d", z, code, p.Version, counts[z])
 	}
 	for _, id := range []string{x, y} {
-		if _, code := status(addr2, id); code != http.StatusNotFound {
+		if _, code := status(addr2, id, http.StatusNotFound); code != http.StatusNotFound {
 			t.Fatalf("restored: %s: %d, want 404", id, code)
 		}
 	}
