@@ -124,6 +124,13 @@ func (s *Server) current(r *http.Request, id string) (events.ProfileUpdate, int,
 	}
 }
 
+// The stream asks again for a current profile that was unavailable,
+// after currentRetryMin, doubling up to currentRetryMax.
+const (
+	currentRetryMin = 100 * time.Millisecond
+	currentRetryMax = 2 * time.Second
+)
+
 // profileStream answers GET /v1/profiles/{id}/stream: server-sent events
 // "profile", each with the version as its id, starting with the current
 // profile and then every newer update this worker is published, never a
@@ -156,9 +163,15 @@ func (s *Server) profileStream(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	cur, code, err := s.current(r, id)
+	// While the current profile is unavailable (a rebalance, a restore),
+	// it is asked for again, so a customer with no new event still gets
+	// one: a client waits for it before it shows anything.
+	var retry <-chan time.Time
+	wait := currentRetryMin
 	switch {
 	case errors.Is(err, errNoCurrent):
 		s.opts.Logger.Debug("serve: profile stream starts without the current profile")
+		retry = time.After(wait)
 	case err != nil:
 		if r.Context().Err() != nil {
 			return
@@ -199,6 +212,21 @@ func (s *Server) profileStream(w http.ResponseWriter, r *http.Request) {
 			if _, err := io.WriteString(w, ": ping\n\n"); err != nil {
 				return
 			}
+		case <-retry:
+			cur, _, err := s.current(r, id)
+			switch {
+			case err == nil:
+				retry = nil
+				if !send(cur) {
+					return
+				}
+			case errors.Is(err, errNoCurrent):
+				wait = min(2*wait, currentRetryMax)
+				retry = time.After(wait)
+			default: // the store failed: updates still come
+				retry = nil
+				s.opts.Logger.Warn("serve: profile stream: current profile", zap.Error(err))
+			}
 		case p, ok := <-ch:
 			if !ok {
 				return // fell ProfileBuffer behind
@@ -206,6 +234,7 @@ func (s *Server) profileStream(w http.ResponseWriter, r *http.Request) {
 			if !send(p) {
 				return
 			}
+			retry = nil // newer than any current profile asked for
 		}
 		fl.Flush()
 	}

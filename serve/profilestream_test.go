@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,7 +107,7 @@ func upd(id string, v int64) events.ProfileUpdate {
 	return events.ProfileUpdate{CustomerID: id, Known: true, Version: v, Segment: "s" + strconv.FormatInt(v, 10)}
 }
 
-func streamServer(t *testing.T, f *fake, opts serve.Options) (*serve.Server, string, context.Context) {
+func streamServer(t *testing.T, f serve.Backend, opts serve.Options) (*serve.Server, string, context.Context) {
 	t.Helper()
 	srv := serve.New(f, opts)
 	s := httptest.NewServer(srv)
@@ -235,6 +236,51 @@ func TestProfileStreamInitialFromOwnerOrNone(t *testing.T) {
 	if code, _, body := getRaw(t, base+"/v1/profiles/broken/stream", nil); code != 500 {
 		t.Fatalf("broken backend: status %d body %q; want 500", code, body)
 	}
+}
+
+// restoring is a backend whose profiles are unavailable (restoring)
+// until restored; each Get is signalled on asked.
+type restoring struct {
+	mu       sync.Mutex
+	profiles map[string][]byte
+	asked    chan struct{}
+}
+
+func (b *restoring) Get(store string, key []byte) ([]byte, bool, error) {
+	select {
+	case b.asked <- struct{}{}:
+	default:
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.profiles == nil {
+		return nil, false, processor.ErrNotReady
+	}
+	v, ok := b.profiles[string(key)]
+	return v, ok, nil
+}
+func (b *restoring) Ready() bool { return true }
+
+// A stream opened while the current profile is unavailable asks again
+// until it has it: a customer with no new event still gets a profile.
+func TestProfileStreamCurrentOnceRestored(t *testing.T) {
+	b := &restoring{asked: make(chan struct{})}
+	srv, base, ctx := streamServer(t, b, serve.Options{})
+	s := openProfileStream(t, ctx, base, "c-1", nil)
+	for range 2 { // the first ask and a retry
+		select {
+		case <-b.asked:
+		case <-ctx.Done():
+			t.Fatal("the stream did not ask for the current profile again")
+		}
+	}
+	b.mu.Lock()
+	b.profiles = map[string][]byte{"c-1": stored(t, upd("c-1", 5))}
+	b.mu.Unlock()
+	wantVersion(t, s, "c-1", 5)
+	srv.PublishProfile(upd("c-1", 4)) // older than the current one: dropped
+	srv.PublishProfile(upd("c-1", 6))
+	wantVersion(t, s, "c-1", 6)
 }
 
 // A client that does not read is disconnected without blocking
