@@ -66,6 +66,11 @@ type profiler struct {
 type cached struct {
 	s     stored
 	dirty bool
+	// owed: the store expired an older copy while this one was active,
+	// so expire sent no tombstone; if this one expires too before it is
+	// written back (stream time jumping within a commit interval, as in
+	// a backfill), drop sends it.
+	owed bool
 }
 
 // maxCachedProfiles is the default of Config.CachedProfiles.
@@ -77,8 +82,7 @@ const maxCachedProfiles = 20000
 func (p *profiler) get(id string) (*cached, error) {
 	if c, ok := p.cache[id]; ok {
 		if p.expired(&c.s) {
-			delete(p.cache, id) // writeBack skips it; the store expires it
-			return nil, nil
+			return nil, p.drop(id, c)
 		}
 		return c, nil
 	}
@@ -104,8 +108,24 @@ func (p *profiler) expire(kb []byte) error {
 		return fmt.Errorf("%w: profile key: %w", topology.ErrStore, err)
 	}
 	if c, ok := p.cache[id]; ok && !p.expired(&c.s) {
+		c.owed = true
 		return nil
 	}
+	return p.tombstone(id)
+}
+
+// drop forgets c, id's cached profile, expired before it was written
+// back; the store's copy, if any, is older and expires by itself.
+func (p *profiler) drop(id string, c *cached) error {
+	delete(p.cache, id)
+	if c.owed {
+		return p.tombstone(id)
+	}
+	return nil
+}
+
+// tombstone deletes id's profile on the output.
+func (p *profiler) tombstone(id string) error {
 	return p.ctx.ForwardAt(id, output{expired: true}, p.ctx.StreamTime())
 }
 
@@ -136,6 +156,12 @@ func (p *profiler) writeBack() error {
 	for _, id := range p.dirty {
 		c := p.cache[id]
 		if c == nil { // expired in the cache (get)
+			continue
+		}
+		if p.expired(&c.s) {
+			if err := p.drop(id, c); err != nil {
+				return err
+			}
 			continue
 		}
 		// Stamped with the last event's stream time, not the commit's:

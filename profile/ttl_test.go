@@ -175,3 +175,39 @@ func TestExpiryTombstoneOnlyForInactiveCustomers(t *testing.T) {
 		t.Fatalf("tombstones %v, want c1's once it is idle for InactiveTTL", got)
 	}
 }
+
+// The store's copy expires while the customer is active in the cache
+// (no tombstone then), and the cached profile expires too before its
+// commit: a stream time jump of more than InactiveTTL within one commit
+// interval, common in a backfill. The output still gets one tombstone.
+func TestExpiryTombstoneWhenTheActiveCopyExpiresBeforeItsCommit(t *testing.T) {
+	for name, emit := range map[string]profile.EmitMode{"per event": profile.PerEvent, "per commit": profile.PerCommit} {
+		t.Run(name, func(t *testing.T) {
+			s := ttlScenario(t, profile.Config{InactiveTTL: time.Hour, Emit: emit}, topologytest.ManualCommit())
+			pipeView := func(cust string, ts time.Time) {
+				s.n++
+				pipe(t, s.d, profile.Record{Topic: events.TopicWebBrowsing, Key: cust, Time: ts, View: &events.PageView{
+					Context: events.Context{EventID: fmt.Sprintf("v%d", s.n), EventTime: ts}, CustomerID: cust,
+					PageType: events.PageHome}})
+			}
+			pipeView("c1", at(0))
+			mustT(t, s.d.Commit()) // c1 on the output and in the store, stamped 0
+			pipeView("c1", at(50*time.Minute))
+			pipeView("c2", at(61*time.Minute))  // the store's c1 expires; the cached one is active
+			pipeView("c2", at(111*time.Minute)) // the cached c1 (50m) expires too
+			mustT(t, s.d.Commit())
+			var tombs []string
+			for _, o := range s.d.Outputs(events.TopicProfileUpdates) {
+				if o.Value == nil {
+					tombs = append(tombs, string(o.Key))
+				}
+			}
+			if !slices.Equal(tombs, []string{"c1"}) {
+				t.Fatalf("tombstones %v, want c1's once", tombs)
+			}
+			if _, ok := s.stored("c1"); ok {
+				t.Fatal("c1, idle for InactiveTTL, is stored")
+			}
+		})
+	}
+}
