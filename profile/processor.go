@@ -66,11 +66,12 @@ type profiler struct {
 type cached struct {
 	s     stored
 	dirty bool
-	// owed: the store expired an older copy while this one was active,
-	// so expire sent no tombstone; if this one expires too before it is
-	// written back (stream time jumping within a commit interval, as in
-	// a backfill), drop sends it.
-	owed bool
+	// inStore: the store holds a copy (this one or older), whose expiry
+	// sends the tombstone. published: the output has this profile. One
+	// published and not in the store that expires before it is written
+	// back (stream time jumping past InactiveTTL within a commit interval,
+	// as in a backfill) gets its tombstone from drop.
+	inStore, published bool
 }
 
 // maxCachedProfiles is the default of Config.CachedProfiles.
@@ -90,7 +91,11 @@ func (p *profiler) get(id string) (*cached, error) {
 	if err != nil || !ok || p.expired(&s) {
 		return nil, err // expired: written before InactiveTTL was set
 	}
-	return p.add(id, s)
+	c, err := p.add(id, s)
+	if c != nil {
+		c.inStore, c.published = true, true
+	}
+	return c, err
 }
 
 // expired reports whether s is past InactiveTTL at the stream time: the
@@ -108,7 +113,7 @@ func (p *profiler) expire(kb []byte) error {
 		return fmt.Errorf("%w: profile key: %w", topology.ErrStore, err)
 	}
 	if c, ok := p.cache[id]; ok && !p.expired(&c.s) {
-		c.owed = true
+		c.inStore = false
 		return nil
 	}
 	return p.tombstone(id)
@@ -118,7 +123,7 @@ func (p *profiler) expire(kb []byte) error {
 // back; the store's copy, if any, is older and expires by itself.
 func (p *profiler) drop(id string, c *cached) error {
 	delete(p.cache, id)
-	if c.owed {
+	if c.published && !c.inStore {
 		return p.tombstone(id)
 	}
 	return nil
@@ -169,7 +174,7 @@ func (p *profiler) writeBack() error {
 		if err := p.profiles.PutAt(id, c.s, c.s.Profile.UpdatedAt); err != nil {
 			return err
 		}
-		c.dirty = false
+		c.dirty, c.inStore = false, true
 	}
 	clear(p.dirty)
 	p.dirty = p.dirty[:0]
@@ -279,6 +284,7 @@ func (p *profiler) Process(ctx *topology.Context[string, output], id string, in 
 		if err := ctx.ForwardAt(id, output{update: &u}, u.UpdatedAt); err != nil {
 			return err
 		}
+		c.published = true
 	} else if !p.isChanged[id] {
 		p.isChanged[id] = true
 		p.changed = append(p.changed, id)
@@ -430,6 +436,7 @@ func (p *profiler) commit() error {
 			if err := p.ctx.ForwardAt(id, output{update: &u}, u.UpdatedAt); err != nil {
 				return err
 			}
+			c.published = true
 		}
 		clear(p.changed)
 		clear(p.isChanged)

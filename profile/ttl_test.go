@@ -16,9 +16,6 @@ import (
 
 func ttlScenario(t *testing.T, cfg profile.Config, opts ...topologytest.Opt) *scenario {
 	cfg.Serdes = serdes
-	if cfg.Emit == 0 {
-		cfg.Emit = profile.PerEvent
-	}
 	topo, err := profile.Topology(cfg)
 	mustT(t, err)
 	opts = append([]topologytest.Opt{topologytest.TaskOpts(topology.DefaultBadInput(topology.DeadLetter)), topologytest.Changelogs()}, opts...)
@@ -43,7 +40,7 @@ func (s *scenario) stored(cust string) (events.ProfileUpdate, bool) {
 }
 
 func TestInactiveCustomerIsForgottenAndReturnsWithAHigherVersion(t *testing.T) {
-	s := ttlScenario(t, profile.Config{InactiveTTL: time.Hour})
+	s := ttlScenario(t, profile.Config{InactiveTTL: time.Hour, Emit: profile.PerEvent})
 	first := s.view("c1", "p1", at(0))
 	if want := t0.UnixMilli()*1000 + 1; first.Version != want {
 		t.Fatalf("first version %d, want creation stream time ms × 1000 + 1 = %d", first.Version, want)
@@ -114,7 +111,7 @@ func TestCartTimerOfExpiredCustomerDoesNotFire(t *testing.T) {
 	// The shortest TTL allowed equals the cart idle time: the profile and
 	// its timer fall due at the same record, the profile goes first (before
 	// the record), and the timer finds nothing to fire for.
-	s := ttlScenario(t, profile.Config{InactiveTTL: 15 * time.Minute, CartIdle: 15 * time.Minute})
+	s := ttlScenario(t, profile.Config{InactiveTTL: 15 * time.Minute, CartIdle: 15 * time.Minute, Emit: profile.PerEvent})
 	s.purchase("c", events.AddToCart, "p1", at(0)) // timer at 15m
 	s.view("other", "p1", at(15*time.Minute))      // c forgotten; its timer due
 	if got := readTriggers(t, s.d); len(got) != 0 {
@@ -204,6 +201,43 @@ func TestExpiryTombstoneWhenTheActiveCopyExpiresBeforeItsCommit(t *testing.T) {
 			}
 			if !slices.Equal(tombs, []string{"c1"}) {
 				t.Fatalf("tombstones %v, want c1's once", tombs)
+			}
+			if _, ok := s.stored("c1"); ok {
+				t.Fatal("c1, idle for InactiveTTL, is stored")
+			}
+		})
+	}
+}
+
+// A new customer who expires before the first commit: published per
+// event, so the output gets a tombstone; per commit it was never
+// published, so there is nothing to delete.
+func TestExpiryTombstoneForAProfileNeverWrittenBack(t *testing.T) {
+	for name, tc := range map[string]struct {
+		emit  profile.EmitMode
+		tombs []string
+	}{"per event": {profile.PerEvent, []string{"c1"}}, "per commit": {profile.PerCommit, nil}} {
+		t.Run(name, func(t *testing.T) {
+			s := ttlScenario(t, profile.Config{InactiveTTL: time.Hour, Emit: tc.emit}, topologytest.ManualCommit())
+			pipeView := func(cust string, ts time.Time) {
+				s.n++
+				pipe(t, s.d, profile.Record{Topic: events.TopicWebBrowsing, Key: cust, Time: ts, View: &events.PageView{
+					Context: events.Context{EventID: fmt.Sprintf("v%d", s.n), EventTime: ts}, CustomerID: cust,
+					PageType: events.PageHome}})
+			}
+			pipeView("c1", at(0))
+			pipeView("c2", at(61*time.Minute))
+			mustT(t, s.d.Commit())
+			var tombs, updated []string
+			for _, o := range s.d.Outputs(events.TopicProfileUpdates) {
+				if o.Value == nil {
+					tombs = append(tombs, string(o.Key))
+				} else {
+					updated = append(updated, string(o.Key))
+				}
+			}
+			if !slices.Equal(tombs, tc.tombs) {
+				t.Fatalf("tombstones %v (updates %v), want %v", tombs, updated, tc.tombs)
 			}
 			if _, ok := s.stored("c1"); ok {
 				t.Fatal("c1, idle for InactiveTTL, is stored")
